@@ -1,0 +1,1 @@
+"""The unified customer record: tables, identity resolution, interaction log, migrations."""

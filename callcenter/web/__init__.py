@@ -1,0 +1,1 @@
+"""HTTP: the REST API, health, and the browser pages."""

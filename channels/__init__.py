@@ -1,0 +1,1 @@
+"""Channel adapters: one package per outside protocol, each a Twisted service."""

@@ -1,0 +1,1 @@
+"""The telephony channel adapter."""

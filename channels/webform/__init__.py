@@ -1,0 +1,1 @@
+"""The webform channel adapter."""
