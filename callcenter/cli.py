@@ -1,0 +1,87 @@
+"""The ``callcenter`` command: serve, migrate, check-config, route, simulate, import-asterisk.
+
+Each subcommand parses its own arguments here and hands them to the module that owns the
+work; those modules are imported lazily so ``callcenter --help`` stays fast and a command
+never pays for another's imports. Exit status: 0 on success, 1 on a reported error
+(bad config, schema mismatch, invalid input), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", dest="config_dir", type=Path, default=None,
+                   help="configuration directory (default: ./config)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="data directory for the SQLite database and stored files (default: ./var)")
+    p.add_argument("--database-url", default=None,
+                   help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in the data directory)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="callcenter", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("serve", help="run the server", description="Run the server until SIGINT/SIGTERM.")
+    _add_server_options(p)
+    p.add_argument("--http-port", type=int, default=None, help="HTTP port (default from config: 8080)")
+    p.add_argument("--http-host", default=None, help="HTTP listen address (default from config: 127.0.0.1)")
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema",
+                       description="Create or upgrade the database schema to the version this code needs.")
+    _add_server_options(p)
+    p.add_argument("--http-port", type=int, default=None, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("check-config", help="validate a configuration directory",
+                       description="Validate every file of a configuration directory and print every error.")
+    p.add_argument("config_dir", nargs="?", type=Path, default=Path("config"), help="directory (default: ./config)")
+
+    p = sub.add_parser("route", help="show how a sample interaction would be routed",
+                       description="Dry-run the routing rules against a sample interaction (JSON file).")
+    p.add_argument("--dry-run", action="store_true", required=True, help="required: nothing is stored or offered")
+    p.add_argument("--config", dest="config_dir", type=Path, default=Path("config"), help="configuration directory")
+    p.add_argument("interaction", type=Path, help="JSON file describing the interaction")
+
+    p = sub.add_parser("simulate", help="run a routing scenario on simulated time",
+                       description="Run the routing core over a scenario file and print every decision as JSON lines.")
+    p.add_argument("scenario", type=Path, help="scenario file (YAML or JSON, see docs/simulator.md)")
+
+    p = sub.add_parser("import-asterisk", help="convert an Asterisk queues.conf into callcenter queues",
+                       description="Read an app_queue queues.conf and print equivalent queues and agents as YAML.")
+    p.add_argument("queues_conf", type=Path, help="path to queues.conf")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``callcenter`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from callcenter.app import serve_main
+        return serve_main(args)
+    if args.command == "migrate":
+        from callcenter.app import migrate_main
+        return migrate_main(args)
+    if args.command == "check-config":
+        from callcenter.settings import check_config_main
+        return check_config_main(args.config_dir, sys.stdout)
+    if args.command == "route":
+        from callcenter.dryrun import route_main
+        return route_main(args.config_dir, args.interaction, sys.stdout)
+    if args.command == "simulate":
+        from callcenter.simulator import simulate_main
+        return simulate_main(args.scenario, sys.stdout)
+    if args.command == "import-asterisk":
+        from callcenter.asterisk_import import import_main
+        return import_main(args.queues_conf, sys.stdout)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
