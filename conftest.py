@@ -1,0 +1,12 @@
+"""Test-session set-up shared by every test directory.
+
+The server runs on Twisted's asyncio reactor (see callcenter/reactor.py), so the tests do too:
+it is installed before any test module imports ``twisted.internet.reactor``.
+"""
+
+from callcenter.reactor import install_asyncio_reactor
+
+
+def pytest_configure(config):
+    """Install the asyncio reactor once, before collection imports any test module."""
+    install_asyncio_reactor()
