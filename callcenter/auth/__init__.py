@@ -1,0 +1,1 @@
+"""Accounts and access: password hashing, sessions, CSRF tokens and rate limits."""
