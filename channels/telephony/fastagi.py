@@ -1,0 +1,287 @@
+"""The FastAGI server: ``inbound`` and ``dialresult`` requests carried out for the application.
+
+For ``agi://host:4573/inbound,<queue hint>,<IVR digits>`` a session
+
+1. reads the channel variables named in :class:`HoldSettings.channel_variables` (``GET VARIABLE``),
+2. builds an :class:`~channels.telephony.callhandling.InboundCall` and calls
+   ``CallHandling.call_arrived``;
+3. while no decision is there, holds the caller: ``SET MUSIC ON <class>`` once (if a class is
+   configured), then ``EXEC Wait <slice>`` again and again, setting ``CC_QUEUE_POSITION`` and
+   ``CC_ESTIMATED_WAIT`` before a slice when the position changed;
+4. carries the decision out: ``SET MUSIC OFF`` if music was started, then for
+   :class:`DialAgent` ``CC_AGENT_ENDPOINT``, ``CC_DIAL_TIMEOUT``, ``CC_INTERACTION_ID``; for
+   :class:`QueueClosed` ``CC_CLOSED_ANNOUNCEMENT``; and closes the socket so the dialplan goes on.
+
+The caller hanging up at any point (``Wait`` answering ``result=-1``, ``HANGUP``, 511, socket
+closed) ends the session and calls ``CallHandling.caller_hung_up`` once.
+
+For ``agi://host:4573/dialresult,<interaction id>,<DIALSTATUS>`` the session calls
+``CallHandling.dial_result`` and sets ``CC_RETRY`` to 1 (route again) or 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+
+from callcenter.clock import Clock
+from channels.telephony.agi_protocol import (
+    AgiCommandError,
+    AgiDeadChannel,
+    AgiHangup,
+    AgiProtocolError,
+    AgiSessionProtocol,
+)
+from channels.telephony.callhandling import (
+    CallHandling,
+    CallInstruction,
+    DialAgent,
+    DialResult,
+    InboundCall,
+    QueueClosed,
+    QueuePosition,
+)
+
+log = Logger(namespace="channels.telephony.fastagi")
+
+DEFAULT_PORT = 4573
+
+
+@dataclass(frozen=True)
+class HoldSettings:
+    """How a waiting caller is held and what is read from the channel first.
+
+    ``music_class`` None plays no music (silence during ``Wait``). A decision taken during a hold
+    slice is carried out when the slice ends, so ``wait_slice`` bounds the extra delay.
+    """
+
+    music_class: str | None = "default"
+    wait_slice: int = 2
+    channel_variables: tuple[str, ...] = ("IVR_DIGITS",)
+
+
+class _CallerGone(Exception):
+    """Internal: the channel is gone; stop talking to it."""
+
+
+def _unknown_to_none(value: str | None) -> str | None:
+    return None if value in (None, "", "unknown") else value
+
+
+def _request_path(env: dict[str, str]) -> str:
+    script = env.get("agi_network_script", "")
+    return script.split("?", 1)[0].strip("/")
+
+
+class FastAgiSession:
+    """Runs one FastAGI request over an :class:`AgiSessionProtocol` (see the module docstring)."""
+
+    def __init__(self, app: CallHandling, clock: Clock, settings: HoldSettings) -> None:
+        self._app = app
+        self._clock = clock
+        self._settings = settings
+        self.protocol = AgiSessionProtocol(self._environment, self._hangup)
+        self.done: Deferred[None] = Deferred()
+        self._hangup_reported = False
+        self._call: InboundCall | None = None
+
+    def _hangup(self) -> None:
+        if self._call is not None and not self._hangup_reported and not self.done.called:
+            self._hangup_reported = True
+            try:
+                self._app.caller_hung_up(self._call, self._clock.now())
+            except Exception:
+                log.failure("caller_hung_up failed for {uniqueid}", uniqueid=self._call.uniqueid)
+
+    def _environment(self, pairs: list[tuple[str, str]]) -> None:
+        ensureDeferred(self._run(pairs)).addBoth(self._finished)
+
+    def _finished(self, result: object) -> None:
+        self.protocol.close()
+        if not self.done.called:
+            self.done.callback(None)
+
+    async def _run(self, pairs: list[tuple[str, str]]) -> None:
+        env = dict(pairs)
+        path = _request_path(env)
+        try:
+            if path == "inbound":
+                await self._inbound(env)
+            elif path == "dialresult":
+                await self._dial_result(env)
+            else:
+                log.warn("FastAGI request for unknown script {path!r} closed", path=path)
+        except (_CallerGone, AgiHangup, AgiDeadChannel):
+            self._hangup()
+        except (AgiCommandError, AgiProtocolError) as exc:
+            log.error("FastAGI {path} session ended: {error}", path=path, error=str(exc))
+        except Exception:
+            log.failure("FastAGI {path} session failed", path=path)
+
+    async def _command(self, verb: str, *args: str):
+        if self.protocol.hung_up:
+            raise _CallerGone()
+        return await self.protocol.command(verb, *args)
+
+    async def _set(self, name: str, value: str) -> None:
+        await self._command("SET VARIABLE", name, value)
+
+    async def _inbound(self, env: dict[str, str]) -> None:
+        variables = []
+        for name in self._settings.channel_variables:
+            response = await self._command("GET VARIABLE", name)
+            if response.result == 1 and response.data is not None:
+                variables.append((name, response.data))
+        args = tuple(value for key, value in sorted(
+            ((k, v) for k, v in env.items() if k.startswith("agi_arg_") and k[8:].isdigit()), key=lambda kv: int(kv[0][8:])
+        ))
+        call = InboundCall(
+            uniqueid=env.get("agi_uniqueid", ""),
+            channel=env.get("agi_channel", ""),
+            caller_number=_unknown_to_none(env.get("agi_callerid")),
+            caller_name=_unknown_to_none(env.get("agi_calleridname")),
+            dialed_number=_unknown_to_none(env.get("agi_dnid")),
+            extension=env.get("agi_extension", ""),
+            context=env.get("agi_context", ""),
+            language=env.get("agi_language", ""),
+            queue_hint=args[0] if args and args[0] else None,
+            ivr_digits=args[1] if len(args) > 1 and args[1] else None,
+            args=args,
+            variables=tuple(variables),
+            arrived_at=self._clock.now(),
+        )
+        self._call = call
+        if self.protocol.hung_up:
+            raise _CallerGone()
+        decision = ensureDeferred(self._app.call_arrived(call))
+        outcome: list[object] = []
+        decision.addBoth(outcome.append)
+        music = False
+        announced: QueuePosition | None = None
+        while not outcome:
+            if self._settings.music_class is not None and not music:
+                await self._command("SET MUSIC ON", self._settings.music_class)
+                music = True
+            position = self._app.queue_position(call)
+            if position is not None and position != announced:
+                await self._announce(position)
+                announced = position
+            waited = await self._command("EXEC", "Wait", str(self._settings.wait_slice))
+            if waited.result == -1:
+                raise _CallerGone()
+        if music:
+            await self._command("SET MUSIC OFF")
+        result = outcome[0]
+        if not isinstance(result, (DialAgent, QueueClosed)):
+            if hasattr(result, "raiseException"):
+                result.raiseException()  # type: ignore[union-attr]
+            return
+        await self._carry_out(result)
+
+    async def _announce(self, position: QueuePosition) -> None:
+        await self._set("CC_QUEUE_POSITION", str(position.position))
+        if position.estimated_wait_seconds is not None:
+            await self._set("CC_ESTIMATED_WAIT", str(position.estimated_wait_seconds))
+
+    async def _carry_out(self, instruction: CallInstruction) -> None:
+        if isinstance(instruction, DialAgent):
+            await self._set("CC_AGENT_ENDPOINT", instruction.endpoint)
+            await self._set("CC_DIAL_TIMEOUT", str(instruction.timeout_seconds))
+            await self._set("CC_INTERACTION_ID", instruction.interaction_id)
+        elif isinstance(instruction, QueueClosed):
+            await self._set("CC_CLOSED_ANNOUNCEMENT", instruction.announcement)
+
+    async def _dial_result(self, env: dict[str, str]) -> None:
+        result = DialResult(
+            interaction_id=env.get("agi_arg_1", ""),
+            status=env.get("agi_arg_2", ""),
+            uniqueid=env.get("agi_uniqueid", ""),
+            channel=env.get("agi_channel", ""),
+            at=self._clock.now(),
+        )
+        retry = await self._app.dial_result(result)
+        await self._set("CC_RETRY", "1" if retry else "0")
+
+
+class FastAgiFactory(ServerFactory):
+    """Builds one :class:`FastAgiSession` per connection and remembers the live ones for draining."""
+
+    def __init__(self, app: CallHandling, reactor: IReactorTime, settings: HoldSettings = HoldSettings()) -> None:
+        self._app = app
+        self._clock = Clock(reactor)
+        self.settings = settings
+        self.sessions: set[FastAgiSession] = set()
+
+    def buildProtocol(self, addr: object) -> AgiSessionProtocol:
+        session = FastAgiSession(self._app, self._clock, self.settings)
+        self.sessions.add(session)
+        session.protocol.closed.addBoth(lambda _: self.sessions.discard(session))
+        session.protocol.factory = self
+        return session.protocol
+
+
+class FastAgiService(Service):
+    """Listens on ``endpoint`` (default port 4573) with a :class:`FastAgiFactory`.
+
+    ``stopService`` stops accepting, waits up to ``drain_timeout`` seconds for sessions in
+    progress to finish, then closes the rest (their callers continue in the dialplan).
+    """
+
+    def __init__(
+        self,
+        endpoint: IStreamServerEndpoint,
+        app: CallHandling,
+        reactor: IReactorTime,
+        settings: HoldSettings = HoldSettings(),
+        drain_timeout: float = 5.0,
+    ) -> None:
+        self._endpoint = endpoint
+        self._clock = Clock(reactor)
+        self.factory = FastAgiFactory(app, reactor, settings)
+        self._drain_timeout = drain_timeout
+        self.port: IListeningPort | None = None
+
+    def startService(self) -> Deferred[IListeningPort]:  # type: ignore[override]
+        """Start listening; the Deferred fires with the listening port."""
+        super().startService()
+
+        def listening(port: IListeningPort) -> IListeningPort:
+            self.port = port
+            return port
+
+        return self._endpoint.listen(self.factory).addCallback(listening)
+
+    def stopService(self) -> Deferred:
+        """Stop listening, drain in-flight sessions, close stragglers."""
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        if self.port is not None:
+            await self.port.stopListening()
+        pending = [s.protocol.closed for s in self.factory.sessions]
+        if not pending:
+            return
+        timer = self._clock.call_later(self._drain_timeout, self._close_all)
+        await DeferredList(pending)
+        if timer.active():
+            timer.cancel()
+
+    def _close_all(self) -> None:
+        for session in list(self.factory.sessions):
+            log.warn("FastAGI session of {channel} closed on shutdown", channel=session.protocol.transport)
+            session.protocol.close()
+
+
+def tcp_fastagi_service(
+    reactor: IReactorTime, app: CallHandling, port: int = DEFAULT_PORT, interface: str = "127.0.0.1", settings: HoldSettings = HoldSettings()
+) -> FastAgiService:
+    """A :class:`FastAgiService` on TCP ``interface:port`` (``reactor`` must also be an ``IReactorTCP``)."""
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+
+    return FastAgiService(TCP4ServerEndpoint(reactor, port, interface=interface), app, reactor, settings)
+
