@@ -234,10 +234,11 @@ class AmiClientProtocol(Protocol):
                 response = entry.response if entry.response is not None else message
                 self._finish(action_id, entry, AmiListResult(response, tuple(entry.events)))
             return
-        if entry is not None and entry.await_event == message.name and entry.response is not None:
-            self._finish(action_id, entry, AmiListResult(entry.response, (message,)))
         try:
             self._on_event(message)
         except Exception:
             # The application's bug must not cost us the connection or the following events.
             log.failure("AMI event consumer failed on {name}", name=message.name)
+        # After on_event, so whoever awaits the action sees the event already delivered.
+        if entry is not None and entry.await_event == message.name and entry.response is not None:
+            self._finish(action_id, entry, AmiListResult(entry.response, (message,)))

@@ -1,13 +1,14 @@
 """The AMI link as a Twisted service: connect, log in, resynchronise, reconnect.
 
-:class:`AmiService` keeps one AMI connection up through ``twisted.application.internet.ClientService``:
-after each connect it logs in, then resynchronises (``CoreShowChannels`` and ``DeviceStateList``)
+:class:`AmiService` keeps one AMI connection up: after each connect it logs in, then resynchronises (``CoreShowChannels`` and ``DeviceStateList``)
 and hands the application, through ``on_event``, a :class:`ResyncStarted`, one
 :class:`ChannelSnapshot` per live channel, one :class:`AgentPhonePresence` per device and a
 :class:`ResyncFinished`. From then on every AMI event the application cares about arrives translated
 (see :mod:`channels.telephony.ami_translate`). When the link drops, pending actions fail with
 :class:`AmiConnectionLost`, the application gets :class:`AmiLinkLost`, and the service reconnects
-with exponential backoff plus jitter from the injected source.
+with exponential backoff plus jitter from the injected source. (The loop is written out here
+rather than using ``ClientService``, whose ``prepareConnection`` cannot take a connection that
+drops or is refused during login.)
 
 A refused login is logged as an error and retried with the same backoff (the secret may be fixed
 in the PBX meanwhile); the service never gives up while running.
@@ -18,19 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.internet.endpoints import connectProtocol
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
-from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from callcenter.clock import Clock
 from channels.telephony.ami_client import (
     DEFAULT_ACTION_TIMEOUT,
     AmiActionError,
+    AmiActionTimeout,
     AmiClientProtocol,
     AmiConnectionLost,
+    AmiLoginFailed,
 )
 from channels.telephony.ami_protocol import AmiMessage
 from channels.telephony.ami_translate import channel_snapshot, device_presence, translate_event
@@ -72,6 +74,8 @@ class AmiService(Service):
 
     ``endpoint`` is where Asterisk listens (e.g. ``TCP4ClientEndpoint(reactor, host, 5038)``);
     ``ids`` makes ActionIDs; ``jitter`` returns the random part added to each reconnect delay.
+    The backoff grows with consecutive failures (connect refused, login refused, link lost before
+    the resync finished) and starts again from ``backoff.initial`` after a successful resync.
     """
 
     def __init__(
@@ -85,34 +89,36 @@ class AmiService(Service):
         backoff: Backoff = Backoff(),
         action_timeout: float = DEFAULT_ACTION_TIMEOUT,
     ) -> None:
+        self._endpoint = endpoint
         self._credentials = credentials
         self._reactor = reactor
         self._clock = Clock(reactor)
         self._on_event = on_event
         self._ids = ids
+        self._jitter = jitter
+        self._backoff = backoff
         self._action_timeout = action_timeout
         self._protocol: AmiClientProtocol | None = None
-        factory = Factory.forProtocol(self._build_protocol)
-        self._client = ClientService(
-            endpoint,
-            factory,
-            retryPolicy=backoffPolicy(backoff.initial, backoff.maximum, backoff.factor, jitter),
-            clock=reactor,
-            prepareConnection=self._prepare,
-        )
+        self._current: AmiClientProtocol | None = None
+        self._sleeping: Deferred[None] | None = None
+        self._loop: Deferred[None] | None = None
+        self._ready_waiters: list[Deferred[AmiClientProtocol]] = []
 
-    def _build_protocol(self) -> AmiClientProtocol:
-        return AmiClientProtocol(self._reactor, self._ids, self._event_received, self._action_timeout)
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failures (1 for the first)."""
+        b = self._backoff
+        return min(b.initial * b.factor ** max(failures - 1, 0), b.maximum) + self._jitter()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def startService(self) -> None:
         """Start connecting; returns at once, the link comes up in the background."""
         super().startService()
-        self._client.startService()
+        self._loop = Deferred.fromCoroutine(self._keep_connected())
+        self._loop.addErrback(lambda f: log.failure("AMI connection loop failed", f))
 
     def stopService(self) -> Deferred:
-        """Log off politely if connected, then close and stop reconnecting."""
+        """Log off politely if logged in, close the link and stop reconnecting."""
         super().stopService()
         return Deferred.fromCoroutine(self._stop())
 
@@ -123,7 +129,15 @@ class AmiService(Service):
                 await proto.send_action("Logoff", timeout=2.0)
             except Exception as exc:  # the link is going away anyway: say why, do not fail the stop
                 log.info("AMI logoff skipped: {error}", error=str(exc))
-        await self._client.stopService()
+        if self._sleeping is not None:
+            self._sleeping.cancel()
+        if self._current is not None and self._current.transport is not None:
+            self._current.transport.loseConnection()
+        if self._loop is not None:
+            await self._loop
+        for waiter in self._ready_waiters:
+            waiter.errback(AmiConnectionLost("AMI service stopped"))
+        self._ready_waiters = []
 
     @property
     def connected(self) -> bool:
@@ -132,24 +146,68 @@ class AmiService(Service):
 
     def whenReady(self) -> Deferred[AmiClientProtocol]:
         """A Deferred firing with the logged-in, resynchronised protocol (now or on the next connect)."""
-        return self._client.whenConnected()
+        if self._protocol is not None:
+            return succeed(self._protocol)
+        waiter: Deferred[AmiClientProtocol] = Deferred()
+        self._ready_waiters.append(waiter)
+        return waiter
 
     # -- connect, login, resync --------------------------------------------------------------
 
-    def _prepare(self, proto: AmiClientProtocol) -> Deferred:
-        return Deferred.fromCoroutine(self._login_and_resync(proto))
+    async def _keep_connected(self) -> None:
+        failures = 0
+        while self.running:
+            proto = AmiClientProtocol(self._reactor, self._ids, self._event_received, self._action_timeout)
+            try:
+                await connectProtocol(self._endpoint, proto)
+            except Exception as exc:
+                log.warn("AMI connect failed: {error}", error=str(exc))
+            else:
+                self._current = proto
+                if await self._session(proto):
+                    failures = 0
+                await proto.connection_closed
+                self._current = None
+                if self._protocol is proto:
+                    self._protocol = None
+                    self._emit(AmiLinkLost(at=self._clock.now(), reason="connection lost"))
+            if not self.running:
+                return
+            failures += 1
+            delay = self.retry_delay(failures)
+            log.info("AMI reconnect in {delay:.2f}s", delay=delay)
+            self._sleeping = self._sleep(delay)
+            try:
+                await self._sleeping
+            except CancelledError:
+                return
+            finally:
+                self._sleeping = None
 
-    async def _login_and_resync(self, proto: AmiClientProtocol) -> None:
-        proto.connection_closed.addCallback(self._connection_closed, proto)
-        await proto.banner_received
+    def _sleep(self, delay: float) -> Deferred[None]:
+        sleeping: Deferred[None] = Deferred(lambda _: call.cancel())
+        call = self._clock.call_later(delay, sleeping.callback, None)
+        return sleeping
+
+    async def _session(self, proto: AmiClientProtocol) -> bool:
+        """Log in and resynchronise; True once the link is usable. Closes the link on failure."""
         try:
+            await proto.banner_received
             await proto.send_action("Login", [("Username", self._credentials.username), ("Secret", self._credentials.secret)])
-        except AmiActionError as exc:
+            self._protocol = proto
+            await self.resynchronise(proto)
+        except AmiLoginFailed as exc:
             log.error("AMI login refused: {message}", message=exc.message)
             proto.transport.loseConnection()
-            raise
-        self._protocol = proto
-        await self.resynchronise(proto)
+            return False
+        except (AmiConnectionLost, AmiActionTimeout) as exc:
+            log.warn("AMI link lost during login/resync: {error}", error=str(exc))
+            proto.transport.loseConnection()
+            return False
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for waiter in waiters:
+            waiter.callback(proto)
+        return True
 
     async def resynchronise(self, proto: AmiClientProtocol) -> None:
         """Deliver the PBX's current channels and device states, framed by Resync events.
@@ -173,11 +231,6 @@ class AmiService(Service):
             else:
                 devices = len(result.items)
         self._emit(ResyncFinished(at=self._clock.now(), channels=channels, devices=devices))
-
-    def _connection_closed(self, _: None, proto: AmiClientProtocol) -> None:
-        if self._protocol is proto:
-            self._protocol = None
-            self._emit(AmiLinkLost(at=self._clock.now(), reason="connection lost"))
 
     # -- events and actions ------------------------------------------------------------------
 
