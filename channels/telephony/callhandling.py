@@ -24,7 +24,8 @@ class InboundCall:
     ``caller_number`` is ``agi_callerid`` exactly as the PBX gave it (None when absent or
     ``unknown``); the application normalises it to E.164. ``dialed_number`` is ``agi_dnid``
     (None for ``unknown``). ``queue_hint`` and ``ivr_digits`` are the request's first two
-    arguments (``AGI(agi://host/inbound,support,${IVR_DIGITS})``); ``args`` holds all of them.
+    arguments (``AGI(agi://host/inbound,support,${IVR_DIGITS})``); without a second argument
+    ``ivr_digits`` is the ``IVR_DIGITS`` channel variable if it was read. ``args`` holds all arguments.
     ``variables`` are the channel variables the server read (name -> value, unset ones absent).
     ``arrived_at`` is when the request came in (epoch seconds, injected clock).
     """

@@ -49,6 +49,17 @@ from channels.telephony.callhandling import (
 log = Logger(namespace="channels.telephony.fastagi")
 
 DEFAULT_PORT = 4573
+SCRIPTS = ("inbound", "dialresult")
+
+# The channel variables the server sets; the dialplan in docs/telephony.md reads each of them.
+VAR_AGENT_ENDPOINT = "CC_AGENT_ENDPOINT"
+VAR_DIAL_TIMEOUT = "CC_DIAL_TIMEOUT"
+VAR_INTERACTION_ID = "CC_INTERACTION_ID"
+VAR_RETRY = "CC_RETRY"
+VAR_CLOSED_ANNOUNCEMENT = "CC_CLOSED_ANNOUNCEMENT"
+VAR_QUEUE_POSITION = "CC_QUEUE_POSITION"
+VAR_ESTIMATED_WAIT = "CC_ESTIMATED_WAIT"
+DIALPLAN_VARIABLES = (VAR_AGENT_ENDPOINT, VAR_DIAL_TIMEOUT, VAR_INTERACTION_ID, VAR_RETRY, VAR_CLOSED_ANNOUNCEMENT)
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ class FastAgiSession:
             context=env.get("agi_context", ""),
             language=env.get("agi_language", ""),
             queue_hint=args[0] if args and args[0] else None,
-            ivr_digits=args[1] if len(args) > 1 and args[1] else None,
+            ivr_digits=(args[1] if len(args) > 1 and args[1] else None) or dict(variables).get("IVR_DIGITS") or None,
             args=args,
             variables=tuple(variables),
             arrived_at=self._clock.now(),
@@ -183,17 +194,17 @@ class FastAgiSession:
         await self._carry_out(result)
 
     async def _announce(self, position: QueuePosition) -> None:
-        await self._set("CC_QUEUE_POSITION", str(position.position))
+        await self._set(VAR_QUEUE_POSITION, str(position.position))
         if position.estimated_wait_seconds is not None:
-            await self._set("CC_ESTIMATED_WAIT", str(position.estimated_wait_seconds))
+            await self._set(VAR_ESTIMATED_WAIT, str(position.estimated_wait_seconds))
 
     async def _carry_out(self, instruction: CallInstruction) -> None:
         if isinstance(instruction, DialAgent):
-            await self._set("CC_AGENT_ENDPOINT", instruction.endpoint)
-            await self._set("CC_DIAL_TIMEOUT", str(instruction.timeout_seconds))
-            await self._set("CC_INTERACTION_ID", instruction.interaction_id)
+            await self._set(VAR_AGENT_ENDPOINT, instruction.endpoint)
+            await self._set(VAR_DIAL_TIMEOUT, str(instruction.timeout_seconds))
+            await self._set(VAR_INTERACTION_ID, instruction.interaction_id)
         elif isinstance(instruction, QueueClosed):
-            await self._set("CC_CLOSED_ANNOUNCEMENT", instruction.announcement)
+            await self._set(VAR_CLOSED_ANNOUNCEMENT, instruction.announcement)
 
     async def _dial_result(self, env: dict[str, str]) -> None:
         result = DialResult(
@@ -204,7 +215,7 @@ class FastAgiSession:
             at=self._clock.now(),
         )
         retry = await self._app.dial_result(result)
-        await self._set("CC_RETRY", "1" if retry else "0")
+        await self._set(VAR_RETRY, "1" if retry else "0")
 
 
 class FastAgiFactory(ServerFactory):
