@@ -204,6 +204,11 @@ class AmiService(Service):
             log.warn("AMI link lost during login/resync: {error}", error=str(exc))
             proto.transport.loseConnection()
             return False
+        except Exception:
+            # Whatever went wrong, the loop must live on and retry with backoff.
+            log.failure("AMI login/resync failed")
+            proto.transport.loseConnection()
+            return False
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.callback(proto)
