@@ -76,3 +76,72 @@ class EventBus:
         """Publish several events in order."""
         for event in events:
             self.publish(event)
+
+
+# --- The customer record's events, published after the write that made them committed. ---
+
+
+@dataclass(frozen=True)
+class CustomerCreated(DomainEvent):
+    """A customer was created; ``provisional`` when it came from an unknown contact point."""
+
+    customer_id: int
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class CustomerUpdated(DomainEvent):
+    """Fields of a customer changed; ``fields`` names them, sorted."""
+
+    customer_id: int
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContactPointAdded(DomainEvent):
+    """A normalized phone or email now belongs to ``customer_id``."""
+
+    customer_id: int
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CustomersMerged(DomainEvent):
+    """``merged_id`` was merged into ``survivor_id``; the merged id now resolves to the survivor."""
+
+    survivor_id: int
+    merged_id: int
+    actor: str | None
+
+
+@dataclass(frozen=True)
+class InteractionCreated(DomainEvent):
+    """An interaction was logged for a customer."""
+
+    interaction_id: int
+    customer_id: int
+    channel: str
+    direction: str
+    state: str
+
+
+@dataclass(frozen=True)
+class InteractionStateChanged(DomainEvent):
+    """An interaction moved from ``previous_state`` to ``state``."""
+
+    interaction_id: int
+    customer_id: int
+    previous_state: str
+    state: str
+    actor: str | None
+
+
+@dataclass(frozen=True)
+class InteractionEventAppended(DomainEvent):
+    """An entry was appended to an interaction's event log."""
+
+    interaction_id: int
+    event_id: int
+    kind: str
+    actor: str | None

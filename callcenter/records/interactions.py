@@ -1,0 +1,189 @@
+"""Units of work on interactions: create, change state, append to the event log, timeline.
+
+Same rules as :mod:`callcenter.records.customers`: called on a database thread inside the
+transaction the database opened, validated inputs, time passed in, frozen dataclasses out.
+
+The timeline is one query on the ``ix_interactions_timeline`` index
+``(customer_id, created_at, id)``, newest first, keyset-paged: the cursor is the position
+``(created_at, id)`` of the last item returned, so pages stay stable while new interactions
+arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from callcenter.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged
+from callcenter.records.customers import resolve_id
+from callcenter.records.database import UnitOfWork
+from callcenter.records.errors import InvalidInput, NotFound
+from callcenter.records.model import Interaction, InteractionEvent, TimelinePage
+from callcenter.records.schema import interaction_events, interactions
+
+# One appended event: (interaction_id, at, kind, actor, details).
+EventRequest = tuple[int, datetime, str, "str | None", dict]
+
+
+def create_interaction(
+    conn: Connection, uow: UnitOfWork, customer_id: int, fields: dict[str, Any], actor: str | None, now: datetime
+) -> Interaction:
+    """Log a new interaction for the customer ``customer_id`` resolves to.
+
+    ``fields`` holds ``channel``, ``direction``, ``state`` and optionally ``queue``,
+    ``agent``, ``subject``, ``payload`` and lifecycle timestamps. A ``created`` entry is
+    appended to its event log. Raises :class:`NotFound` for an unknown customer.
+    """
+    owner = resolve_id(conn, customer_id)
+    values = {"payload": {}, **fields}
+    interaction_id = conn.execute(
+        insert(interactions)
+        .values(customer_id=owner, created_at=now, updated_at=now, **values)
+        .returning(interactions.c.id)
+    ).scalar_one()
+    _log(conn, uow, [(interaction_id, now, "created", actor, {"state": values["state"]})])
+    uow.emit(
+        InteractionCreated(
+            at=now.timestamp(),
+            interaction_id=interaction_id,
+            customer_id=owner,
+            channel=values["channel"],
+            direction=values["direction"],
+            state=values["state"],
+        )
+    )
+    return get_interaction(conn, interaction_id)
+
+
+def update_interaction_state(
+    conn: Connection,
+    uow: UnitOfWork,
+    interaction_id: int,
+    state: str,
+    at: datetime,
+    actor: str | None,
+    details: dict[str, Any],
+    fields: dict[str, Any],
+) -> Interaction:
+    """Set the state (and ``fields``: timestamps, queue, agent, disposition, ...) at time ``at``.
+
+    Appends a ``state`` entry ``{"from", "to", **details}`` to the log in the same
+    transaction. Which transitions are legal is the caller's state machine, not this
+    function's. Raises :class:`NotFound` for an unknown interaction.
+    """
+    before = get_interaction(conn, interaction_id)
+    conn.execute(
+        update(interactions).where(interactions.c.id == interaction_id).values(state=state, updated_at=at, **fields)
+    )
+    _log(conn, uow, [(interaction_id, at, "state", actor, {**details, "from": before.state, "to": state})])
+    uow.emit(
+        InteractionStateChanged(
+            at=at.timestamp(),
+            interaction_id=interaction_id,
+            customer_id=before.customer_id,
+            previous_state=before.state,
+            state=state,
+            actor=actor,
+        )
+    )
+    return get_interaction(conn, interaction_id)
+
+
+def append_events(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[InteractionEvent]:
+    """Append every request to the event log in one statement; results in request order.
+
+    An unknown interaction id fails the whole call (foreign key), rolling it back.
+    """
+    return _log(conn, uow, requests)
+
+
+def get_interaction(conn: Connection, interaction_id: int) -> Interaction:
+    """One interaction; :class:`NotFound` if it does not exist."""
+    row = conn.execute(select(interactions).where(interactions.c.id == interaction_id)).first()
+    if row is None:
+        raise NotFound("interaction", interaction_id)
+    return _interaction(row)
+
+
+def interaction_log(conn: Connection, interaction_id: int) -> list[InteractionEvent]:
+    """The event log of one interaction, oldest first; :class:`NotFound` if it does not exist."""
+    get_interaction(conn, interaction_id)
+    rows = conn.execute(
+        select(interaction_events)
+        .where(interaction_events.c.interaction_id == interaction_id)
+        .order_by(interaction_events.c.id)
+    ).all()
+    return [_event(r) for r in rows]
+
+
+def timeline(conn: Connection, customer_id: int, limit: int, cursor: str | None) -> TimelinePage:
+    """Up to ``limit`` interactions of the resolved customer, on every channel, newest first.
+
+    ``cursor`` is a previous page's ``next_cursor``. Raises :class:`NotFound` for an unknown
+    customer and :class:`InvalidInput` (field ``cursor``) for a malformed cursor.
+    """
+    owner = resolve_id(conn, customer_id)
+    query = select(interactions).where(interactions.c.customer_id == owner)
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(interactions.c.created_at < at, and_(interactions.c.created_at == at, interactions.c.id < last_id))
+        )
+    rows = conn.execute(
+        query.order_by(interactions.c.created_at.desc(), interactions.c.id.desc()).limit(limit + 1)
+    ).all()
+    items = tuple(_interaction(r) for r in rows[:limit])
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+    return TimelinePage(customer_id=owner, items=items, next_cursor=next_cursor)
+
+
+def encode_cursor(at: datetime, interaction_id: int) -> str:
+    """The opaque cursor for the timeline position ``(at, interaction_id)``."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{interaction_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Inverse of :func:`encode_cursor`; :class:`InvalidInput` (field ``cursor``) if malformed."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = raw.split("|")
+        at = datetime.fromisoformat(at_text)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, int(id_text)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor", "is not a cursor returned by this API") from None
+
+
+def _log(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[InteractionEvent]:
+    if not requests:
+        return []
+    params = [
+        {"interaction_id": iid, "at": at.astimezone(timezone.utc), "kind": kind, "actor": actor, "details": details}
+        for iid, at, kind, actor, details in requests
+    ]
+    ids = conn.execute(
+        insert(interaction_events).returning(interaction_events.c.id, sort_by_parameter_order=True), params
+    ).scalars().all()
+    out = [
+        InteractionEvent(id=eid, interaction_id=p["interaction_id"], at=p["at"], kind=p["kind"], actor=p["actor"], details=p["details"])
+        for eid, p in zip(ids, params)
+    ]
+    for e in out:
+        uow.emit(InteractionEventAppended(at=e.at.timestamp(), interaction_id=e.interaction_id, event_id=e.id, kind=e.kind, actor=e.actor))
+    return out
+
+
+def _interaction(row: Any) -> Interaction:
+    m = row._mapping
+    return Interaction(**{k: m[k] for k in Interaction.__dataclass_fields__ if k != "payload"}, payload=dict(m["payload"]))
+
+
+def _event(row: Any) -> InteractionEvent:
+    return InteractionEvent(
+        id=row.id, interaction_id=row.interaction_id, at=row.at, kind=row.kind, actor=row.actor, details=dict(row.details)
+    )

@@ -1,0 +1,88 @@
+"""Normalization of contact points, so one phone or address is stored and found one way.
+
+Phones become E.164 (``+33142685300``) with the ``phonenumbers`` library; a number written
+without a country code is read in the configured default region. Emails are stripped,
+lower-cased and their domain IDNA-encoded (``ü.example`` -> ``xn--tda.example``), so the same
+mailbox typed two ways is one contact point. Lower-casing the local part is a deliberate
+simplification: practically every mail system treats it case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+
+import idna
+import phonenumbers
+
+from callcenter.records.errors import InvalidContact
+
+CONTACT_KINDS = ("phone", "email")
+
+# Generous upper bounds: RFC 5321 limits a path to 256 octets and the local part to 64.
+_MAX_EMAIL = 254
+_MAX_LOCAL = 64
+_MAX_PHONE_TEXT = 64
+# Printable ASCII except the specials that cannot appear unquoted in a local part.
+_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+
+
+def normalize_phone(text: object, default_region: str, field: str = "phone") -> str:
+    """Return ``text`` as an E.164 number; raise :class:`InvalidContact` naming ``field`` if invalid.
+
+    ``default_region`` is an ISO 3166 code (``"FR"``, ``"US"``) used when the number has no
+    ``+`` country prefix.
+    """
+    if not isinstance(text, str):
+        raise InvalidContact(field, "must be a string")
+    text = text.strip()
+    if not text or len(text) > _MAX_PHONE_TEXT:
+        raise InvalidContact(field, "is not a phone number")
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as e:
+        raise InvalidContact(field, f"is not a phone number ({e._msg})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidContact(field, "is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(text: object, field: str = "email") -> str:
+    """Return ``text`` stripped, lower-cased, with an IDNA (ASCII) domain.
+
+    Raises :class:`InvalidContact` naming ``field`` for anything that is not a plain
+    ``local@domain`` address (quoted local parts and address literals are refused).
+    """
+    if not isinstance(text, str):
+        raise InvalidContact(field, "must be a string")
+    text = text.strip()
+    if not text or len(text) > _MAX_EMAIL * 4 or text.count("@") != 1:
+        raise InvalidContact(field, "is not an email address")
+    local, domain = text.split("@")
+    if not local or len(local) > _MAX_LOCAL or not _LOCAL_RE.match(local):
+        raise InvalidContact(field, "has an invalid part before @")
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise InvalidContact(field, "has an invalid part before @")
+    domain = domain.rstrip(".")
+    if "." not in domain:
+        raise InvalidContact(field, "has an invalid domain")
+    try:
+        # uts46 maps case and width variants the way browsers and mail clients do.
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise InvalidContact(field, "has an invalid domain") from None
+    address = f"{local.lower()}@{ascii_domain.lower()}"
+    if len(address) > _MAX_EMAIL:
+        raise InvalidContact(field, "is too long")
+    return address
+
+
+def normalize_contact(kind: str, text: object, default_region: str, field: str | None = None) -> str:
+    """Normalize ``text`` as a contact point of ``kind`` (``"phone"`` or ``"email"``).
+
+    Raises :class:`InvalidContact` for bad values and for an unknown kind (field ``kind``).
+    """
+    if kind == "phone":
+        return normalize_phone(text, default_region, field or "phone")
+    if kind == "email":
+        return normalize_email(text, field or "email")
+    raise InvalidContact("kind", f"must be one of {', '.join(CONTACT_KINDS)}")

@@ -1,0 +1,181 @@
+"""The record's tables, in SQLAlchemy Core.
+
+Timestamps: every instant is stored in UTC by :class:`UtcDateTime`. PostgreSQL keeps them as
+``timestamptz``; SQLite, which has no time type, keeps them as naive ISO-8601 text in UTC with
+a fixed width, so text order is time order and the timeline index works on both. Reading
+always yields timezone-aware UTC datetimes; writing a naive datetime is refused, because a
+naive value's zone would be a guess.
+
+Ids are integers from the database (SQLite's rowid alias, PostgreSQL identity columns).
+JSON columns are ``jsonb`` on PostgreSQL and JSON text on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator):
+    """An aware datetime stored in UTC; see the module docstring for the storage per database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"timestamps must be timezone-aware datetimes, got {value!r}")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+# An id column that is a rowid alias on SQLite (fast, autoincrementing) and BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _id() -> Column:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+customers = Table(
+    "customers",
+    metadata,
+    _id(),
+    Column("display_name", String(200), nullable=False, server_default=""),
+    Column("tier", String(32), nullable=False),
+    Column("language", String(35), nullable=True),
+    Column("attributes", Json, nullable=False),
+    Column("external_ids", Json, nullable=False),
+    Column("provisional", Boolean, nullable=False, server_default="0"),
+    # Set when this customer was merged: reads of this id resolve to the survivor.
+    Column("merged_into", Id, ForeignKey("customers.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index("ix_customers_merged_into", customers.c.merged_into)
+
+contact_points = Table(
+    "contact_points",
+    metadata,
+    _id(),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(320), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # The unique constraint is also the lookup index: (kind, value) -> customer.
+    UniqueConstraint("kind", "value", name="uq_contact_points_kind_value"),
+    CheckConstraint("kind IN ('phone', 'email')", name="kind"),
+)
+Index("ix_contact_points_customer_id", contact_points.c.customer_id)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    _id(),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("queue", String(100), nullable=True),
+    Column("agent", String(100), nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("queued_at", UtcDateTime, nullable=True),
+    Column("offered_at", UtcDateTime, nullable=True),
+    Column("accepted_at", UtcDateTime, nullable=True),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("wrap_up_ended_at", UtcDateTime, nullable=True),
+    Column("disposition", String(100), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("subject", String(998), nullable=True),
+    Column("payload", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+# The timeline: one customer's interactions, newest first, keyset-paged on (created_at, id).
+Index("ix_interactions_timeline", interactions.c.customer_id, interactions.c.created_at, interactions.c.id)
+Index("ix_interactions_state", interactions.c.state)
+
+interaction_events = Table(
+    "interaction_events",
+    metadata,
+    _id(),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(100), nullable=True),
+    Column("details", Json, nullable=False),
+)
+Index("ix_interaction_events_interaction", interaction_events.c.interaction_id, interaction_events.c.id)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(100), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("subject_kind", String(32), nullable=False),
+    Column("subject_id", Id, nullable=False),
+    Column("details", Json, nullable=False),
+)
+Index("ix_audit_log_subject", audit_log.c.subject_kind, audit_log.c.subject_id, audit_log.c.id)
+
+agents = Table(
+    "agents",
+    metadata,
+    _id(),
+    Column("login", String(100), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("login", String(100), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("role", String(32), nullable=False),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)

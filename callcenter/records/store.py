@@ -1,0 +1,295 @@
+"""RecordStore: the customer record's API for the rest of the server.
+
+Every method is a coroutine that validates and normalizes its input on the reactor thread
+(raising :class:`InvalidInput`/:class:`InvalidContact` before anything is submitted), runs one
+unit of work on the database's pool, and returns frozen dataclasses from
+:mod:`callcenter.records.model`. Writes publish their domain events after commit.
+Errors: :class:`NotFound` (unknown id), :class:`InvalidInput` and its subclass
+:class:`InvalidContact` (naming the field), :class:`Conflict`; on any of them nothing stored
+has changed.
+
+Customer ids given to any method resolve through merges: a merged id reads and writes the
+survivor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy.exc import IntegrityError
+
+from callcenter.clock import Clock
+from callcenter.records import customers as C
+from callcenter.records import interactions as I
+from callcenter.records import validate as V
+from callcenter.records.database import Database
+from callcenter.records.errors import Conflict, InvalidInput
+from callcenter.records.eventwriter import EventWriter
+from callcenter.records.model import (
+    DEFAULT_TIERS,
+    INTERACTION_TEXT_FIELDS,
+    INTERACTION_TIMESTAMPS,
+    Customer,
+    Interaction,
+    InteractionEvent,
+    TimelinePage,
+)
+from callcenter.records.normalize import CONTACT_KINDS, normalize_contact
+
+DIRECTIONS = ("inbound", "outbound", "internal")
+MAX_TIMELINE_PAGE = 500
+_TEXT_LIMITS = {"queue": 100, "agent": 100, "disposition": 100, "notes": 64 * 1024, "subject": 998}
+
+
+class RecordStore:
+    """The unified customer record over a started :class:`Database`.
+
+    ``default_region`` (ISO 3166, e.g. ``"FR"``) reads phone numbers written without a
+    country code; ``tiers`` lists the accepted tiers, the first being the default;
+    ``max_document_bytes`` caps each JSON document (attributes, external ids, payloads,
+    details) serialized as UTF-8.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        default_region: str,
+        tiers: Sequence[str] = DEFAULT_TIERS,
+        max_document_bytes: int = V.DEFAULT_MAX_DOCUMENT_BYTES,
+        event_batch: int = 2000,
+    ) -> None:
+        if not tiers:
+            raise ValueError("at least one tier is needed")
+        self._db = db
+        self._clock = clock
+        self._region = default_region
+        self.tiers = tuple(tiers)
+        self._max_doc = max_document_bytes
+        self._events = EventWriter(db, event_batch)
+
+    # --- customers ---
+
+    async def find_customer_by_phone(self, raw: str) -> Customer | None:
+        """The customer owning this phone (any format the default region reads), or None."""
+        return await self._db.read(C.find_by_contact, "phone", normalize_contact("phone", raw, self._region))
+
+    async def find_customer_by_email(self, raw: str) -> Customer | None:
+        """The customer owning this email address (any case or IDNA form), or None."""
+        return await self._db.read(C.find_by_contact, "email", normalize_contact("email", raw, self._region))
+
+    async def find_or_create_customer(self, kind: str, raw: str) -> Customer:
+        """The owner of a contact point; a new provisional customer if nobody owns it.
+
+        Idempotent: asking twice for the same contact returns the same customer.
+        """
+        value = normalize_contact(kind, raw, self._region, "value")
+        found = await self._db.read(C.find_by_contact, kind, value)
+        if found is not None:
+            return found
+        try:
+            return await self._db.write(C.find_or_create, kind, value, self.tiers[0], self._clock.utcnow())
+        except (IntegrityError, Conflict):
+            # Another node created it between our read and our write: it exists now.
+            found = await self._db.read(C.find_by_contact, kind, value)
+            if found is None:
+                raise
+            return found
+
+    async def get_customer(self, customer_id: int | str) -> Customer:
+        """The customer, or its survivor if it was merged; :class:`NotFound` if unknown."""
+        return await self._db.read(C.get_customer, _ident("customer_id", customer_id))
+
+    async def create_customer(
+        self,
+        display_name: str = "",
+        tier: str | None = None,
+        language: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        external_ids: Mapping[str, Any] | None = None,
+        contact_points: Iterable[tuple[str, str] | Mapping[str, str]] = (),
+    ) -> Customer:
+        """Create a (non-provisional) customer with its contact points.
+
+        ``contact_points`` items are ``(kind, raw)`` pairs or ``{"kind": ..., "value": ...}``.
+        Raises :class:`Conflict` when a contact point already belongs to someone.
+        """
+        fields = self._customer_fields(
+            dict(display_name=display_name, tier=tier or self.tiers[0], language=language,
+                 attributes=attributes or {}, external_ids=external_ids or {})
+        )
+        points = self._contact_points(contact_points)
+        return await self._db.write(C.create_customer, fields, points, self._clock.utcnow())
+
+    async def update_customer(self, customer_id: int | str, **changes: Any) -> Customer:
+        """Change any of display_name, tier, language, attributes, external_ids, provisional.
+
+        Documents are replaced whole. Unknown fields raise :class:`InvalidInput`.
+        """
+        fields = self._customer_fields(changes)
+        return await self._db.write(C.update_customer, _ident("customer_id", customer_id), fields, self._clock.utcnow())
+
+    async def add_contact_point(self, customer_id: int | str, kind: str, raw: str) -> Customer:
+        """Give the customer another phone or email; :class:`Conflict` if someone else has it."""
+        value = normalize_contact(kind, raw, self._region, "value")
+        return await self._db.write(C.add_contact_point, _ident("customer_id", customer_id), kind, value, self._clock.utcnow())
+
+    async def merge_customers(self, survivor_id: int | str, merged_id: int | str, actor: str | None = None) -> Customer:
+        """Merge ``merged_id`` into ``survivor_id``; returns the survivor (see customers.merge_customers)."""
+        survivor, merged = _ident("survivor_id", survivor_id), _ident("merged_id", merged_id)
+        actor = V.text("actor", actor, 100, optional=True)
+        return await self._db.write(C.merge_customers, survivor, merged, actor, self._clock.utcnow())
+
+    async def timeline(self, customer_id: int | str, limit: int = 50, cursor: str | None = None) -> TimelinePage:
+        """A page of the customer's interactions on every channel, newest first.
+
+        ``limit`` is 1..500; ``cursor`` is a previous page's ``next_cursor``.
+        """
+        limit = V.positive_int("limit", limit, maximum=MAX_TIMELINE_PAGE)
+        if cursor is not None:
+            I.decode_cursor(V.text("cursor", cursor, 200))
+        return await self._db.read(I.timeline, _ident("customer_id", customer_id), limit, cursor)
+
+    # --- interactions ---
+
+    async def create_interaction(
+        self,
+        customer_id: int | str,
+        channel: str,
+        direction: str,
+        state: str = "new",
+        *,
+        actor: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> Interaction:
+        """Log a new interaction (``fields``: queue, agent, subject, disposition, notes, timestamps).
+
+        ``at`` (default: now) is its ``created_at``. Raises :class:`NotFound` for an unknown customer.
+        """
+        values = self._interaction_fields(fields)
+        values.update(
+            channel=V.name("channel", channel),
+            direction=V.choice("direction", direction, DIRECTIONS),
+            state=V.name("state", state),
+            payload=V.document("payload", payload, self._max_doc, optional=True),
+        )
+        actor = V.text("actor", actor, 100, optional=True)
+        now = V.timestamp("at", at, optional=True) or self._clock.utcnow()
+        return await self._db.write(I.create_interaction, _ident("customer_id", customer_id), values, actor, now)
+
+    async def update_interaction_state(
+        self,
+        interaction_id: int | str,
+        state: str,
+        at: datetime | None = None,
+        actor: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Interaction:
+        """Move an interaction to ``state`` at ``at`` (default: now), setting ``fields`` too.
+
+        ``fields`` are any of queue, agent, disposition, notes, subject and the lifecycle
+        timestamps (queued_at, offered_at, accepted_at, answered_at, ended_at,
+        wrap_up_ended_at). A ``state`` entry goes to the event log in the same transaction.
+        """
+        values = self._interaction_fields(fields)
+        return await self._db.write(
+            I.update_interaction_state,
+            _ident("interaction_id", interaction_id),
+            V.name("state", state),
+            V.timestamp("at", at, optional=True) or self._clock.utcnow(),
+            V.text("actor", actor, 100, optional=True),
+            V.document("details", details, self._max_doc, optional=True),
+            values,
+        )
+
+    async def append_event(
+        self,
+        interaction_id: int | str,
+        kind: str,
+        actor: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> InteractionEvent:
+        """Append an entry to an interaction's log; batched with concurrent appends (group commit)."""
+        request = (
+            _ident("interaction_id", interaction_id),
+            V.timestamp("at", at, optional=True) or self._clock.utcnow(),
+            V.name("kind", kind, 64),
+            V.text("actor", actor, 100, optional=True),
+            V.document("details", details, self._max_doc, optional=True),
+        )
+        return await self._events.append(request)
+
+    async def get_interaction(self, interaction_id: int | str) -> Interaction:
+        """One interaction; :class:`NotFound` if unknown."""
+        return await self._db.read(I.get_interaction, _ident("interaction_id", interaction_id))
+
+    async def interaction_events(self, interaction_id: int | str) -> tuple[InteractionEvent, ...]:
+        """An interaction's event log, oldest first; :class:`NotFound` if unknown."""
+        return tuple(await self._db.read(I.interaction_log, _ident("interaction_id", interaction_id)))
+
+    async def drain(self) -> None:
+        """Wait for queued event appends to commit; call before :meth:`Database.stop`."""
+        await self._events.drain()
+
+    # --- validation ---
+
+    def _customer_fields(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key == "display_name":
+                out[key] = V.text(key, value, 200, allow_empty=True)
+            elif key == "tier":
+                out[key] = V.choice(key, value, self.tiers)
+            elif key == "language":
+                out[key] = V.language(key, value)
+            elif key in ("attributes", "external_ids"):
+                out[key] = V.document(key, value, self._max_doc)
+            elif key == "provisional":
+                if not isinstance(value, bool):
+                    raise InvalidInput(key, "must be true or false")
+                out[key] = value
+            else:
+                raise InvalidInput(key, "is not a customer field")
+        return out
+
+    def _contact_points(self, items: Iterable[Any]) -> list[tuple[str, str]]:
+        out = []
+        for n, item in enumerate(items):
+            where = f"contact_points[{n}]"
+            if isinstance(item, Mapping):
+                kind, raw = item.get("kind"), item.get("value")
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
+                kind, raw = item
+            else:
+                raise InvalidInput(where, "must be a (kind, value) pair")
+            kind = V.choice(f"{where}.kind", kind, CONTACT_KINDS)
+            point = (kind, normalize_contact(kind, raw, self._region, f"{where}.value"))
+            if point in out:
+                raise InvalidInput(where, "is listed twice")
+            out.append(point)
+        return out
+
+    def _interaction_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key in INTERACTION_TIMESTAMPS:
+                out[key] = V.timestamp(key, value, optional=True)
+            elif key in INTERACTION_TEXT_FIELDS:
+                out[key] = V.text(key, value, _TEXT_LIMITS[key], optional=True, allow_empty=True)
+            else:
+                raise InvalidInput(key, "is not an interaction field")
+        return out
+
+
+def _ident(field: str, value: Any) -> int:
+    """An id given as an int or a string of digits (as it arrives from a URL)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidInput(field, "must be a positive integer id")
+    return value
