@@ -91,7 +91,7 @@ def _request_path(env: dict[str, str]) -> str:
 class FastAgiSession:
     """Runs one FastAGI request over an :class:`AgiSessionProtocol` (see the module docstring)."""
 
-    def __init__(self, app: CallHandling, clock: Clock, settings: HoldSettings) -> None:
+    def __init__(self, app: CallHandling, clock: Clock, settings: HoldSettings, environment_timeout: float = 10.0) -> None:
         self._app = app
         self._clock = clock
         self._settings = settings
@@ -99,6 +99,18 @@ class FastAgiSession:
         self.done: Deferred[None] = Deferred()
         self._hangup_reported = False
         self._call: InboundCall | None = None
+        # A peer that connects and never finishes the environment must not hold a session forever.
+        self._env_timer = clock.call_later(environment_timeout, self._environment_overdue)
+        self.protocol.closed.addBoth(self._cancel_env_timer)
+
+    def _environment_overdue(self) -> None:
+        log.warn("FastAGI peer sent no complete environment in time; closing")
+        self.protocol.close()
+
+    def _cancel_env_timer(self, result: object) -> object:
+        if self._env_timer.active():
+            self._env_timer.cancel()
+        return result
 
     def _hangup(self) -> None:
         if self._call is not None and not self._hangup_reported and not self.done.called:
@@ -109,6 +121,7 @@ class FastAgiSession:
                 log.failure("caller_hung_up failed for {uniqueid}", uniqueid=self._call.uniqueid)
 
     def _environment(self, pairs: list[tuple[str, str]]) -> None:
+        self._cancel_env_timer(None)
         ensureDeferred(self._run(pairs)).addBoth(self._finished)
 
     def _finished(self, result: object) -> None:
@@ -219,16 +232,23 @@ class FastAgiSession:
 
 
 class FastAgiFactory(ServerFactory):
-    """Builds one :class:`FastAgiSession` per connection and remembers the live ones for draining."""
+    """Builds one :class:`FastAgiSession` per connection and remembers the live ones for draining.
 
-    def __init__(self, app: CallHandling, reactor: IReactorTime, settings: HoldSettings = HoldSettings()) -> None:
+    A connection that has not sent its whole environment within ``environment_timeout`` seconds
+    is closed.
+    """
+
+    def __init__(
+        self, app: CallHandling, reactor: IReactorTime, settings: HoldSettings = HoldSettings(), environment_timeout: float = 10.0
+    ) -> None:
         self._app = app
         self._clock = Clock(reactor)
         self.settings = settings
+        self.environment_timeout = environment_timeout
         self.sessions: set[FastAgiSession] = set()
 
     def buildProtocol(self, addr: object) -> AgiSessionProtocol:
-        session = FastAgiSession(self._app, self._clock, self.settings)
+        session = FastAgiSession(self._app, self._clock, self.settings, self.environment_timeout)
         self.sessions.add(session)
         session.protocol.closed.addBoth(lambda _: self.sessions.discard(session))
         session.protocol.factory = self

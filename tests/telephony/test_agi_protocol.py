@@ -20,6 +20,7 @@ from channels.telephony.agi_protocol import (
     parse_response,
     quote_argument,
 )
+from tests.telephony.logcapture import captured_log
 from tests.telephony.transcripts import chunks
 
 
@@ -128,8 +129,10 @@ def test_garbage_answer_fails_the_command_and_closes_cleanly():
     s = Session()
     s.feed(ENV)
     pending = s.run("NOOP")
-    s.feed(b"garbage here\n")
+    with captured_log("channels.telephony.fastagi") as lines:
+        s.feed(b"garbage here\n")
     assert pending[0].check(AgiProtocolError) and s.transport.disconnecting
+    assert lines == ["AGI session closed: unparseable AGI response 'garbage here'"]
 
 
 def test_malformed_environment_line_is_skipped():

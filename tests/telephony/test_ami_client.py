@@ -18,6 +18,7 @@ from channels.telephony.ami_client import (
 )
 from channels.telephony.ami_protocol import AmiHeaderInjection, AmiMessage
 from channels.telephony.originate import ClickToDial
+from tests.telephony.logcapture import captured_log
 from tests.telephony.transcripts import chunks, sent_to_asterisk
 
 BANNER = b"Asterisk Call Manager/13.0.0\r\n"
@@ -158,9 +159,11 @@ def test_click_to_dial_originate_is_written_as_recorded_and_correlated():
 def test_over_long_line_closes_the_connection_after_delivering_what_was_parsed():
     """An absurd line closes the transport; messages before it were delivered."""
     h = Harness([], max_line=256)
-    h.feed([BANNER + b"Event: A\r\n\r\nEvent: B\r\nJunk: " + b"x" * 300])
+    with captured_log("channels.telephony.ami") as lines:
+        h.feed([BANNER + b"Event: A\r\n\r\nEvent: B\r\nJunk: " + b"x" * 300])
     assert [e.name for e in h.events] == ["A"]
     assert h.transport.disconnecting
+    assert lines == ["AMI framing lost (line longer than 256 bytes); closing the connection"]
 
 
 def test_garbage_between_messages_is_skipped_and_the_link_survives():
@@ -168,6 +171,8 @@ def test_garbage_between_messages_is_skipped_and_the_link_survives():
     h = Harness(["ping-1"])
     h.feed([BANNER])
     ping = _results(h.proto.send_action("Ping"))
-    h.feed([b"\x00\xffnot ami at all\r\n\r\n", chunks("setup", 1, True)[2]])
+    with captured_log("channels.telephony.ami") as lines:
+        h.feed([b"\x00\xffnot ami at all\r\n\r\n", chunks("setup", 1, True)[2]])
     assert ping[0]["Ping"] == "Pong"
+    assert len(lines) == 1 and lines[0].startswith("AMI input skipped: line without 'Key: Value'")
     assert not h.transport.disconnecting

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IStreamClientEndpoint

@@ -207,3 +207,17 @@ def test_unknown_script_is_closed():
     r = Replay(ScriptedCallHandling([]))
     r.feed(b"agi_network: yes\nagi_network_script: nosuch\n\n")
     assert r.new_output() == b"" and r.transport.disconnecting
+
+
+def test_peer_that_never_finishes_the_environment_is_closed():
+    """A connection whose environment is incomplete after the timeout is closed; a complete one is not."""
+    stalled = Replay(ScriptedCallHandling([]))
+    stalled.feed(b"agi_network: yes\n")
+    stalled.clock.advance(9.9)
+    assert not stalled.transport.disconnecting
+    stalled.clock.advance(0.2)
+    assert stalled.transport.disconnecting
+    held = Replay(ScriptedCallHandling([Deferred()]), RECORDED_HOLD)
+    held.feed(_env("inbound-answered", 2))
+    held.clock.advance(60)
+    assert not held.transport.disconnecting
