@@ -35,7 +35,7 @@ from channels.telephony.ami_client import (
     AmiLoginFailed,
 )
 from channels.telephony.ami_protocol import AmiMessage
-from channels.telephony.ami_translate import channel_snapshot, device_presence, translate_event
+from channels.telephony.ami_translate import channel_snapshot, device_presence, originate_result, translate_event
 from channels.telephony.callevents import (
     AmiLinkLost,
     OriginateResult,
@@ -264,9 +264,7 @@ class AmiService(Service):
             raise AmiConnectionLost("Originate: AMI link is down")
         timeout = (request.ring_timeout or 30.0) + _ORIGINATE_MARGIN
         result = await proto.send_action_awaiting_event("Originate", "OriginateResponse", headers, timeout=timeout)
-        event = translate_event(result.events[0], self._clock.now())
-        assert isinstance(event, OriginateResult)
-        return event
+        return originate_result(result.events[0], self._clock.now())
 
     async def send_action(self, action: str, headers: list[tuple[str, str]] | None = None) -> AmiMessage:
         """Send any other action over the current link and return its ``Response``.

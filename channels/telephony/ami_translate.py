@@ -112,7 +112,8 @@ def _hangup(m: AmiMessage, at: float) -> ChannelHungUp:
     return ChannelHungUp(at=at, **_leg(m), cause=_int_or_none(m.get("Cause")), cause_text=m.get("Cause-txt", "") or "")
 
 
-def _originate_response(m: AmiMessage, at: float) -> OriginateResult:
+def originate_result(m: AmiMessage, at: float) -> OriginateResult:
+    """An ``OriginateResponse`` event as the correlated :class:`OriginateResult`."""
     return OriginateResult(
         at=at,
         action_id=m.action_id or "",
@@ -148,7 +149,7 @@ _TRANSLATORS: dict[str, Callable[[AmiMessage, float], TelephonyEvent]] = {
     "HangupRequest": _hangup_request,
     "SoftHangupRequest": _hangup_request,
     "Hangup": _hangup,
-    "OriginateResponse": _originate_response,
+    "OriginateResponse": originate_result,
     "CoreShowChannel": channel_snapshot,
 }
 
