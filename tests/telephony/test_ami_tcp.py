@@ -34,7 +34,7 @@ CREDS = AmiCredentials("callcenter", "s3cret")
 
 
 def _login(action_id: str) -> list[Step]:
-    banner, _login_sent, login_answer = chunks("setup", 1, True)[0], None, chunks("setup", 1, True)[1]
+    banner, login_answer = chunks("setup", 1, True)[:2]
     expect = encode_action("Login", action_id, [("Username", "callcenter"), ("Secret", "s3cret")])
     return [("send", banner), ("expect", expect), ("send", login_answer.replace(b"login-1", action_id.encode()))]
 
