@@ -77,6 +77,7 @@ class Database:
             self.engine = create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=True)
             self._read_pool = self._write_pool = ThreadPool(1, size, name="db")
         self._running = False
+        self._stopped = False
         self._in_flight = 0
         self._drained: list[Deferred] = []
 
@@ -86,7 +87,12 @@ class Database:
         return self._write_pool is not self._read_pool
 
     def start(self) -> None:
-        """Start the thread pools; connections are opened on first use."""
+        """Start the thread pools; connections are opened on first use.
+
+        A database is started once: after :meth:`stop` it raises :class:`DatabaseStopped`.
+        """
+        if self._stopped:
+            raise DatabaseStopped("a stopped database cannot be started again")
         for pool in {id(p): p for p in (self._read_pool, self._write_pool)}.values():
             pool.start()
         self._running = True
@@ -95,9 +101,12 @@ class Database:
         """Refuse new work, wait for every unit of work in flight, then stop the pools.
 
         Work already submitted finishes (commits and publishes) before this returns, so a
-        write the caller was told about is never lost.
+        write the caller was told about is never lost. Stopping twice is harmless.
         """
+        if self._stopped:
+            return
         self._running = False
+        self._stopped = True
         if self._in_flight:
             d: Deferred = Deferred()
             self._drained.append(d)
@@ -111,7 +120,11 @@ class Database:
 
         Raises what ``fn`` raises, and :class:`DatabaseStopped` when not running.
         """
-        return await self._submit(self._read_pool, self._run_read, fn, args)
+        self._enter()
+        try:
+            return await deferToThreadPool(self._reactor, self._read_pool, self._run_read, fn, args)
+        finally:
+            self._leave()
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, uow, *args)`` in one transaction, commit, publish its events, return.
@@ -119,26 +132,30 @@ class Database:
         If ``fn`` raises, the transaction rolls back, nothing is published and the error
         propagates. Raises :class:`DatabaseStopped` when not running.
         """
-        result, events = await self._submit(self._write_pool, self._run_write, fn, args)
-        self._bus.publish_all(events)
-        return result
+        self._enter()
+        try:
+            result, events = await deferToThreadPool(self._reactor, self._write_pool, self._run_write, fn, args)
+            # Publication counts as part of the write: stop() waits for it too.
+            self._bus.publish_all(events)
+            return result
+        finally:
+            self._leave()
 
     async def ping(self) -> bool:
         """Return True when the database answers a trivial query; raise the driver's error if not."""
         return await self.read(_select_one)
 
-    async def _submit(self, pool: ThreadPool, runner: Callable, fn: Callable, args: tuple) -> Any:
+    def _enter(self) -> None:
         if not self._running:
             raise DatabaseStopped("the database is not running")
         self._in_flight += 1
-        try:
-            return await deferToThreadPool(self._reactor, pool, runner, fn, args)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight and self._drained:
-                waiters, self._drained = self._drained, []
-                for d in waiters:
-                    d.callback(None)
+
+    def _leave(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight and self._drained:
+            waiters, self._drained = self._drained, []
+            for d in waiters:
+                d.callback(None)
 
     def _run_read(self, fn: Callable, args: tuple) -> Any:
         with self.engine.connect() as conn:

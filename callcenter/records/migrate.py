@@ -54,10 +54,14 @@ class SchemaState:
         )
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic ``Config`` for the record schema, optionally bound to an open connection."""
+def alembic_config(connection: Connection | None = None, script_location: str = SCRIPT_LOCATION) -> Config:
+    """An Alembic ``Config`` for the record schema, optionally bound to an open connection.
+
+    ``script_location`` defaults to the scripts shipped in this package; tests pass another
+    directory to stand for older or newer code.
+    """
     cfg = Config()
-    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    cfg.set_main_option("script_location", script_location)
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
@@ -70,7 +74,7 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", script_location: str = SCRIPT_LOCATION) -> None:
     """Create or upgrade the schema of the database at ``url`` to ``revision`` (default: head).
 
     Raises SQLAlchemy's errors if the database cannot be reached, and Alembic's
@@ -79,17 +83,17 @@ def upgrade(url: str, revision: str = "head") -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), revision)
+            command.upgrade(alembic_config(conn, script_location), revision)
     finally:
         engine.dispose()
 
 
-def schema_state(url: str) -> SchemaState:
+def schema_state(url: str, script_location: str = SCRIPT_LOCATION) -> SchemaState:
     """Compare the schema of the database at ``url`` with this code; reads only.
 
     Raises SQLAlchemy's ``OperationalError`` if the database cannot be reached.
     """
-    script = ScriptDirectory.from_config(alembic_config())
+    script = ScriptDirectory.from_config(alembic_config(script_location=script_location))
     head = script.get_current_head()
     engine = create_engine(url)
     try:

@@ -1,0 +1,73 @@
+"""Normalization of phones and emails into their one stored form."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.records.errors import InvalidContact
+from callcenter.records.normalize import normalize_contact, normalize_email, normalize_phone
+
+
+@pytest.mark.parametrize(
+    "raw, region, expected",
+    [
+        ("01 42 68 53 00", "FR", "+33142685300"),
+        ("+33 1 42 68 53 00", "US", "+33142685300"),
+        ("(202) 555-0143", "US", "+12025550143"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("030 901820", "DE", "+4930901820"),
+        ("0033142685300", "FR", "+33142685300"),
+        ("  +1 650-253-0000  ", "FR", "+16502530000"),
+    ],
+)
+def test_valid_phones_become_e164(raw, region, expected):
+    """A valid number in national or international form becomes E.164 in the given region."""
+    assert normalize_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "12", "abc", "+1 202 555", "01 42 68 53 00 00 00", "+999 123456", "9" * 80])
+def test_invalid_phones_raise_naming_the_field(raw):
+    """Numbers that are empty, too short, too long or in no country raise InvalidContact."""
+    with pytest.raises(InvalidContact) as caught:
+        normalize_phone(raw, "FR", field="caller")
+    assert caught.value.field == "caller"
+
+
+def test_phone_must_be_text():
+    """A non-string phone is refused rather than coerced."""
+    with pytest.raises(InvalidContact, match="string"):
+        normalize_phone(33142685300, "FR")
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("  Jane.Doe@Example.COM ", "jane.doe@example.com"),
+        ("jane+tag@example.org", "jane+tag@example.org"),
+        ("kunde@Bücher.example", "kunde@xn--bcher-kva.example"),
+        ("kunde@xn--bcher-kva.example", "kunde@xn--bcher-kva.example"),
+        ("a@mail.example.", "a@mail.example"),
+    ],
+)
+def test_emails_are_stripped_lowered_and_idna_encoded(raw, expected):
+    """Case, surrounding space and Unicode domains all map to one ASCII form."""
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "plain", "a@b", "@example.com", "a@@example.com", "a b@example.com", ".a@example.com",
+     "a..b@example.com", "a@exa mple.com", "x" * 65 + "@example.com", "a@-bad-.example"],
+)
+def test_invalid_emails_raise(raw):
+    """Addresses without one @, with bad local parts or bad domains raise InvalidContact."""
+    with pytest.raises(InvalidContact) as caught:
+        normalize_email(raw)
+    assert caught.value.field == "email"
+
+
+def test_unknown_contact_kind_names_the_kind_field():
+    """A contact kind other than phone or email is refused on the 'kind' field."""
+    with pytest.raises(InvalidContact) as caught:
+        normalize_contact("fax", "123", "FR")
+    assert caught.value.field == "kind"
