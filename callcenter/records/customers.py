@@ -13,9 +13,9 @@ earlier merges, so resolution is always one hop.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.events import ContactPointAdded, CustomerCreated, CustomersMerged, CustomerUpdated
@@ -40,33 +40,21 @@ def resolve_id(conn: Connection, customer_id: int) -> int:
 
 def get_customer(conn: Connection, customer_id: int) -> Customer:
     """The customer ``customer_id`` resolves to, with its contact points; :class:`NotFound` if none."""
-    survivor = resolve_id(conn, customer_id)
-    row = conn.execute(select(customers).where(customers.c.id == survivor)).one()
-    points = conn.execute(
-        select(contact_points)
-        .where(contact_points.c.customer_id == survivor)
-        .order_by(case((contact_points.c.kind == "phone", 0), else_=1), contact_points.c.id)
-    ).all()
-    return Customer(
-        id=row.id,
-        display_name=row.display_name,
-        tier=row.tier,
-        language=row.language,
-        attributes=dict(row.attributes),
-        external_ids=dict(row.external_ids),
-        provisional=bool(row.provisional),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        contact_points=tuple(_contact_point(p) for p in points),
-    )
+    rows = conn.execute(_BY_ID, {"customer_id": customer_id}).all()
+    if not rows:
+        raise NotFound("customer", customer_id)
+    return _customer(rows)
 
 
 def find_by_contact(conn: Connection, kind: str, value: str) -> Customer | None:
     """The customer owning the normalized contact point ``(kind, value)``, or None."""
-    owner = conn.execute(
-        select(contact_points.c.customer_id).where(contact_points.c.kind == kind, contact_points.c.value == value)
-    ).scalar()
-    return None if owner is None else get_customer(conn, owner)
+    rows = conn.execute(_BY_CONTACT, {"kind": kind, "value": value}).all()
+    return _customer(rows) if rows else None
+
+
+def find_many_by_contact(conn: Connection, points: Sequence[tuple[str, str]]) -> list[Customer | None]:
+    """:func:`find_by_contact` for each ``(kind, value)``, in order, in one transaction."""
+    return [find_by_contact(conn, kind, value) for kind, value in points]
 
 
 def find_or_create(conn: Connection, uow: UnitOfWork, kind: str, value: str, tier: str, now: datetime) -> Customer:
@@ -216,5 +204,51 @@ def _attach(conn: Connection, uow: UnitOfWork, customer_id: int, kind: str, valu
     uow.emit(ContactPointAdded(at=now.timestamp(), customer_id=customer_id, kind=kind, value=value))
 
 
-def _contact_point(row: Any) -> ContactPoint:
-    return ContactPoint(id=row.id, customer_id=row.customer_id, kind=row.kind, value=row.value, created_at=row.created_at)
+# A customer and its contact points come back in one query, one row per point (or one row
+# with NULL point columns when it has none). Statements are built once: lookups are hot.
+_points = contact_points.alias("points")
+_CUSTOMER_COLUMNS = [
+    *customers.c,
+    _points.c.id.label("point_id"),
+    _points.c.kind.label("point_kind"),
+    _points.c.value.label("point_value"),
+    _points.c.created_at.label("point_created_at"),
+]
+_POINT_ORDER = (case((_points.c.kind == "phone", 0), else_=1), _points.c.id)
+_hit = contact_points.alias("hit")
+_BY_CONTACT = (
+    select(*_CUSTOMER_COLUMNS)
+    .select_from(_hit.join(customers, customers.c.id == _hit.c.customer_id).outerjoin(_points, _points.c.customer_id == customers.c.id))
+    .where(_hit.c.kind == bindparam("kind"), _hit.c.value == bindparam("value"))
+    .order_by(*_POINT_ORDER)
+)
+_asked = customers.alias("asked")
+_BY_ID = (
+    select(*_CUSTOMER_COLUMNS)
+    .select_from(customers.outerjoin(_points, _points.c.customer_id == customers.c.id))
+    .where(
+        customers.c.id
+        == select(func.coalesce(_asked.c.merged_into, _asked.c.id)).where(_asked.c.id == bindparam("customer_id")).scalar_subquery()
+    )
+    .order_by(*_POINT_ORDER)
+)
+
+
+def _customer(rows: list[Any]) -> Customer:
+    first = rows[0]
+    return Customer(
+        id=first.id,
+        display_name=first.display_name,
+        tier=first.tier,
+        language=first.language,
+        attributes=dict(first.attributes),
+        external_ids=dict(first.external_ids),
+        provisional=bool(first.provisional),
+        created_at=first.created_at,
+        updated_at=first.updated_at,
+        contact_points=tuple(
+            ContactPoint(id=r.point_id, customer_id=first.id, kind=r.point_kind, value=r.point_value, created_at=r.point_created_at)
+            for r in rows
+            if r.point_id is not None
+        ),
+    )

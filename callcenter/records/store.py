@@ -23,6 +23,7 @@ from callcenter.clock import Clock
 from callcenter.records import customers as C
 from callcenter.records import interactions as I
 from callcenter.records import validate as V
+from callcenter.records.batching import Coalescer
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
 from callcenter.records.eventwriter import EventWriter
@@ -39,6 +40,7 @@ from callcenter.records.normalize import CONTACT_KINDS, normalize_contact
 
 DIRECTIONS = ("inbound", "outbound", "internal")
 MAX_TIMELINE_PAGE = 500
+LOOKUP_BATCH = 200
 _TEXT_LIMITS = {"queue": 100, "agent": 100, "disposition": 100, "notes": 64 * 1024, "subject": 998}
 
 
@@ -68,16 +70,18 @@ class RecordStore:
         self.tiers = tuple(tiers)
         self._max_doc = max_document_bytes
         self._events = EventWriter(db, event_batch)
+        # Concurrent lookups share one read transaction: the thread hop costs more than the query.
+        self._lookups: Coalescer[tuple[str, str]] = Coalescer(self._find_many, LOOKUP_BATCH)
 
     # --- customers ---
 
     async def find_customer_by_phone(self, raw: str) -> Customer | None:
         """The customer owning this phone (any format the default region reads), or None."""
-        return await self._db.read(C.find_by_contact, "phone", normalize_contact("phone", raw, self._region))
+        return await self._lookups.submit(("phone", normalize_contact("phone", raw, self._region)))
 
     async def find_customer_by_email(self, raw: str) -> Customer | None:
         """The customer owning this email address (any case or IDNA form), or None."""
-        return await self._db.read(C.find_by_contact, "email", normalize_contact("email", raw, self._region))
+        return await self._lookups.submit(("email", normalize_contact("email", raw, self._region)))
 
     async def find_or_create_customer(self, kind: str, raw: str) -> Customer:
         """The owner of a contact point; a new provisional customer if nobody owns it.
@@ -85,7 +89,7 @@ class RecordStore:
         Idempotent: asking twice for the same contact returns the same customer.
         """
         value = normalize_contact(kind, raw, self._region, "value")
-        found = await self._db.read(C.find_by_contact, kind, value)
+        found = await self._lookups.submit((kind, value))
         if found is not None:
             return found
         try:
@@ -96,6 +100,9 @@ class RecordStore:
             if found is None:
                 raise
             return found
+
+    async def _find_many(self, points: Sequence[tuple[str, str]]) -> list[Customer | None]:
+        return await self._db.read(C.find_many_by_contact, points)
 
     async def get_customer(self, customer_id: int | str) -> Customer:
         """The customer, or its survivor if it was merged; :class:`NotFound` if unknown."""
@@ -233,8 +240,9 @@ class RecordStore:
         return tuple(await self._db.read(I.interaction_log, _ident("interaction_id", interaction_id)))
 
     async def drain(self) -> None:
-        """Wait for queued event appends to commit; call before :meth:`Database.stop`."""
+        """Wait for queued event appends and lookups to finish; call before :meth:`Database.stop`."""
         await self._events.drain()
+        await self._lookups.drain()
 
     # --- validation ---
 

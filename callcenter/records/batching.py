@@ -1,0 +1,70 @@
+"""Coalescing of concurrent requests into one unit of work.
+
+A thread hop and a transaction cost far more than one indexed statement, so hot paths
+(event-log appends, contact lookups) hand their requests to a :class:`Coalescer`: the first
+request starts a run, requests arriving while a run is in progress wait for the next one,
+and each run handles everything pending (up to ``max_batch``) in one call. Every caller's
+awaitable resolves with its own outcome once the run that included it has finished; for a
+write that means after its commit (and after its events were published).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
+
+from twisted.internet.defer import Deferred
+
+Req = TypeVar("Req")
+
+# run_batch(requests) -> one outcome per request: a result, or an exception to raise to its caller.
+BatchRunner = Callable[[Sequence[Req]], Awaitable[Sequence[Any]]]
+
+
+class Coalescer(Generic[Req]):
+    """Runs ``run_batch`` on everything submitted while the previous run was in progress.
+
+    If ``run_batch`` itself raises, every request of that run fails with that error.
+    """
+
+    def __init__(self, run_batch: BatchRunner, max_batch: int) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._pending: list[tuple[Req, Deferred]] = []
+        self._running = False
+        self._idle: list[Deferred] = []
+
+    async def submit(self, request: Req) -> Any:
+        """Queue ``request``; return its outcome (or raise its error) once its run is done."""
+        d: Deferred = Deferred()
+        self._pending.append((request, d))
+        if not self._running:
+            self._running = True
+            Deferred.fromCoroutine(self._loop())
+        return await d
+
+    async def drain(self) -> None:
+        """Wait until every queued request has an outcome."""
+        if self._running:
+            d: Deferred = Deferred()
+            self._idle.append(d)
+            await d
+
+    async def _loop(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    outcomes = await self._run_batch([request for request, _ in batch])
+                except Exception as e:  # noqa: BLE001 - the callers receive it
+                    outcomes = [e] * len(batch)
+                for (_, d), outcome in zip(batch, outcomes):
+                    if isinstance(outcome, Exception):
+                        d.errback(outcome)
+                    else:
+                        d.callback(outcome)
+        finally:
+            self._running = False
+            waiters, self._idle = self._idle, []
+            for d in waiters:
+                d.callback(None)
