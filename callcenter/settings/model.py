@@ -1,0 +1,345 @@
+"""The validated configuration: a tree of frozen dataclasses.
+
+Nothing here reads files or checks anything; :mod:`callcenter.settings.loader` builds a
+:class:`Settings` only from a configuration that passed every check, so consumers can rely
+on every reference (skill, agent, queue, schedule, template, reason code) resolving.
+Durations are float seconds; mappings are read-only views.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+CHANNELS = ("voice", "email", "webform")
+SELECTION_POLICIES = ("longest_idle", "best_proficiency", "least_loaded", "fewest_skills")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Listen addresses, storage and locale of the whole server (``server.yaml``)."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    fastagi_host: str = "127.0.0.1"
+    fastagi_port: int = 4573
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    default_region: str = "US"
+    timezone: str = "UTC"
+    languages: tuple[str, ...] = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class SkillSettings:
+    """A skill and the proficiency levels it is graded on (``min_level``..``max_level``)."""
+
+    name: str
+    min_level: int
+    max_level: int
+    description: str
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """An agent: skills with levels, spoken languages, capacity and the cost of each channel.
+
+    ``capacity`` is the agent's units of work; ``channel_costs[channel]`` the units one
+    interaction of that channel takes (a call costing the whole capacity blocks other work).
+    ``queues`` are the queues the agent file lists; :attr:`QueueSettings.members` is the
+    resolved membership from every source.
+    """
+
+    login: str
+    name: str
+    skills: Mapping[str, int]
+    languages: tuple[str, ...]
+    capacity: int
+    channel_costs: Mapping[str, int]
+    phone: str | None
+    email: str | None
+    queues: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    """A not-ready reason code or a disposition: a short code and what agents see."""
+
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    """A customer tier: the score bonus its interactions get and the response time promised."""
+
+    name: str
+    bonus: float
+    response_time: float
+
+
+@dataclass(frozen=True)
+class Holiday:
+    """A day a schedule is closed (``hours`` empty) or open only for the given hours."""
+
+    date: dt.date
+    name: str
+    hours: tuple[tuple[dt.time, dt.time], ...]
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """Weekly opening hours in a time zone, with holidays.
+
+    ``weekly[d]`` holds the open intervals of weekday ``d`` (0 = Monday) as
+    ``(start, end)`` local times, ``end`` exclusive; ``dt.time.max`` stands for 24:00.
+    """
+
+    name: str
+    timezone: str
+    weekly: Mapping[int, tuple[tuple[dt.time, dt.time], ...]]
+    holidays: Mapping[dt.date, Holiday]
+
+
+@dataclass(frozen=True)
+class QueueMember:
+    """An agent serving a queue; ``priority`` 0 is offered first, ``delay`` seconds of wait
+    must pass before this member is offered an interaction of the queue."""
+
+    agent: str
+    priority: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    """The target: ``percent`` of interactions answered within ``within`` seconds."""
+
+    percent: float
+    within: float
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """Move waiting work to queue ``to`` after it waited ``after`` seconds."""
+
+    after: float
+    to: str
+
+
+@dataclass(frozen=True)
+class ClosedBehaviour:
+    """What happens to a contact arriving while its queue is closed.
+
+    Calls: the dialplan variable ``voice_variable`` is set to ``voice_value`` and, if
+    set, ``voice_announcement`` is played. Emails: auto-reply with ``email_template`` (if
+    set) and queue. Forms: accepted and queued; ``webform_template`` is the confirmation.
+    """
+
+    voice_variable: str
+    voice_value: str
+    voice_announcement: str | None
+    email_template: str | None
+    webform_template: str | None
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """A queue: who serves it, how agents are chosen, timers, targets, overflow, hours."""
+
+    name: str
+    label: str
+    members: tuple[QueueMember, ...]
+    member_skills: Mapping[str, int]
+    selection: str
+    offer_timeout: float
+    wrap_up: float
+    service_level: ServiceLevel
+    overflow: Overflow | None
+    schedule: ScheduleSettings | None
+    closed: ClosedBehaviour
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One step of a requirements ladder: ``requirement`` (parsed ``text``) holds for
+    ``duration`` seconds, then the next step applies; the last step's duration is None."""
+
+    text: str
+    requirement: Any = field(compare=False)  # equal text means an equal requirement
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class RuleConditions:
+    """What a rule matches; an empty tuple or mapping means "any". Lists are alternatives,
+    different keys must all hold."""
+
+    channels: tuple[str, ...]
+    to: tuple[str, ...]
+    digits: tuple[str, ...]
+    variables: Mapping[str, tuple[str, ...]]
+    tiers: tuple[str, ...]
+    attributes: Mapping[str, tuple[str, ...]]
+    languages: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """An ordered routing rule; ``conditions`` None marks the default rule."""
+
+    id: str
+    conditions: RuleConditions | None
+    queue: str
+    priority: int
+    tier_bonus: float | None
+    ladder: tuple[LadderStep, ...]
+    fallback: str | None
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Routing settings that are not per queue.
+
+    After ``max_no_answer`` missed offers in a row an agent is set not ready with reason
+    ``no_answer_reason``; after one missed offer the agent is skipped for
+    ``no_answer_backoff`` seconds, and a rejected interaction is not offered to the same
+    agent again for ``reject_delay`` seconds. A customer's last agent is preferred for
+    ``preferred_agent_for`` seconds. A waiting interaction's score grows by ``aging_rate``
+    per second waited; ``strict_priority`` orders by priority first, then score.
+    """
+
+    no_answer_reason: str
+    max_no_answer: int
+    no_answer_backoff: float
+    reject_delay: float
+    preferred_agent_for: float
+    aging_rate: float
+    strict_priority: bool
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    """The Asterisk Manager Interface login (disabled unless a PBX is there)."""
+
+    enabled: bool
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class TelephonySettings:
+    """Call channel: AMI link, FastAGI server switch, and the bearer token of the CTI API."""
+
+    ami: AmiSettings
+    fastagi_enabled: bool
+    cti_token: str | None
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """Where and how a mailbox is polled over IMAP."""
+
+    enabled: bool
+    host: str
+    port: int
+    tls: bool
+    username: str
+    password: str
+    folder: str
+    poll_interval: float
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """An inbound mailbox: its address (mail to it arrives by the SMTP listener, or by IMAP
+    polling when ``imap`` is set) and the auto-acknowledgement template."""
+
+    name: str
+    address: str
+    auto_ack_template: str | None
+    imap: ImapSettings | None
+
+
+@dataclass(frozen=True)
+class SmtpRelaySettings:
+    """The relay outbound email is sent through."""
+
+    enabled: bool
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password: str | None
+    from_address: str
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Email channel: mailboxes, outbound relay, SMTP listener switch, agents' reply template.
+
+    The SMTP listener (``server.smtp_host``/``smtp_port``) accepts mail for the mailboxes'
+    addresses only.
+    """
+
+    mailboxes: Mapping[str, MailboxSettings]
+    relay: SmtpRelaySettings
+    listener_enabled: bool
+    reply_template: str | None
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of a web form."""
+
+    name: str
+    type: str
+    label: str
+    required: bool
+    max_length: int
+
+
+@dataclass(frozen=True)
+class FormSettings:
+    """A web form customers submit; ``confirmation_template`` is rendered after submission."""
+
+    name: str
+    title: str
+    fields: tuple[FormField, ...]
+    confirmation_template: str | None
+
+
+@dataclass(frozen=True)
+class WebformSettings:
+    """Web form channel: the forms, keyed by name."""
+
+    forms: Mapping[str, FormSettings]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration of one server."""
+
+    config_dir: Path
+    server: ServerSettings
+    skills: Mapping[str, SkillSettings]
+    agents: Mapping[str, AgentSettings]
+    reason_codes: Mapping[str, CodeSettings]
+    dispositions: Mapping[str, CodeSettings]
+    tiers: Mapping[str, TierSettings]
+    default_tier: str
+    schedules: Mapping[str, ScheduleSettings]
+    queues: Mapping[str, QueueSettings]
+    rules: tuple[RuleSettings, ...]
+    policy: RoutingPolicy
+    telephony: TelephonySettings
+    email: EmailSettings
+    webform: WebformSettings
+    templates: Any  # callcenter.settings.templates.TemplateSet
