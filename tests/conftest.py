@@ -14,7 +14,7 @@ Databases
     PostgreSQL), which keeps the suite fast.
 ``database``
     A started :class:`callcenter.records.database.Database` on ``migrated_database_url``,
-    with its :class:`EventBus` at ``database.bus_for_tests``; stopped after the test.
+    with a fresh :class:`EventBus` at ``database.bus``; stopped after the test.
 
 Running coroutines
 ------------------
@@ -150,15 +150,13 @@ def migrated_database_url(request, tmp_path, _migrated_templates):
 
 @pytest.fixture
 def database(migrated_database_url):
-    """A started Database on a migrated database; its bus is ``database.bus_for_tests``."""
+    """A started Database on a migrated database; its bus is ``database.bus``."""
     from twisted.internet import reactor
 
     from callcenter.events import EventBus
     from callcenter.records.database import Database
 
-    bus = EventBus()
-    db = Database(migrated_database_url, reactor, bus)
-    db.bus_for_tests = bus
+    db = Database(migrated_database_url, reactor, EventBus())
     db.start()
     yield db
     run_on_reactor(db.stop())

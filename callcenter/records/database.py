@@ -57,15 +57,16 @@ class UnitOfWork:
 class Database:
     """The engine, its thread pools, and the read/write entry points described above.
 
-    ``reactor`` provides ``callFromThread`` (the running reactor); ``bus`` receives the
-    events of committed writes. ``pool_size`` is the number of reading threads on SQLite
+    ``reactor`` provides ``callFromThread`` (the running reactor); ``bus`` (kept as
+    :attr:`bus`) receives the events of committed writes. :attr:`engine` and
+    :attr:`dialect` (``"sqlite"`` or ``"postgresql"``) are public for tools and tests. ``pool_size`` is the number of reading threads on SQLite
     (default 2) and of all threads on PostgreSQL (default 4).
     """
 
     def __init__(self, url: str, reactor: Any, bus: EventBus, pool_size: int | None = None) -> None:
         self.url = url
         self._reactor = reactor
-        self._bus = bus
+        self.bus = bus
         self.dialect = make_url(url).get_backend_name()
         if self.dialect == "sqlite":
             readers = pool_size or 2
@@ -74,7 +75,7 @@ class Database:
             self._write_pool = ThreadPool(1, 1, name="db-write")
         else:
             size = pool_size or 4
-            self.engine = create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=size, max_overflow=0)
             self._read_pool = self._write_pool = ThreadPool(1, size, name="db")
         self._running = False
         self._stopped = False
@@ -136,7 +137,7 @@ class Database:
         try:
             result, events = await deferToThreadPool(self._reactor, self._write_pool, self._run_write, fn, args)
             # Publication counts as part of the write: stop() waits for it too.
-            self._bus.publish_all(events)
+            self.bus.publish_all(events)
             return result
         finally:
             self._leave()

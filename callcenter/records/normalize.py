@@ -15,8 +15,7 @@ import idna
 import phonenumbers
 
 from callcenter.records.errors import InvalidContact
-
-CONTACT_KINDS = ("phone", "email")
+from callcenter.records.model import CONTACT_KINDS
 
 # Generous upper bounds: RFC 5321 limits a path to 256 octets and the local part to 64.
 _MAX_EMAIL = 254
@@ -39,8 +38,8 @@ def normalize_phone(text: object, default_region: str, field: str = "phone") -> 
         raise InvalidContact(field, "is not a phone number")
     try:
         number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException as e:
-        raise InvalidContact(field, f"is not a phone number ({e._msg})") from None
+    except phonenumbers.NumberParseException:
+        raise InvalidContact(field, "is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidContact(field, "is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

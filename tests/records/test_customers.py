@@ -44,8 +44,8 @@ def test_invalid_contact_is_refused_before_storing(run, store, database):
 def test_create_with_contact_points_publishes_after_commit(run, store, database):
     """A created customer carries its normalized points and its events reach the bus."""
     seen = []
-    database.bus_for_tests.subscribe(CustomerCreated, seen.append)
-    database.bus_for_tests.subscribe(ContactPointAdded, seen.append)
+    database.bus.subscribe(CustomerCreated, seen.append)
+    database.bus.subscribe(ContactPointAdded, seen.append)
     c = run(
         store.create_customer(
             "Ada Lovelace", "gold", "en-GB", {"vip": True}, {"crm": "A-1"},
@@ -73,7 +73,7 @@ def test_contact_point_owned_by_another_is_a_conflict_and_changes_nothing(run, s
 def test_update_changes_fields_and_publishes(run, store, database):
     """update_customer changes the given fields, bumps updated_at and names them in the event."""
     seen = []
-    database.bus_for_tests.subscribe(CustomerUpdated, seen.append)
+    database.bus.subscribe(CustomerUpdated, seen.append)
     c = run(store.find_or_create_customer("email", "x@example.com"))
     store.fake_clock.advance(60)
     u = run(store.update_customer(str(c.id), display_name="X", tier="platinum", provisional=False))
@@ -157,3 +157,19 @@ def test_find_or_create_unit_of_work_directly(database):
         again = C.find_or_create(conn, UnitOfWork(), "email", "z@example.com", "basic", T0)
     assert made == again
     assert [type(e).__name__ for e in uow.events] == ["CustomerCreated", "ContactPointAdded"]
+
+
+def test_lookup_of_many_contacts_in_one_query_keeps_order(database):
+    """find_many_by_contact answers each point in request order, None for unknown, repeats too."""
+    from callcenter.records.database import UnitOfWork
+
+    with database.engine.begin() as conn:
+        a = C.create_customer(conn, UnitOfWork(), {"display_name": "A", "tier": "basic"},
+                              [("phone", "+33142685300"), ("email", "a@example.com")], T0)
+        b = C.create_customer(conn, UnitOfWork(), {"display_name": "B", "tier": "basic"}, [("email", "b@example.com")], T0)
+    with database.engine.connect() as conn:
+        found = C.find_many_by_contact(
+            conn, [("email", "b@example.com"), ("email", "none@example.com"), ("phone", "+33142685300"),
+                   ("email", "a@example.com"), ("email", "b@example.com")]
+        )
+    assert found == [b, None, a, a, b]

@@ -46,7 +46,7 @@ def test_write_publishes_after_commit_on_the_reactor_thread(run, database):
         with database.engine.connect() as conn:
             seen.append((event.login, _count_agents(conn), threading.current_thread() is threading.main_thread()))
 
-    database.bus_for_tests.subscribe(AgentAdded, on_event)
+    database.bus.subscribe(AgentAdded, on_event)
     assert run(database.write(_add_agent, "alice")) == "alice"
     assert seen == [("alice", 1, True)]
 
@@ -54,7 +54,7 @@ def test_write_publishes_after_commit_on_the_reactor_thread(run, database):
 def test_rolled_back_write_publishes_nothing_and_stores_nothing(run, database):
     """When the unit of work raises, its emitted events are dropped and its insert undone."""
     seen = []
-    database.bus_for_tests.subscribe(AgentAdded, seen.append)
+    database.bus.subscribe(AgentAdded, seen.append)
     with pytest.raises(ValueError, match="boom after insert"):
         run(database.write(_add_agent_then_fail, "bob"))
     assert seen == []
@@ -65,7 +65,7 @@ def test_stop_waits_for_work_in_flight(run, database):
     """stop() returns only after a write already running has committed and published."""
     gate = threading.Event()
     seen = []
-    database.bus_for_tests.subscribe(AgentAdded, seen.append)
+    database.bus.subscribe(AgentAdded, seen.append)
 
     def slow_write(conn, uow):
         gate.wait(5)

@@ -60,7 +60,7 @@ def test_timeline_rejects_bad_paging(run, store, kwargs, field):
 def test_state_change_sets_fields_and_logs_from_to(run, store, database):
     """A state change stores its timestamp fields and appends a 'state' entry with from/to."""
     seen = []
-    database.bus_for_tests.subscribe(InteractionStateChanged, seen.append)
+    database.bus.subscribe(InteractionStateChanged, seen.append)
     c = run(store.find_or_create_customer("phone", "0142685300"))
     i = run(store.create_interaction(c.id, "voice", "inbound", "new", payload={"uniqueid": "1700000000.1"}))
     u = run(store.update_interaction_state(i.id, "queued", at=at(5), actor="switchboard", details={"why": "ivr"},
@@ -99,7 +99,7 @@ def test_concurrent_appends_share_commits_and_publish_after(run, store, database
     commits = []
     sa_event.listen(database.engine, "commit", lambda conn: commits.append(1))
     published = []
-    database.bus_for_tests.subscribe(InteractionEventAppended, published.append)
+    database.bus.subscribe(InteractionEventAppended, published.append)
 
     async def append_all():
         return await gatherResults([ensureDeferred(store.append_event(i.id, "dtmf", details={"n": n})) for n in range(50)])

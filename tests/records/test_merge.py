@@ -24,7 +24,7 @@ def _two_customers(run, store):
 def test_merge_moves_points_and_interactions_and_audits(run, store, database):
     """The survivor gains the points, interactions and missing attributes; an audit row says so."""
     seen = []
-    database.bus_for_tests.subscribe(CustomersMerged, seen.append)
+    database.bus.subscribe(CustomersMerged, seen.append)
     survivor, merged = _two_customers(run, store)
     result = run(store.merge_customers(survivor.id, merged.id, actor="supervisor-1"))
     assert result.id == survivor.id
