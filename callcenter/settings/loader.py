@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-import yaml
-
 from callcenter.settings.channels import read_email, read_telephony, read_webform
 from callcenter.settings.errors import ConfigErrors
 from callcenter.settings.hours import read_schedules
@@ -41,9 +39,10 @@ def _roots(config_dir: Path, checker: Checker) -> dict[str, Node | None]:
     return roots
 
 
-def _empty(root: Node | None, file: str) -> Node:
-    """A stand-in empty mapping for a required file that is missing or broken."""
-    return root or Node(yaml.MappingNode("tag:yaml.org,2002:map", []), file, "", 1, 1)
+def _required(root: Node | None) -> Node:
+    if root is None:
+        raise AssertionError("a missing required file is reported before sections are read")
+    return root
 
 
 def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) -> tuple[Settings | None, Checker]:
@@ -53,9 +52,11 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
         checker.file_error(str(config_dir), 1, 1, "configuration directory not found")
         return None, checker
     roots = _roots(config_dir, checker)
-    # A required file that is missing was reported already; read an empty stand-in so the
-    # other files are still checked against what is known.
-    required = {name: _empty(roots[name], str(config_dir / f"{name}.yaml")) for name in REQUIRED_FILES}
+    if checker.errors:
+        # A missing or unreadable file makes every reference into it look wrong; report the
+        # files alone rather than bury them under that noise.
+        return None, checker
+    required = {name: _required(roots[name]) for name in REQUIRED_FILES}
     server = read_server(roots["server"], checker, overrides or {})
     fallback = server.languages[0]
     templates = load_templates(config_dir / "templates", fallback, checker)
@@ -74,11 +75,7 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
     email = read_email(top.get("email"), checker, refs)
     webform = read_webform(top.get("webform"), checker, refs)
     queues = read_queues(required["queues"], checker, agents, skills, schedules, refs)
-    # A broken channels.yaml was reported already; checking rules' mailbox and form names
-    # against it would only repeat that error once per rule.
-    broken_channels = channels is None and (config_dir / "channels.yaml").is_file()
-    addresses = {} if broken_channels else {
-        "email": frozenset(email.mailboxes), "webform": frozenset(webform.forms)}
+    addresses = {"email": frozenset(email.mailboxes), "webform": frozenset(webform.forms)}
     ctx = RuleContext(queues, agents, skills, tiers, reason_codes, addresses)
     rules, policy = read_rules(required["routing"], checker, ctx)
     if checker.errors:
