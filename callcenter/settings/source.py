@@ -283,7 +283,10 @@ class Checker:
         """A calendar date written ``YYYY-MM-DD``."""
         y = node.yaml
         if isinstance(y, yaml.ScalarNode) and y.tag == "tag:yaml.org,2002:timestamp":
-            value = self._scalar(node)
+            try:
+                value = self._scalar(node)
+            except ValueError:  # PyYAML resolves 2026-13-01 as a timestamp, then fails
+                value = None
             if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
                 return value
         self.error(node, "must be a date like 2026-12-25")
