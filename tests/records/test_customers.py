@@ -173,3 +173,16 @@ def test_lookup_of_many_contacts_in_one_query_keeps_order(database):
                    ("email", "a@example.com"), ("email", "b@example.com")]
         )
     assert found == [b, None, a, a, b]
+
+
+def test_concurrent_find_or_create_makes_one_customer(run, store, database):
+    """Two simultaneous find-or-creates of one unknown contact yield one customer."""
+    from twisted.internet.defer import ensureDeferred, gatherResults
+
+    async def both():
+        return await gatherResults([ensureDeferred(store.find_or_create_customer("email", e))
+                                    for e in ("race@example.com", "RACE@example.com", "race@Example.com")])
+
+    a, b, c = run(both())
+    assert a.id == b.id == c.id
+    assert run(database.read(C.count_customers)) == 1
