@@ -59,8 +59,12 @@ class Database:
 
     ``reactor`` provides ``callFromThread`` (the running reactor); ``bus`` (kept as
     :attr:`bus`) receives the events of committed writes. :attr:`engine` and
-    :attr:`dialect` (``"sqlite"`` or ``"postgresql"``) are public for tools and tests. ``pool_size`` is the number of reading threads on SQLite
-    (default 2) and of all threads on PostgreSQL (default 4).
+    :attr:`dialect` (``"sqlite"`` or ``"postgresql"``) are public for tools and tests.
+    ``pool_size`` is the number of reading threads on SQLite (default 2) and of all
+    threads on PostgreSQL (default 4).
+
+    Shutting down: stop what submits work first (a :class:`RecordStore` is drained with
+    ``await store.drain()``), then ``await db.stop()``.
     """
 
     def __init__(self, url: str, reactor: Any, bus: EventBus, pool_size: int | None = None) -> None:
@@ -81,11 +85,6 @@ class Database:
         self._stopped = False
         self._in_flight = 0
         self._drained: list[Deferred] = []
-
-    @property
-    def single_writer(self) -> bool:
-        """True when all writes go through one thread (SQLite)."""
-        return self._write_pool is not self._read_pool
 
     def start(self) -> None:
         """Start the thread pools; connections are opened on first use.

@@ -20,9 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.clock import Clock
-from callcenter.records import customers as C
-from callcenter.records import interactions as I
-from callcenter.records import validate as V
+from callcenter.records import customers, interactions, validate
 from callcenter.records.batching import Coalescer
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
@@ -59,7 +57,7 @@ class RecordStore:
         clock: Clock,
         default_region: str,
         tiers: Sequence[str] = DEFAULT_TIERS,
-        max_document_bytes: int = V.DEFAULT_MAX_DOCUMENT_BYTES,
+        max_document_bytes: int = validate.DEFAULT_MAX_DOCUMENT_BYTES,
         event_batch: int = 2000,
     ) -> None:
         if not tiers:
@@ -93,20 +91,20 @@ class RecordStore:
         if found is not None:
             return found
         try:
-            return await self._db.write(C.find_or_create, kind, value, self.tiers[0], self._clock.utcnow())
+            return await self._db.write(customers.find_or_create, kind, value, self.tiers[0], self._clock.utcnow())
         except (IntegrityError, Conflict):
             # Another node created it between our read and our write: it exists now.
-            found = await self._db.read(C.find_by_contact, kind, value)
+            found = await self._db.read(customers.find_by_contact, kind, value)
             if found is None:
                 raise
             return found
 
     async def _find_many(self, points: Sequence[tuple[str, str]]) -> list[Customer | None]:
-        return await self._db.read(C.find_many_by_contact, points)
+        return await self._db.read(customers.find_many_by_contact, points)
 
     async def get_customer(self, customer_id: int | str) -> Customer:
         """The customer, or its survivor if it was merged; :class:`NotFound` if unknown."""
-        return await self._db.read(C.get_customer, _ident("customer_id", customer_id))
+        return await self._db.read(customers.get_customer, _ident("customer_id", customer_id))
 
     async def create_customer(
         self,
@@ -127,7 +125,7 @@ class RecordStore:
                  attributes=attributes or {}, external_ids=external_ids or {})
         )
         points = self._contact_points(contact_points)
-        return await self._db.write(C.create_customer, fields, points, self._clock.utcnow())
+        return await self._db.write(customers.create_customer, fields, points, self._clock.utcnow())
 
     async def update_customer(self, customer_id: int | str, **changes: Any) -> Customer:
         """Change any of display_name, tier, language, attributes, external_ids, provisional.
@@ -135,28 +133,28 @@ class RecordStore:
         Documents are replaced whole. Unknown fields raise :class:`InvalidInput`.
         """
         fields = self._customer_fields(changes)
-        return await self._db.write(C.update_customer, _ident("customer_id", customer_id), fields, self._clock.utcnow())
+        return await self._db.write(customers.update_customer, _ident("customer_id", customer_id), fields, self._clock.utcnow())
 
     async def add_contact_point(self, customer_id: int | str, kind: str, raw: str) -> Customer:
         """Give the customer another phone or email; :class:`Conflict` if someone else has it."""
         value = normalize_contact(kind, raw, self._region, "value")
-        return await self._db.write(C.add_contact_point, _ident("customer_id", customer_id), kind, value, self._clock.utcnow())
+        return await self._db.write(customers.add_contact_point, _ident("customer_id", customer_id), kind, value, self._clock.utcnow())
 
     async def merge_customers(self, survivor_id: int | str, merged_id: int | str, actor: str | None = None) -> Customer:
         """Merge ``merged_id`` into ``survivor_id``; returns the survivor (see customers.merge_customers)."""
         survivor, merged = _ident("survivor_id", survivor_id), _ident("merged_id", merged_id)
-        actor = V.text("actor", actor, 100, optional=True)
-        return await self._db.write(C.merge_customers, survivor, merged, actor, self._clock.utcnow())
+        actor = validate.text("actor", actor, 100, optional=True)
+        return await self._db.write(customers.merge_customers, survivor, merged, actor, self._clock.utcnow())
 
     async def timeline(self, customer_id: int | str, limit: int = 50, cursor: str | None = None) -> TimelinePage:
         """A page of the customer's interactions on every channel, newest first.
 
         ``limit`` is 1..500; ``cursor`` is a previous page's ``next_cursor``.
         """
-        limit = V.positive_int("limit", limit, maximum=MAX_TIMELINE_PAGE)
+        limit = validate.positive_int("limit", limit, maximum=MAX_TIMELINE_PAGE)
         if cursor is not None:
-            I.decode_cursor(V.text("cursor", cursor, 200))
-        return await self._db.read(I.timeline, _ident("customer_id", customer_id), limit, cursor)
+            interactions.decode_cursor(validate.text("cursor", cursor, 200))
+        return await self._db.read(interactions.timeline, _ident("customer_id", customer_id), limit, cursor)
 
     # --- interactions ---
 
@@ -178,14 +176,14 @@ class RecordStore:
         """
         values = self._interaction_fields(fields)
         values.update(
-            channel=V.name("channel", channel),
-            direction=V.choice("direction", direction, DIRECTIONS),
-            state=V.name("state", state),
-            payload=V.document("payload", payload, self._max_doc, optional=True),
+            channel=validate.name("channel", channel),
+            direction=validate.choice("direction", direction, DIRECTIONS),
+            state=validate.name("state", state),
+            payload=validate.document("payload", payload, self._max_doc, optional=True),
         )
-        actor = V.text("actor", actor, 100, optional=True)
-        now = V.timestamp("at", at, optional=True) or self._clock.utcnow()
-        return await self._db.write(I.create_interaction, _ident("customer_id", customer_id), values, actor, now)
+        actor = validate.text("actor", actor, 100, optional=True)
+        now = validate.timestamp("at", at, optional=True) or self._clock.utcnow()
+        return await self._db.write(interactions.create_interaction, _ident("customer_id", customer_id), values, actor, now)
 
     async def update_interaction_state(
         self,
@@ -204,12 +202,12 @@ class RecordStore:
         """
         values = self._interaction_fields(fields)
         return await self._db.write(
-            I.update_interaction_state,
+            interactions.update_interaction_state,
             _ident("interaction_id", interaction_id),
-            V.name("state", state),
-            V.timestamp("at", at, optional=True) or self._clock.utcnow(),
-            V.text("actor", actor, 100, optional=True),
-            V.document("details", details, self._max_doc, optional=True),
+            validate.name("state", state),
+            validate.timestamp("at", at, optional=True) or self._clock.utcnow(),
+            validate.text("actor", actor, 100, optional=True),
+            validate.document("details", details, self._max_doc, optional=True),
             values,
         )
 
@@ -224,20 +222,20 @@ class RecordStore:
         """Append an entry to an interaction's log; batched with concurrent appends (group commit)."""
         request = (
             _ident("interaction_id", interaction_id),
-            V.timestamp("at", at, optional=True) or self._clock.utcnow(),
-            V.name("kind", kind, 64),
-            V.text("actor", actor, 100, optional=True),
-            V.document("details", details, self._max_doc, optional=True),
+            validate.timestamp("at", at, optional=True) or self._clock.utcnow(),
+            validate.name("kind", kind, 64),
+            validate.text("actor", actor, 100, optional=True),
+            validate.document("details", details, self._max_doc, optional=True),
         )
         return await self._events.append(request)
 
     async def get_interaction(self, interaction_id: int | str) -> Interaction:
         """One interaction; :class:`NotFound` if unknown."""
-        return await self._db.read(I.get_interaction, _ident("interaction_id", interaction_id))
+        return await self._db.read(interactions.get_interaction, _ident("interaction_id", interaction_id))
 
     async def interaction_events(self, interaction_id: int | str) -> tuple[InteractionEvent, ...]:
         """An interaction's event log, oldest first; :class:`NotFound` if unknown."""
-        return tuple(await self._db.read(I.interaction_log, _ident("interaction_id", interaction_id)))
+        return tuple(await self._db.read(interactions.interaction_log, _ident("interaction_id", interaction_id)))
 
     async def drain(self) -> None:
         """Wait for queued event appends and lookups to finish; call before :meth:`Database.stop`."""
@@ -250,13 +248,13 @@ class RecordStore:
         out: dict[str, Any] = {}
         for key, value in changes.items():
             if key == "display_name":
-                out[key] = V.text(key, value, 200, allow_empty=True)
+                out[key] = validate.text(key, value, 200, allow_empty=True)
             elif key == "tier":
-                out[key] = V.choice(key, value, self.tiers)
+                out[key] = validate.choice(key, value, self.tiers)
             elif key == "language":
-                out[key] = V.language(key, value)
+                out[key] = validate.language(key, value)
             elif key in ("attributes", "external_ids"):
-                out[key] = V.document(key, value, self._max_doc)
+                out[key] = validate.document(key, value, self._max_doc)
             elif key == "provisional":
                 if not isinstance(value, bool):
                     raise InvalidInput(key, "must be true or false")
@@ -275,7 +273,7 @@ class RecordStore:
                 kind, raw = item
             else:
                 raise InvalidInput(where, "must be a (kind, value) pair")
-            kind = V.choice(f"{where}.kind", kind, CONTACT_KINDS)
+            kind = validate.choice(f"{where}.kind", kind, CONTACT_KINDS)
             point = (kind, normalize_contact(kind, raw, self._region, f"{where}.value"))
             if point in out:
                 raise InvalidInput(where, "is listed twice")
@@ -286,9 +284,9 @@ class RecordStore:
         out: dict[str, Any] = {}
         for key, value in fields.items():
             if key in INTERACTION_TIMESTAMPS:
-                out[key] = V.timestamp(key, value, optional=True)
+                out[key] = validate.timestamp(key, value, optional=True)
             elif key in INTERACTION_TEXT_FIELDS:
-                out[key] = V.text(key, value, _TEXT_LIMITS[key], optional=True, allow_empty=True)
+                out[key] = validate.text(key, value, _TEXT_LIMITS[key], optional=True, allow_empty=True)
             else:
                 raise InvalidInput(key, "is not an interaction field")
         return out
