@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 SCRIPT_LOCATION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
@@ -91,10 +91,15 @@ def upgrade(url: str, revision: str = "head", script_location: str = SCRIPT_LOCA
 def schema_state(url: str, script_location: str = SCRIPT_LOCATION) -> SchemaState:
     """Compare the schema of the database at ``url`` with this code; reads only.
 
-    Raises SQLAlchemy's ``OperationalError`` if the database cannot be reached.
+    A SQLite file that does not exist is reported ``"empty"`` and is not created. Raises
+    SQLAlchemy's ``OperationalError`` if the database cannot be reached.
     """
     script = ScriptDirectory.from_config(alembic_config(script_location=script_location))
     head = script.get_current_head()
+    assert head is not None, "the migrations directory has no revision"
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not os.path.exists(parsed.database):
+        return SchemaState(current=None, head=head, status="empty")
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

@@ -96,3 +96,10 @@ def test_unknown_revision_is_ahead(database_url):
     state = schema_state(database_url)
     assert (state.current, state.status) == ("ffffffff9999", "ahead")
     assert "newer version" in state.message
+
+
+def test_missing_sqlite_file_is_empty_and_not_created(tmp_path):
+    """Checking a SQLite path that does not exist reports 'empty' without creating the file."""
+    path = tmp_path / "nothing-here.sqlite"
+    assert schema_state(f"sqlite:///{path}").status == "empty"
+    assert not path.exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callcenter.records.errors import InvalidContact
 from callcenter.records.normalize import normalize_contact, normalize_email, normalize_phone
@@ -71,3 +73,25 @@ def test_unknown_contact_kind_names_the_kind_field():
     with pytest.raises(InvalidContact) as caught:
         normalize_contact("fax", "123", "FR")
     assert caught.value.field == "kind"
+
+
+@given(st.emails())
+def test_email_normalization_is_idempotent(raw):
+    """Normalizing an already normalized address gives it back unchanged."""
+    try:
+        once = normalize_email(raw)
+    except InvalidContact:
+        return
+    assert normalize_email(once) == once
+    assert once == once.strip().lower()
+
+
+@given(st.sampled_from(["FR", "US", "GB", "DE", "JP"]), st.integers(min_value=10**7, max_value=10**11))
+def test_phone_normalization_is_idempotent(region, digits):
+    """An E.164 result reads back as itself in any default region."""
+    try:
+        once = normalize_phone(str(digits), region)
+    except InvalidContact:
+        return
+    assert once.startswith("+")
+    assert normalize_phone(once, "US") == once
