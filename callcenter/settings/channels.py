@@ -100,6 +100,8 @@ def read_email(node: Node | None, checker: Checker, refs: References) -> EmailSe
         from_address=checker.string(r["from"], pattern=EMAIL, hint="an email address")
         if "from" in r else "contact@example.com",
     )
+    if enabled and relay.password == PLACEHOLDER:
+        checker.error(r["password"], f"set 'password' (not the {PLACEHOLDER} placeholder) before enabling this")
     listener = checker.mapping(m["listener"], optional=("enabled",)) if "listener" in m else {}
     return EmailSettings(
         mailboxes=frozen_map(mailboxes),
