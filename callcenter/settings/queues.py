@@ -101,6 +101,7 @@ def read_queues(root: Node, checker: Checker, agents: Mapping[str, AgentSettings
         e = checker.mapping(node, optional=(
             "label", "members", "selection", "offer_timeout", "wrap_up", "service_level",
             "overflow", "hours", "closed"))
+        errors_before = len(checker.errors)
         explicit, by_skill = _members(e["members"], checker, agents, skills) if "members" in e else ({}, {})
         members = dict(explicit)
         for login, agent in agents.items():
@@ -108,7 +109,7 @@ def read_queues(root: Node, checker: Checker, agents: Mapping[str, AgentSettings
             qualified = bool(by_skill) and all(agent.skills.get(s, -1) >= lvl for s, lvl in by_skill.items())
             if login not in members and (listed or qualified):
                 members[login] = QueueMember(login, 0, 0.0)
-        if not members:
+        if not members and len(checker.errors) == errors_before:  # else the members' own errors say why
             checker.error(node, "has no members (list agents, skills, or the queue in agents' queues)")
         level = None
         if "service_level" in e:

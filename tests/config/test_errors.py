@@ -222,3 +222,23 @@ def test_missing_directory_is_one_error(tmp_path: Path):
     out = io.StringIO()
     assert check_config_main(tmp_path / "nowhere", out) == 1
     assert "configuration directory not found" in out.getvalue()
+
+
+def test_ids_must_be_plain_lower_case_names(errors_of):
+    """An agent login with capitals or spaces is reported at its key."""
+    errors = errors_of({"agents.yaml": "agents:\n  Alice Smith:\n    name: Alice\n  bob:\n    name: Bob\n"
+                                       "    skills: {technical: 3}\n"})
+    assert errors[0] == "cfg/agents.yaml:2:3 agents.Alice Smith: must be an id (lower-case letters, digits, '_', '-')"
+
+
+def test_queue_without_members_is_reported(errors_of):
+    """A queue whose skill criteria no agent meets has no members."""
+    errors = errors_of({"queues.yaml": """
+        queues:
+          support:
+            members: {skills: {billing: 5, technical: 3}}
+          billing:
+            members: {agents: [alice]}
+        """})
+    assert errors == ["cfg/queues.yaml:2:3 queues.support: has no members "
+                      "(list agents, skills, or the queue in agents' queues)"]
