@@ -11,9 +11,9 @@ from callcenter.settings.model import (
     AmiSettings, EmailSettings, FormField, FormSettings, ImapSettings, MailboxSettings, SmtpRelaySettings,
     TelephonySettings, WebformSettings,
 )
-from callcenter.settings.queues import References
 from callcenter.settings.sections import check_id, frozen_map
 from callcenter.settings.source import Checker, Node
+from callcenter.settings.templates import TemplateReferences
 
 PLACEHOLDER = "CHANGE-ME"
 FIELD_TYPES = ("text", "textarea", "email", "phone")
@@ -70,7 +70,7 @@ def _imap(node: Node, checker: Checker) -> ImapSettings:
     )
 
 
-def read_email(node: Node | None, checker: Checker, refs: References) -> EmailSettings:
+def read_email(node: Node | None, checker: Checker, refs: TemplateReferences) -> EmailSettings:
     """``email``: ``mailboxes``, ``relay`` (off by default), ``listener.enabled`` (on), ``reply_template``."""
     m = checker.mapping(node, optional=("mailboxes", "relay", "listener", "reply_template")) \
         if node is not None else {}
@@ -111,7 +111,7 @@ def read_email(node: Node | None, checker: Checker, refs: References) -> EmailSe
     )
 
 
-def read_webform(node: Node | None, checker: Checker, refs: References) -> WebformSettings:
+def read_webform(node: Node | None, checker: Checker, refs: TemplateReferences) -> WebformSettings:
     """``webform.forms``: each form's title, fields and confirmation template."""
     w = checker.mapping(node, optional=("forms",)) if node is not None else {}
     forms: dict[str, FormSettings] = {}

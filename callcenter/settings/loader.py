@@ -17,11 +17,11 @@ from callcenter.settings.channels import read_email, read_telephony, read_webfor
 from callcenter.settings.errors import ConfigErrors
 from callcenter.settings.hours import read_schedules
 from callcenter.settings.model import Settings
-from callcenter.settings.queues import References, read_queues
+from callcenter.settings.queues import read_queues
 from callcenter.settings.rules import RuleContext, read_rules
 from callcenter.settings.sections import frozen_map, read_agents, read_codes, read_server, read_skills, read_tiers
 from callcenter.settings.source import Checker, Node
-from callcenter.settings.templates import load_templates
+from callcenter.settings.templates import TemplateReferences, load_templates
 
 REQUIRED_FILES = ("skills", "agents", "queues", "routing")
 OPTIONAL_FILES = ("server", "codes", "tiers", "hours", "channels")
@@ -60,7 +60,7 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
     server = read_server(roots["server"], checker, overrides or {})
     fallback = server.languages[0]
     templates = load_templates(config_dir / "templates", fallback, checker)
-    refs = References(checker, templates, fallback)
+    refs = TemplateReferences(checker, templates, fallback)
     skills = read_skills(required["skills"], checker)
     queues_node = required["queues"].get("queues")
     queue_names = frozenset(queues_node.keys()) if queues_node is not None else frozenset()

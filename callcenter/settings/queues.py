@@ -17,27 +17,9 @@ from callcenter.settings.model import (
 )
 from callcenter.settings.sections import ID, check_id, frozen_map
 from callcenter.settings.source import Checker, Node
+from callcenter.settings.templates import TemplateReferences
 
 VARIABLE = r"[A-Za-z_][A-Za-z0-9_]*"
-
-
-class References:
-    """Names other sections may refer to, with the check that reports an unknown one."""
-
-    def __init__(self, checker: Checker, templates: object, fallback_language: str) -> None:
-        self.checker = checker
-        self.templates = templates
-        self.fallback_language = fallback_language
-
-    def template(self, node: Node | None) -> str | None:
-        """A template name that exists in the fallback language, or None if absent."""
-        if node is None or node.is_null:
-            return None
-        name = self.checker.string(node)
-        if name and not self.templates.has(name, self.fallback_language):  # type: ignore[attr-defined]
-            self.checker.error(node, f"unknown template {name!r} (no templates/{name}."
-                                     f"{self.fallback_language}.txt or .html)")
-        return name or None
 
 
 def _members(node: Node, checker: Checker, agents: Mapping[str, AgentSettings],
@@ -71,7 +53,7 @@ def _members(node: Node, checker: Checker, agents: Mapping[str, AgentSettings],
     return explicit, by_skill
 
 
-def _closed(node: Node | None, checker: Checker, refs: References) -> ClosedBehaviour:
+def _closed(node: Node | None, checker: Checker, refs: TemplateReferences) -> ClosedBehaviour:
     c = checker.mapping(node, optional=("voice", "email", "webform")) if node is not None else {}
     v = checker.mapping(c["voice"], optional=("variable", "value", "announcement")) if "voice" in c else {}
     m = checker.mapping(c["email"], optional=("template",)) if "email" in c else {}
@@ -89,7 +71,7 @@ def _closed(node: Node | None, checker: Checker, refs: References) -> ClosedBeha
 
 def read_queues(root: Node, checker: Checker, agents: Mapping[str, AgentSettings],
                 skills: Mapping[str, SkillSettings], schedules: Mapping[str, ScheduleSettings],
-                refs: References) -> dict[str, QueueSettings]:
+                refs: TemplateReferences) -> dict[str, QueueSettings]:
     """Every queue of ``queues.yaml``, with membership resolved from every source."""
     top = checker.mapping(root, required=("queues",))
     entries = checker.entries(top["queues"]) if "queues" in top else []

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import jinja2
 
-from callcenter.settings.source import Checker
+from callcenter.settings.source import Checker, Node
 
 _FILE_NAME = re.compile(r"^([a-z0-9][a-z0-9_-]*)\.([a-z]{2,3}(?:-[A-Za-z0-9]+)?)\.(txt|html)$")
 KINDS = ("txt", "html")
@@ -71,6 +71,25 @@ class TemplateSet:
         if first.lower().startswith("subject:"):
             return first[len("subject:"):].strip(), rest.lstrip("\n")
         return "", text
+
+
+class TemplateReferences:
+    """Resolves the template names other sections refer to, reporting unknown ones."""
+
+    def __init__(self, checker: Checker, templates: TemplateSet, fallback_language: str) -> None:
+        self.checker = checker
+        self.templates = templates
+        self.fallback_language = fallback_language
+
+    def template(self, node: Node | None) -> str | None:
+        """A template name that exists in the fallback language, or None if absent."""
+        if node is None or node.is_null:
+            return None
+        name = self.checker.string(node)
+        if name and not self.templates.has(name, self.fallback_language):
+            self.checker.error(node, f"unknown template {name!r} (no templates/{name}."
+                                     f"{self.fallback_language}.txt or .html)")
+        return name or None
 
 
 def load_templates(directory: Path, fallback_language: str, checker: Checker) -> TemplateSet:
