@@ -15,7 +15,7 @@ import base64
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged
@@ -166,9 +166,19 @@ def _log(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) ->
         {"interaction_id": iid, "at": at.astimezone(timezone.utc), "kind": kind, "actor": actor, "details": details}
         for iid, at, kind, actor, details in requests
     ]
-    ids = conn.execute(
-        insert(interaction_events).returning(interaction_events.c.id, sort_by_parameter_order=True), params
-    ).scalars().all()
+    if conn.dialect.name == "sqlite":
+        # SQLite runs RETURNING row by row. Its writes hold the database lock (BEGIN
+        # IMMEDIATE, one writer), so numbering the rows here is safe and lets one
+        # executemany insert the whole batch.
+        first = conn.execute(select(func.coalesce(func.max(interaction_events.c.id), 0) + 1)).scalar_one()
+        ids = list(range(first, first + len(params)))
+        for event_id, p in zip(ids, params):
+            p["id"] = event_id
+        conn.execute(insert(interaction_events), params)
+    else:
+        ids = conn.execute(
+            insert(interaction_events).returning(interaction_events.c.id, sort_by_parameter_order=True), params
+        ).scalars().all()
     out = [
         InteractionEvent(id=eid, interaction_id=p["interaction_id"], at=p["at"], kind=p["kind"], actor=p["actor"], details=p["details"])
         for eid, p in zip(ids, params)
