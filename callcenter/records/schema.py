@@ -178,4 +178,22 @@ users = Table(
     Column("role", String(32), nullable=False),
     Column("agent_id", Id, ForeignKey("agents.id"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # scrypt hash from callcenter.auth.passwords; None: the user cannot log in with a password.
+    Column("password_hash", String(255), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("updated_at", UtcDateTime, nullable=True),
 )
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # SHA-256 of the token: the token itself is shown once and never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+Index("ix_api_tokens_user_id", api_tokens.c.user_id)
