@@ -1,0 +1,194 @@
+"""The composition root: builds every service from validated settings, and runs them.
+
+Nothing else in the project constructs components; each gets only what it uses (constructor
+injection). :func:`build_application` is pure wiring and does no I/O until the service tree
+starts, so tests build the same application with a chosen reactor, ports and database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+
+from callcenter.clock import Clock
+from callcenter.events import EventBus
+from callcenter.health import HealthCheck
+from callcenter.services import CallbackService, OrderedMultiService
+from callcenter.web.jsonapi import JsonApi
+from callcenter.web.site import HttpService, RootResource
+
+log = Logger(namespace="callcenter.app")
+
+DEFAULT_CONFIG_DIR = Path("config")
+SQLITE_FILE = "callcenter.sqlite3"
+
+
+def database_url_for(settings: Any, override: str | None) -> str:
+    """The database URL in force: the command-line override, else the config's, else SQLite in data_dir."""
+    if override:
+        return override
+    if settings.server.database_url:
+        return settings.server.database_url
+    return f"sqlite:///{Path(settings.server.data_dir).resolve() / SQLITE_FILE}"
+
+
+@dataclass
+class Application:
+    """The built server: its service tree and the components tests and commands reach into."""
+
+    service: OrderedMultiService
+    settings: Any
+    clock: Clock
+    bus: EventBus
+    database: Any
+    store: Any
+    health: HealthCheck
+    api: JsonApi
+    http: HttpService
+
+
+def build_application(settings: Any, reactor: Any, database_url: str) -> Application:
+    """Wire every component for ``settings`` on ``reactor``; nothing runs until ``service.startService()``."""
+    from callcenter.records.database import Database
+    from callcenter.records.store import RecordStore
+    from callcenter.web.api import build_api
+
+    clock = Clock(reactor)
+    bus = EventBus()
+    database = Database(database_url, reactor, bus)
+    tiers = (settings.default_tier,) + tuple(t for t in settings.tiers if t != settings.default_tier)
+    store = RecordStore(database, clock, default_region=settings.server.default_region, tiers=tiers)
+    health = HealthCheck(database.ping)
+    api = build_api(store=store, health=health)
+    root = RootResource(api)
+    http = HttpService(reactor, root, settings.server.http_host, settings.server.http_port)
+
+    service = OrderedMultiService()
+    # Order matters: children stop in reverse, so the database stops last, after every
+    # listener and channel has drained what it was writing.
+    CallbackService("database", database.start, database.stop).setServiceParent(service)
+    http.setServiceParent(service)
+    return Application(service, settings, clock, bus, database, store, health, api, http)
+
+
+def _load_settings_or_report(args: argparse.Namespace) -> Any | None:
+    from callcenter.settings import ConfigErrors, load_settings
+
+    overrides: dict[str, object] = {}
+    if getattr(args, "data_dir", None) is not None:
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    if getattr(args, "http_port", None) is not None:
+        overrides["http_port"] = args.http_port
+    if getattr(args, "http_host", None):
+        overrides["http_host"] = args.http_host
+    config_dir = args.config_dir or DEFAULT_CONFIG_DIR
+    try:
+        return load_settings(config_dir, overrides)
+    except ConfigErrors as errors:
+        for error in errors.errors:
+            print(str(error), file=sys.stderr)
+        print(f"{len(errors.errors)} configuration error(s) in {config_dir}; nothing started", file=sys.stderr)
+        return None
+
+
+def _prepare_data_dir(settings: Any) -> None:
+    Path(settings.server.data_dir).mkdir(parents=True, exist_ok=True)
+
+
+def migrate_main(args: argparse.Namespace) -> int:
+    """``callcenter migrate``: bring the schema of the configured database to this code's version."""
+    from callcenter.records.migrate import schema_state, upgrade
+
+    settings = _load_settings_or_report(args)
+    if settings is None:
+        return 1
+    _prepare_data_dir(settings)
+    url = database_url_for(settings, args.database_url)
+    before = schema_state(url)
+    if before.status == "ahead":
+        print(f"the database schema ({before.current}) is newer than this code ({before.head}); "
+              "upgrade the code instead", file=sys.stderr)
+        return 1
+    upgrade(url)
+    after = schema_state(url)
+    print(f"schema at {after.current} (was {before.current or 'empty'})")
+    return 0
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    """``callcenter serve``: run the server until SIGINT/SIGTERM; the exit status says how it ended."""
+    from callcenter.logs import start_logging
+    from callcenter.reactor import install_asyncio_reactor, require_asyncio_reactor
+
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    require_asyncio_reactor(reactor)
+    settings = _load_settings_or_report(args)
+    if settings is None:
+        return 1
+    _prepare_data_dir(settings)
+    url = database_url_for(settings, args.database_url)
+
+    from callcenter.records.migrate import schema_state
+
+    state = schema_state(url)
+    if state.status != "current":
+        print(_schema_message(state, args), file=sys.stderr)
+        return 1
+
+    start_logging(sys.stdout)
+    app = build_application(settings, reactor, url)
+    exit_status = [0]
+
+    def start() -> None:
+        try:
+            app.service.startService()
+        except Exception:
+            log.failure("start-up failed; stopping")
+            exit_status[0] = 1
+            reactor.stop()
+            return
+        log.info("callcenter serving on {host}:{port} with database {db}", host=app.http.address[0],
+                 port=app.http.address[1], db=_redacted(url), pid=os.getpid())
+
+    def stop() -> Deferred | None:
+        if not app.service.running:
+            return None
+        log.info("shutting down: draining channels and writes")
+        return app.service.stopService()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(log.info, "SIGHUP received"))
+    reactor.run()
+    log.info("stopped")
+    return exit_status[0]
+
+
+def _schema_message(state: Any, args: argparse.Namespace) -> str:
+    where = "callcenter migrate" + (f" --database-url {args.database_url}" if args.database_url else "")
+    if state.status == "empty":
+        return f"the database has no schema yet; run `{where}` first"
+    if state.status == "behind":
+        return f"the database schema ({state.current}) is older than this code ({state.head}); run `{where}`"
+    return (f"the database schema ({state.current}) is newer than this code ({state.head}) or unknown to it; "
+            "run the matching version of callcenter, or restore a backup")
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
