@@ -103,3 +103,18 @@ def test_missing_sqlite_file_is_empty_and_not_created(tmp_path):
     path = tmp_path / "nothing-here.sqlite"
     assert schema_state(f"sqlite:///{path}").status == "empty"
     assert not path.exists()
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(database_url):
+    """The migrated schema has no difference from callcenter.records.schema (tables, columns, indexes)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from callcenter.records.schema import metadata
+
+    upgrade(database_url)
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []
