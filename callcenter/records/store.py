@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.clock import Clock
-from callcenter.records import customers, interactions, validate
+from callcenter.records import audit, customers, interactions, validate
 from callcenter.records.batching import Coalescer
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
@@ -236,6 +236,20 @@ class RecordStore:
     async def interaction_events(self, interaction_id: int | str) -> tuple[InteractionEvent, ...]:
         """An interaction's event log, oldest first; :class:`NotFound` if unknown."""
         return tuple(await self._db.read(interactions.interaction_log, _ident("interaction_id", interaction_id)))
+
+    # --- audit ---
+
+    async def record_audit(self, action: str, subject_kind: str, subject_id: int = 0, actor: str | None = None,
+                           details: Mapping[str, Any] | None = None) -> audit.AuditEntry:
+        """Append to the audit trail (config reloads, supervisor actions); returns the entry."""
+        return await self._db.write(
+            audit.record, self._clock.utcnow(), validate.text("actor", actor, 100, optional=True),
+            validate.name("action", action, 64), validate.name("subject_kind", subject_kind, 32), subject_id,
+            validate.document("details", details, self._max_doc, optional=True) or {})
+
+    async def recent_audit(self, action_prefix: str | None = None, limit: int = 50) -> list[audit.AuditEntry]:
+        """The newest audit entries first, optionally only actions starting with ``action_prefix``."""
+        return await self._db.read(audit.recent, action_prefix, validate.positive_int("limit", limit, maximum=500))
 
     async def drain(self) -> None:
         """Wait for queued event appends and lookups to finish; call before :meth:`Database.stop`."""
