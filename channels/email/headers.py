@@ -1,0 +1,178 @@
+"""Header values as text: unfolding, RFC 2047 encoded words, addresses, message ids, dates.
+
+These functions take header values as the ``email`` package's ``compat32`` policy keeps
+them (folded, with raw 8-bit bytes carried as surrogate escapes) and never raise: what
+cannot be decoded is decoded as well as possible and a problem sentence is returned with
+it. RFC 2047 words of the same charset that follow each other are joined *before*
+decoding, because real mailers split a multi-byte character across two encoded words.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import getaddresses, parsedate_to_datetime
+
+from channels.email.charsets import decode_bytes, normalize_label
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n$")
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINEBREAK = re.compile(r"[\r\n]+")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox: the decoded display ``name`` (may be empty) and the ``address``.
+
+    ``address`` is stripped and lower-cased (mail systems treat the local part as
+    case-insensitive in practice, and the customer record keys on the lower-cased form).
+    """
+
+    name: str
+    address: str
+
+
+def unfold(value: str) -> str:
+    """``value`` with folding line breaks removed (RFC 5322 section 2.2.3)."""
+    return _FOLD.sub("", value)
+
+
+def _has_surrogates(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def raw_8bit_text(value: str, hints: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """Turn a value carrying raw 8-bit bytes (as surrogate escapes) into text.
+
+    Raw UTF-8 in headers is allowed by RFC 6532, so UTF-8 is tried first, then ``hints``.
+    """
+    if not _has_surrogates(value):
+        return value, []
+    data = value.encode("utf-8", "surrogateescape")
+    text, problem = decode_bytes(data, "utf-8", hints)
+    return text, ([f"raw 8-bit header: {problem}"] if problem else [])
+
+
+def _word_bytes(encoding: str, payload: str) -> bytes | None:
+    try:
+        if encoding in "bB":
+            padded = payload + "=" * (-len(payload) % 4)
+            return binascii.a2b_base64(padded.encode("ascii"))
+        return binascii.a2b_qp(payload.encode("ascii"), header=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+
+
+def decode_header_text(value: str, hints: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """Decode a raw header value to text: unfold, raw 8-bit bytes, RFC 2047 words.
+
+    Returns ``(text, problems)``. White space between two encoded words is dropped as RFC
+    2047 requires; an encoded word that does not decode is kept literally. Control
+    characters are removed and line breaks become spaces, so a decoded value is one line.
+    """
+    text, problems = raw_8bit_text(unfold(value), hints)
+    if "=?" not in text:
+        return _clean(text), problems
+    pieces: list[list] = []  # [is_word, data (bytes for words, str for text), charset]
+    pos = 0
+    for m in _ENCODED_WORD.finditer(text):
+        between = text[pos:m.start()]
+        previous_is_word = bool(pieces) and pieces[-1][0]
+        if between and not (between.isspace() and previous_is_word):
+            pieces.append([False, between, None])
+        data = _word_bytes(m.group(2), m.group(3))
+        charset = normalize_label(m.group(1))
+        if data is None:
+            problems.append(f"undecodable encoded word {m.group(0)!r}")
+            pieces.append([False, m.group(0), None])
+        elif pieces and pieces[-1][0] and pieces[-1][2] == charset:
+            pieces[-1][1] += data
+        else:
+            pieces.append([True, data, charset])
+        pos = m.end()
+    if text[pos:]:
+        pieces.append([False, text[pos:], None])
+    out: list[str] = []
+    for is_word, data, charset in pieces:
+        if is_word:
+            decoded, problem = decode_bytes(data, charset, hints)
+            if problem:
+                problems.append(f"encoded word: {problem}")
+            out.append(decoded)
+        else:
+            out.append(data)
+    return _clean("".join(out)), problems
+
+
+def _clean(text: str) -> str:
+    """Control characters removed, line breaks (which could only come from encoded words) as spaces."""
+    return _LINEBREAK.sub(" ", _CONTROL.sub("", text))
+
+
+def normalize_address(address: str) -> str:
+    """``address`` stripped of white space and angle brackets, lower-cased."""
+    return address.strip().strip("<>").strip().lower()
+
+
+def parse_addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[tuple[Address, ...], list[str]]:
+    """The mailboxes in the raw header ``values`` (e.g. every ``To`` header), in order.
+
+    Groups are flattened; entries without an address are skipped. Display names are
+    decoded after splitting, so an encoded comma in a name cannot split an address.
+    """
+    problems: list[str] = []
+    plain: list[str] = []
+    for value in values:
+        text, found = raw_8bit_text(unfold(value), hints)
+        problems.extend(found)
+        plain.append(text)
+    out: list[Address] = []
+    for name, address in getaddresses(plain):
+        address = normalize_address(address)
+        if not address:
+            continue
+        decoded, found = decode_header_text(name, hints)
+        problems.extend(found)
+        out.append(Address(decoded.strip(), address))
+    return tuple(out), problems
+
+
+def message_ids(value: str | None) -> list[str]:
+    """The message ids in a Message-ID/In-Reply-To/References value, without angle brackets.
+
+    Order is kept and repeats dropped. A value with no bracketed id but one bare token
+    containing ``@`` (some mailers omit the brackets) yields that token.
+    """
+    if not value:
+        return []
+    found = _MSGID.findall(value)
+    if not found:
+        tokens = [t for t in unfold(value).split() if "@" in t]
+        found = tokens[:1]
+    seen: dict[str, None] = {}
+    for mid in found:
+        seen.setdefault(mid, None)
+    return list(seen)
+
+
+def parse_date(value: str | None) -> tuple[datetime | None, list[str]]:
+    """The Date header as an aware datetime (UTC when the zone is missing), or None."""
+    if not value:
+        return None, ["no Date header"]
+    try:
+        when = parsedate_to_datetime(unfold(value).strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, [f"unreadable Date {value.strip()[:80]!r}"]
+    if when is None:
+        return None, [f"unreadable Date {value.strip()[:80]!r}"]
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when, []
