@@ -1,0 +1,117 @@
+"""Mail loop protection: recognizing automatic mail, and capping our automatic replies.
+
+:func:`is_automatic` says why a received message must not get an automatic reply (or None
+when it may). :class:`AutoReplyLimiter` caps automatic replies per address in a sliding
+window, so even a sender that defeats every header check (a broken autoresponder that
+sends none of them) gets at most ``max_count`` replies per ``window`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable
+
+from channels.email.bounces import looks_like_bounce
+from channels.email.headers import normalize_address
+from channels.email.parsing import ParsedMessage
+
+_DAEMON_LOCAL_PARTS = frozenset(("mailer-daemon", "postmaster"))
+_BULK_PRECEDENCE = frozenset(("bulk", "junk", "list", "auto_reply"))
+_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder")
+_LIST_HEADERS = ("list-id", "list-unsubscribe")
+
+
+def _token(value: str | None) -> str:
+    """The first token of a header value, lower-cased (``auto-replied; owner=...`` -> ``auto-replied``)."""
+    return (value or "").split(";")[0].strip().lower()
+
+
+def is_automatic(
+    parsed: ParsedMessage, own_addresses: Iterable[str] = (), envelope_sender: str | None = None,
+) -> str | None:
+    """Why ``parsed`` must get no automatic reply, or None when it may get one.
+
+    Checked in this order (the first that applies is the reason): unparseable; sent from
+    one of ``own_addresses``; ``Auto-Submitted`` other than ``no``; ``X-Autoreply``,
+    ``X-Autorespond`` or ``X-Autoresponder``; ``Precedence`` bulk, junk, list or
+    auto_reply; ``List-Id`` or ``List-Unsubscribe``; an empty return path (the
+    ``Return-Path: <>`` header or ``envelope_sender == ""``, the SMTP null sender);
+    a MAILER-DAEMON or postmaster sender; a delivery status notification or other report
+    (``multipart/report``, or a non-standard bounce); no sender address at all.
+    """
+    if parsed.unparseable:
+        return "the message could not be parsed"
+    sender = parsed.from_.address if parsed.from_ else ""
+    own = {normalize_address(a) for a in own_addresses}
+    if sender and sender in own:
+        return f"sent from our own address {sender}"
+    auto = _token(parsed.header("auto-submitted"))
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    for name in _AUTOREPLY_HEADERS:
+        if parsed.header(name) is not None:
+            return f"{name} header present"
+    precedence = _token(parsed.header("precedence"))
+    if precedence in _BULK_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    for name in _LIST_HEADERS:
+        if parsed.header(name) is not None:
+            return f"mailing list ({name} header)"
+    return_path = parsed.header("return-path")
+    if envelope_sender == "" or (return_path is not None and normalize_address(return_path) == ""):
+        return "empty return path (null sender)"
+    if sender.split("@", 1)[0] in _DAEMON_LOCAL_PARTS:
+        return f"sent by {sender.split('@', 1)[0]}"
+    if parsed.content_type == "multipart/report":
+        return "a delivery status notification or report (multipart/report)"
+    if looks_like_bounce(parsed):
+        return "a non-standard bounce"
+    if not sender:
+        return "no sender address"
+    return None
+
+
+class AutoReplyLimiter:
+    """At most ``max_count`` automatic replies per address in any ``window`` seconds.
+
+    Pure: the time is passed to every call. Addresses are compared lower-cased.
+    ``allow`` both checks and, when it answers True, counts the reply.
+    """
+
+    def __init__(self, max_count: int = 10, window: float = 3 * 3600) -> None:
+        if max_count < 0 or window <= 0:
+            raise ValueError("max_count must be >= 0 and window > 0")
+        self.max_count = max_count
+        self.window = window
+        self._sent: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self._sent.get(address)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._sent[address]
+        return times
+
+    def allow(self, address: str, now: float) -> bool:
+        """True (and the reply counted) when ``address`` is under its cap at ``now``."""
+        key = normalize_address(address)
+        times = self._recent(key, now)
+        if len(times) >= self.max_count:
+            return False
+        times.append(now)
+        self._sent[key] = times
+        return True
+
+    def remaining(self, address: str, now: float) -> int:
+        """How many more automatic replies ``address`` may get at ``now`` (nothing counted)."""
+        return self.max_count - len(self._recent(normalize_address(address), now))
+
+    def forget_idle(self, now: float) -> int:
+        """Drop the history of addresses with no reply inside the window; return how many."""
+        idle = [a for a, t in self._sent.items() if not t or t[-1] <= now - self.window]
+        for address in idle:
+            del self._sent[address]
+        return len(idle)
