@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 CHANNELS = ("voice", "email", "webform")
@@ -295,25 +296,81 @@ class EmailSettings:
     reply_template: str | None
 
 
+FIELD_TYPES = ("text", "textarea", "email", "phone", "select", "checkbox", "file")
+DEFAULT_CONTENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/plain")
+
+
+def _no_text() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class FormChoice:
+    """One option of a ``select`` field: the submitted ``value`` and its label per language."""
+
+    value: str
+    label: Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class FormField:
-    """One field of a web form."""
+    """One field of a web form.
+
+    ``label``, ``help`` and ``pattern_message`` map a language (``en``, ``zh``) to text; a
+    configured one always holds the fallback language. ``pattern`` (a regular expression the
+    whole normalized value must match) applies to text-like fields. ``max_bytes``,
+    ``max_files`` and ``content_types`` cap the attachments of a ``file`` field.
+    """
 
     name: str
     type: str
-    label: str
+    label: Mapping[str, str]
     required: bool
     max_length: int
+    help: Mapping[str, str] = field(default_factory=_no_text)
+    choices: tuple[FormChoice, ...] = ()
+    pattern: str | None = None
+    pattern_message: Mapping[str, str] = field(default_factory=_no_text)
+    max_bytes: int = 5 * 1024 * 1024
+    max_files: int = 1
+    content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
+
+
+@dataclass(frozen=True)
+class FormRate:
+    """A token bucket: ``burst`` submissions at once, refilling at ``per_second``."""
+
+    burst: int
+    per_second: float
 
 
 @dataclass(frozen=True)
 class FormSettings:
-    """A web form customers submit; ``confirmation_template`` is rendered after submission."""
+    """A web form customers submit.
+
+    ``identify_email``/``identify_phone`` name the fields that identify the customer and
+    ``identify_name`` the one holding the customer's name; ``routing_attributes`` the fields
+    whose values routing rules see as attributes. ``confirmation_template`` is mailed to the
+    customer after a submission. ``allowed_origins`` may embed the form and post to it from
+    the browser (CORS); ``min_fill_time``/``max_age`` bound the seconds between showing the
+    form and submitting it; ``per_ip_rate``/``global_rate`` limit submissions (None: no limit);
+    ``max_body_bytes`` caps a request body.
+    """
 
     name: str
-    title: str
+    title: Mapping[str, str]
     fields: tuple[FormField, ...]
     confirmation_template: str | None
+    identify_email: str | None = None
+    identify_phone: str | None = None
+    identify_name: str | None = None
+    routing_attributes: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    min_fill_time: float = 3.0
+    max_age: float = 7200.0
+    per_ip_rate: FormRate | None = FormRate(5, 1 / 60)
+    global_rate: FormRate | None = FormRate(100, 5.0)
+    max_body_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True)
