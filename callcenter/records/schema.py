@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -197,3 +198,86 @@ api_tokens = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
 )
 Index("ix_api_tokens_user_id", api_tokens.c.user_id)
+
+# --- email (callcenter.records.mail) ---
+
+# Every message received or sent. ``dedupe_key`` (SHA-256 of Message-ID and content hash)
+# makes storing a re-delivered message a no-op; ``message_id`` finds the thread of a reply.
+mail_messages = Table(
+    "mail_messages",
+    metadata,
+    _id(),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=True),
+    Column("direction", String(16), nullable=False),
+    Column("dedupe_key", String(64), nullable=False, unique=True),
+    Column("message_id", String(998), nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("mailbox", String(100), nullable=True),
+    Column("sender", String(320), nullable=True),
+    Column("subject", String(998), nullable=False, server_default=""),
+    Column("body_text", Text, nullable=False, server_default=""),
+    Column("unparseable", Boolean, nullable=False, server_default="0"),
+    Column("reason", Text, nullable=True),
+    Column("details", Json, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+Index("ix_mail_messages_message_id", mail_messages.c.message_id)
+Index("ix_mail_messages_interaction", mail_messages.c.interaction_id, mail_messages.c.id)
+
+mail_attachments = Table(
+    "mail_attachments",
+    metadata,
+    _id(),
+    Column("message_id", Id, ForeignKey("mail_messages.id"), nullable=False),
+    Column("filename", String(255), nullable=True),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    # None when a size or count cap kept the bytes out; ``skipped`` then says which.
+    Column("content", LargeBinary, nullable=True),
+    Column("skipped", Text, nullable=True),
+    Column("inline", Boolean, nullable=False, server_default="0"),
+    Column("content_id", String(998), nullable=True),
+)
+Index("ix_mail_attachments_message_id", mail_attachments.c.message_id)
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    _id(),
+    Column("message_id", Id, ForeignKey("mail_messages.id"), nullable=False),
+    Column("interaction_id", Id, ForeignKey("interactions.id"), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("envelope_from", String(320), nullable=False),
+    Column("recipients", Json, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
+)
+Index("ix_mail_outbox_due", mail_outbox.c.state, mail_outbox.c.next_attempt_at)
+
+mail_auto_replies = Table(
+    "mail_auto_replies",
+    metadata,
+    _id(),
+    Column("address", String(320), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+Index("ix_mail_auto_replies_address", mail_auto_replies.c.address, mail_auto_replies.c.at)
+
+mail_bouncing = Table(
+    "mail_bouncing",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("status", String(32), nullable=True),
+    Column("diagnostic", Text, nullable=True),
+    Column("count", Integer, nullable=False),
+    Column("first_at", UtcDateTime, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
+)
