@@ -1,1 +1,20 @@
-"""The pure skill-based routing core: no I/O, no Twisted, no database; time is passed in."""
+"""The pure skill-based routing core: no I/O, no Twisted, no database; time is passed in.
+
+Public API::
+
+    Router(config)                      # commands take `now`, return decisions
+    RoutingConfig, AgentConfig, QueueConfig, Member, Policy, InteractionSpec, LadderStep
+    parse_requirement(text), RequirementSyntaxError
+    RoutingError, UnknownAgent, UnknownInteraction, NotOffered
+"""
+
+from routing.decisions import AgentView, Decision, WaitingView
+from routing.model import AgentConfig, InteractionSpec, LadderStep, Member, Policy, QueueConfig, RoutingConfig
+from routing.requirements import RequirementSyntaxError, parse_requirement
+from routing.router import NotOffered, Router, RoutingError, UnknownAgent, UnknownInteraction
+
+__all__ = [
+    "AgentConfig", "AgentView", "Decision", "InteractionSpec", "LadderStep", "Member", "NotOffered", "Policy",
+    "QueueConfig", "RequirementSyntaxError", "Router", "RoutingConfig", "RoutingError", "UnknownAgent",
+    "UnknownInteraction", "WaitingView", "parse_requirement",
+]

@@ -1,0 +1,172 @@
+"""The routing core's mutable state: agents, waiting interactions, ordered lines, deadlines.
+
+Internal to :mod:`routing.router`; kept apart so the router reads as the rules it applies.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing.model import AgentConfig, InteractionSpec, Policy, QueueConfig
+
+
+@dataclass
+class AgentState:
+    """An agent as the core tracks it."""
+
+    cfg: AgentConfig
+    logged_in: bool = False
+    ready: bool = False
+    reason: str | None = None
+    since: float = 0.0
+    idle_since: float = 0.0
+    used: int = 0
+    work: dict[int, str] = field(default_factory=dict)      # accepted interaction -> channel
+    offers: dict[int, str] = field(default_factory=dict)    # offered interaction -> channel
+    wrap_until: float | None = None
+    backoff_until: float = 0.0
+    no_answer: int = 0
+    phone_ok: bool = True
+    shown: str = "logged_out"
+
+    def display_state(self) -> str:
+        """logged_out, wrap_up, not_ready, busy or available."""
+        if not self.logged_in:
+            return "logged_out"
+        if self.wrap_until is not None:
+            return "wrap_up"
+        if not self.ready:
+            return "not_ready"
+        if self.work or self.offers:
+            return "busy"
+        return "available"
+
+    def could_take_something(self, now: float) -> bool:
+        """Logged in, ready, not wrapping or backing off, capacity left, nothing blocking."""
+        if not (self.logged_in and self.ready) or self.wrap_until is not None or now < self.backoff_until:
+            return False
+        if self.used >= self.cfg.capacity:
+            return False
+        return not any(ch in self.cfg.blocking for ch in self.work.values()) and \
+            not any(ch in self.cfg.blocking for ch in self.offers.values())
+
+
+@dataclass
+class WaitingItem:
+    """An interaction waiting for an agent (possibly offered to one right now)."""
+
+    spec: InteractionSpec
+    queue: str
+    virtual_start: float
+    priority: int
+    key: tuple
+    step: int
+    step_since: float
+    queued_since: float
+    offered_to: str | None = None
+    offer_expires: float | None = None
+    rejected: dict[str, float] = field(default_factory=dict)
+    hops: int = 0
+
+
+@dataclass
+class HeldItem:
+    """An accepted interaction: who holds it, from which queue, since when."""
+
+    spec: InteractionSpec
+    agent: str
+    queue: str
+    accepted_at: float
+
+
+def bonus_parts(policy: Policy, priority: int, tier_bonus: float) -> tuple[float, float, float]:
+    """(priority bonus, tier bonus, total after the cap) in seconds."""
+    p = priority * policy.priority_seconds
+    return p, tier_bonus, min(p + tier_bonus, policy.max_bonus)
+
+
+def order_key(policy: Policy, priority: int, tier_bonus: float, virtual_start: float, iid: int) -> tuple:
+    """The time-independent sort key of a waiting interaction (smaller goes first).
+
+    Everyone ages at the same rate, so comparing ``aging x (now - start) + bonus`` at any
+    instant is comparing ``bonus - aging x start``: the order never needs re-sorting.
+    """
+    value = bonus_parts(policy, priority, tier_bonus)[2] - policy.aging_rate * virtual_start
+    if policy.strict_priority:
+        return (-priority, -value, virtual_start, iid)
+    return (-value, virtual_start, iid)
+
+
+class Lines:
+    """One ordered line of waiting interaction ids per queue."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, list[tuple]] = {}
+
+    def add(self, queue: str, key: tuple) -> None:
+        """Insert ``key`` (whose last element is the interaction id) in ``queue``'s line."""
+        bisect.insort(self._keys.setdefault(queue, []), key)
+
+    def remove(self, queue: str, key: tuple) -> None:
+        """Take ``key`` out of ``queue``'s line (KeyError if absent)."""
+        line = self._keys.get(queue, [])
+        i = bisect.bisect_left(line, key)
+        if i >= len(line) or line[i] != key:
+            raise KeyError(key)
+        del line[i]
+
+    def position(self, queue: str, key: tuple) -> int:
+        """1-based place of ``key`` in its line."""
+        return bisect.bisect_left(self._keys.get(queue, []), key) + 1
+
+    def ids(self, queue: str) -> list[int]:
+        """The interaction ids of ``queue`` in order (a copy)."""
+        return [k[-1] for k in self._keys.get(queue, [])]
+
+    def keys(self, queue: str) -> list[tuple]:
+        """The live key list of ``queue`` (do not mutate)."""
+        return self._keys.get(queue, [])
+
+    def length(self, queue: str) -> int:
+        """How many wait in ``queue``."""
+        return len(self._keys.get(queue, []))
+
+    def queues(self) -> list[str]:
+        """Queues with a line."""
+        return list(self._keys)
+
+
+class Deadlines:
+    """A heap of (time, kind, ref) with lazy invalidation by the caller's validity check."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str, Any]] = []
+        self._seq = 0
+
+    def push(self, at: float, kind: str, ref: Any) -> None:
+        """Remember to look at ``ref`` for ``kind`` at ``at``."""
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, kind, ref))
+
+    def peek(self) -> tuple[float, str, Any] | None:
+        """The earliest entry, or None."""
+        if not self._heap:
+            return None
+        at, _, kind, ref = self._heap[0]
+        return at, kind, ref
+
+    def pop(self) -> tuple[float, str, Any]:
+        """Remove and return the earliest entry."""
+        at, _, kind, ref = heapq.heappop(self._heap)
+        return at, kind, ref
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def queue_members(queue: QueueConfig) -> dict[str, Any]:
+    """Member agent id -> member entry of ``queue``."""
+    return {m.agent: m for m in queue.members}
