@@ -44,21 +44,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def routing_spec(settings: Settings, interaction: Mapping[str, Any]) -> dict[str, Any]:
-    """What the routing core is given for ``interaction``: the rule's decisions plus its attributes."""
-    match = match_rule(settings, interaction)
-    return {
-        "channel": interaction.get("channel", "voice"),
-        "queue": match.queue,
-        "priority": match.priority,
-        "tier": match.tier,
-        "tier_bonus": match.tier_bonus,
-        "ladder": [(step.requirement, step.duration) for step in match.ladder],
-        "language": interaction.get("language"),
-        "attributes": dict(interaction.get("attributes") or {}),
-    }
-
-
 def dry_run(settings: Settings, router: Any, interaction: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
     """The routing of ``interaction`` at the aware instant ``now``, as a JSON-friendly dict.
 
@@ -89,7 +74,12 @@ def dry_run(settings: Settings, router: Any, interaction: Mapping[str, Any], now
     if not is_open and channel in ("voice", "email", "webform"):
         result["closed_action"] = dataclasses.asdict(closed_action(queue, channel))
     if router is not None:
-        result["eligibility"] = _plain(router.explain(routing_spec(settings, interaction), now))
+        from callcenter.routing_setup import interaction_spec
+
+        spec = interaction_spec(settings, match, iid=0, channel=channel or "voice", tier=match.tier,
+                                virtual_start=now.timestamp(), language=interaction.get("language"),
+                                attributes=interaction.get("attributes") or {})
+        result["eligibility"] = _plain(router.explain(spec, now.timestamp()))
     return result
 
 
@@ -187,9 +177,7 @@ def _current_time() -> dt.datetime:
 
 
 def _default_router_factory() -> Callable[[Settings], Any] | None:
-    """The routing core's all-agents-available router builder, if the core provides one."""
-    try:
-        from routing.core import Router  # noqa: F401
-    except ImportError:
-        return None
-    return None
+    """The routing core's all-agents-available router builder."""
+    from callcenter.routing_setup import all_available_router
+
+    return all_available_router

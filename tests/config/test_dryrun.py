@@ -14,17 +14,6 @@ SHIPPED = Path(__file__).resolve().parents[2] / "config"
 MONDAY_NOON = dt.datetime(2026, 11, 23, 17, 0, tzinfo=dt.timezone.utc)
 
 
-class RecordingRouter:
-    """Stands in for routing.core.Router: records what explain() was asked, answers fixed data."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[dict, dt.datetime]] = []
-
-    def explain(self, interaction_spec: dict, now: dt.datetime) -> dict:
-        self.calls.append((interaction_spec, now))
-        return {"eligible": ["alice"], "excluded": {"dai": "delay 15s not reached"}}
-
-
 def route(tmp_path: Path, interaction: dict | str, config: Path = SHIPPED) -> tuple[int, list[str]]:
     path = tmp_path / "interaction.json"
     path.write_text(interaction if isinstance(interaction, str) else json.dumps(interaction))
@@ -69,24 +58,31 @@ def test_bad_configuration_exits_1_with_its_errors(tmp_path, config_dir):
     assert lines[-1] == "1 error(s) in cfg"
 
 
-def test_dry_run_passes_the_rule_decisions_to_the_router():
-    """The admin API's dry run gives explain() the queue, priority, tier bonus and ladder."""
+def test_dry_run_explains_eligibility_with_the_routing_core():
+    """The admin API's dry run gives the core the rule's queue, priority and tier bonus; with every
+    agent available the report says who is eligible and why the others are not."""
+    from callcenter.routing_setup import all_available_router
+
     settings = load_settings(SHIPPED)
-    router = RecordingRouter()
-    report = dry_run(settings, router, {"channel": "voice", "tier": "gold", "to": "+18005550100"}, MONDAY_NOON)
-    assert report["eligibility"] == {"eligible": ["alice"], "excluded": {"dai": "delay 15s not reached"}}
-    (spec, now), = router.calls
-    assert now == MONDAY_NOON
-    assert (spec["queue"], spec["priority"], spec["tier"], spec["tier_bonus"]) == ("support", 10, "gold", 60.0)
+    report = dry_run(settings, all_available_router(settings),
+                     {"channel": "voice", "tier": "gold", "to": "+18005550100"}, MONDAY_NOON)
+    assert (report["queue"], report["priority"], report["tier_bonus"]) == ("support", 10, 60.0)
+    agents = report["eligibility"]["agents"]
+    assert set(agents) == {m.agent for m in settings.queues["support"].members}
+    assert all(why == "eligible" for why in agents.values())
+    assert report["eligibility"]["parts"]["bonus_applied"] == 600.0  # 10 x 60 s + 60 s, capped
+    billing = dry_run(settings, all_available_router(settings), {"channel": "voice", "to": "+18005550102"}, MONDAY_NOON)
+    assert billing["eligibility"]["agents"] == {"alice": "eligible", "carol": "requirement:billing >= 4",
+                                                "dai": "queue_delay:15s"}
     assert report["skipped"] == [{"rule": "voice-billing-line", "reason": "to '+18005550100' is not +18005550102"}]
     assert json.loads(json.dumps(report)) == report
 
 
-def test_command_output_with_a_router_says_agents_are_assumed_available(tmp_path):
-    """With a router, the eligibility block is printed under the no-live-state notice."""
+def test_command_output_with_the_routing_core_says_agents_are_assumed_available(tmp_path):
+    """With the core, the eligibility block is printed under the no-live-state notice."""
     path = tmp_path / "i.json"
     path.write_text(json.dumps({"channel": "webform", "to": "contact"}))
     out = io.StringIO()
-    assert route_main(SHIPPED, path, out, router_factory=lambda s: RecordingRouter(), now=MONDAY_NOON) == 0
+    assert route_main(SHIPPED, path, out, now=MONDAY_NOON) == 0
     assert f"eligibility ({NO_LIVE_STATE}):" in out.getvalue()
-    assert '"eligible": [' in out.getvalue()
+    assert '"would_offer": "' in out.getvalue()
