@@ -1,8 +1,8 @@
 """Loading a configuration directory: every file read and every check run in one pass.
 
 The directory holds ``server.yaml``, ``skills.yaml``, ``agents.yaml``, ``codes.yaml``,
-``tiers.yaml``, ``hours.yaml``, ``queues.yaml``, ``routing.yaml``, ``channels.yaml`` and
-``templates/`` (see docs/configuration.md). ``skills``, ``agents``, ``queues`` and
+``tiers.yaml``, ``hours.yaml``, ``queues.yaml``, ``routing.yaml``, ``channels.yaml``,
+``supervision.yaml`` and ``templates/`` (see docs/configuration.md). ``skills``, ``agents``, ``queues`` and
 ``routing`` are required; the others have defaults. :func:`load_settings` returns a
 :class:`Settings` only when nothing is wrong; otherwise it raises :class:`ConfigErrors`
 with every error found, so a caller never applies half a configuration.
@@ -21,10 +21,11 @@ from callcenter.settings.queues import read_queues
 from callcenter.settings.rules import RuleContext, read_rules
 from callcenter.settings.sections import frozen_map, read_agents, read_codes, read_server, read_skills, read_tiers
 from callcenter.settings.source import Checker, Node
+from callcenter.settings.supervision import read_supervision
 from callcenter.settings.templates import TemplateReferences, load_templates
 
 REQUIRED_FILES = ("skills", "agents", "queues", "routing")
-OPTIONAL_FILES = ("server", "codes", "tiers", "hours", "channels")
+OPTIONAL_FILES = ("server", "codes", "tiers", "hours", "channels", "supervision")
 
 
 def _roots(config_dir: Path, checker: Checker) -> dict[str, Node | None]:
@@ -78,6 +79,7 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
     addresses = {"email": frozenset(email.mailboxes), "webform": frozenset(webform.forms)}
     ctx = RuleContext(queues, agents, skills, tiers, reason_codes, addresses)
     rules, policy = read_rules(required["routing"], checker, ctx)
+    supervision = read_supervision(roots["supervision"], checker, queue_names)
     if checker.errors:
         return None, checker
     settings = Settings(
@@ -97,6 +99,7 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
         email=email,
         webform=webform,
         templates=templates,
+        supervision=supervision,
     )
     return settings, checker
 

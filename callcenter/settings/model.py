@@ -381,6 +381,34 @@ class WebformSettings:
 
 
 @dataclass(frozen=True)
+class QueueAlertSettings:
+    """Alert thresholds of a queue: ``service_level_below`` is ``"target"`` (the queue's
+    target percent), a percent, or None (off); ``longest_wait_above`` seconds or None."""
+
+    service_level_below: str | float | None = "target"
+    longest_wait_above: float | None = 120.0
+    no_agent_logged_in: bool = True
+
+
+@dataclass(frozen=True)
+class SupervisionSettings:
+    """Reports, alerts and the daily summary (``supervision.yaml``).
+
+    ``short_abandon``: abandons within this many seconds are left out of the service level
+    and the abandon rate. ``alert_queues`` overrides ``alert_defaults`` per queue. The daily
+    summary of the previous day goes to ``summary_recipients`` at ``summary_send_at``
+    (local time of ``server.timezone``) when ``summary_enabled``.
+    """
+
+    short_abandon: float = 5.0
+    alert_defaults: QueueAlertSettings = QueueAlertSettings()
+    alert_queues: Mapping[str, QueueAlertSettings] = field(default_factory=lambda: MappingProxyType({}))
+    summary_enabled: bool = False
+    summary_recipients: tuple[str, ...] = ()
+    summary_send_at: dt.time = dt.time(7, 0)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration of one server."""
 
@@ -400,3 +428,4 @@ class Settings:
     email: EmailSettings
     webform: WebformSettings
     templates: Any  # callcenter.settings.templates.TemplateSet
+    supervision: SupervisionSettings = SupervisionSettings()
