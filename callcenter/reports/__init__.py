@@ -1,0 +1,12 @@
+"""Figures for supervisors, computed from the interaction log.
+
+- :mod:`callcenter.reports.intervals`: report intervals (15 min, hour, day) in the site time zone;
+- :mod:`callcenter.reports.kpi`: offered, handled, abandoned, service level, ASA, AHT, occupancy;
+- :mod:`callcenter.reports.erlang`: Erlang C staffing;
+- :mod:`callcenter.reports.alerts`: live thresholds with raise/clear transitions;
+- :mod:`callcenter.reports.summary`: the daily summary email.
+
+Everything here except :mod:`~callcenter.reports.summary` (which renders Jinja2 templates and
+awaits an injected sender) is pure: no I/O, no clock, no database; time comes in as values.
+The formulas are documented in ``docs/reports.md``.
+"""
