@@ -135,6 +135,8 @@ interactions = Table(
 # The timeline: one customer's interactions, newest first, keyset-paged on (created_at, id).
 Index("ix_interactions_timeline", interactions.c.customer_id, interactions.c.created_at, interactions.c.id)
 Index("ix_interactions_state", interactions.c.state)
+# Reports: every report is one range query on the time an interaction was queued.
+Index("ix_interactions_queued_at", interactions.c.queued_at)
 
 interaction_events = Table(
     "interaction_events",
