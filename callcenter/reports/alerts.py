@@ -15,7 +15,7 @@ becomes active and *cleared* when it stops, never repeated while it stays active
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 KINDS = ("service_level", "longest_wait", "no_agent")
 
@@ -129,3 +129,19 @@ class AlertBoard:
         result = changes(self._active, evaluate(snapshots, self._thresholds))
         self._active = result.active
         return result
+
+
+def thresholds_from_settings(settings: Any) -> dict[str, AlertThresholds]:
+    """Each configured queue's :class:`AlertThresholds` from ``settings.supervision``.
+
+    ``service_level_below: target`` becomes the queue's own target percent as a fraction.
+    """
+    out: dict[str, AlertThresholds] = {}
+    supervision = settings.supervision
+    for name, queue in settings.queues.items():
+        own = supervision.alert_queues.get(name, supervision.alert_defaults)
+        below = own.service_level_below
+        fraction = queue.service_level.percent / 100 if below == "target" else (
+            None if below is None else float(below) / 100)
+        out[name] = AlertThresholds(fraction, own.longest_wait_above, own.no_agent_logged_in)
+    return out

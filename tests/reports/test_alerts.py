@@ -57,3 +57,16 @@ def test_new_thresholds_apply_on_the_next_update():
     assert board.update([snap(waiting=1, longest=30)]).raised == ()
     board.set_thresholds({"support": AlertThresholds(longest_wait_above=20.0)})
     assert [a.kind for a in board.update([snap(waiting=1, longest=30)]).raised] == ["longest_wait"]
+
+
+def test_thresholds_from_the_shipped_configuration():
+    """``target`` becomes each queue's own target; a per-queue entry overrides the defaults."""
+    from pathlib import Path
+
+    from callcenter.reports.alerts import thresholds_from_settings
+    from callcenter.settings import load_settings
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config")
+    limits = thresholds_from_settings(settings)
+    assert limits["support"] == AlertThresholds(0.8, 120.0, True)
+    assert limits["sales"] == AlertThresholds(0.9, 60.0, True)
