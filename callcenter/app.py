@@ -53,10 +53,20 @@ class Application:
     health: HealthCheck
     api: JsonApi
     http: HttpService
+    root: RootResource
+    switchboard: Any = None
+    voice: Any = None
+    fastagi: Any = None
+    ami: Any = None
+    reloader: Any = None
 
 
-def build_application(settings: Any, reactor: Any, database_url: str) -> Application:
-    """Wire every component for ``settings`` on ``reactor``; nothing runs until ``service.startService()``."""
+def build_application(settings: Any, reactor: Any, database_url: str,
+                      overrides: dict[str, object] | None = None) -> Application:
+    """Wire every component for ``settings`` on ``reactor``; nothing runs until ``service.startService()``.
+
+    ``overrides`` are the command-line settings a reload keeps applying.
+    """
     from callcenter.records.database import Database
     from callcenter.records.store import RecordStore
     from callcenter.web.api import build_api
@@ -74,14 +84,82 @@ def build_application(settings: Any, reactor: Any, database_url: str) -> Applica
     service = OrderedMultiService()
     # Order matters: children stop in reverse, so the database stops last, after every
     # listener and channel has drained what it was writing.
-    CallbackService("database", database.start, database.stop).setServiceParent(service)
+    CallbackService("database", database.start, _stop_records(store, database)).setServiceParent(service)
+    app = Application(service, settings, clock, bus, database, store, health, api, http, root)
+    _build_switchboard(app, reactor, overrides or {})
     http.setServiceParent(service)
-    return Application(service, settings, clock, bus, database, store, health, api, http)
+    return app
 
 
-def _load_settings_or_report(args: argparse.Namespace) -> Any | None:
-    from callcenter.settings import ConfigErrors, load_settings
+def _stop_records(store: Any, database: Any):
+    async def stop() -> None:
+        await store.drain()
+        await database.stop()
+    return stop
 
+
+def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, object]) -> None:
+    """The switchboard, the routing core, the telephony channel and config reload."""
+    from callcenter.health import ChannelStatus
+    from callcenter.reload import ConfigReloader
+    from callcenter.routing_setup import interaction_spec, routing_config
+    from callcenter.switchboard import Switchboard
+    from callcenter.telephony import CtiApi, TelephonyEvents
+    from callcenter.voice import VoiceCalls
+    from routing import Router
+
+    settings = app.settings
+    board = Switchboard(settings=settings, clock=app.clock, store=app.store,
+                        router=Router(routing_config(settings)), spec_builder=interaction_spec)
+    app.switchboard = board
+    app.voice = voice = VoiceCalls(board)
+    CallbackService("switchboard", lambda: None, _async(board.stop)).setServiceParent(app.service)
+
+    telephony = settings.telephony
+    if telephony.fastagi_enabled:
+        from channels.telephony.fastagi import tcp_fastagi_service
+
+        app.fastagi = tcp_fastagi_service(reactor, voice, settings.server.fastagi_port, settings.server.fastagi_host)
+        app.fastagi.setServiceParent(app.service)
+    app.health.add_channel("fastagi", lambda: ChannelStatus("up" if app.fastagi is not None and app.fastagi.running
+                                                             else "disabled"))
+    if telephony.ami.enabled:
+        import random
+        import uuid
+
+        from twisted.internet.endpoints import TCP4ClientEndpoint
+
+        from channels.telephony.ami_service import AmiCredentials, AmiService
+
+        rng = random.Random()
+        app.ami = AmiService(TCP4ClientEndpoint(reactor, telephony.ami.host, telephony.ami.port),
+                             AmiCredentials(telephony.ami.username, telephony.ami.secret), reactor,
+                             TelephonyEvents(board, voice, app.store), ids=lambda: uuid.uuid4().hex,
+                             jitter=lambda: rng.uniform(0.0, 1.0))
+        app.ami.setServiceParent(app.service)
+    app.health.add_channel("ami", lambda: ChannelStatus(
+        "disabled" if app.ami is None else ("up" if app.ami.connected else "down")))
+    cti = CtiApi(board, telephony.cti_token, app.clock)
+    cti.register(app.api)
+    CallbackService("cti", cti.start, _async(cti.stop)).setServiceParent(app.service)
+
+    def apply(old: Any, new: Any) -> None:
+        board.reconfigure(new, routing_config(new))
+        app.settings = new
+
+    async def audit(action: str, details: dict, actor: str) -> None:
+        await app.store.record_audit(action, "config", 0, actor=actor, details=details)
+
+    app.reloader = ConfigReloader(settings.config_dir, overrides, settings, apply, audit)
+
+
+def _async(fn):
+    async def run() -> None:
+        fn()
+    return run
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = args.data_dir
@@ -91,6 +169,16 @@ def _load_settings_or_report(args: argparse.Namespace) -> Any | None:
         overrides["http_port"] = args.http_port
     if getattr(args, "http_host", None):
         overrides["http_host"] = args.http_host
+    for name in ("fastagi_port", "smtp_port"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    return overrides
+
+
+def _load_settings_or_report(args: argparse.Namespace) -> Any | None:
+    from callcenter.settings import ConfigErrors, load_settings
+
+    overrides = _overrides(args)
     config_dir = args.config_dir or DEFAULT_CONFIG_DIR
     try:
         return load_settings(config_dir, overrides)
@@ -148,7 +236,7 @@ def serve_main(args: argparse.Namespace) -> int:
         return 1
 
     start_logging(sys.stdout)
-    app = build_application(settings, reactor, url)
+    app = build_application(settings, reactor, url, _overrides(args))
     exit_status = [0]
 
     def start() -> None:
@@ -171,7 +259,9 @@ def serve_main(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", stop)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(log.info, "SIGHUP received"))
+        def on_hup(*_: object) -> None:
+            reactor.callFromThread(lambda: ensureDeferred(app.reloader.reload("SIGHUP")))
+        signal.signal(signal.SIGHUP, on_hup)
     reactor.run()
     log.info("stopped")
     return exit_status[0]

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(p)
     p.add_argument("--http-port", type=int, default=None, help="HTTP port (default from config: 8080)")
     p.add_argument("--http-host", default=None, help="HTTP listen address (default from config: 127.0.0.1)")
+    p.add_argument("--fastagi-port", type=int, default=None, help="FastAGI port (default from config: 4573)")
+    p.add_argument("--smtp-port", type=int, default=None, help="SMTP listener port (default from config: 2525)")
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema",
                        description="Create or upgrade the database schema to the version this code needs.")

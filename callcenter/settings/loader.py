@@ -107,7 +107,8 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
 def load_settings(config_dir: Path, overrides: Mapping[str, object] | None = None) -> Settings:
     """The validated settings of ``config_dir``, with ``overrides`` of server keys applied.
 
-    ``overrides`` may set ``http_host``, ``http_port``, ``data_dir`` and ``database_url``
+    ``overrides`` may set ``http_host``, ``http_port``, ``fastagi_port``, ``smtp_port``, ``data_dir``
+    and ``database_url``
     (a ``ValueError`` for any other key: that is a programming error, not a config error).
     Raises :class:`ConfigErrors` holding every problem found.
     """

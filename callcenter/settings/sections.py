@@ -22,7 +22,7 @@ from callcenter.settings.source import Checker, Node
 ID = r"[a-z0-9][a-z0-9_-]*"
 ID_HINT = "(lower-case letters, digits, '_', '-')"
 LANGUAGE = r"[a-z]{2,3}(-[A-Za-z0-9]+)?"
-OVERRIDABLE = ("http_host", "http_port", "data_dir", "database_url")
+OVERRIDABLE = ("http_host", "http_port", "fastagi_port", "smtp_port", "data_dir", "database_url")
 
 DEFAULT_TIERS = (("basic", 0.0, 86400.0), ("gold", 60.0, 14400.0), ("platinum", 180.0, 3600.0))
 DEFAULT_CAPACITY = 100

@@ -80,7 +80,7 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
     assert again.returncode == 0
 
     port = free_port()
-    proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port)], cwd=workdir, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port), "--fastagi-port", "0", "--smtp-port", "0"], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         health = wait_for_health(port, proc)
@@ -104,7 +104,7 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
     assert any("shutting down" in t for t in texts), texts
 
     port = free_port()
-    proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port)], cwd=workdir, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port), "--fastagi-port", "0", "--smtp-port", "0"], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_for_health(port, proc)

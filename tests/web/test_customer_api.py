@@ -22,7 +22,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 @pytest.fixture
 def server(run, migrated_database_url, tmp_path):
     """A started application; yields (app, base URL); stopped afterwards."""
-    settings = load_settings(CONFIG, {"http_port": 0, "data_dir": tmp_path / "var"})
+    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path / "var"})
     app = build_application(settings, reactor, migrated_database_url)
     app.service.startService()
     host, port = app.http.address

@@ -1,0 +1,434 @@
+"""The switchboard: channels -> records -> routing -> push, and back.
+
+Channels hand in an :class:`Intake` (a normalized contact); the switchboard identifies the
+customer, matches the routing rules, logs the interaction and submits it to the routing core.
+The core's decisions come back as data and are carried out here: the interaction's state and
+timestamps are written to the record (in decision order, per interaction), the agent's
+browser gets the offer with its screen pop, and the channel is told to deliver (a caller is
+sent to the agent's phone by :mod:`callcenter.voice`). Agents' and supervisors' commands come
+in through the same object.
+
+The routing core is pure and synchronous; everything asynchronous (database, push) happens
+after a command returned its decisions. Time for the core is ``clock.now()`` (epoch seconds);
+its next deadline is armed on the clock after every command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+
+from callcenter.clock import Clock
+from callcenter.records.errors import InvalidContact
+from callcenter.lifecycle import State, Step, transition
+from callcenter.routing_rules import ClosedAction, RuleMatch, closed_action, match_rule, queue_open
+from callcenter.web.serialize import to_json
+
+log = Logger(namespace="callcenter.switchboard")
+
+Publish = Callable[[str, str, Mapping[str, Any]], None]
+TIMELINE_IN_POP = 20
+
+
+class NotYours(Exception):
+    """The agent asked to act on an interaction that is not offered to or held by them."""
+
+
+class UnknownAgent(Exception):
+    """No configured agent has this login."""
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A contact as a channel adapter normalized it.
+
+    ``contact_kind``/``contact`` identify the customer (``phone`` or ``email``, raw text;
+    None for an anonymous caller). ``to`` is the address it came to (dialled number, mailbox
+    name, form name). ``digits``/``variables`` come from the IVR, ``subject``/``body`` are
+    searched for rule keywords, ``payload`` is stored on the interaction as is.
+    """
+
+    channel: str
+    direction: str = "inbound"
+    contact_kind: str | None = None
+    contact: str | None = None
+    to: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    digits: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    language: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    virtual_start: float | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What became of an intake: the logged interaction, the rule that matched, and
+    ``closed`` (the configured closed-hours action) when its queue is closed now."""
+
+    interaction: Any
+    customer: Any
+    match: RuleMatch
+    closed: ClosedAction | None
+
+
+class Switchboard:
+    """The application service tying channels, records, routing and push together."""
+
+    def __init__(self, *, settings: Any, clock: Clock, store: Any, router: Any,
+                 spec_builder: Callable[..., Any], publish: Publish | None = None) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._store = store
+        self.router = router
+        self._spec = spec_builder
+        self._publish = publish or (lambda topic, kind, data: None)
+        self._timer: Any = None
+        self._chains: dict[int, Deferred] = {}
+        self._states: dict[int, State] = {}
+        self.offers: dict[int, dict[str, Any]] = {}      # interaction id -> offer payload
+        self.channel_of: dict[int, str] = {}
+        self.holding: dict[int, str] = {}                # interaction id -> agent working on it
+        self.wrapping: dict[int, str] = {}               # interaction id -> agent in its wrap-up
+        self.logged_in: set[str] = set()
+        self._offer_listeners: list[Callable[[Any], None]] = []
+        self._end_listeners: list[Callable[[int, str], None]] = []
+
+    # --- intake ---
+
+    async def admit(self, intake: Intake) -> Admission:
+        """Identify the customer, log the interaction and, if its queue is open (or the channel
+        queues anyway), submit it to routing. Record errors (bad contact) propagate unchanged."""
+        customer = await self._identify(intake)
+        now = self._clock.utcnow()
+        facts = {"channel": intake.channel, "to": intake.to, "digits": intake.digits,
+                 "variables": dict(intake.variables), "tier": customer.tier if customer else None,
+                 "attributes": dict(customer.attributes) if customer else {},
+                 "language": intake.language or (customer.language if customer else None),
+                 "subject": intake.subject, "body": intake.body}
+        match = match_rule(self.settings, facts)
+        queue = self.settings.queues[match.queue]
+        closed = None if queue_open(queue, now) else closed_action(queue, intake.channel)
+        payload = dict(intake.payload)
+        payload["routing"] = {"rule": match.rule, "priority": match.priority, "tier": match.tier}
+        interaction = await self._store.create_interaction(
+            customer_id=customer.id, channel=intake.channel, direction=intake.direction,
+            state=State.NEW.value, queue=match.queue, subject=intake.subject, payload=payload, at=now)
+        self._states[interaction.id] = State.NEW
+        self.channel_of[interaction.id] = intake.channel
+        if closed is not None and not closed.queue:
+            await self._step(interaction.id, Step.REFUSE, details={"reason": "queue_closed", "queue": match.queue})
+            return Admission(interaction, customer, match, closed)
+        await self._step(interaction.id, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
+        spec = self._spec(self.settings, match, iid=interaction.id, channel=intake.channel, tier=match.tier,
+                          virtual_start=intake.virtual_start or self._clock.now(),
+                          language=facts["language"], attributes=facts["attributes"],
+                          customer_key=str(customer.id))
+        self._run(lambda now: self.router.submit(spec, now))
+        return Admission(interaction, customer, match, closed)
+
+    async def _identify(self, intake: Intake) -> Any:
+        """The customer owning the contact; an anonymous one when there is no usable contact
+        (withheld or malformed caller id): the contact is still served, and the raw text stays
+        in the payload for a person to merge later."""
+        if intake.contact_kind and intake.contact:
+            try:
+                return await self._store.find_or_create_customer(intake.contact_kind, intake.contact)
+            except InvalidContact as error:
+                log.info("unusable {kind} {contact!r} ({why}); serving as anonymous", kind=intake.contact_kind,
+                         contact=intake.contact, why=error.message)
+        customer = await self._store.create_customer(display_name="Anonymous")
+        return await self._store.update_customer(customer.id, provisional=True)
+
+    # --- commands from agents, supervisors and channels ---
+
+    def login(self, agent: str) -> None:
+        """The agent logs in (not ready until they say available)."""
+        self._agent(agent)
+        self._run(lambda now: self.router.agent_login(agent, now))
+        self.logged_in.add(agent)
+
+    def ensure_logged_in(self, agent: str) -> None:
+        """Log the agent in unless they are."""
+        if agent not in self.logged_in:
+            self.login(agent)
+
+    def logout(self, agent: str) -> None:
+        """The agent logs out."""
+        self._run(lambda now: self.router.agent_logout(agent, now))
+        self.logged_in.discard(agent)
+
+    def set_available(self, agent: str) -> None:
+        """The agent is ready for offers."""
+        self._run(lambda now: self.router.set_available(agent, now))
+
+    def set_not_ready(self, agent: str, reason: str) -> None:
+        """The agent pauses with a configured reason code (ValueError for an unknown one)."""
+        if reason not in self.settings.reason_codes:
+            raise ValueError(f"unknown reason code {reason!r}")
+        self._run(lambda now: self.router.set_not_ready(agent, reason, now))
+
+    def set_phone_registered(self, agent: str, registered: bool) -> None:
+        """The agent's phone registered or went away (AMI device state)."""
+        self._run(lambda now: self.router.set_phone_registered(agent, registered, now))
+
+    def accept(self, agent: str, iid: int) -> None:
+        """The agent accepts the offer of ``iid``; :class:`NotYours` if it is not offered to them."""
+        self._own_offer(agent, iid)
+        self._run(lambda now: self.router.accept(iid, agent, now))
+        self.offers.pop(iid, None)
+        self.holding[iid] = agent
+        self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
+        if self.channel_of.get(iid) != "voice":
+            self._after(iid, Step.CONNECT, {"agent": agent})
+
+    def reject(self, agent: str, iid: int) -> None:
+        """The agent turns the offer down; it goes back in line (not to this agent for a while)."""
+        self._own_offer(agent, iid)
+        self._run(lambda now: self.router.reject(iid, agent, now))
+        self.offers.pop(iid, None)
+
+    def offer_failed(self, iid: int, agent: str, reason: str) -> None:
+        """Delivery failed (phone busy, no answer): the routing core re-offers."""
+        self._run(lambda now: self.router.offer_failed(iid, agent, reason, now))
+
+    def connected(self, iid: int, agent: str) -> None:
+        """The customer and the agent are connected (a call was answered on the agent's phone)."""
+        self.offers.pop(iid, None)
+        self._run(lambda now: self.router.accept(iid, agent, now))
+        self.holding[iid] = agent
+        self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
+        self._after(iid, Step.CONNECT, {"agent": agent})
+
+    def complete(self, iid: int, agent: str | None = None, disposition: str | None = None,
+                 notes: str | None = None) -> None:
+        """The customer part is over: the agent goes to the queue's wrap-up."""
+        fields = {k: v for k, v in (("disposition", disposition), ("notes", notes)) if v is not None}
+        self._run(lambda now: self.router.complete(iid, now))
+        holder = self.holding.pop(iid, None) or agent
+        if holder is not None:
+            self.wrapping[iid] = holder
+        self._after(iid, Step.END, {"agent": holder}, **fields)
+
+    def end_wrap_up(self, agent: str, iid: int | None = None, disposition: str | None = None,
+                    notes: str | None = None) -> None:
+        """The agent finished after-call work (with the disposition) before the timer ran out."""
+        if disposition is not None and disposition not in self.settings.dispositions:
+            raise ValueError(f"unknown disposition {disposition!r}")
+        self._run(lambda now: self.router.end_wrap_up(agent, now))
+        for done in [i for i, a in self.wrapping.items() if a == agent and (iid is None or i == iid)]:
+            del self.wrapping[done]
+        if iid is not None:
+            fields = {k: v for k, v in (("disposition", disposition), ("notes", notes)) if v is not None}
+            self._after(iid, Step.WRAP_UP_END, {"agent": agent}, **fields)
+
+    def customer_left(self, iid: int, reason: str = "caller_hung_up") -> None:
+        """The customer gave up while waiting: abandoned, with the wait time in the log."""
+        self.offers.pop(iid, None)
+        self._run(lambda now: self.router.cancel(iid, reason, now))
+        self._after(iid, Step.ABANDON, {"reason": reason})
+
+    def transfer(self, iid: int, queue: str, actor: str) -> None:
+        """Hand the interaction to another queue, keeping its place in line."""
+        self._queue_known(queue)
+        self._run(lambda now: self.router.transfer(iid, queue, now))
+        self.holding.pop(iid, None)
+        self._after(iid, Step.TRANSFER, {"queue": queue, "by": actor}, queue=queue)
+
+    def move(self, iid: int, queue: str, actor: str) -> None:
+        """Supervisor: move a waiting interaction to another queue."""
+        self._queue_known(queue)
+        self._run(lambda now: self.router.move(iid, queue, now))
+        self._event(iid, "moved", actor, {"queue": queue})
+
+    def set_priority(self, iid: int, priority: int, actor: str) -> None:
+        """Supervisor: raise (or lower) a waiting interaction's priority."""
+        self._run(lambda now: self.router.set_priority(iid, priority, now))
+        self._event(iid, "priority_changed", actor, {"priority": priority})
+
+    def reconfigure(self, settings: Any, config: Any) -> None:
+        """Install a validated configuration: the routing core keeps every waiting interaction
+        and every agent's state; work of a removed queue moves to the default rule's queue."""
+        fallback = settings.rules[-1].queue
+        self.settings = settings
+        self._run(lambda now: self.router.reconfigure(config, now, fallback=fallback))
+
+    def is_waiting(self, iid: int) -> bool:
+        """True while the interaction waits for an agent (queued or offered)."""
+        return self._states.get(iid) in (State.NEW, State.QUEUED, State.OFFERED)
+
+    def on_offer(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener(decision)`` for every offer (channels that deliver offers subscribe)."""
+        self._offer_listeners.append(listener)
+
+    def on_withdraw(self, listener: Callable[[int, str], None]) -> None:
+        """Call ``listener(iid, agent)`` when an offer expires or is withdrawn."""
+        self._end_listeners.append(listener)
+
+    # --- running the core ---
+
+    def _run(self, command: Callable[[float], list]) -> list:
+        decisions = command(self._clock.now())
+        for decision in decisions:
+            self._carry_out(decision)
+        self._rearm()
+        return decisions
+
+    def _rearm(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        deadline = self.router.next_deadline()
+        if deadline is not None:
+            self._timer = self._clock.call_later(max(0.0, deadline - self._clock.now()), self.tick)
+
+    def tick(self) -> None:
+        """Let time-driven decisions happen (offer expiry, ladder steps, overflow, wrap-up end)."""
+        self._timer = None
+        self._run(self.router.tick)
+
+    def stop(self) -> None:
+        """Cancel the timer (service stop)."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _carry_out(self, decision: Any) -> None:
+        kind = decision.kind
+        iid = getattr(decision, "interaction", None)
+        if kind == "offer":
+            agent = decision.agent
+            self.offers[iid] = {"agent": agent, "queue": decision.queue, "expires_at": decision.expires_at}
+            self._after(iid, Step.OFFER, {"agent": agent, "queue": decision.queue,
+                                          "trace": to_json(getattr(decision, "trace", None))},
+                        agent=agent)
+            self._chain(iid, lambda: self._push_offer(iid, agent, decision))
+            for listener in self._offer_listeners:
+                listener(decision)
+        elif kind in ("offer_expired", "offer_withdrawn"):
+            offer = self.offers.pop(iid, None)
+            if offer is not None and self._states.get(iid) in (State.OFFERED, None):
+                self._after(iid, Step.RETURN, {"agent": decision.agent, "why": kind})
+            self._publish(f"agent:{decision.agent}", "offer_withdrawn", {"interaction": iid, "why": kind})
+            for listener in self._end_listeners:
+                listener(iid, decision.agent)
+        elif kind == "agent_state":
+            self._publish(f"agent:{decision.agent}", "state", to_json(decision))
+            self._publish("supervisors", "agent_state", to_json(decision))
+        elif kind in ("step_relaxed", "overflowed", "queued", "no_agents"):
+            if iid is not None:
+                self._event(iid, kind, None, to_json(decision))
+            self._publish("supervisors", kind, to_json(decision))
+        elif kind == "wrap_up_ended":
+            self._publish(f"agent:{decision.agent}", "wrap_up_ended", to_json(decision))
+        else:
+            self._publish("supervisors", kind, to_json(decision))
+
+    # --- record keeping, in decision order per interaction ---
+
+    def _chain(self, iid: int, work: Callable[[], Awaitable[Any]]) -> None:
+        previous = self._chains.get(iid)
+
+        async def run_after() -> None:
+            if previous is not None:
+                await previous
+            try:
+                await work()
+            except Exception:  # noqa: BLE001 - one failed write must not stop the chain
+                log.failure("recording interaction {iid} failed", iid=iid)
+
+        d = ensureDeferred(run_after())
+        self._chains[iid] = d
+
+        def forget(_: object) -> None:
+            if self._chains.get(iid) is d:
+                del self._chains[iid]
+
+        d.addBoth(forget)
+
+    def _after(self, iid: int, step: Step, details: Mapping[str, Any], **fields: Any) -> None:
+        self._chain(iid, lambda: self._step(iid, step, details=details, **fields))
+
+    def _event(self, iid: int, kind: str, actor: str | None, details: Mapping[str, Any]) -> None:
+        self._chain(iid, lambda: self._store.append_event(iid, kind, actor=actor, details=details))
+
+    async def _step(self, iid: int, step: Step, details: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        state = self._states.get(iid)
+        if state is None:
+            state = State((await self._store.get_interaction(iid)).state)
+        move = transition(state, step)
+        at = self._clock.utcnow()
+        if move.stamp is not None:
+            fields[move.stamp] = at
+        actor = fields.get("agent") if step in (Step.ACCEPT, Step.CONNECT) else None
+        await self._store.update_interaction_state(iid, move.state.value, at=at, actor=actor,
+                                                   details=dict(details or {}, step=step.value), **fields)
+        self._states[iid] = move.state
+        if move.state in (State.COMPLETED, State.ABANDONED, State.UNHANDLED):
+            self._states.pop(iid, None)
+            self.channel_of.pop(iid, None)
+
+    async def _push_offer(self, iid: int, agent: str, decision: Any) -> None:
+        pop = await self.screen_pop(iid)
+        pop.update(expires_at=decision.expires_at, queue=decision.queue)
+        self._publish(f"agent:{agent}", "offer", pop)
+
+    async def agent_snapshot(self, agent: str) -> dict[str, Any]:
+        """Everything the agent's desktop shows, for a page load or a push resynchronisation."""
+        view = self.router.agent_view(agent) if agent in self.logged_in else None
+        offers = []
+        for iid, offer in sorted(self.offers.items()):
+            if offer["agent"] == agent:
+                pop = await self.screen_pop(iid)
+                pop.update(expires_at=offer["expires_at"], queue=offer["queue"])
+                offers.append(pop)
+        work = [await self.screen_pop(i) for i, a in sorted(self.holding.items()) if a == agent]
+        wrap = [await self.screen_pop(i) for i, a in sorted(self.wrapping.items()) if a == agent]
+        return {"agent": agent, "logged_in": agent in self.logged_in,
+                "state": to_json(view) if view is not None else {"state": "logged_out"},
+                "offers": offers, "work": work, "wrap_up": wrap, "now": self._clock.now()}
+
+    async def screen_pop(self, iid: int) -> dict[str, Any]:
+        """What the agent's browser shows for ``iid``: customer card, timeline, the interaction."""
+        interaction = await self._store.get_interaction(iid)
+        customer = await self._store.get_customer(interaction.customer_id)
+        page = await self._store.timeline(customer.id, limit=TIMELINE_IN_POP)
+        return {"interaction": to_json(interaction), "customer": to_json(customer),
+                "timeline": to_json(page.items)}
+
+    # --- checks ---
+
+    def _agent(self, agent: str) -> Any:
+        try:
+            return self.settings.agents[agent]
+        except KeyError:
+            raise UnknownAgent(agent) from None
+
+    def _own_offer(self, agent: str, iid: int) -> None:
+        offer = self.offers.get(iid)
+        if offer is None or offer["agent"] != agent:
+            raise NotYours(f"interaction {iid} is not offered to {agent}")
+
+    def require_holder(self, agent: str, iid: int, wrap_up: bool = False, offered: bool = False) -> None:
+        """:class:`NotYours` unless ``agent`` holds ``iid`` (or wraps it up / is offered it, if allowed)."""
+        if self.holding.get(iid) == agent:
+            return
+        if wrap_up and self.wrapping.get(iid) == agent:
+            return
+        if offered and self.offers.get(iid, {}).get("agent") == agent:
+            return
+        raise NotYours(f"interaction {iid} is not held by {agent}")
+
+    def _queue_known(self, queue: str) -> None:
+        if queue not in self.settings.queues:
+            raise ValueError(f"unknown queue {queue!r}")
+
+
+def epoch_to_utc(seconds: float) -> dt.datetime:
+    """An epoch instant as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)

@@ -1,0 +1,204 @@
+"""Telephony glue: AMI events, the generic CTI API and click-to-dial, carried to the switchboard.
+
+* Phone presence from AMI (device/endpoint state) makes an agent available or not for calls;
+  the agent is found by the ``phone`` endpoint configured for them.
+* Call lifecycle events build a :class:`~channels.telephony.calllog.CallSummary` per call;
+  the summary is appended to the interaction's log (answered-at, talk time, who hung up,
+  cause) and a connected call's hang-up sends the agent to wrap-up.
+* ``POST /api/cti/<token>``: calls from a PBX other than Asterisk. Duplicates and
+  out-of-order events are absorbed by :class:`~channels.telephony.cti.CtiCallTracker`; a
+  caller on the configured block list gets ``{"action": "reject"}``.
+* Click-to-dial: Originate the agent's phone then the customer, logged as an outbound
+  interaction on the customer's timeline.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+from twisted.logger import Logger
+
+from callcenter.switchboard import Intake, Switchboard
+from callcenter.voice import VoiceCalls
+from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
+from channels.telephony.calllog import CallLogBuilder, CallSummary
+from channels.telephony.callevents import AgentPhonePresence, TelephonyEvent
+from channels.telephony.cti import CallEffect, CtiCallTracker, CtiInputError, parse_cti_event
+from channels.telephony.originate import ClickToDial, InvalidDialNumber
+
+log = Logger(namespace="callcenter.telephony")
+
+CTI_EXPIRY_INTERVAL = 60.0
+
+
+class TelephonyEvents:
+    """Consumes the AMI adapter's events (``on_event`` of :class:`AmiService`)."""
+
+    def __init__(self, switchboard: Switchboard, voice: VoiceCalls, store: Any) -> None:
+        self._board = switchboard
+        self._voice = voice
+        self._store = store
+        self._log = CallLogBuilder()
+        self._agent_by_device = {a.phone: login for login, a in switchboard.settings.agents.items() if a.phone}
+
+    def __call__(self, event: TelephonyEvent) -> None:
+        if isinstance(event, AgentPhonePresence):
+            agent = self._agent_by_device.get(event.device)
+            if agent is not None:
+                self._board.set_phone_registered(agent, event.available)
+            return
+        summary = self._log.feed(event)
+        if summary is not None:
+            self._summarised(summary)
+
+    def _summarised(self, summary: CallSummary) -> None:
+        iid = self._voice.interaction_for_call(summary.linkedid)
+        if iid is None:
+            return
+        details = {"answered_at": summary.answered_at, "talk_seconds": round(summary.talk_seconds, 3),
+                   "hung_up_by": summary.hung_up_by, "cause": summary.cause, "cause_text": summary.cause_text,
+                   "dial_statuses": [list(d) for d in summary.dial_statuses]}
+        self._store_later(self._store.append_event(iid, "call_summary", details=details))
+        self._voice.call_ended(iid)
+
+    @staticmethod
+    def _store_later(coro: Any) -> None:
+        from twisted.internet.defer import ensureDeferred
+
+        ensureDeferred(coro).addErrback(lambda f: log.failure("storing a call summary failed", f))
+
+
+class CtiApi:
+    """``POST /api/cti/{token}``: the generic CTI API (form or JSON body)."""
+
+    def __init__(self, switchboard: Switchboard, token: str | None, clock: Any,
+                 blocked: Callable[[str | None], bool] = lambda number: False) -> None:
+        self._board = switchboard
+        self._token = token
+        self._clock = clock
+        self._blocked = blocked
+        self._tracker = CtiCallTracker()
+        self._calls: dict[str, int] = {}
+        self._expiry: Any = None
+
+    def register(self, api: JsonApi) -> None:
+        """Add the CTI route to ``api``."""
+        api.add("POST", "/api/cti/{token}", self.post)
+
+    def start(self) -> None:
+        """Close calls never hung up, once a minute."""
+        self._expiry = self._clock.call_later(CTI_EXPIRY_INTERVAL, self._expire)
+
+    def stop(self) -> None:
+        """Stop the expiry timer."""
+        if self._expiry is not None and self._expiry.active():
+            self._expiry.cancel()
+
+    def _expire(self) -> None:
+        for effect in self._tracker.expire(self._clock.now()):
+            self._apply_end(effect)
+        self._expiry = self._clock.call_later(CTI_EXPIRY_INTERVAL, self._expire)
+
+    async def post(self, req: ApiRequest) -> object:
+        """Validate the token and the event, apply it, reply with what happened."""
+        if not self._token or not hmac.compare_digest(req.params["token"].encode(), self._token.encode()):
+            raise ApiError(404, "not_found", "no such endpoint")
+        params = _cti_params(req)
+        try:
+            event = parse_cti_event(params)
+        except CtiInputError as error:
+            raise ApiError(422, "invalid_cti_event", error.message, error.field) from None
+        if event.event == "newCall" and event.direction == "in" and self._blocked(event.from_number):
+            self._tracker.handle(event, self._clock.now())
+            return {"action": "reject", "reason": "blocked"}
+        effects = self._tracker.handle(event, self._clock.now())
+        interaction = None
+        for effect in effects:
+            interaction = await self._apply(effect) or interaction
+        known = self._calls.get(event.call_id)
+        return {"action": "accept", "callId": event.call_id, "interaction": known,
+                "duplicate": not effects}
+
+    async def _apply(self, effect: CallEffect) -> int | None:
+        event = effect.event
+        if effect.kind == "create":
+            inbound = event.direction == "in"
+            admission = await self._board.admit(Intake(
+                channel="voice", direction="inbound" if inbound else "outbound", contact_kind="phone",
+                contact=event.from_number if inbound else event.to_number,
+                to=event.to_number if inbound else event.from_number,
+                payload={"cti": {"call_id": event.call_id, "from": event.from_number, "to": event.to_number,
+                                 "user": event.user}}))
+            self._calls[event.call_id] = admission.interaction.id
+            return admission.interaction.id
+        iid = self._calls.get(effect.call_id)
+        if iid is None:
+            return None
+        if effect.kind == "answer" and event is not None and event.user in self._board.settings.agents:
+            self._board.connected(iid, event.user)
+        elif effect.kind == "end":
+            self._apply_end(effect)
+        return iid
+
+    def _apply_end(self, effect: CallEffect) -> None:
+        iid = self._calls.pop(effect.call_id, None)
+        if iid is None:
+            return
+        if effect.reason in ("unanswered", "timeout") or self._board.is_waiting(iid):
+            self._board.customer_left(iid, effect.reason or "hangup")
+        else:
+            self._board.complete(iid)
+
+
+def _cti_params(req: ApiRequest) -> dict[str, object]:
+    content_type = (req.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return req.json_object()
+    try:
+        text = req.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_body", "the form body is not UTF-8") from None
+    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+class ClickToDialApi:
+    """``POST /api/dial``: the agent's phone rings, then the customer's number is dialled."""
+
+    def __init__(self, switchboard: Switchboard, ami: Any, store: Any, principal: Callable[[ApiRequest], Any]) -> None:
+        self._board = switchboard
+        self._ami = ami
+        self._store = store
+        self._principal = principal
+
+    def register(self, api: JsonApi) -> None:
+        """Add the route to ``api``."""
+        api.add("POST", "/api/dial", self.dial)
+
+    async def dial(self, req: ApiRequest) -> object:
+        """Body ``{"number": ..., "customer_id"?: ...}``; logs an outbound voice interaction."""
+        principal = await self._principal(req)
+        agent = self._board.settings.agents.get(getattr(principal, "agent", None) or "")
+        if agent is None or not agent.phone:
+            raise ApiError(403, "not_an_agent", "only an agent with a phone can dial out")
+        body = req.json_object()
+        number = body.get("number")
+        if not isinstance(number, str):
+            raise ApiError(422, "invalid_input", "number must be a string", "number")
+        try:
+            request = ClickToDial(agent_endpoint=agent.phone, customer_number=number.strip())
+        except InvalidDialNumber as error:
+            raise ApiError(422, "invalid_number", str(error), "number") from None
+        if self._ami is None or not self._ami.connected:
+            raise ApiError(503, "pbx_unavailable", "the PBX link is down; try again shortly")
+        customer = await self._store.find_or_create_customer("phone", number)
+        interaction = await self._store.create_interaction(
+            customer_id=customer.id, channel="voice", direction="outbound", state="connected", agent=agent.login,
+            actor=agent.login, payload={"call": {"dialed": request.customer_number}})
+        result = await self._ami.click_to_dial(request)
+        await self._store.append_event(interaction.id, "originate_result", actor=agent.login,
+                                       details={"success": result.success, "reason": result.reason,
+                                                "uniqueid": result.uniqueid})
+        return {"interaction": interaction.id, "success": result.success}
+

@@ -1,0 +1,119 @@
+"""Calls end to end: FastAGI on loopback -> switchboard -> routing core -> record, in the real app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from twisted.internet import reactor
+
+from callcenter.app import build_application
+from callcenter.settings import load_settings
+from tests.support.agi_peer import agi_env, connect_agi
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+BILLING_LINE = "+18005550102"
+MAIN_LINE = "+18005550100"
+
+
+@pytest.fixture
+def app(run, migrated_database_url, tmp_path):
+    """The application on the shipped config (queues always open for the test), started."""
+    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path})
+    import dataclasses
+
+    always = {name: dataclasses.replace(q, schedule=None) for name, q in settings.queues.items()}
+    settings = dataclasses.replace(settings, queues=always)
+    application = build_application(settings, reactor, migrated_database_url)
+    application.service.startService()
+    yield application
+    run(application.service.stopService())
+
+
+def fastagi_port(app) -> int:
+    """The port the FastAGI service bound."""
+    return app.fastagi.port.getHost().port
+
+
+async def settle(seconds: float = 0.05) -> None:
+    """Let the reactor run the writes queued by the switchboard."""
+    from twisted.internet import task
+
+    await task.deferLater(reactor, seconds, lambda: None)
+
+
+def test_inbound_call_is_routed_to_the_agent_phone_and_logged_answered(run, app):
+    """A call to the billing line is offered to Alice (billing 5): the dialplan gets her phone,
+    the dial result ANSWER connects it, and the record has the timestamps and the customer."""
+    board = app.switchboard
+    board.set_available("alice")
+
+    async def scenario():
+        peer = await connect_agi(reactor, fastagi_port(app), agi_env("inbound", "1700000000.1", "+14155550134", BILLING_LINE))
+        await peer.finished
+        assert peer.variables["CC_AGENT_ENDPOINT"] == "PJSIP/1001"
+        iid = int(peer.variables["CC_INTERACTION_ID"])
+        result = await connect_agi(reactor, fastagi_port(app),
+                                   agi_env("dialresult", "1700000000.1", "+14155550134", BILLING_LINE, (str(iid), "ANSWER")))
+        await result.finished
+        assert result.variables["CC_RETRY"] == "0"
+        await settle()
+        return iid
+
+    iid = run(scenario())
+    interaction = run(app.store.get_interaction(iid))
+    assert (interaction.channel, interaction.queue, interaction.agent, interaction.state) == ("voice", "billing", "alice", "connected")
+    assert interaction.queued_at and interaction.offered_at and interaction.answered_at
+    customer = run(app.store.find_customer_by_phone("+14155550134"))
+    assert customer.id == interaction.customer_id and customer.provisional
+    log = run(app.store.interaction_events(iid))
+    assert [(e.kind, e.details.get("to")) for e in log] == [
+        ("created", None), ("state", "queued"), ("queued", None), ("state", "offered"), ("state", "accepted"),
+        ("state", "connected")]
+    assert log[2].details["position"] == 1
+    assert log[3].details["agent"] == "alice" and log[3].details["trace"]["candidates"] == ["alice"]
+    assert board.holding[iid] == "alice"
+
+
+def test_no_answer_reoffers_to_another_agent_while_the_caller_holds(run, app):
+    """IVR 1 (billing, no ladder): NOANSWER from Alice's phone, CC_RETRY=1, the call comes back to Carol."""
+    board = app.switchboard
+    board.set_available("alice")
+
+    async def scenario():
+        env = agi_env("inbound", "1700000000.2", "+14155550135", MAIN_LINE, ("", "1"))
+        first = await connect_agi(reactor, fastagi_port(app), env)
+        await first.finished
+        iid = int(first.variables["CC_INTERACTION_ID"])
+        board.set_available("carol")
+        r = await connect_agi(reactor, fastagi_port(app), agi_env("dialresult", "1700000000.2", "+14155550135",
+                                                                   MAIN_LINE, (str(iid), "NOANSWER")))
+        await r.finished
+        assert r.variables["CC_RETRY"] == "1"
+        again = await connect_agi(reactor, fastagi_port(app), env)
+        await again.finished
+        return iid, again.variables
+
+    iid, variables = run(scenario())
+    assert variables["CC_INTERACTION_ID"] == str(iid)
+    assert variables["CC_AGENT_ENDPOINT"] == "PJSIP/1003"   # carol; alice is backing off
+    assert board.router.agent_view("alice").no_answer == 1
+
+
+def test_caller_hanging_up_while_queued_is_abandoned_with_its_wait(run, app):
+    """Nobody available: the caller holds, hangs up, and the interaction ends abandoned."""
+
+    async def scenario():
+        peer = await connect_agi(reactor, fastagi_port(app), agi_env("inbound", "1700000000.3", "+14155550136", BILLING_LINE))
+        await peer.first_command
+        await settle(0.1)
+        peer.hang_up()
+        await peer.finished
+        await settle(0.1)
+
+    run(scenario())
+    customer = run(app.store.find_customer_by_phone("+14155550136"))
+    page = run(app.store.timeline(customer.id))
+    (interaction,) = page.items
+    assert interaction.state == "abandoned" and interaction.ended_at is not None
+    assert app.switchboard.router.waiting() == []
