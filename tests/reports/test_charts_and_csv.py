@@ -1,0 +1,79 @@
+"""SVG charts are well-formed and escaped; the CSV export quotes, neutralizes formulas and keeps offsets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from callcenter.reports.charts import Series, handle_time_chart, service_level_chart, svg_chart, volume_chart
+from callcenter.reports.export import COLUMNS, rows_to_csv, safe_cell
+from callcenter.reports.kpi import KpiRules, compute_report
+from tests.reports.helpers import T0, abandoned, answered, at
+
+NY = ZoneInfo("America/New_York")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def rows():
+    """An hour of quarter-hour totals, the third quarter empty."""
+    facts = [answered(0, 10), answered(300, 40), abandoned(400, 30), answered(1000, 5), answered(2800, 25)]
+    return compute_report(facts, T0, at(3600), "15min", NY, KpiRules())
+
+
+@pytest.mark.parametrize("render", [volume_chart, lambda r: service_level_chart(r, 0.8), handle_time_chart])
+def test_charts_parse_as_svg(render):
+    """Each chart is one well-formed SVG document with a title and a label per interval."""
+    root = ET.fromstring(render(rows()))
+    assert root.tag == SVG + "svg"
+    assert root.find(SVG + "title").text
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert "2026-03-02 09:00" in texts and "2026-03-02 09:45" in texts
+
+
+def test_volume_bars_and_gaps_in_lines():
+    """Bars are drawn for non-zero counts only; a None rate splits the line instead of dropping to 0."""
+    volume = ET.fromstring(volume_chart(rows()))
+    assert len(list(volume.iter(SVG + "rect"))) - 3 == 3 + 3 + 1  # legend squares aside
+    sl = ET.fromstring(service_level_chart(rows(), 0.8))
+    [sl_line] = [g for g in sl.iter(SVG + "g") if g.find(SVG + "title").text == "service level"]
+    assert len(sl_line.findall(SVG + "polyline")) == 1 and len(sl_line.findall(SVG + "circle")) == 1
+
+
+def test_labels_are_escaped():
+    """Markup in titles, labels or series names is text in the SVG, never elements."""
+    doc = svg_chart("<script>alert(1)</script>", ["a&b", "<i>"], [Series("x\"y", (1.0, None), "line")])
+    root = ET.fromstring(doc)
+    assert root.find(SVG + "title").text == "<script>alert(1)</script>"
+    assert not list(root.iter(SVG + "script")) and "<script>" not in doc
+
+
+def test_series_length_must_match_labels():
+    """A series with the wrong number of values is a programming error, raised."""
+    with pytest.raises(ValueError):
+        svg_chart("t", ["a", "b"], [Series("s", (1.0,))])
+
+
+def test_csv_has_offsets_rates_and_empty_unknowns():
+    """The CSV parses back: local bounds with offsets, fractions, blank for unknown rates."""
+    table = list(csv.reader(io.StringIO(rows_to_csv(rows(), NY))))
+    assert tuple(table[0]) == COLUMNS and len(table) == 5
+    first = dict(zip(COLUMNS, table[1]))
+    assert first["interval_start"] == "2026-03-02T09:00:00-05:00" and first["queue"] == "(all)"
+    assert (first["offered"], first["service_level"], first["asa"]) == ("3", "0.3333", "25.0")
+    empty = dict(zip(COLUMNS, table[3]))
+    assert empty["offered"] == "0" and empty["service_level"] == "" and empty["aht"] == ""
+
+
+def test_csv_quotes_and_neutralizes_formulas():
+    """Commas, quotes and line breaks are quoted; cells starting like a formula get an apostrophe."""
+    facts = [answered(0, 5, queue='=HYPERLINK("x")', agent="a,b"), answered(0, 5, queue="q\r\nr", agent='say "hi"')]
+    text = rows_to_csv(compute_report(facts, T0, at(900), "15min", NY, KpiRules(), group_by=["queue", "agent"]), NY)
+    table = list(csv.reader(io.StringIO(text)))
+    cells = {(row[2], row[4]) for row in table[1:]}
+    assert cells == {("'=HYPERLINK(\"x\")", "a,b"), ("q\r\nr", 'say "hi"')}
+    assert '"a,b"' in text and '"say ""hi"""' in text
+    assert [safe_cell(s) for s in ("+1", "-2", "@x", "ok")] == ["'+1", "'-2", "'@x", "ok"]
