@@ -1,0 +1,260 @@
+"""The SMTP listener: an MTA delivers mail for the configured mailboxes straight to us.
+
+Protocol: Twisted's ESMTP server (:mod:`twisted.mail.smtp`) with our answers to the
+envelope and the end of data:
+
+- ``RCPT TO`` is accepted only for the configured mailboxes' addresses (any case);
+  anything else gets ``550 5.1.1``. The envelope sender is not checked (bounces come
+  from the null sender ``<>``).
+- A message over ``max_bytes`` gets ``552 5.3.4`` and is not handed on; ``SIZE`` is
+  advertised.
+- At the end of data the message, whatever the number of recipients, goes once to the
+  sink (:mod:`channels.email.sink`). The listener answers ``250`` only after the sink
+  returned (the message is durably stored), ``550 5.7.1`` when the sink raised
+  :class:`MailRejected`, and ``451 4.3.0`` for any other failure, so the sending MTA
+  keeps the message and retries.
+- While the service stops, new transactions get ``421``; :meth:`SmtpListenerService.stopService`
+  closes the port and waits for every message already handed to the sink.
+
+Service: :class:`SmtpListenerService` listens on ``host:port`` (port 0 picks a free one;
+:attr:`SmtpListenerService.port` tells which).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.mail import smtp
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from callcenter.clock import Clock
+from channels.email.sink import MailEnvelope, MailReceipt, MailRejected, MailSink
+
+log = Logger(namespace="channels.email.smtp")
+
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+
+
+class _Refused(smtp.SMTPServerError):
+    """An SMTP error reply with our own code and text (``code`` may be 4xx or 5xx)."""
+
+
+class SmtpSession(smtp.ESMTP):
+    """One SMTP connection: validates recipients, collects data, answers after the sink."""
+
+    factory: "SmtpListenerFactory"
+
+    def connectionMade(self) -> None:
+        """Start a session with no transaction."""
+        super().connectionMade()
+        self._mailbox_of: dict[str, str] = {}
+        self._mail_from: str | None = None
+
+    def extensions(self) -> dict[bytes, Any]:
+        """ESMTP extensions: Twisted's, plus ``SIZE`` with our cap."""
+        ext = super().extensions()
+        ext.pop(b"AUTH", None)  # no authentication: nothing relays through us
+        ext[b"SIZE"] = [str(self.factory.max_bytes).encode()]
+        ext[b"8BITMIME"] = None
+        return ext
+
+    def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:
+        """Any sender is accepted (the null sender too) unless the service is stopping."""
+        if self.factory.stopping:
+            raise _Refused(421, b"4.3.2 Service shutting down, try again later")
+        self._mailbox_of = {}
+        self._mail_from = str(origin)
+        return origin
+
+    def validateTo(self, user: smtp.User):
+        """Accept only the configured addresses; returns the message factory Twisted wants."""
+        address = str(user.dest).lower()
+        mailbox = self.factory.mailboxes.get(address)
+        if mailbox is None:
+            raise smtp.SMTPBadRcpt(user, code=550, resp="5.1.1 No such mailbox here")
+        self._mailbox_of[address] = mailbox
+        return self._message_for
+
+    def _message_for(self) -> "smtp.IMessage":
+        # Twisted asks for one message per recipient; the first gets the collector, the
+        # others a companion, so the sink sees the message once with every recipient.
+        collector = getattr(self, "_collector", None)
+        if collector is None or collector.closed:
+            envelope = MailEnvelope(
+                mailbox=next(iter(self._mailbox_of.values())), source="smtp",
+                received_at=self.factory.clock.now(), mail_from=self._mail_from,
+                recipients=tuple(self._mailbox_of), peer=self.transport.getPeer().host,
+            )
+            self._collector = _Collector(self.factory, envelope)
+            return self._collector
+        return _Companion(collector)
+
+    def receivedHeader(self, helo: Any, origin: Any, recipients: Any) -> None:
+        """No Received header is added: the bytes stored are the bytes the MTA sent."""
+        return None
+
+    def _messageHandled(self, resultList: list[tuple[bool, Any]]) -> None:
+        self._collector = None
+        failures = [result for ok, result in resultList if not ok]
+        if not failures:
+            receipt = resultList[0][1] if resultList else None
+            ref = f" as #{receipt.message_ref}" if isinstance(receipt, MailReceipt) else ""
+            self.sendCode(250, f"2.0.0 Stored{ref}".encode())
+            return
+        failure = failures[0]
+        if failure.check(smtp.SMTPServerError):
+            self.sendCode(failure.value.code, failure.value.resp)
+        elif failure.check(MailRejected):
+            self.sendCode(550, f"5.7.1 Rejected: {failure.value.reason}"[:400].encode("ascii", "replace"))
+        else:
+            log.failure("storing a received message failed; answering 451", failure)
+            self.sendCode(451, b"4.3.0 Temporary failure storing the message, try again later")
+
+
+@implementer(smtp.IMessage)
+class _Collector:
+    """Collects the lines of one message and hands the bytes to the sink at the end."""
+
+    def __init__(self, factory: "SmtpListenerFactory", envelope: MailEnvelope) -> None:
+        self._factory = factory
+        self._envelope = envelope
+        self._lines: list[bytes] = []
+        self._size = 0
+        self.closed = False
+        self.result: Deferred | None = None
+        self._waiting: list[Deferred] = []
+
+    def lineReceived(self, line: bytes) -> None:
+        """Keep one line (dot-unstuffed by Twisted); 552 when the size cap is passed."""
+        self._size += len(line) + 2
+        if self._size > self._factory.max_bytes:
+            self._lines = []
+            raise _Refused(552, f"5.3.4 Message over the {self._factory.max_bytes}-byte size limit".encode())
+        self._lines.append(line)
+
+    def eomReceived(self) -> Deferred:
+        """Hand the message to the sink; fires with its receipt once it is stored."""
+        self.closed = True
+        raw = b"\r\n".join(self._lines) + b"\r\n"
+        self._lines = []
+        self.result = self._factory.submit(raw, self._envelope)
+        for waiter in self._waiting:
+            self.result.addBoth(_relay, waiter)
+        return self.result
+
+    def when_done(self) -> Deferred:
+        """A Deferred that fires like :meth:`eomReceived`'s result."""
+        d: Deferred = Deferred()
+        if self.result is not None:
+            self.result.addBoth(_relay, d)
+        else:
+            self._waiting.append(d)
+        return d
+
+    def connectionLost(self) -> None:
+        """The client went away mid-message: nothing is handed on."""
+        self.closed = True
+        self._lines = []
+
+
+def _relay(result: Any, waiter: Deferred) -> Any:
+    if isinstance(result, Failure):
+        waiter.errback(result)
+    else:
+        waiter.callback(result)
+    return result
+
+
+@implementer(smtp.IMessage)
+class _Companion:
+    """The other recipients' view of a message: ignores lines, answers as the collector."""
+
+    def __init__(self, collector: _Collector) -> None:
+        self._collector = collector
+
+    def lineReceived(self, line: bytes) -> None:
+        """Lines go to the collector only."""
+
+    def eomReceived(self) -> Deferred:
+        """Fires with the collector's outcome."""
+        return self._collector.when_done()
+
+    def connectionLost(self) -> None:
+        """Nothing to release."""
+
+
+class SmtpListenerFactory(smtp.SMTPFactory):
+    """Builds :class:`SmtpSession` objects and tracks the messages handed to the sink."""
+
+    protocol = SmtpSession
+
+    def __init__(self, sink: MailSink, mailboxes: Mapping[str, str], clock: Clock, domain: str = "localhost",
+                 max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 300) -> None:
+        super().__init__()
+        self.sink = sink
+        self.mailboxes = {address.lower(): name for address, name in mailboxes.items()}
+        self.clock = clock
+        self.domain = domain.encode()
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.stopping = False
+        self.in_flight: set[Deferred] = set()
+
+    def submit(self, raw: bytes, envelope: MailEnvelope) -> Deferred:
+        """Run the sink on ``raw``; the Deferred fires with its receipt or failure."""
+        d = ensureDeferred(self.sink(raw, envelope))
+        self.in_flight.add(d)
+
+        def done(result: Any) -> Any:
+            self.in_flight.discard(d)
+            return result
+
+        d.addBoth(done)
+        return d
+
+
+class SmtpListenerService(Service):
+    """Listens for SMTP on ``host:port`` with ``reactor``; stopping drains in-flight messages.
+
+    ``mailboxes`` maps each accepted address to its mailbox name.
+    """
+
+    def __init__(self, reactor: Any, sink: MailSink, mailboxes: Mapping[str, str], clock: Clock,
+                 host: str = "127.0.0.1", port: int = 2525, max_bytes: int = DEFAULT_MAX_BYTES,
+                 domain: str = "localhost") -> None:
+        self.setName("smtp-listener")
+        self._reactor = reactor
+        self.factory = SmtpListenerFactory(sink, mailboxes, clock, domain, max_bytes)
+        self._host = host
+        self._wanted_port = port
+        self._listening: IListeningPort | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (after start)."""
+        assert self._listening is not None, "the listener is not started"
+        return self._listening.getHost().port
+
+    def startService(self) -> None:
+        """Start listening; raises the reactor's error when the port is taken."""
+        super().startService()
+        self.factory.stopping = False
+        self._listening = self._reactor.listenTCP(self._wanted_port, self.factory, interface=self._host)
+
+    def stopService(self) -> Deferred:
+        """Refuse new messages, stop listening, and wait for the sink on every message received."""
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        self.factory.stopping = True
+        if self._listening is not None:
+            await self._listening.stopListening()
+            self._listening = None
+        if self.factory.in_flight:
+            await DeferredList(list(self.factory.in_flight), consumeErrors=True)
