@@ -74,7 +74,9 @@ class Policy:
     the agent's offers for ``no_answer_backoff``; ``max_no_answer`` misses in a row set the
     agent not ready with ``no_answer_reason``. A customer who abandons and comes back within
     ``callback_window`` keeps their original start. ``default_handle_time`` seeds the wait
-    estimate until handle times are observed.
+    estimate until handle times are observed. ``tier_bonuses`` (seconds per tier) apply to an
+    interaction whose spec carries no ``tier_bonus`` of its own; ``preferred_agent_for`` is
+    how long a customer's last agent stays preferred when the caller gives no expiry.
     """
 
     aging_rate: float = 1.0
@@ -87,6 +89,8 @@ class Policy:
     no_answer_reason: str = "no_answer"
     callback_window: float = 120.0
     default_handle_time: float = 180.0
+    tier_bonuses: Mapping[str, float] = field(default_factory=dict)
+    preferred_agent_for: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ class InteractionSpec:
     virtual_start: float
     priority: int = 0
     tier: str = "basic"
-    tier_bonus: float = 0.0
+    tier_bonus: float | None = None
     ladder: tuple[LadderStep, ...] = ()
     preferred: tuple[tuple[str, float], ...] = ()
     customer_key: str | None = None

@@ -16,6 +16,7 @@ agents. Errors: :class:`UnknownAgent`, :class:`UnknownInteraction`, :class:`NotO
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from routing.decisions import (
@@ -34,9 +35,20 @@ from routing.decisions import (
 )
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
 from routing.requirements import skill_names
-from routing.state import AgentState, Deadlines, HeldItem, Lines, WaitingItem, bonus_parts, order_key, queue_members
+from routing.state import (
+    AgentState,
+    Deadlines,
+    HeldItem,
+    Lines,
+    WaitingItem,
+    bonus_parts,
+    order_key,
+    queue_members,
+    tier_bonus,
+)
 
 TRACE_LIMIT = 10
+DEFAULT_CHANNELS = ("voice", "email", "webform")
 _EMA = 0.2
 
 
@@ -66,6 +78,11 @@ class Router:
         self._lines = Lines()
         self._deadlines = Deadlines()
         self._free: set[str] = set()
+        # (queue, channel) -> members who could take one more interaction of that channel now
+        self._open: dict[tuple[str, str], set[str]] = {}
+        self._open_of: dict[str, frozenset[str]] = {}
+        self._preferring: dict[str, set[int]] = {}
+        self._names: dict[tuple[Any, str], tuple[str, ...]] = {}
         self._dirty: set[str] = set()
         self._callbacks: dict[str, tuple[float, float]] = {}
         self._handle_time: dict[str, float] = {}
@@ -88,6 +105,11 @@ class Router:
                 self._agents[agent_id] = AgentState(cfg)
             else:
                 state.cfg = cfg
+        self._channels = frozenset(DEFAULT_CHANNELS).union(*(a.costs for a in config.agents.values()))
+        # one recheck per distinct member delay, not one per member
+        self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}
+        # membership may have changed: the open sets are rebuilt by refreshing every agent
+        self._open, self._open_of = {}, {}
 
     def reconfigure(self, config: RoutingConfig, now: float, fallback: str | None = None) -> list[Decision]:
         """Switch to ``config``: waiting work keeps its place, agents keep state and work.
@@ -120,6 +142,7 @@ class Router:
             item.key = self._key(item.spec, item.priority, item.virtual_start)
             self._lines.add(item.queue, item.key)
             self._arm_item(item)
+        self._free.clear()
         for agent_id in sorted(self._agents):
             self._refresh(agent_id, now)
         for agent_id in sorted(self._free):
@@ -140,14 +163,16 @@ class Router:
         a = self._agent(agent)
         if a.work:
             raise RoutingError(f"agent {agent!r} holds work and cannot log out")
-        out: list[Decision] = []
-        for iid in sorted(a.offers):
-            out += self._withdraw(self._waiting[iid], "withdrawn", now, rematch=False)
+        offered = [self._waiting[iid] for iid in sorted(a.offers)]
+        # logged out first, so the withdrawn offers go to someone else, never back to them
         a.logged_in, a.ready, a.reason, a.wrap_until = False, False, None, None
+        out: list[Decision] = []
+        for item in offered:
+            out += self._withdraw(item, "withdrawn", now, rematch=True)
         self._refresh(agent, now)
-        for iid in sorted(set(self._waiting)):
+        for iid in sorted(self._preferring.get(agent, ())):
             item = self._waiting.get(iid)
-            if item is not None and any(p == agent for p, _ in item.spec.preferred):
+            if item is not None:
                 out += self._match_item(item, now)  # a logged-out preferred agent falls back at once
         return out + self._after_agent(agent, now, fill=False)
 
@@ -201,8 +226,7 @@ class Router:
                 start, resumed = back[0], True
         item = WaitingItem(spec, spec.queue, start, spec.priority, self._key(spec, spec.priority, start),
                            0 if spec.ladder else -1, now, now)
-        self._waiting[spec.id] = item
-        self._lines.add(item.queue, item.key)
+        self._add_waiting(item)
         self._arm_item(item)
         out: list[Decision] = [Queued(now, spec.id, item.queue, self._lines.position(item.queue, item.key), resumed)]
         out += self._route_new(item, now)
@@ -286,8 +310,7 @@ class Router:
         item = WaitingItem(spec, queue, spec.virtual_start, spec.priority,
                            self._key(spec, spec.priority, spec.virtual_start), len(spec.ladder), now, now)
         item.rejected[held.agent] = now + self.policy.reject_delay
-        self._waiting[iid] = item
-        self._lines.add(queue, item.key)
+        self._add_waiting(item)
         self._arm_item(item)
         out: list[Decision] = [Queued(now, iid, queue, self._lines.position(queue, item.key))]
         out += self._route_new(item, now)
@@ -426,23 +449,28 @@ class Router:
         """Offer ``item`` to the best free eligible member of its queue, if any."""
         if item.offered_to is not None:
             return []
+        channel = item.spec.channel
+        if channel not in self._channels:
+            self._add_channel(channel, now)
         members = self._members[item.queue]
-        pool = members.keys() if len(members) <= len(self._free) else self._free
-        candidates, excluded = [], {}
+        # only members with room for this channel right now; the rest are counted, not listed
+        pool = self._open.get((item.queue, channel), ())
+        candidates, excluded = [], []
         preferred = self._active_preferred(item, now)
-        for agent_id in sorted(pool):
-            if agent_id not in self._free or agent_id not in members:
-                continue
+        for agent_id in pool:
             why = self._why_not(agent_id, item, members[agent_id], now, preferred)
             if why is None:
                 candidates.append(agent_id)
-            elif len(excluded) < TRACE_LIMIT:
-                excluded[agent_id] = why
+            else:
+                excluded.append((agent_id, why))
         if not candidates:
             return []
-        ranked = sorted(candidates, key=lambda a: self._selection_key(a, item))
+        # a total order (metric, idle since, id): the pick never depends on set iteration order
+        ranked = heapq.nsmallest(TRACE_LIMIT, candidates, key=lambda a: self._selection_key(a, item))
         trace = {"mode": "interaction_waiting", "policy": self.config.queues[item.queue].selection,
-                 "candidates": ranked[:TRACE_LIMIT], "excluded": excluded,
+                 "candidates": ranked, "candidate_count": len(candidates),
+                 "excluded": dict(heapq.nsmallest(TRACE_LIMIT, excluded)), "excluded_count": len(excluded),
+                 "unavailable_members": len(members) - len(pool),
                  "tie_break": self._tie_break(ranked, item)}
         return self._offer(item, ranked[0], now, trace)
 
@@ -563,7 +591,7 @@ class Router:
         a = self._agents[agent_id]
         policy = self.config.queues[item.queue].selection
         if policy == "best_proficiency":
-            names = skill_names(self._requirement(item)) or tuple(self.config.queues[item.queue].skills)
+            names = self._skill_names(item)
             metric: float = -sum(a.cfg.skills.get(s, 0) for s in names)
         elif policy == "least_loaded":
             metric = a.used / a.cfg.capacity if a.cfg.capacity else 1.0
@@ -572,6 +600,18 @@ class Router:
         else:
             metric = 0.0
         return (metric, a.idle_since, agent_id)
+
+    def _skill_names(self, item: WaitingItem) -> tuple[str, ...]:
+        """Skills best proficiency sums: the step's requirement's, else the queue's member skills."""
+        requirement = self._requirement(item)
+        if requirement is None:
+            return tuple(self.config.queues[item.queue].skills)
+        # keyed by the requirement object itself (not its id(), which a collected one frees)
+        names = self._names.get((requirement, item.queue))
+        if names is None:
+            names = self._names[(requirement, item.queue)] = skill_names(requirement) or \
+                tuple(self.config.queues[item.queue].skills)
+        return names
 
     def _tie_break(self, ranked: list[str], item: WaitingItem) -> str:
         if len(ranked) < 2:
@@ -584,10 +624,10 @@ class Router:
     # --- bookkeeping ---
 
     def _key(self, spec: InteractionSpec, priority: int, start: float) -> tuple:
-        return order_key(self.policy, priority, spec.tier_bonus, start, spec.id)
+        return order_key(self.policy, priority, tier_bonus(self.policy, spec), start, spec.id)
 
     def _score(self, item: WaitingItem, now: float) -> tuple[float, dict[str, float]]:
-        p, t, total = bonus_parts(self.policy, item.priority, item.spec.tier_bonus)
+        p, t, total = bonus_parts(self.policy, item.priority, tier_bonus(self.policy, item.spec))
         waited = max(0.0, now - item.virtual_start)
         aged = self.policy.aging_rate * waited
         parts = {"waited": round(waited, 3), "aging": round(aged, 3), "priority_bonus": p, "tier_bonus": t,
@@ -602,24 +642,48 @@ class Router:
         q = self.config.queues[item.queue]
         if q.overflow_after is not None and q.overflow_to is not None:
             self._deadlines.push(item.queued_since + q.overflow_after, "overflow", (iid, item.queue, item.queued_since))
-        for member in q.members:
-            if member.delay > 0 and item.virtual_start + member.delay > item.queued_since:
-                self._deadlines.push(item.virtual_start + member.delay, "recheck", iid)
+        for delay in self._delays[item.queue]:
+            if item.virtual_start + delay > item.queued_since:
+                self._deadlines.push(item.virtual_start + delay, "recheck", iid)
         for _, until in item.spec.preferred:
             if until > item.queued_since:
                 self._deadlines.push(until, "recheck", iid)
 
+    def _add_waiting(self, item: WaitingItem) -> None:
+        self._waiting[item.spec.id] = item
+        self._lines.add(item.queue, item.key)
+        for agent, _ in item.spec.preferred:
+            self._preferring.setdefault(agent, set()).add(item.spec.id)
+
     def _remove_waiting(self, item: WaitingItem) -> None:
         self._lines.remove(item.queue, item.key)
         del self._waiting[item.spec.id]
+        for agent, _ in item.spec.preferred:
+            self._preferring.get(agent, set()).discard(item.spec.id)
 
     def _refresh(self, agent_id: str, now: float) -> None:
+        """Re-file the agent in the free set and the (queue, channel) open sets."""
         self._dirty.add(agent_id)
         a = self._agents.get(agent_id)
-        if a is not None and a.could_take_something(now):
+        can = a.open_channels(now, self._channels) if a is not None else frozenset()
+        old = self._open_of.get(agent_id, frozenset())
+        if can != old:
+            for _, queue in self._agent_queues.get(agent_id, ()):
+                for channel in old - can:
+                    self._open[(queue, channel)].discard(agent_id)
+                for channel in can - old:
+                    self._open.setdefault((queue, channel), set()).add(agent_id)
+            self._open_of[agent_id] = can
+        if can:
             self._free.add(agent_id)
         else:
             self._free.discard(agent_id)
+
+    def _add_channel(self, channel: str, now: float) -> None:
+        """A channel no agent's costs name: file every agent's capacity for it (rare)."""
+        self._channels = self._channels | {channel}
+        for agent_id in sorted(self._agents):
+            self._refresh(agent_id, now)
 
     def _after_agent(self, agent_id: str, now: float, fill: bool = True) -> list[Decision]:
         self._now = now

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from routing.model import AgentConfig, InteractionSpec, Policy, QueueConfig
 
@@ -53,6 +53,21 @@ class AgentState:
         return not any(ch in self.cfg.blocking for ch in self.work.values()) and \
             not any(ch in self.cfg.blocking for ch in self.offers.values())
 
+    def open_channels(self, now: float, channels: Iterable[str]) -> frozenset[str]:
+        """The channels of which the agent could take one more interaction right now.
+
+        State, wrap-up, back-off, capacity, blocking channels and the phone (voice) count;
+        per-interaction conditions (requirements, rejects, delays) do not.
+        """
+        if not self.could_take_something(now):
+            return frozenset()
+        held = bool(self.work or self.offers)
+        room = self.cfg.capacity - self.used
+        return frozenset(
+            ch for ch in channels
+            if not (ch in self.cfg.blocking and held) and self.cfg.cost(ch) <= room
+            and (ch != "voice" or self.phone_ok))
+
 
 @dataclass
 class WaitingItem:
@@ -86,6 +101,13 @@ def bonus_parts(policy: Policy, priority: int, tier_bonus: float) -> tuple[float
     """(priority bonus, tier bonus, total after the cap) in seconds."""
     p = priority * policy.priority_seconds
     return p, tier_bonus, min(p + tier_bonus, policy.max_bonus)
+
+
+def tier_bonus(policy: Policy, spec: InteractionSpec) -> float:
+    """The spec's own tier bonus, else the policy's bonus for its tier (0 for an unknown tier)."""
+    if spec.tier_bonus is not None:
+        return spec.tier_bonus
+    return policy.tier_bonuses.get(spec.tier, 0.0)
 
 
 def order_key(policy: Policy, priority: int, tier_bonus: float, virtual_start: float, iid: int) -> tuple:
