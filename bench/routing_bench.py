@@ -1,135 +1,226 @@
-"""Routing core benchmark: decisions per second and latency per event at contact-center scale.
+"""Benchmark of the routing core under a busy contact center.
 
-Default: 10,000 agents, 200 queues, 50 skills, 20,000 waiting interactions, then a mix of
-events (arrivals 40%, completions 35% - each frees an agent who takes the next work -,
-accepts of open offers 15%, agent pauses/returns 10%), each timed on its own. Then the same
-with ten times the waiting work and ten times the agents, to show how the cost grows.
+The base case: 10,000 agents, 200 queues, 50 skills, and 20,000 interactions waiting on top
+of the work every agent already holds. Each agent has 3 to 6 skills (levels 1-5) and serves
+one queue of each skill (priority 0 for the first skill; priority 1 with a 20 s delay for
+the others). The queues use the four selection policies in turn; 30 % of interactions carry
+a two-step ladder, a tenth have a tier bonus, a twentieth a priority. Calls cost 100 units,
+emails 25 (an agent holds one call or four emails).
 
-    python bench/routing_bench.py [--events N] [--scale F] [--skip-growth]
+The measured run is a steady mix of events, each timed alone: completions (the agent wraps
+up for 0-10 s, then takes the best work across its queues), accepts of every offer made, a
+few rejects, arrivals (only while fewer than the target wait, so the waiting count stays
+put), agents pausing and coming back, and ticks whenever a deadline is due (wrap-up ends,
+ladder steps, member delays, offer expiry). The clock advances 1 ms per event. It prints
+events per second and decisions per second (time spent in the core only), and p50/p99/max
+latency per event overall and per event kind; then the same for tenfold agents and
+tenfold waiting work, and the growth factors.
 
-``--scale 0.1`` runs a tenth of every size (quick check). Prints one line per run.
+Usage: ``.venv/bin/python bench/routing_bench.py [--scale 0.1] [--events N] [--no-growth]``.
+``--scale`` multiplies agents and waiting counts (queues and skills stay).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import time
-from pathlib import Path
+from collections import defaultdict, deque
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from routing import AgentConfig, InteractionSpec, LadderStep, Member, Policy, QueueConfig, Router, RoutingConfig  # noqa: E402
 from routing.requirements import parse_requirement  # noqa: E402
 
+QUEUES = 200
+SKILLS = 50
+POLICIES = ("longest_idle", "best_proficiency", "least_loaded", "fewest_skills")
 
-def build(agents: int, queues: int, skills: int, rng: random.Random) -> RoutingConfig:
-    """Agents with 3-5 skills each, members of 4 queues; queues need one skill."""
-    skill_names = [f"s{n}" for n in range(skills)]
-    queue_skill = {f"q{n}": skill_names[n % skills] for n in range(queues)}
-    members: dict[str, list[Member]] = {q: [] for q in queue_skill}
+
+def build_config(agents: int, rng: random.Random) -> tuple[RoutingConfig, dict[str, str]]:
+    """Agents, queues (four per skill) and the policy; also each queue's skill."""
+    skills = [f"s{i:02d}" for i in range(SKILLS)]
+    queue_skill = {f"q{i:03d}": skills[i % SKILLS] for i in range(QUEUES)}
+    queues_of_skill: dict[str, list[str]] = defaultdict(list)
+    for q, s in queue_skill.items():
+        queues_of_skill[s].append(q)
     agent_cfgs = {}
+    members: dict[str, list[Member]] = defaultdict(list)
     for n in range(agents):
         name = f"a{n:06d}"
-        chosen = rng.sample(range(queues), 4)
-        levels = {queue_skill[f"q{q}"]: rng.randint(1, 5) for q in chosen}
-        for extra in rng.sample(skill_names, rng.randint(0, 1)):
-            levels.setdefault(extra, rng.randint(1, 5))
-        agent_cfgs[name] = AgentConfig(name, levels, ("en",) if n % 5 else ("en", "zh"))
-        for i, q in enumerate(chosen):
-            members[f"q{q}"].append(Member(name, priority=i // 2))
-    policies = ("longest_idle", "best_proficiency", "least_loaded", "fewest_skills")
-    queue_cfgs = {q: QueueConfig(q, tuple(members[q]), policies[n % 4], 20.0, 0.0, skills={queue_skill[q]: 1})
-                  for n, q in enumerate(queue_skill)}
-    return RoutingConfig(agent_cfgs, queue_cfgs, Policy(max_bonus=300.0))
+        own = rng.sample(skills, rng.randint(3, 6))
+        langs = ("en", "zh") if rng.random() < 0.2 else ("en",)
+        agent_cfgs[name] = AgentConfig(name, {s: rng.randint(1, 5) for s in own}, langs, 100,
+                                       {"voice": 100, "email": 25})
+        for rank, s in enumerate(own):
+            q = rng.choice(queues_of_skill[s])
+            members[q].append(Member(name, 0, 0.0) if rank == 0 else Member(name, 1, 20.0))
+    queue_cfgs = {
+        q: QueueConfig(q, tuple(members[q]), POLICIES[i % len(POLICIES)], offer_timeout=20.0,
+                       wrap_up=float(rng.choice((0, 5, 10))), skills={queue_skill[q]: 1})
+        for i, q in enumerate(sorted(queue_skill))
+    }
+    return RoutingConfig(agent_cfgs, queue_cfgs, Policy(max_bonus=600.0)), queue_skill
 
 
-def run(agents: int, queues: int, skills: int, waiting: int, events: int, seed: int = 7) -> dict:
-    """Fill the core to ``waiting`` waiting interactions, then time ``events`` mixed events."""
-    rng = random.Random(seed)
-    config = build(agents, queues, skills, rng)
-    router = Router(config)
-    queue_names = sorted(config.queues)
-    ladders = [(), (LadderStep(parse_requirement("s1 >= 3"), 30.0),)]
-    now, next_id = 0.0, 1
-    held: list[int] = []
+class Load:
+    """Drives one router: arrivals, offers accepted, completions, pauses; times every event.
 
-    def accept_all(decisions) -> None:
+    It reads the router's private tables only to pick realistic next events (which offer is
+    still open, how many wait), never to change them.
+    """
+
+    def __init__(self, agents: int, waiting: int, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.config, self.queue_skill = build_config(agents, self.rng)
+        self.queues = [q for q in sorted(self.config.queues) if self.config.queues[q].members]
+        self.router = Router(self.config)
+        self.now = 0.0
+        self.next_id = 1
+        self.offers: deque[tuple[int, str]] = deque()
+        self.held: list[int] = []
+        self.paused: deque[str] = deque()
+        self.decisions = 0
+        self.ladders = {s: (LadderStep(parse_requirement(f"{s} >= 4"), 30.0),
+                            LadderStep(parse_requirement(f"{s} >= 2"), 60.0)) for s in set(self.queue_skill.values())}
+        self.target_waiting = waiting
+
+    def spec(self) -> InteractionSpec:
+        """A new interaction in a random staffed queue."""
+        rng, q = self.rng, self.rng.choice(self.queues)
+        iid, self.next_id = self.next_id, self.next_id + 1
+        ladder = self.ladders[self.queue_skill[q]] if rng.random() < 0.3 else ()
+        return InteractionSpec(iid, "voice" if rng.random() < 0.7 else "email", q, self.now,
+                               priority=1 if rng.random() < 0.05 else 0,
+                               tier_bonus=60.0 if rng.random() < 0.1 else 0.0, ladder=ladder)
+
+    def take(self, decisions: list) -> None:
+        """Count decisions; remember offers to accept later."""
+        self.decisions += len(decisions)
         for d in decisions:
             if d.kind == "offer":
-                router.accept(d.interaction, d.agent, now)
-                held.append(d.interaction)
+                self.offers.append((d.interaction, d.agent))
 
-    def spec() -> InteractionSpec:
-        nonlocal next_id
-        next_id += 1
-        return InteractionSpec(next_id, "voice" if rng.random() < 0.7 else "email", rng.choice(queue_names), now,
-                               priority=rng.choice((0, 0, 0, 1)), tier_bonus=rng.choice((0.0, 0.0, 60.0)),
-                               ladder=rng.choice(ladders))
+    def setup(self) -> None:
+        """Every agent available and loaded, then the waiting work on top (spread over 60 s)."""
+        for agent in sorted(self.config.agents):
+            self.take(self.router.set_available(agent, self.now))
+        step = 60.0 / max(1, self.target_waiting + len(self.config.agents))
+        while len(self.router._waiting) < self.target_waiting:
+            self.now += step
+            self.take(self.router.submit(self.spec(), self.now))
+            while self.offers:
+                self.accept()
+        self.take(self.router.tick(self.now))
+        while self.offers:
+            self.accept()
+        self.decisions = 0
 
+    def open_offer(self) -> tuple[int, str] | None:
+        """The oldest offer still open, or None."""
+        while self.offers:
+            iid, agent = self.offers.popleft()
+            item = self.router._waiting.get(iid)
+            if item is not None and item.offered_to == agent:
+                return iid, agent
+        return None
+
+    def accept(self) -> list:
+        """Accept the oldest open offer."""
+        offer = self.open_offer()
+        if offer is None:
+            return []
+        self.held.append(offer[0])
+        return self.router.accept(offer[0], offer[1], self.now)
+
+    def event(self) -> tuple[str, list]:
+        """One event of the steady mix, chosen by what is pending."""
+        rng, r = self.rng, self.router
+        due = r.next_deadline()
+        if due is not None and due <= self.now:
+            return "tick", r.tick(self.now)
+        offer = self.open_offer()
+        if offer is not None:
+            if rng.random() < 0.03:
+                return "reject", r.reject(offer[0], offer[1], self.now)
+            self.held.append(offer[0])
+            return "accept", r.accept(offer[0], offer[1], self.now)
+        x = rng.random()
+        if x < 0.90:
+            # arrivals balance completions so the waiting count stays near its target
+            if len(r._waiting) < self.target_waiting or not self.held:
+                return "arrive", r.submit(self.spec(), self.now)
+            iid = self.held.pop(rng.randrange(len(self.held)))
+            return "complete", r.complete(iid, self.now)
+        if x < 0.95 or not self.paused:
+            agent = f"a{rng.randrange(len(self.config.agents)):06d}"
+            if r._agents[agent].ready:
+                self.paused.append(agent)
+                return "not_ready", r.set_not_ready(agent, "break", self.now)
+            return "available", r.set_available(agent, self.now)
+        return "available", r.set_available(self.paused.popleft(), self.now)
+
+    def run(self, events: int) -> dict:
+        """Time ``events`` events."""
+        lat: dict[str, list[float]] = defaultdict(list)
+        clock = time.perf_counter
+        for _ in range(events):
+            self.now += 0.001
+            t0 = clock()
+            kind, out = self.event()
+            lat[kind].append(clock() - t0)
+            self.take(out)
+        return {"lat": lat, "decisions": self.decisions, "waiting": len(self.router._waiting)}
+
+
+def _ms(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+
+
+def report(label: str, agents: int, waiting: int, events: int) -> dict:
+    """Set up, run, print one block of figures; returns the overall figures."""
     t0 = time.perf_counter()
-    for name in sorted(config.agents):
-        accept_all(router.set_available(name, now))
-    while len(router._waiting) < waiting:                  # noqa: SLF001 - the bench inspects the size
-        now += 0.001
-        accept_all(router.submit(spec(), now))
+    load = Load(agents, waiting)
+    load.setup()
     setup = time.perf_counter() - t0
-
-    latencies, decisions, paused = [], 0, []
-    offers_open: list = []
-    for _ in range(events):
-        now += 0.01
-        roll = rng.random()
-        start = time.perf_counter()
-        if roll < 0.40:
-            out = router.submit(spec(), now)
-        elif roll < 0.75 and held:
-            out = router.complete(held.pop(rng.randrange(len(held))), now)
-        elif roll < 0.90 and offers_open:
-            d = offers_open.pop()
-            out = router.accept(d.interaction, d.agent, now) if d.interaction in router._waiting and \
-                router._waiting[d.interaction].offered_to == d.agent else []   # noqa: SLF001
-            if out:
-                held.append(d.interaction)
-        elif paused and rng.random() < 0.5:
-            out = router.set_available(paused.pop(), now)
-        else:
-            agent = f"a{rng.randrange(agents):06d}"
-            out = router.set_not_ready(agent, "break", now)
-            paused.append(agent)
-        latencies.append(time.perf_counter() - start)
-        decisions += len(out)
-        offers_open += [d for d in out if d.kind == "offer"]
-    total = sum(latencies)
-    latencies.sort()
-    return {
-        "agents": agents, "queues": queues, "skills": skills, "waiting": waiting, "events": events,
-        "setup_s": round(setup, 1), "events_per_s": round(events / total), "decisions_per_s": round(decisions / total),
-        "p50_ms": round(statistics.median(latencies) * 1000, 3),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3),
-        "max_ms": round(latencies[-1] * 1000, 3),
-    }
+    res = load.run(events)
+    every = [x for v in res["lat"].values() for x in v]
+    busy = sum(every)
+    print(f"\n{label}: {agents:,} agents, {QUEUES} queues, {SKILLS} skills, {waiting:,} waiting "
+          f"(set-up {setup:.1f} s; {res['waiting']:,} waiting at the end)")
+    print(f"  {events:,} events: {events / busy:,.0f} events/s, {res['decisions'] / busy:,.0f} decisions/s")
+    print(f"  latency per event: p50 {_ms(every, 0.5):.3f} ms, p99 {_ms(every, 0.99):.3f} ms, "
+          f"max {_ms(every, 1.0):.3f} ms, mean {1000 * statistics.fmean(every):.3f} ms")
+    for kind in sorted(res["lat"]):
+        v = res["lat"][kind]
+        print(f"    {kind:<10} n={len(v):>6}  p50 {_ms(v, 0.5):.3f} ms  p99 {_ms(v, 0.99):.3f} ms  "
+              f"max {_ms(v, 1.0):.3f} ms")
+    sys.stdout.flush()
+    return {"p50": _ms(every, 0.5), "p99": _ms(every, 0.99), "rate": events / busy}
 
 
-def main() -> None:
-    """Print the base run and the growth runs."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20000)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--skip-growth", action="store_true")
-    args = parser.parse_args()
-    s = args.scale
-    base = dict(agents=int(10000 * s), queues=max(4, int(200 * s)), skills=50, waiting=int(20000 * s))
-    runs = [("base", base)]
-    if not args.skip_growth:
-        runs += [("10x waiting", {**base, "waiting": base["waiting"] * 10}),
-                 ("10x agents", {**base, "agents": base["agents"] * 10})]
-    for label, sizes in runs:
-        result = run(events=args.events, **sizes)
-        print(f"{label:12s} " + " ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+def main(argv: list[str] | None = None) -> int:
+    """Run the base case and, unless ``--no-growth``, tenfold agents and tenfold waiting."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply agents and waiting counts (default 1)")
+    ap.add_argument("--events", type=int, default=50_000, help="measured events of the base case (default 50,000)")
+    ap.add_argument("--no-growth", action="store_true", help="run the base case only")
+    args = ap.parse_args(argv)
+    agents, waiting = max(10, int(10_000 * args.scale)), max(10, int(20_000 * args.scale))
+    base = report("base", agents, waiting, args.events)
+    if args.no_growth:
+        return 0
+    more_agents = report("10x agents", agents * 10, waiting, args.events // 2)
+    more_waiting = report("10x waiting", agents, waiting * 10, args.events // 2)
+    print("\ngrowth with 10x agents: p99 x{:.2f}, throughput x{:.2f}; with 10x waiting: p99 x{:.2f}, "
+          "throughput x{:.2f}".format(more_agents["p99"] / base["p99"], more_agents["rate"] / base["rate"],
+                                      more_waiting["p99"] / base["p99"], more_waiting["rate"] / base["rate"]))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
