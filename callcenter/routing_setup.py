@@ -8,7 +8,7 @@ the :class:`routing.InteractionSpec` the core routes; :func:`all_available_route
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from callcenter.routing_rules import RuleMatch
 from routing import AgentConfig, InteractionSpec, LadderStep, Member, Policy, QueueConfig, Router, RoutingConfig
@@ -33,20 +33,28 @@ def routing_config(settings: Any) -> RoutingConfig:
     p = settings.policy
     policy = Policy(aging_rate=p.aging_rate, strict_priority=p.strict_priority, reject_delay=p.reject_delay,
                     no_answer_backoff=p.no_answer_backoff, max_no_answer=p.max_no_answer,
-                    no_answer_reason=p.no_answer_reason)
+                    no_answer_reason=p.no_answer_reason, preferred_agent_for=p.preferred_agent_for,
+                    tier_bonuses={name: t.bonus for name, t in settings.tiers.items()})
     return RoutingConfig(agents, queues, policy)
 
 
 def interaction_spec(settings: Any, match: RuleMatch, *, iid: int, channel: str, tier: str, virtual_start: float,
                      language: str | None = None, attributes: Mapping[str, Any] | None = None,
                      customer_key: str | None = None,
-                     preferred: tuple[tuple[str, float], ...] = ()) -> InteractionSpec:
-    """The routing core's view of an interaction that matched ``match``."""
+                     preferred: Sequence[str | tuple[str, float]] = ()) -> InteractionSpec:
+    """The routing core's view of an interaction that matched ``match``.
+
+    ``preferred`` names the customer's preferred agents, each a login (preferred until
+    ``virtual_start`` plus the policy's ``preferred_agent_for``) or a ``(login, until)`` pair;
+    logins that are not configured agents are dropped.
+    """
+    default_until = virtual_start + settings.policy.preferred_agent_for
+    wanted = tuple((p, default_until) if isinstance(p, str) else (str(p[0]), float(p[1])) for p in preferred)
     return InteractionSpec(
         id=iid, channel=channel, queue=match.queue, virtual_start=virtual_start, priority=match.priority,
         tier=tier, tier_bonus=match.tier_bonus,
         ladder=tuple(LadderStep(step.requirement, step.duration) for step in match.ladder),
-        preferred=preferred, customer_key=customer_key, language=language,
+        preferred=tuple(p for p in wanted if p[0] in settings.agents), customer_key=customer_key, language=language,
         attributes={str(k): str(v) for k, v in (attributes or {}).items()})
 
 

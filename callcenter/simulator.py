@@ -17,12 +17,13 @@ A scenario (YAML or JSON) names agents, queues, an optional policy and timed eve
       - {at: 12, interaction: 2, do: hangup}           # abandons
       - {at: 40, agent: alice, do: not_ready, reason: break}
 
-``do`` is one of arrive, accept, reject, complete, hangup, available, not_ready, logout,
-end_wrap_up. Accept/reject act on the current offer of the interaction (ignored, with a
-``skipped`` line, when there is none). Each decision is printed as one JSON line (``t``,
+``do`` is one of arrive, accept, reject, no_answer, complete, hangup, transfer, move,
+priority (interaction events), login, available, not_ready, logout, end_wrap_up, phone
+(agent events). Accept/reject/no_answer act on the current offer of the interaction (a
+``skipped`` line when there is none). The format is documented in ``docs/routing.md``. Each decision is printed as one JSON line (``t``,
 ``kind``, ``interaction``, ``agent``, ``trace``), then one ``summary`` line: service level
 (answered within ``service_level_seconds``, default 20), average and maximum wait, abandons,
-and occupancy per agent (time holding work / time logged in).
+and occupancy per agent (time busy or in wrap-up / time logged in).
 """
 
 from __future__ import annotations
@@ -43,11 +44,15 @@ from routing import (
     QueueConfig,
     Router,
     RoutingConfig,
+    RequirementSyntaxError,
     RoutingError,
     parse_requirement,
 )
 
-ACTIONS = ("arrive", "accept", "reject", "complete", "hangup", "available", "not_ready", "logout", "end_wrap_up")
+ACTIONS = ("arrive", "accept", "reject", "no_answer", "complete", "hangup", "transfer", "move", "priority",
+           "login", "available", "not_ready", "logout", "end_wrap_up", "phone")
+
+OCCUPIED = ("busy", "wrap_up")  # on offer, handling, or in after-call work
 
 
 class ScenarioError(ValueError):
@@ -107,12 +112,38 @@ def build_config(data: dict[str, Any]) -> RoutingConfig:
 
 
 def _spec(event: dict[str, Any], at: float) -> InteractionSpec:
-    ladder = tuple(LadderStep(parse_requirement(step.get("require", "")), step.get("for"))
+    """The interaction of an ``arrive`` event (requirements were checked at load time)."""
+    ladder = tuple(LadderStep(parse_requirement(str(step.get("require", ""))),
+                              None if step.get("for") is None else float(step["for"]))
                    for step in event.get("ladder") or [])
+    preferred = tuple((p, at + 3600.0) if isinstance(p, str) else (p["agent"], at + float(p.get("for", 3600)))
+                      for p in event.get("preferred") or [])
+    bonus = event.get("tier_bonus")
     return InteractionSpec(int(event["interaction"]), event.get("channel", "voice"), event["queue"],
                            float(event.get("virtual_start", at)), int(event.get("priority", 0)),
-                           event.get("tier", "basic"), float(event.get("tier_bonus", 0)), ladder,
-                           customer_key=event.get("customer"))
+                           event.get("tier", "basic"), None if bonus is None else float(bonus), ladder,
+                           preferred, customer_key=event.get("customer"),
+                           attributes={str(k): str(v) for k, v in (event.get("attributes") or {}).items()})
+
+
+def _check_events(events: Any) -> None:
+    """Every event has ``at`` and a known ``do``; arrivals' requirements parse."""
+    if not isinstance(events, list):
+        raise ScenarioError("events: must be a list")
+    for n, e in enumerate(events):
+        if not isinstance(e, dict) or e.get("do") not in ACTIONS or "at" not in e:
+            raise ScenarioError(f"events[{n}]: needs 'at' and 'do' (one of {', '.join(ACTIONS)})")
+        try:
+            float(e["at"])
+        except (TypeError, ValueError):
+            raise ScenarioError(f"events[{n}].at: not a number of seconds: {e['at']!r}") from None
+        for i, step in enumerate(e.get("ladder") or [] if e["do"] == "arrive" else []):
+            try:
+                parse_requirement(str((step or {}).get("require", "")))
+            except RequirementSyntaxError as exc:
+                raise ScenarioError(f"events[{n}].ladder[{i}].require: column {exc.column}: {exc.message}") from None
+            except AttributeError:
+                raise ScenarioError(f"events[{n}].ladder[{i}]: must be a mapping with 'require'") from None
 
 
 def simulate(data: dict[str, Any], out: TextIO) -> dict[str, Any]:
@@ -120,9 +151,7 @@ def simulate(data: dict[str, Any], out: TextIO) -> dict[str, Any]:
     config = build_config(data)
     router = Router(config)
     events = data.get("events") or []
-    for n, e in enumerate(events):
-        if not isinstance(e, dict) or e.get("do") not in ACTIONS or "at" not in e:
-            raise ScenarioError(f"events[{n}]: needs 'at' and 'do' (one of {', '.join(ACTIONS)})")
+    _check_events(events)
     ordered = sorted(enumerate(events), key=lambda pair: (float(pair[1]["at"]), pair[0]))
     stats, now = _Stats(), 0.0
     for n, event in ordered:
@@ -133,7 +162,7 @@ def simulate(data: dict[str, Any], out: TextIO) -> dict[str, Any]:
         now = at
         try:
             _emit(_apply(router, event, at, stats), stats, out)
-        except (RoutingError, KeyError, ValueError) as exc:
+        except (RoutingError, KeyError, ValueError, TypeError) as exc:
             out.write(json.dumps({"t": at, "kind": "skipped", "event": n, "why": str(exc)}) + "\n")
     horizon = float(data.get("until", now))
     while (deadline := router.next_deadline()) is not None and deadline <= horizon:
@@ -149,27 +178,40 @@ def _apply(router: Router, e: dict[str, Any], at: float, stats: _Stats) -> list:
     if do == "arrive":
         stats.arrived[int(e["interaction"])] = at
         return router.submit(_spec(e, at), at)
-    if do in ("accept", "reject"):
+    if do in ("accept", "reject", "no_answer"):
         iid = int(e["interaction"])
-        offered = next((v.offered_to for v in router.waiting() if v.interaction == iid), None)
+        offered = router.offered_to(iid)
         if offered is None:
             raise ValueError(f"interaction {iid} is not on offer")
         if do == "accept":
             stats.answered[iid] = at
             return router.accept(iid, offered, at)
-        return router.reject(iid, offered, at)
+        if do == "reject":
+            return router.reject(iid, offered, at)
+        return router.offer_failed(iid, offered, str(e.get("reason", "no_answer")), at)
     if do == "complete":
         return router.complete(int(e["interaction"]), at)
     if do == "hangup":
+        decisions = router.cancel(int(e["interaction"]), "abandoned", at)
         stats.abandoned[int(e["interaction"])] = at
-        return router.cancel(int(e["interaction"]), "abandoned", at)
+        return decisions
+    if do == "transfer":
+        return router.transfer(int(e["interaction"]), e["queue"], at)
+    if do == "move":
+        return router.move(int(e["interaction"]), e["queue"], at)
+    if do == "priority":
+        return router.set_priority(int(e["interaction"]), int(e["priority"]), at)
     agent = e["agent"]
+    if do == "login":
+        return router.agent_login(agent, at)
     if do == "available":
         return router.set_available(agent, at)
     if do == "not_ready":
         return router.set_not_ready(agent, e.get("reason", "break"), at)
     if do == "logout":
         return router.agent_logout(agent, at)
+    if do == "phone":
+        return router.set_phone_registered(agent, bool(e.get("registered", True)), at)
     return router.end_wrap_up(agent, at)
 
 
@@ -184,9 +226,9 @@ def _emit(decisions: list, stats: _Stats, out: TextIO) -> None:
 
 
 def _track(stats: _Stats, agent: str, state: str, at: float) -> None:
-    if agent in stats.busy_since and state not in ("busy",):
+    if agent in stats.busy_since and state not in OCCUPIED:
         stats.busy[agent] = stats.busy.get(agent, 0.0) + at - stats.busy_since.pop(agent)
-    if state == "busy":
+    if state in OCCUPIED:
         stats.busy_since.setdefault(agent, at)
     if state == "logged_out" and agent in stats.logged_since:
         stats.logged[agent] = stats.logged.get(agent, 0.0) + at - stats.logged_since.pop(agent)

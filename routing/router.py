@@ -725,6 +725,11 @@ class Router:
 
     # --- views ---
 
+    def offered_to(self, iid: int) -> str | None:
+        """The agent a waiting interaction is on offer to (None: not on offer, or not waiting)."""
+        item = self._waiting.get(iid)
+        return None if item is None else item.offered_to
+
     def waiting(self, queue: str | None = None, now: float | None = None) -> list[WaitingView]:
         """Waiting interactions in order (of one queue, or every queue), with score and parts."""
         now = self._now if now is None else now
