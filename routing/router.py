@@ -599,7 +599,9 @@ class Router:
             metric = len(a.cfg.skills)
         else:
             metric = 0.0
-        return (metric, a.idle_since, agent_id)
+        # a queue's own members (priority 0) before its helpers, as app_queue penalties do
+        member = self._members[item.queue].get(agent_id)
+        return (member.priority if member is not None else 0, metric, a.idle_since, agent_id)
 
     def _skill_names(self, item: WaitingItem) -> tuple[str, ...]:
         """Skills best proficiency sums: the step's requirement's, else the queue's member skills."""
@@ -618,8 +620,10 @@ class Router:
             return "single candidate"
         first, second = self._selection_key(ranked[0], item), self._selection_key(ranked[1], item)
         if first[0] != second[0]:
+            return "member priority"
+        if first[1] != second[1]:
             return "policy"
-        return "longest idle" if first[1] != second[1] else "agent id"
+        return "longest idle" if first[2] != second[2] else "agent id"
 
     # --- bookkeeping ---
 
