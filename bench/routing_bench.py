@@ -105,12 +105,17 @@ class Load:
                 self.offers.append((d.interaction, d.agent))
 
     def setup(self) -> None:
-        """Every agent available and loaded, then the waiting work on top (spread over 60 s)."""
+        """The morning: work queues up (over 60 s) before anyone logs in, then every agent
+        comes in and fills up, then more work arrives until the target count waits."""
+        step = 60.0 / max(1, self.target_waiting + len(self.config.agents))
+        for _ in range(self.target_waiting + len(self.config.agents) * 3 // 2):
+            self.now += step
+            self.take(self.router.submit(self.spec(), self.now))
         for agent in sorted(self.config.agents):
             self.take(self.router.set_available(agent, self.now))
-        step = 60.0 / max(1, self.target_waiting + len(self.config.agents))
+            while self.offers:
+                self.accept()
         while len(self.router._waiting) < self.target_waiting:
-            self.now += step
             self.take(self.router.submit(self.spec(), self.now))
             while self.offers:
                 self.accept()

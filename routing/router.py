@@ -110,6 +110,8 @@ class Router:
         self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}
         # membership may have changed: the open sets are rebuilt by refreshing every agent
         self._open, self._open_of = {}, {}
+        self._logged: set[str] = set()
+        self._logged_count: dict[str, int] = {}
 
     def reconfigure(self, config: RoutingConfig, now: float, fallback: str | None = None) -> list[Decision]:
         """Switch to ``config``: waiting work keeps its place, agents keep state and work.
@@ -424,6 +426,8 @@ class Router:
     def _anyone_logged_in_for(self, item: WaitingItem) -> bool:
         members = self._members[item.queue]
         final = self._requirement(item, final=True)
+        if final is None or not self._logged_count.get(item.queue):
+            return bool(self._logged_count.get(item.queue))
         for agent_id in members:
             a = self._agents.get(agent_id)
             if a is not None and a.logged_in and (final is None or final.matches(a.cfg.skills, a.cfg.languages)):
@@ -669,6 +673,16 @@ class Router:
         """Re-file the agent in the free set and the (queue, channel) open sets."""
         self._dirty.add(agent_id)
         a = self._agents.get(agent_id)
+        logged = a is not None and a.logged_in
+        if logged != (agent_id in self._logged):
+            # logged-in members per queue: "anyone there?" without scanning the members
+            change = 1 if logged else -1
+            for _, queue in self._agent_queues.get(agent_id, ()):
+                self._logged_count[queue] = self._logged_count.get(queue, 0) + change
+            if logged:
+                self._logged.add(agent_id)
+            else:
+                self._logged.discard(agent_id)
         can = a.open_channels(now, self._channels) if a is not None else frozenset()
         old = self._open_of.get(agent_id, frozenset())
         if can != old:
