@@ -87,6 +87,7 @@ class Router:
         self._callbacks: dict[str, tuple[float, float]] = {}
         self._handle_time: dict[str, float] = {}
         self._now = 0.0
+        self._min_bonus = 0.0
         self._install(config)
 
     # --- configuration ---
@@ -142,7 +143,7 @@ class Router:
                 out.append(Overflowed(now, item.spec.id, item.queue, fallback, "queue_removed"))
                 item.queue, item.queued_since = fallback, now
             item.key = self._key(item.spec, item.priority, item.virtual_start)
-            self._lines.add(item.queue, item.key)
+            self._lines.add(item.queue, item.key, item.spec.channel)
             self._arm_item(item)
         self._free.clear()
         for agent_id in sorted(self._agents):
@@ -327,10 +328,10 @@ class Router:
         agent = item.offered_to
         if agent is not None:
             out += self._withdraw(item, "withdrawn", now, rematch=False)
-        self._lines.remove(item.queue, item.key)
+        self._lines.remove(item.queue, item.key, item.spec.channel)
         out.append(Overflowed(now, iid, item.queue, queue, "moved"))
         item.queue, item.queued_since = queue, now
-        self._lines.add(queue, item.key)
+        self._lines.add(queue, item.key, item.spec.channel)
         self._arm_item(item)
         out += self._match_item(item, now)
         if agent is not None:
@@ -340,10 +341,10 @@ class Router:
     def set_priority(self, iid: int, priority: int, now: float) -> list[Decision]:
         """Supervisor: change a waiting interaction's priority (its score and place follow)."""
         item = self._waiting_item(iid)
-        self._lines.remove(item.queue, item.key)
+        self._lines.remove(item.queue, item.key, item.spec.channel)
         item.priority = priority
         item.key = self._key(item.spec, priority, item.virtual_start)
-        self._lines.add(item.queue, item.key)
+        self._lines.add(item.queue, item.key, item.spec.channel)
         return [Queued(now, iid, item.queue, self._lines.position(item.queue, item.key))] + self._match_item(item, now)
 
     # --- time ---
@@ -442,10 +443,10 @@ class Router:
         out: list[Decision] = []
         if item.offered_to is not None:
             out += self._withdraw(item, "withdrawn", now, rematch=False)
-        self._lines.remove(item.queue, item.key)
+        self._lines.remove(item.queue, item.key, item.spec.channel)
         out.append(Overflowed(now, item.spec.id, item.queue, target, why))
         item.queue, item.queued_since, item.hops = target, now, item.hops + 1
-        self._lines.add(target, item.key)
+        self._lines.add(target, item.key, item.spec.channel)
         self._arm_item(item)
         return out + self._route_new(item, now)
 
@@ -483,12 +484,20 @@ class Router:
         out: list[Decision] = []
         while agent_id in self._free:
             best, skipped = None, []
-            for member_priority, queue in self._agent_queues.get(agent_id, ()):
+            channels = sorted(self._open_of.get(agent_id, ()))
+            lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
+                     for channel in channels]
+            # only the lines of channels the agent has room for: an agent with room for one more
+            # email never walks past the calls waiting in the same queue
+            for member_priority, queue, channel in lines:
                 member = self._members[queue][agent_id]
-                for key in self._lines.keys(queue):
+                too_young = self._young_bound(member, now)
+                for key in self._lines.keys(queue, channel):
                     item = self._waiting[key[-1]]
                     if best is not None and (member_priority, key) >= best[0]:
                         break
+                    if too_young is not None and key[0] > too_young:
+                        break  # this and everything after it started waiting less than the delay ago
                     if item.offered_to is not None:
                         continue
                     why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
@@ -503,6 +512,17 @@ class Router:
             trace = {"mode": "agent_free", "member_priority": best[0][0], "skipped": skipped}
             out += self._offer(item, agent_id, now, trace)
         return out
+
+    def _young_bound(self, member: Any, now: float) -> float | None:
+        """Where in a line (first key element) work too young for ``member``'s delay begins.
+
+        A key's first element is ``aging x start - bonus``; every bonus is at least
+        ``_min_bonus``, so past ``aging x (now - delay) - _min_bonus`` every interaction started
+        after ``now - delay``. None when the order gives no such bound (strict priority, no aging).
+        """
+        if member.delay <= 0 or self.policy.strict_priority or self.policy.aging_rate <= 0:
+            return None
+        return self.policy.aging_rate * (now - member.delay) - self._min_bonus + 1e-9
 
     def _offer(self, item: WaitingItem, agent_id: str, now: float, trace: dict) -> list[Decision]:
         a = self._agents[agent_id]
@@ -575,6 +595,8 @@ class Router:
         return None
 
     def _active_preferred(self, item: WaitingItem, now: float) -> set[str] | None:
+        if not item.spec.preferred:
+            return None
         chosen = {agent for agent, until in item.spec.preferred
                   if until > now and agent in self._agents and self._agents[agent].logged_in}
         return chosen or None
@@ -632,6 +654,8 @@ class Router:
     # --- bookkeeping ---
 
     def _key(self, spec: InteractionSpec, priority: int, start: float) -> tuple:
+        bonus = bonus_parts(self.policy, priority, tier_bonus(self.policy, spec))[2]
+        self._min_bonus = min(self._min_bonus, bonus)  # only ever lowered: a safe bound
         return order_key(self.policy, priority, tier_bonus(self.policy, spec), start, spec.id)
 
     def _score(self, item: WaitingItem, now: float) -> tuple[float, dict[str, float]]:
@@ -659,12 +683,12 @@ class Router:
 
     def _add_waiting(self, item: WaitingItem) -> None:
         self._waiting[item.spec.id] = item
-        self._lines.add(item.queue, item.key)
+        self._lines.add(item.queue, item.key, item.spec.channel)
         for agent, _ in item.spec.preferred:
             self._preferring.setdefault(agent, set()).add(item.spec.id)
 
     def _remove_waiting(self, item: WaitingItem) -> None:
-        self._lines.remove(item.queue, item.key)
+        self._lines.remove(item.queue, item.key, item.spec.channel)
         del self._waiting[item.spec.id]
         for agent, _ in item.spec.preferred:
             self._preferring.get(agent, set()).discard(item.spec.id)

@@ -123,38 +123,42 @@ def order_key(policy: Policy, priority: int, tier_bonus: float, virtual_start: f
 
 
 class Lines:
-    """One ordered line of waiting interaction ids per queue."""
+    """Ordered lines of waiting interactions: one per queue and channel.
+
+    Keys sort best first and end with the interaction id. Splitting a queue by channel lets
+    an agent with room for one more email walk the email line only.
+    """
 
     def __init__(self) -> None:
-        self._keys: dict[str, list[tuple]] = {}
+        self._keys: dict[str, dict[str, list[tuple]]] = {}
 
-    def add(self, queue: str, key: tuple) -> None:
-        """Insert ``key`` (whose last element is the interaction id) in ``queue``'s line."""
-        bisect.insort(self._keys.setdefault(queue, []), key)
+    def add(self, queue: str, key: tuple, channel: str) -> None:
+        """Insert ``key`` in the line of ``queue`` and ``channel``."""
+        bisect.insort(self._keys.setdefault(queue, {}).setdefault(channel, []), key)
 
-    def remove(self, queue: str, key: tuple) -> None:
-        """Take ``key`` out of ``queue``'s line (KeyError if absent)."""
-        line = self._keys.get(queue, [])
+    def remove(self, queue: str, key: tuple, channel: str) -> None:
+        """Take ``key`` out of its line (KeyError if absent)."""
+        line = self._keys.get(queue, {}).get(channel, [])
         i = bisect.bisect_left(line, key)
         if i >= len(line) or line[i] != key:
             raise KeyError(key)
         del line[i]
 
     def position(self, queue: str, key: tuple) -> int:
-        """1-based place of ``key`` in its line."""
-        return bisect.bisect_left(self._keys.get(queue, []), key) + 1
+        """1-based place of ``key`` among every channel's work in ``queue``."""
+        return sum(bisect.bisect_left(line, key) for line in self._keys.get(queue, {}).values()) + 1
 
     def ids(self, queue: str) -> list[int]:
-        """The interaction ids of ``queue`` in order (a copy)."""
-        return [k[-1] for k in self._keys.get(queue, [])]
+        """The interaction ids of ``queue`` in order, every channel merged (a copy)."""
+        return [k[-1] for k in heapq.merge(*self._keys.get(queue, {}).values())]
 
-    def keys(self, queue: str) -> list[tuple]:
-        """The live key list of ``queue`` (do not mutate)."""
-        return self._keys.get(queue, [])
+    def keys(self, queue: str, channel: str) -> list[tuple]:
+        """The live key list of one line (do not mutate)."""
+        return self._keys.get(queue, {}).get(channel, [])
 
     def length(self, queue: str) -> int:
         """How many wait in ``queue``."""
-        return len(self._keys.get(queue, []))
+        return sum(len(line) for line in self._keys.get(queue, {}).values())
 
     def queues(self) -> list[str]:
         """Queues with a line."""

@@ -148,3 +148,16 @@ def test_unknown_channel_still_routes():
     r.set_available("a", 0.0)
     d = r.submit(InteractionSpec(1, "chat", "q", 0.0), 0.0)
     assert offers(d) == [(1, "a")] and r.agent_view("a").used == 100
+
+
+def test_delayed_helper_finds_old_work_behind_young_vip_work():
+    """A helper with a 20 s delay skips a young VIP at the head and takes the older call behind it."""
+    q = QueueConfig("q", (Member("h", priority=1, delay=20.0),))
+    r = router([agent("h")], {"q": q})
+    r.agent_login("h", 0.0)
+    r.submit(spec(1, start=0.0), 0.0)
+    r.submit(spec(2, start=15.0, tier_bonus=100.0), 15.0)
+    assert [v.interaction for v in r.waiting("q", now=25.0)] == [2, 1]
+    d = r.set_available("h", 25.0)
+    assert offers(d) == [(1, "h")]
+    assert d[0].trace["skipped"] == [{"interaction": 2, "queue": "q", "reason": "queue_delay:20s"}]
