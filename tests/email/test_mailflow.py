@@ -44,7 +44,8 @@ def test_new_message_makes_a_routed_interaction_and_an_acknowledgement(run, harn
     assert ack["To"] == "ann@customer.example" and ack["From"] == "support@example.com"
     assert (ack["In-Reply-To"], ack["References"]) == ("<c1@customer.example>", "<c1@customer.example>")
     assert ack["Auto-Submitted"] == "auto-replied" and ack["Message-ID"] == "<t1@cc.example.com>"
-    assert f"#{ref}" in ack.get_payload(decode=True).decode()
+    text = ack.get_payload(decode=True).decode()
+    assert f"#{ref}" in text and "within 1 day" in text  # the basic tier's promise
     assert harness.wakes == 1
     assert [e.kind for e in run(harness.records.interaction_events(interaction.id))] == ["created", "mail_received"]
 
@@ -141,6 +142,15 @@ def test_per_address_cap_of_ten_acknowledgements(run, harness):
     harness.fake_clock.advance(3 * 3600 + 1)
     run(harness.flow.accept_mail(mail(99, subject="later"), SMTP))
     assert len(run(harness.mail.outbox())) == 11
+
+
+def test_acknowledgement_promises_the_customer_tier_response_time(run, harness):
+    """A platinum customer is promised the platinum response time."""
+    customer = run(harness.records.find_or_create_customer("email", "ann@customer.example"))
+    run(harness.records.update_customer(customer.id, tier="platinum"))
+    run(harness.flow.accept_mail(mail(), SMTP))
+    [ack] = parsed_outbox(harness, run)
+    assert "within 1 hour" in ack.get_payload(decode=True).decode()
 
 
 def test_closed_queue_sends_the_closed_hours_template(run, harness):
