@@ -131,11 +131,13 @@ def test_same_commands_same_decisions(commands):
     assert [d.to_dict() for d in first] == [d.to_dict() for d in second]
 
 
-arrival = st.tuples(st.floats(0.0, 30.0), st.integers(0, 5), st.sampled_from([0.0, 30.0, 90.0, 300.0]))
+# (gap since the previous arrival, priority, tier bonus): big bonuses often, so a cap matters
+arrival = st.tuples(st.sampled_from([0.0, 5.0, 30.0, 61.5]), st.sampled_from([0, 0, 1, 5]),
+                    st.sampled_from([0.0, 0.0, 90.0, 300.0]))
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(arrival, min_size=2, max_size=25), st.floats(5.0, 60.0))
+@given(st.lists(arrival, min_size=2, max_size=25), st.floats(30.0, 120.0))
 def test_no_starvation_under_bounded_bonuses(arrivals, handle):
     """Bonuses capped at 120 s: no offer goes to work while something that started over 120 s
     before it still waits, whatever the priorities and tiers; and everything is served."""
