@@ -1,0 +1,41 @@
+"""Composing outgoing mail: threading headers, loop-suppression headers, no header injection."""
+
+from __future__ import annotations
+
+import email
+from datetime import datetime, timezone
+
+import pytest
+
+from channels.email.compose import OutgoingMessage, compose, new_message_id
+
+NOW = datetime(2026, 11, 17, 10, 0, tzinfo=timezone.utc)
+
+
+def test_reply_headers_and_automatic_marks():
+    """In-Reply-To, References (parent appended) and the RFC 3834 marks are written; CRLF line ends."""
+    raw = compose(OutgoingMessage("support@example.com", ("ann@customer.example",), "Re: [#CC-1] Hi", "Body",
+                                  "t1@cc.example.com", NOW, in_reply_to="c2@x", references=("c1@x",),
+                                  automatic=True, reference="CC-1"))
+    msg = email.message_from_bytes(raw)
+    assert (msg["In-Reply-To"], msg["References"]) == ("<c2@x>", "<c1@x> <c2@x>")
+    assert (msg["Auto-Submitted"], msg["X-Auto-Response-Suppress"]) == ("auto-replied", "All")
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_line_breaks_in_subject_and_name_cannot_inject_headers():
+    """CR/LF in a subject or display name become spaces: no extra header appears."""
+    raw = compose(OutgoingMessage("support@example.com", ("ann@customer.example",), "Hi\r\nBcc: evil@x.example",
+                                  "Body", "t2@cc.example.com", NOW, from_name="Support\nX-Evil: 1"))
+    msg = email.message_from_bytes(raw)
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert msg["Subject"] == "Hi Bcc: evil@x.example"
+
+
+def test_bad_addresses_and_ids_are_refused():
+    """An address with separators or a Message-ID part with spaces raises ValueError."""
+    with pytest.raises(ValueError):
+        compose(OutgoingMessage("support@example.com", ("a@x, b@y",), "s", "b", "t3@cc", NOW))
+    with pytest.raises(ValueError):
+        new_message_id("has space", "cc.example.com")
+    assert new_message_id("abc", "cc.example.com") == "abc@cc.example.com"
