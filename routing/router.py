@@ -16,60 +16,27 @@ agents. Errors: :class:`UnknownAgent`, :class:`UnknownInteraction`, :class:`NotO
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
-from routing.decisions import (
-    AgentStateChanged,
-    AgentView,
-    Decision,
-    NoAgents,
-    Offer,
-    OfferEnded,
-    Overflowed,
-    Queued,
-    Removed,
-    StepRelaxed,
-    WaitingView,
-    WrapUpEnded,
-)
+from routing.decisions import AgentStateChanged, Decision, Overflowed, Queued, Removed, StepRelaxed, WrapUpEnded
+from routing.errors import NotOffered, RoutingError, UnknownAgent, UnknownInteraction
+from routing.matching import Matching
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
-from routing.requirements import skill_names
-from routing.state import (
-    AgentState,
-    Deadlines,
-    HeldItem,
-    Lines,
-    WaitingItem,
-    bonus_parts,
-    order_key,
-    queue_members,
-    tier_bonus,
-)
+from routing.state import AgentState, Deadlines, HeldItem, Lines, WaitingItem, queue_members
+from routing.views import RouterViews
 
-TRACE_LIMIT = 10
+__all__ = ["NotOffered", "Router", "RoutingError", "UnknownAgent", "UnknownInteraction", "ladder"]
+
 DEFAULT_CHANNELS = ("voice", "email", "webform")
 _EMA = 0.2
 
 
-class RoutingError(Exception):
-    """A command that cannot be carried out; nothing changed."""
+class Router(Matching, RouterViews):
+    """The routing core for one :class:`RoutingConfig`.
 
-
-class UnknownAgent(RoutingError):
-    """No configured agent has this id."""
-
-
-class UnknownInteraction(RoutingError):
-    """The interaction is not waiting or held here."""
-
-
-class NotOffered(RoutingError):
-    """The interaction is not offered to this agent."""
-
-
-class Router:
-    """The routing core for one :class:`RoutingConfig`."""
+    Commands and time live here; who may take what (:mod:`routing.eligibility`), how offers
+    are made (:mod:`routing.matching`) and the views (:mod:`routing.views`) are its mixins.
+    """
 
     def __init__(self, config: RoutingConfig) -> None:
         self._agents: dict[str, AgentState] = {}
@@ -413,258 +380,7 @@ class Router:
             return [WrapUpEnded(now, ref)] + self._after_agent(ref, now)
         return self._after_agent(ref, now)  # backoff over
 
-    # --- matching ---
-
-    def _route_new(self, item: WaitingItem, now: float) -> list[Decision]:
-        """Offer a newly waiting item, or overflow it when nobody who could take it is logged in."""
-        if not self._anyone_logged_in_for(item):
-            q = self.config.queues[item.queue]
-            if q.overflow_to is not None and item.hops < len(self.config.queues):
-                return self._overflow(item, now, "no_agents")
-            return [NoAgents(now, item.spec.id, item.queue)]
-        return self._match_item(item, now)
-
-    def _anyone_logged_in_for(self, item: WaitingItem) -> bool:
-        members = self._members[item.queue]
-        final = self._requirement(item, final=True)
-        if final is None or not self._logged_count.get(item.queue):
-            return bool(self._logged_count.get(item.queue))
-        for agent_id in members:
-            a = self._agents.get(agent_id)
-            if a is not None and a.logged_in and (final is None or final.matches(a.cfg.skills, a.cfg.languages)):
-                return True
-        return False
-
-    def _overflow(self, item: WaitingItem, now: float, why: str) -> list[Decision]:
-        q = self.config.queues[item.queue]
-        target = q.overflow_to
-        if target is None or target not in self.config.queues or item.hops >= len(self.config.queues):
-            return []
-        out: list[Decision] = []
-        if item.offered_to is not None:
-            out += self._withdraw(item, "withdrawn", now, rematch=False)
-        self._lines.remove(item.queue, item.key, item.spec.channel)
-        out.append(Overflowed(now, item.spec.id, item.queue, target, why))
-        item.queue, item.queued_since, item.hops = target, now, item.hops + 1
-        self._lines.add(target, item.key, item.spec.channel)
-        self._arm_item(item)
-        return out + self._route_new(item, now)
-
-    def _match_item(self, item: WaitingItem, now: float) -> list[Decision]:
-        """Offer ``item`` to the best free eligible member of its queue, if any."""
-        if item.offered_to is not None:
-            return []
-        channel = item.spec.channel
-        if channel not in self._channels:
-            self._add_channel(channel, now)
-        members = self._members[item.queue]
-        # only members with room for this channel right now; the rest are counted, not listed
-        pool = self._open.get((item.queue, channel), ())
-        candidates, excluded = [], []
-        preferred = self._active_preferred(item, now)
-        for agent_id in pool:
-            why = self._why_not(agent_id, item, members[agent_id], now, preferred)
-            if why is None:
-                candidates.append(agent_id)
-            else:
-                excluded.append((agent_id, why))
-        if not candidates:
-            return []
-        # a total order (metric, idle since, id): the pick never depends on set iteration order
-        ranked = heapq.nsmallest(TRACE_LIMIT, candidates, key=lambda a: self._selection_key(a, item))
-        trace = {"mode": "interaction_waiting", "policy": self.config.queues[item.queue].selection,
-                 "candidates": ranked, "candidate_count": len(candidates),
-                 "excluded": dict(heapq.nsmallest(TRACE_LIMIT, excluded)), "excluded_count": len(excluded),
-                 "unavailable_members": len(members) - len(pool),
-                 "tie_break": self._tie_break(ranked, item)}
-        return self._offer(item, ranked[0], now, trace)
-
-    def _fill_agent(self, agent_id: str, now: float) -> list[Decision]:
-        """Offer the agent the best work across their queues until they are full or none fits."""
-        out: list[Decision] = []
-        while agent_id in self._free:
-            best, skipped = None, []
-            channels = sorted(self._open_of.get(agent_id, ()))
-            lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
-                     for channel in channels]
-            # only the lines of channels the agent has room for: an agent with room for one more
-            # email never walks past the calls waiting in the same queue
-            for member_priority, queue, channel in lines:
-                member = self._members[queue][agent_id]
-                too_young = self._young_bound(member, now)
-                for key in self._lines.keys(queue, channel):
-                    item = self._waiting[key[-1]]
-                    if best is not None and (member_priority, key) >= best[0]:
-                        break
-                    if too_young is not None and key[0] > too_young:
-                        break  # this and everything after it started waiting less than the delay ago
-                    if item.offered_to is not None:
-                        continue
-                    why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
-                    if why is None:
-                        best = ((member_priority, key), item)
-                        break
-                    if len(skipped) < TRACE_LIMIT:
-                        skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
-            if best is None:
-                break
-            item = best[1]
-            trace = {"mode": "agent_free", "member_priority": best[0][0], "skipped": skipped}
-            out += self._offer(item, agent_id, now, trace)
-        return out
-
-    def _young_bound(self, member: Any, now: float) -> float | None:
-        """Where in a line (first key element) work too young for ``member``'s delay begins.
-
-        A key's first element is ``aging x start - bonus``; every bonus is at least
-        ``_min_bonus``, so past ``aging x (now - delay) - _min_bonus`` every interaction started
-        after ``now - delay``. None when the order gives no such bound (strict priority, no aging).
-        """
-        if member.delay <= 0 or self.policy.strict_priority or self.policy.aging_rate <= 0:
-            return None
-        return self.policy.aging_rate * (now - member.delay) - self._min_bonus + 1e-9
-
-    def _offer(self, item: WaitingItem, agent_id: str, now: float, trace: dict) -> list[Decision]:
-        a = self._agents[agent_id]
-        channel = item.spec.channel
-        a.offers[item.spec.id] = channel
-        a.used += a.cfg.cost(channel)
-        item.offered_to = agent_id
-        item.offer_expires = now + self.config.queues[item.queue].offer_timeout
-        self._deadlines.push(item.offer_expires, "offer", (item.spec.id, agent_id))
-        self._refresh(agent_id, now)
-        score, parts = self._score(item, now)
-        trace.update(step=item.step, requirement=self._requirement_text(item), score=score, parts=parts,
-                     position=self._lines.position(item.queue, item.key))
-        return [Offer(now, item.spec.id, agent_id, item.queue, item.offer_expires, trace)]
-
-    def _withdraw(self, item: WaitingItem, why: str, now: float, rematch: bool) -> list[Decision]:
-        agent_id = item.offered_to
-        assert agent_id is not None
-        a = self._agents[agent_id]
-        a.used -= a.cfg.cost(a.offers.pop(item.spec.id))
-        item.offered_to = item.offer_expires = None
-        self._refresh(agent_id, now)
-        out: list[Decision] = [OfferEnded(now, item.spec.id, agent_id, why)]
-        return out + self._match_item(item, now) if rematch else out
-
-    def _missed(self, item: WaitingItem, agent_id: str, now: float, why: str) -> list[Decision]:
-        a = self._agents[agent_id]
-        out = self._withdraw(item, why, now, rematch=False)
-        a.no_answer += 1
-        if a.no_answer >= self.policy.max_no_answer:
-            a.ready, a.reason = False, self.policy.no_answer_reason
-        else:
-            a.backoff_until = now + self.policy.no_answer_backoff
-            self._deadlines.push(a.backoff_until, "backoff", agent_id)
-        self._refresh(agent_id, now)
-        out += self._match_item(item, now)
-        return out + self._after_agent(agent_id, now, fill=False)
-
-    # --- eligibility ---
-
-    def _why_not(self, agent_id: str, item: WaitingItem, member: Any, now: float,
-                 preferred: set[str] | None) -> str | None:
-        a = self._agents[agent_id]
-        if not a.logged_in:
-            return "logged_out"
-        if a.wrap_until is not None:
-            return "wrap_up"
-        if not a.ready:
-            return f"not_ready:{a.reason}" if a.reason else "not_ready"
-        if now < a.backoff_until:
-            return "no_answer_backoff"
-        channel = item.spec.channel
-        if any(ch in a.cfg.blocking for ch in list(a.work.values()) + list(a.offers.values())):
-            return "busy"
-        if channel in a.cfg.blocking and (a.work or a.offers):
-            return "busy"
-        if a.used + a.cfg.cost(channel) > a.cfg.capacity:
-            return "no_capacity"
-        if channel == "voice" and not a.phone_ok:
-            return "phone_unregistered"
-        if item.rejected.get(agent_id, -1.0) > now:
-            return "rejected_recently"
-        if member is not None and member.delay > 0 and now - item.virtual_start < member.delay:
-            return f"queue_delay:{member.delay:g}s"
-        if preferred and agent_id not in preferred:
-            return "waiting_for_preferred_agent"
-        requirement = self._requirement(item)
-        if requirement is not None and not requirement.matches(a.cfg.skills, a.cfg.languages):
-            return f"requirement:{requirement.text}"
-        return None
-
-    def _active_preferred(self, item: WaitingItem, now: float) -> set[str] | None:
-        if not item.spec.preferred:
-            return None
-        chosen = {agent for agent, until in item.spec.preferred
-                  if until > now and agent in self._agents and self._agents[agent].logged_in}
-        return chosen or None
-
-    def _requirement(self, item: WaitingItem, final: bool = False) -> Any:
-        ladder = item.spec.ladder
-        if not ladder:
-            return None
-        if final:
-            return ladder[-1].requirement if ladder[-1].duration is None else None
-        return ladder[item.step].requirement if 0 <= item.step < len(ladder) else None
-
-    def _requirement_text(self, item: WaitingItem) -> str:
-        requirement = self._requirement(item)
-        return requirement.text if requirement is not None else ""
-
-    def _selection_key(self, agent_id: str, item: WaitingItem) -> tuple:
-        a = self._agents[agent_id]
-        policy = self.config.queues[item.queue].selection
-        if policy == "best_proficiency":
-            names = self._skill_names(item)
-            metric: float = -sum(a.cfg.skills.get(s, 0) for s in names)
-        elif policy == "least_loaded":
-            metric = a.used / a.cfg.capacity if a.cfg.capacity else 1.0
-        elif policy == "fewest_skills":
-            metric = len(a.cfg.skills)
-        else:
-            metric = 0.0
-        # a queue's own members (priority 0) before its helpers, as app_queue penalties do
-        member = self._members[item.queue].get(agent_id)
-        return (member.priority if member is not None else 0, metric, a.idle_since, agent_id)
-
-    def _skill_names(self, item: WaitingItem) -> tuple[str, ...]:
-        """Skills best proficiency sums: the step's requirement's, else the queue's member skills."""
-        requirement = self._requirement(item)
-        if requirement is None:
-            return tuple(self.config.queues[item.queue].skills)
-        # keyed by the requirement object itself (not its id(), which a collected one frees)
-        names = self._names.get((requirement, item.queue))
-        if names is None:
-            names = self._names[(requirement, item.queue)] = skill_names(requirement) or \
-                tuple(self.config.queues[item.queue].skills)
-        return names
-
-    def _tie_break(self, ranked: list[str], item: WaitingItem) -> str:
-        if len(ranked) < 2:
-            return "single candidate"
-        first, second = self._selection_key(ranked[0], item), self._selection_key(ranked[1], item)
-        if first[0] != second[0]:
-            return "member priority"
-        if first[1] != second[1]:
-            return "policy"
-        return "longest idle" if first[2] != second[2] else "agent id"
-
     # --- bookkeeping ---
-
-    def _key(self, spec: InteractionSpec, priority: int, start: float) -> tuple:
-        bonus = bonus_parts(self.policy, priority, tier_bonus(self.policy, spec))[2]
-        self._min_bonus = min(self._min_bonus, bonus)  # only ever lowered: a safe bound
-        return order_key(self.policy, priority, tier_bonus(self.policy, spec), start, spec.id)
-
-    def _score(self, item: WaitingItem, now: float) -> tuple[float, dict[str, float]]:
-        p, t, total = bonus_parts(self.policy, item.priority, tier_bonus(self.policy, item.spec))
-        waited = max(0.0, now - item.virtual_start)
-        aged = self.policy.aging_rate * waited
-        parts = {"waited": round(waited, 3), "aging": round(aged, 3), "priority_bonus": p, "tier_bonus": t,
-                 "bonus_applied": total}
-        return round(aged + total, 3), parts
 
     def _arm_item(self, item: WaitingItem) -> None:
         iid = item.spec.id
@@ -764,64 +480,6 @@ class Router:
         if item.offered_to != agent:
             raise NotOffered(f"interaction {iid} is not offered to {agent!r}")
         return item
-
-    # --- views ---
-
-    def offered_to(self, iid: int) -> str | None:
-        """The agent a waiting interaction is on offer to (None: not on offer, or not waiting)."""
-        item = self._waiting.get(iid)
-        return None if item is None else item.offered_to
-
-    def waiting(self, queue: str | None = None, now: float | None = None) -> list[WaitingView]:
-        """Waiting interactions in order (of one queue, or every queue), with score and parts."""
-        now = self._now if now is None else now
-        out = []
-        for name in ([queue] if queue is not None else sorted(self._lines.queues())):
-            staffed = sum(1 for m in self._members.get(name, {}) if m in self._agents and self._agents[m].logged_in)
-            aht = self._handle_time.get(name, self.policy.default_handle_time)
-            for position, iid in enumerate(self._lines.ids(name), start=1):
-                item = self._waiting[iid]
-                score, parts = self._score(item, now)
-                ewt = None if staffed == 0 else round((position - 1) * aht / staffed, 1)
-                out.append(WaitingView(iid, name, position, score, parts, item.priority, item.spec.tier,
-                                       round(now - item.virtual_start, 3), item.step, self._requirement_text(item),
-                                       item.offered_to, ewt))
-        return out
-
-    def agents(self) -> list[AgentView]:
-        """Every agent's state, by id."""
-        return [self.agent_view(agent_id) for agent_id in sorted(self._agents)]
-
-    def agent_view(self, agent: str) -> AgentView:
-        """One agent's state."""
-        a = self._agent(agent)
-        return AgentView(agent, a.display_state(), a.reason, a.since, a.used, a.cfg.capacity,
-                         tuple(sorted(a.work)), tuple(sorted(a.offers)), a.phone_ok, a.no_answer)
-
-    def explain(self, target: InteractionSpec | int, now: float) -> dict[str, Any]:
-        """For a waiting interaction (or a spec not submitted), each queue member: eligible or why not."""
-        if isinstance(target, InteractionSpec):
-            spec = target
-            item = WaitingItem(spec, spec.queue, spec.virtual_start, spec.priority,
-                               self._key(spec, spec.priority, spec.virtual_start), 0 if spec.ladder else -1, now, now)
-        else:
-            item = self._waiting_item(target)
-        if item.queue not in self.config.queues:
-            raise RoutingError(f"unknown queue {item.queue!r}")
-        members = self._members[item.queue]
-        preferred = self._active_preferred(item, now)
-        agents = {}
-        for agent_id in sorted(members):
-            if agent_id not in self._agents:
-                agents[agent_id] = "not configured"
-                continue
-            agents[agent_id] = self._why_not(agent_id, item, members[agent_id], now, preferred) or "eligible"
-        score, parts = self._score(item, now)
-        eligible = sorted((a for a, why in agents.items() if why == "eligible"),
-                          key=lambda a: self._selection_key(a, item))
-        return {"queue": item.queue, "step": item.step, "requirement": self._requirement_text(item),
-                "score": score, "parts": parts, "agents": agents, "would_offer": eligible[0] if eligible else None}
-
 
 def ladder(*steps: tuple[Any, float | None]) -> tuple[LadderStep, ...]:
     """Shorthand: ``ladder((req, 30), (req2, 60))`` -> LadderSteps."""

@@ -1,0 +1,181 @@
+"""Matching waiting work and free agents: offers, withdrawals, misses, overflow.
+
+:class:`Matching` is the part of :class:`routing.router.Router` that makes offers. Two
+directions: an interaction that arrives or becomes eligible is offered to the best free
+eligible member of its queue (the queue's selection policy, among members with room for its
+channel right now), and an agent who frees up is offered the best work across every queue
+it serves (walking only the lines of channels it has room for). Every offer carries its
+trace. It expects the router's state and bookkeeping methods (``_refresh``, ``_arm_item``,
+``_after_agent``, ``_lines``, ``_open``, ``_deadlines``...).
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from routing.decisions import Decision, NoAgents, Offer, OfferEnded, Overflowed
+from routing.eligibility import Eligibility
+from routing.state import WaitingItem
+
+TRACE_LIMIT = 10
+
+
+class Matching(Eligibility):
+    """Offer-making rules (a mixin of the router)."""
+
+    _waiting: dict[int, WaitingItem]
+    _free: set[str]
+    _open: dict[tuple[str, str], set[str]]
+    _open_of: dict[str, frozenset[str]]
+    _logged_count: dict[str, int]
+    _agent_queues: dict[str, list[tuple[int, str]]]
+    _channels: frozenset[str]
+    _lines: Any
+    _deadlines: Any
+
+    def _route_new(self, item: WaitingItem, now: float) -> list[Decision]:
+        """Offer a newly waiting item, or overflow it when nobody who could take it is logged in."""
+        if not self._anyone_logged_in_for(item):
+            q = self.config.queues[item.queue]
+            if q.overflow_to is not None and item.hops < len(self.config.queues):
+                return self._overflow(item, now, "no_agents")
+            return [NoAgents(now, item.spec.id, item.queue)]
+        return self._match_item(item, now)
+
+    def _anyone_logged_in_for(self, item: WaitingItem) -> bool:
+        members = self._members[item.queue]
+        final = self._requirement(item, final=True)
+        if final is None or not self._logged_count.get(item.queue):
+            return bool(self._logged_count.get(item.queue))
+        for agent_id in members:
+            a = self._agents.get(agent_id)
+            if a is not None and a.logged_in and (final is None or final.matches(a.cfg.skills, a.cfg.languages)):
+                return True
+        return False
+
+    def _overflow(self, item: WaitingItem, now: float, why: str) -> list[Decision]:
+        q = self.config.queues[item.queue]
+        target = q.overflow_to
+        if target is None or target not in self.config.queues or item.hops >= len(self.config.queues):
+            return []
+        out: list[Decision] = []
+        if item.offered_to is not None:
+            out += self._withdraw(item, "withdrawn", now, rematch=False)
+        self._lines.remove(item.queue, item.key, item.spec.channel)
+        out.append(Overflowed(now, item.spec.id, item.queue, target, why))
+        item.queue, item.queued_since, item.hops = target, now, item.hops + 1
+        self._lines.add(target, item.key, item.spec.channel)
+        self._arm_item(item)
+        return out + self._route_new(item, now)
+
+    def _match_item(self, item: WaitingItem, now: float) -> list[Decision]:
+        """Offer ``item`` to the best free eligible member of its queue, if any."""
+        if item.offered_to is not None:
+            return []
+        channel = item.spec.channel
+        if channel not in self._channels:
+            self._add_channel(channel, now)
+        members = self._members[item.queue]
+        # only members with room for this channel right now; the rest are counted, not listed
+        pool = self._open.get((item.queue, channel), ())
+        candidates, excluded = [], []
+        preferred = self._active_preferred(item, now)
+        for agent_id in pool:
+            why = self._why_not(agent_id, item, members[agent_id], now, preferred)
+            if why is None:
+                candidates.append(agent_id)
+            else:
+                excluded.append((agent_id, why))
+        if not candidates:
+            return []
+        # a total order (metric, idle since, id): the pick never depends on set iteration order
+        ranked = heapq.nsmallest(TRACE_LIMIT, candidates, key=lambda a: self._selection_key(a, item))
+        trace = {"mode": "interaction_waiting", "policy": self.config.queues[item.queue].selection,
+                 "candidates": ranked, "candidate_count": len(candidates),
+                 "excluded": dict(heapq.nsmallest(TRACE_LIMIT, excluded)), "excluded_count": len(excluded),
+                 "unavailable_members": len(members) - len(pool),
+                 "tie_break": self._tie_break(ranked, item)}
+        return self._offer(item, ranked[0], now, trace)
+
+    def _fill_agent(self, agent_id: str, now: float) -> list[Decision]:
+        """Offer the agent the best work across their queues until they are full or none fits."""
+        out: list[Decision] = []
+        while agent_id in self._free:
+            best, skipped = None, []
+            channels = sorted(self._open_of.get(agent_id, ()))
+            lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
+                     for channel in channels]
+            # only the lines of channels the agent has room for: an agent with room for one more
+            # email never walks past the calls waiting in the same queue
+            for member_priority, queue, channel in lines:
+                member = self._members[queue][agent_id]
+                too_young = self._young_bound(member, now)
+                for key in self._lines.keys(queue, channel):
+                    item = self._waiting[key[-1]]
+                    if best is not None and (member_priority, key) >= best[0]:
+                        break
+                    if too_young is not None and key[0] > too_young:
+                        break  # this and everything after it started waiting less than the delay ago
+                    if item.offered_to is not None:
+                        continue
+                    why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
+                    if why is None:
+                        best = ((member_priority, key), item)
+                        break
+                    if len(skipped) < TRACE_LIMIT:
+                        skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
+            if best is None:
+                break
+            item = best[1]
+            trace = {"mode": "agent_free", "member_priority": best[0][0], "skipped": skipped}
+            out += self._offer(item, agent_id, now, trace)
+        return out
+
+    def _young_bound(self, member: Any, now: float) -> float | None:
+        """Where in a line (first key element) work too young for ``member``'s delay begins.
+
+        A key's first element is ``aging x start - bonus``; every bonus is at least
+        ``_min_bonus``, so past ``aging x (now - delay) - _min_bonus`` every interaction started
+        after ``now - delay``. None when the order gives no such bound (strict priority, no aging).
+        """
+        if member.delay <= 0 or self.policy.strict_priority or self.policy.aging_rate <= 0:
+            return None
+        return self.policy.aging_rate * (now - member.delay) - self._min_bonus + 1e-9
+
+    def _offer(self, item: WaitingItem, agent_id: str, now: float, trace: dict) -> list[Decision]:
+        a = self._agents[agent_id]
+        channel = item.spec.channel
+        a.offers[item.spec.id] = channel
+        a.used += a.cfg.cost(channel)
+        item.offered_to = agent_id
+        item.offer_expires = now + self.config.queues[item.queue].offer_timeout
+        self._deadlines.push(item.offer_expires, "offer", (item.spec.id, agent_id))
+        self._refresh(agent_id, now)
+        score, parts = self._score(item, now)
+        trace.update(step=item.step, requirement=self._requirement_text(item), score=score, parts=parts,
+                     position=self._lines.position(item.queue, item.key))
+        return [Offer(now, item.spec.id, agent_id, item.queue, item.offer_expires, trace)]
+
+    def _withdraw(self, item: WaitingItem, why: str, now: float, rematch: bool) -> list[Decision]:
+        agent_id = item.offered_to
+        assert agent_id is not None
+        a = self._agents[agent_id]
+        a.used -= a.cfg.cost(a.offers.pop(item.spec.id))
+        item.offered_to = item.offer_expires = None
+        self._refresh(agent_id, now)
+        out: list[Decision] = [OfferEnded(now, item.spec.id, agent_id, why)]
+        return out + self._match_item(item, now) if rematch else out
+
+    def _missed(self, item: WaitingItem, agent_id: str, now: float, why: str) -> list[Decision]:
+        a = self._agents[agent_id]
+        out = self._withdraw(item, why, now, rematch=False)
+        a.no_answer += 1
+        if a.no_answer >= self.policy.max_no_answer:
+            a.ready, a.reason = False, self.policy.no_answer_reason
+        else:
+            a.backoff_until = now + self.policy.no_answer_backoff
+            self._deadlines.push(a.backoff_until, "backoff", agent_id)
+        self._refresh(agent_id, now)
+        out += self._match_item(item, now)
+        return out + self._after_agent(agent_id, now, fill=False)
