@@ -73,6 +73,8 @@ class Router(Matching, RouterViews):
                 self._agents[agent_id] = AgentState(cfg)
             else:
                 state.cfg = cfg
+                # costs may have changed: what the agent holds is counted at the new costs
+                state.used = sum(cfg.cost(ch) for ch in [*state.work.values(), *state.offers.values()])
         self._channels = frozenset(DEFAULT_CHANNELS).union(*(a.costs for a in config.agents.values()))
         # one recheck per distinct member delay, not one per member
         self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}
@@ -92,12 +94,14 @@ class Router(Matching, RouterViews):
         orphans = [i for i in self._waiting.values() if i.queue not in config.queues]
         if orphans and fallback is None:
             raise RoutingError("queues with waiting work were removed and no fallback was given")
+        removed = sorted(set(self._agents) - set(config.agents))
+        holding = [agent_id for agent_id in removed if self._agents[agent_id].work]
+        if holding:
+            raise RoutingError(f"agents {', '.join(holding)} were removed but hold work")
         out: list[Decision] = []
         self._now = now
-        for agent_id in sorted(set(self._agents) - set(config.agents)):
+        for agent_id in removed:
             state = self._agents[agent_id]
-            if state.work:
-                raise RoutingError(f"agent {agent_id!r} was removed but holds work")
             for iid in sorted(state.offers):
                 out += self._withdraw(self._waiting[iid], "withdrawn", now, rematch=False)
             del self._agents[agent_id]
@@ -144,7 +148,20 @@ class Router(Matching, RouterViews):
             item = self._waiting.get(iid)
             if item is not None:
                 out += self._match_item(item, now)  # a logged-out preferred agent falls back at once
+        out += self._overflow_unstaffed(agent, now)
         return out + self._after_agent(agent, now, fill=False)
+
+    def _overflow_unstaffed(self, agent: str, now: float) -> list[Decision]:
+        """The agent was the last member logged in to some queues: their waiting work overflows."""
+        out: list[Decision] = []
+        for _, queue in self._agent_queues.get(agent, ()):
+            if self._logged_count.get(queue, 0) or self.config.queues[queue].overflow_to is None:
+                continue
+            for iid in self._lines.ids(queue):
+                item = self._waiting[iid]
+                if item.offered_to is None and item.queue == queue:
+                    out += self._overflow(item, now, "no_agents")
+        return out
 
     def set_available(self, agent: str, now: float) -> list[Decision]:
         """Ready for offers (logs the agent in if needed)."""

@@ -161,3 +161,30 @@ def test_delayed_helper_finds_old_work_behind_young_vip_work():
     d = r.set_available("h", 25.0)
     assert offers(d) == [(1, "h")]
     assert d[0].trace["skipped"] == [{"interaction": 2, "queue": "q", "reason": "queue_delay:20s"}]
+
+
+def test_last_member_logging_out_overflows_the_queue():
+    """When the last logged-in member of a queue with an overflow leaves, its waiting work moves on."""
+    q = QueueConfig("q", (Member("a"),), overflow_after=600.0, overflow_to="r")
+    r = router([agent("a"), agent("b")], {"q": q, "r": ["b"]})
+    r.agent_login("a", 0.0)
+    r.agent_login("b", 0.0)
+    r.submit(spec(1, "q", start=0.0), 0.0)
+    d = r.agent_logout("a", 30.0)
+    assert ("overflowed", 1, None) in kinds(d)
+    assert [(v.interaction, v.queue, v.waited) for v in r.waiting(now=30.0)] == [(1, "r", 30.0)]
+
+
+def test_reload_counts_held_work_at_the_new_costs():
+    """A reload that changes an agent's email cost recounts the units of the emails held."""
+    from routing import AgentConfig, RoutingConfig
+
+    r = router([agent("a")], {"q": ["a"]})
+    r.set_available("a", 0.0)
+    r.submit(spec(1, channel="email"), 0.0)
+    r.accept(1, "a", 1.0)
+    cheaper = AgentConfig("a", {}, ("en",), 100, {"voice": 100, "email": 10})
+    r.reconfigure(RoutingConfig({"a": cheaper}, r.config.queues, r.config.policy), 2.0)
+    assert r.agent_view("a").used == 10
+    r.complete(1, 3.0)
+    assert r.agent_view("a").used == 0
