@@ -45,6 +45,7 @@ class OfferEnded(Decision):
 
     @property
     def kind(self) -> str:  # type: ignore[override]
+        """``offer_expired`` for a missed offer (timed out, delivery failed), else ``offer_withdrawn``."""
         return "offer_expired" if self.why in ("expired", "failed") else "offer_withdrawn"
 
 
