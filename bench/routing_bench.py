@@ -114,7 +114,9 @@ class Load:
         """The morning: work queues up (over ten minutes) before anyone logs in, then every agent
         comes in and fills up, then more work arrives until the target count waits."""
         step = BACKLOG_SECONDS / max(1, self.target_waiting + len(self.config.agents))
-        for _ in range(min(self.target_waiting, len(self.config.agents))):
+        # about 1.3 interactions fill an agent (one call, or up to four emails): queue enough
+        # for everyone plus the target, so agents fill up from the lines and few arrive later
+        for _ in range(self.target_waiting + len(self.config.agents) * 13 // 10):
             self.now += step
             self.take(self.router.submit(self.spec(), self.now))
         for agent in sorted(self.config.agents):
