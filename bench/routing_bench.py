@@ -119,6 +119,8 @@ class Load:
         for _ in range(self.target_waiting + len(self.config.agents) * 13 // 10):
             self.now += step
             self.take(self.router.submit(self.spec(), self.now))
+            if (self.router.next_deadline() or self.now + 1) <= self.now:
+                self.take(self.router.tick(self.now))
         for agent in sorted(self.config.agents):
             self.take(self.router.set_available(agent, self.now))
             while self.offers:

@@ -353,7 +353,7 @@ class Router(Matching, RouterViews):
                 break
             at, kind, ref = self._deadlines.pop()
             if self._due_valid(at, kind, ref):
-                out += self._due(kind, ref, now)
+                out += self._due(at, kind, ref, now)
         return out + self._states(now)
 
     def _due_valid(self, at: float, kind: str, ref: Any) -> bool:
@@ -376,13 +376,13 @@ class Router(Matching, RouterViews):
             return a is not None and a.backoff_until == at
         return False
 
-    def _due(self, kind: str, ref: Any, now: float) -> list[Decision]:
+    def _due(self, at: float, kind: str, ref: Any, now: float) -> list[Decision]:
         if kind == "offer":
             return self._missed(self._waiting[ref[0]], ref[1], now, "expired")
         if kind == "step":
             item = self._waiting[ref[0]]
             item.step = ref[1] + 1 if ref[1] + 1 < len(item.spec.ladder) else len(item.spec.ladder)
-            item.step_since = now
+            item.step_since = at  # the next step starts when this one ended, however late the tick
             self._arm_item(item)
             return [StepRelaxed(now, item.spec.id, item.step, self._requirement_text(item))] + self._match_item(item, now)
         if kind == "overflow":

@@ -188,3 +188,13 @@ def test_reload_counts_held_work_at_the_new_costs():
     assert r.agent_view("a").used == 10
     r.complete(1, 3.0)
     assert r.agent_view("a").used == 0
+
+
+def test_a_late_tick_keeps_the_ladder_on_schedule():
+    """Steps start when the previous one ended, not when a late tick noticed: 30 s + 60 s stays 90 s."""
+    r = router([agent("a", {"billing": 1})], {"q": ["a"]})
+    r.agent_login("a", 0.0)
+    r.submit(spec(1, ladder=[("billing >= 4", 30.0), ("billing >= 2", 60.0)]), 0.0)
+    d = r.tick(45.0)                          # late by 15 s
+    assert [(x.kind, x.step) for x in d] == [("step_relaxed", 1)]
+    assert r.next_deadline() == 90.0
