@@ -1,0 +1,312 @@
+"""Historical report pages, CSV export, SVG charts and the Erlang C calculator.
+
+:class:`ReportsResource` is mounted by the composition root (for example at ``/reports``);
+paths below are relative to it. Every request first passes ``authorize(request)`` (a bool
+or an awaitable bool): False gives 403 and nothing is read.
+
+``GET /``                the report page: form, table, charts (``?from&to&interval&by&queue``)
+``GET /export.csv``      the same rows as CSV (:mod:`callcenter.reports.export`)
+``GET /chart/<name>.svg`` ``volume``, ``service-level`` or ``handle-time`` of the totals
+``GET /erlang``          the Erlang C calculator page
+``GET /erlang.json``     the same as JSON
+
+Report parameters: ``from`` and ``to`` are local dates ``YYYY-MM-DD`` of the site time zone
+(``to`` inclusive; both default to today), ``interval`` is ``15min``, ``hour`` (default) or
+``day``, ``by`` is ``queue`` (default), ``channel``, ``agent`` or ``none``, and ``queue``
+optionally keeps one queue. The calculator takes the observed traffic of one interval
+(``date``, ``interval``, ``start`` = local ``HH:MM``, optional ``queue``): contacts offered,
+their AHT, the queue's target; ``contacts``, ``period``, ``aht``, ``target`` (percent) and
+``within`` (seconds) given in the query replace the observed values. Bad parameters give
+400 naming the parameter (JSON body ``{"error": {"code", "message", "field"}}`` on the JSON
+route, plain text elsewhere).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Awaitable, Callable
+from zoneinfo import ZoneInfo
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from callcenter.reports import charts
+from callcenter.reports.erlang import InvalidTraffic, Staffing, agents_needed, erlang_c, offered_load
+from callcenter.reports.export import rows_to_csv
+from callcenter.reports.intervals import GRANULARITIES, Interval, day_range, interval_of
+from callcenter.reports.kpi import KpiRow, compute_report, rules_from_settings, total
+from callcenter.web.pages import page_environment
+
+log = Logger(namespace="callcenter.web.reports")
+
+Authorize = Callable[[Request], "bool | Awaitable[bool]"]
+BY_CHOICES = ("queue", "channel", "agent", "none")
+MAX_DAYS = 92
+CHARTS = {"volume": charts.volume_chart, "handle-time": charts.handle_time_chart}
+_CSP = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+
+class BadParameter(Exception):
+    """A query parameter is wrong; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """A checked report request: local dates (``last`` inclusive), granularity, grouping, queue filter."""
+
+    first: date
+    last: date
+    interval: str
+    by: str
+    queue: str | None
+
+    def query_string(self) -> str:
+        """These parameters as a URL query (for links to the CSV and the charts)."""
+        parts = [f"from={self.first}", f"to={self.last}", f"interval={self.interval}", f"by={self.by}"]
+        return "&".join(parts + ([f"queue={self.queue}"] if self.queue else []))
+
+
+def _arg(request: Request, name: str) -> str | None:
+    values = request.args.get(name.encode())
+    if not values:
+        return None
+    try:
+        return values[0].decode("utf-8").strip() or None
+    except UnicodeDecodeError:
+        raise BadParameter(name, "is not UTF-8") from None
+
+
+def _date(request: Request, name: str, default: date) -> date:
+    text = _arg(request, name)
+    if text is None:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadParameter(name, "must be a date like 2026-03-02") from None
+
+
+def _choice(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    text = _arg(request, name) or default
+    if text not in choices:
+        raise BadParameter(name, f"must be one of {', '.join(choices)}")
+    return text
+
+
+def _number(request: Request, name: str, low: float, high: float) -> float | None:
+    text = _arg(request, name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadParameter(name, "must be a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise BadParameter(name, f"must be a number from {low:g} to {high:g}")
+    return value
+
+
+class ReportsResource(Resource):
+    """The report pages described in the module docstring.
+
+    ``reader`` has ``async facts(start, end)`` (a :class:`~callcenter.records.reporting.ReportingReader`);
+    ``settings()`` returns the settings in force (queues, targets, time zone, short-abandon
+    threshold); ``clock`` (:class:`callcenter.clock.Clock`) says what "today" is;
+    ``authorize(request)`` is the access check the integrator supplies.
+    """
+
+    isLeaf = True
+
+    def __init__(self, reader: Any, settings: Callable[[], Any], clock: Any, authorize: Authorize) -> None:
+        super().__init__()
+        self._reader = reader
+        self._settings = settings
+        self._clock = clock
+        self._authorize = authorize
+        self._env = page_environment()
+        self._env.filters["percent"] = lambda v: "–" if v is None else f"{v * 100:.1f} %"
+        self._env.filters["seconds"] = lambda v: "–" if v is None else ("∞" if math.isinf(v) else f"{v:.0f} s")
+
+    def render_GET(self, request: Request) -> object:  # noqa: N802 - twisted API
+        d = Deferred.fromCoroutine(self._serve(request))
+        d.addErrback(lambda f: (log.failure("report request failed", f), _fail(request)))
+        return NOT_DONE_YET
+
+    async def _serve(self, request: Request) -> None:
+        path = b"/".join(request.postpath).decode("utf-8", "replace")
+        json_route = path == "erlang.json"
+        allowed = self._authorize(request)
+        if inspect.isawaitable(allowed):
+            allowed = await allowed
+        if not allowed:
+            return _send(request, 403, "text/plain; charset=utf-8", "forbidden")
+        try:
+            if path in ("", "index.html"):
+                await self._report_page(request)
+            elif path == "export.csv":
+                await self._export(request)
+            elif path.startswith("chart/") and path.endswith(".svg"):
+                await self._chart(request, path[len("chart/"):-len(".svg")])
+            elif path in ("erlang", "erlang.json"):
+                await self._erlang(request, json_route)
+            else:
+                _send(request, 404, "text/plain; charset=utf-8", "not found")
+        except BadParameter as e:
+            if json_route:
+                body = {"error": {"code": "invalid_parameter", "message": f"{e.field}: {e.message}", "field": e.field}}
+                _send(request, 400, "application/json", json.dumps(body))
+            else:
+                _send(request, 400, "text/plain; charset=utf-8", f"{e.field}: {e.message}")
+
+    # -- reports ------------------------------------------------------------------------------
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self._settings().server.timezone)
+
+    def _today(self) -> date:
+        return self._clock.utcnow().astimezone(self._tz()).date()
+
+    def _query(self, request: Request) -> ReportQuery:
+        today = self._today()
+        first = _date(request, "from", today)
+        last = _date(request, "to", first)
+        if last < first:
+            raise BadParameter("to", "must not be before from")
+        if (last - first).days >= MAX_DAYS:
+            raise BadParameter("to", f"a report covers at most {MAX_DAYS} days")
+        queue = _arg(request, "queue")
+        if queue is not None and queue not in self._settings().queues:
+            raise BadParameter("queue", "is not a configured queue")
+        return ReportQuery(first, last, _choice(request, "interval", GRANULARITIES, "hour"),
+                           _choice(request, "by", BY_CHOICES, "queue"), queue)
+
+    async def _rows(self, q: ReportQuery, by: str | None = None) -> tuple[list[KpiRow], Any]:
+        settings = self._settings()
+        tz = self._tz()
+        start, end = day_range(q.first, tz)[0], day_range(q.last, tz)[1]
+        facts = await self._reader.facts(start, end)
+        if q.queue is not None:
+            facts = [f for f in facts if f.queue == q.queue]
+        by = q.by if by is None else by
+        dims = [] if by == "none" else [by]
+        groups = [(name,) for name in settings.queues if q.queue in (None, name)] if by == "queue" else []
+        rules = rules_from_settings(settings, settings.supervision.short_abandon)
+        return compute_report(facts, start, end, q.interval, tz, rules, group_by=dims, groups=groups), settings
+
+    async def _report_page(self, request: Request) -> None:
+        q = self._query(request)
+        rows, settings = await self._rows(q)
+        html = self._env.get_template("reports/report.html").render(
+            q=q, rows=rows, totals=total(rows, Interval(rows[0].interval.start, rows[-1].interval.end, "total"))
+            if rows else None, queues=sorted(settings.queues.items()),
+            granularities=GRANULARITIES, by_choices=BY_CHOICES, timezone=settings.server.timezone,
+            short_abandon=settings.supervision.short_abandon, charts=("volume", "service-level", "handle-time"))
+        request.setHeader(b"content-security-policy", _CSP)
+        _send(request, 200, "text/html; charset=utf-8", html)
+
+    async def _export(self, request: Request) -> None:
+        q = self._query(request)
+        rows, _ = await self._rows(q)
+        request.setHeader(b"content-disposition",
+                          f'attachment; filename="report-{q.first}-{q.last}-{q.interval}.csv"'.encode())
+        _send(request, 200, "text/csv; charset=utf-8", rows_to_csv(rows, self._tz()))
+
+    async def _chart(self, request: Request, name: str) -> None:
+        if name not in CHARTS and name != "service-level":
+            return _send(request, 404, "text/plain; charset=utf-8", "no such chart")
+        q = self._query(request)
+        rows, settings = await self._rows(q, by="none")
+        if name == "service-level":
+            target = settings.queues[q.queue].service_level.percent / 100 if q.queue else None
+            svg = charts.service_level_chart(rows, target)
+        else:
+            svg = CHARTS[name](rows)
+        request.setHeader(b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
+        _send(request, 200, "image/svg+xml; charset=utf-8", svg)
+
+    # -- Erlang C -----------------------------------------------------------------------------
+    async def _observed(self, request: Request) -> dict[str, Any]:
+        settings = self._settings()
+        tz = self._tz()
+        day = _date(request, "date", self._today())
+        granularity = _choice(request, "interval", GRANULARITIES, "hour")
+        start_text = _arg(request, "start") or "09:00"
+        try:
+            hh, mm = (int(p) for p in start_text.split(":"))
+            local = datetime.combine(day, datetime.min.time().replace(hour=hh, minute=mm), tzinfo=tz)
+        except ValueError:
+            raise BadParameter("start", "must be a local time like 09:00") from None
+        slot = interval_of(local, granularity, tz)
+        queue = _arg(request, "queue")
+        if queue is not None and queue not in settings.queues:
+            raise BadParameter("queue", "is not a configured queue")
+        facts = [f for f in await self._reader.facts(slot.start, slot.end) if queue in (None, f.queue)]
+        rules = rules_from_settings(settings, settings.supervision.short_abandon)
+        [row] = compute_report(facts, slot.start, slot.end, granularity, tz, rules)
+        target = rules.target(queue)
+        return {"interval": slot.label, "granularity": granularity, "interval_start": slot.start.astimezone(tz).isoformat(),
+                "queue": queue, "contacts": row.offered - row.short_abandoned,
+                "period": (slot.end - slot.start).total_seconds(), "aht": row.aht,
+                "target": target.percent, "within": target.within}
+
+    async def _erlang(self, request: Request, as_json: bool) -> None:
+        observed = await self._observed(request)
+        given = {name: _number(request, name, low, high) for name, low, high in (
+            ("contacts", 0, 1e7), ("period", 1, 86400 * 31), ("aht", 1, 86400), ("target", 1, 99.9),
+            ("within", 0, 3600))}
+        inputs = {**observed, **{k: v for k, v in given.items() if v is not None}}
+        inputs["given"] = sorted(k for k, v in given.items() if v is not None)
+        result: Staffing | None = None
+        table: list[Staffing] = []
+        if inputs["aht"] is None:
+            problem = "no handled interaction in this interval to take an AHT from; give aht"
+        else:
+            problem = None
+            try:
+                load = offered_load(inputs["contacts"], inputs["period"], inputs["aht"])
+                result = agents_needed(load, inputs["aht"], inputs["target"] / 100, inputs["within"])
+                table = [erlang_c(load, n, inputs["aht"], inputs["within"])
+                         for n in range(max(1, result.agents - 2), result.agents + 4)]
+            except InvalidTraffic as e:
+                raise BadParameter(e.field, e.message) from None
+        if as_json:
+            body = {"inputs": inputs, "problem": problem,
+                    "result": _staffing_json(result) if result else None,
+                    "table": [_staffing_json(s) for s in table]}
+            return _send(request, 200, "application/json", json.dumps(body))
+        html = self._env.get_template("reports/erlang.html").render(
+            inputs=inputs, result=result, table=table, problem=problem, queues=sorted(self._settings().queues),
+            granularities=GRANULARITIES, timezone=self._settings().server.timezone)
+        request.setHeader(b"content-security-policy", _CSP)
+        _send(request, 200, "text/html; charset=utf-8", html)
+
+
+def _staffing_json(s: Staffing) -> dict[str, Any]:
+    return {"agents": s.agents, "load": round(s.load, 4), "wait_probability": round(s.wait_probability, 6),
+            "service_level": round(s.service_level, 6), "asa": None if math.isinf(s.asa) else round(s.asa, 3),
+            "occupancy": round(s.occupancy, 6)}
+
+
+def _send(request: Request, status: int, content_type: str, body: str) -> None:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", content_type.encode())
+    request.setHeader(b"cache-control", b"no-store")
+    request.setHeader(b"x-content-type-options", b"nosniff")
+    request.write(body.encode("utf-8"))
+    request.finish()
+
+
+def _fail(request: Request) -> None:
+    if not request.finished and not request.startedWriting:
+        _send(request, 500, "text/plain; charset=utf-8", "internal error")
+
