@@ -75,3 +75,20 @@ class FlowHarness:
 def harness(sqlite_database, shipped_settings):
     """A FlowHarness with the reopen policy."""
     return FlowHarness(sqlite_database, shipped_settings)
+
+
+@pytest.fixture
+def in_thread():
+    """``in_thread(fn, *args)``: a Deferred running a blocking client call on a private thread pool.
+
+    The pool is stopped after the test. The reactor's own pool is not used: the tests never
+    stop the reactor, so its non-daemon threads would keep the interpreter from exiting.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.threads import deferToThreadPool
+    from twisted.python.threadpool import ThreadPool
+
+    pool = ThreadPool(1, 4, name="email-test-clients")
+    pool.start()
+    yield lambda fn, *args: deferToThreadPool(reactor, pool, fn, *args)
+    pool.stop()

@@ -7,7 +7,6 @@ import smtplib
 
 import pytest
 from twisted.internet import reactor, task
-from twisted.internet.threads import deferToThread
 
 from callcenter.clock import Clock
 from callcenter.mailflow import _new_message
@@ -53,7 +52,7 @@ def outbox_service(harness, peer) -> OutboxSenderService:
                                interval=0.2)
 
 
-def test_smtp_in_acknowledgement_out(run, harness, peer):
+def test_smtp_in_acknowledgement_out(run, in_thread, harness, peer):
     """A message sent to the listener is stored, routed and acknowledged through the real relay."""
     listener = SmtpListenerService(reactor, harness.flow.accept_mail, {"support@example.com": "support"},
                                    Clock(reactor), port=0)
@@ -67,7 +66,7 @@ def test_smtp_in_acknowledgement_out(run, harness, peer):
     async def scenario():
         listener.startService()
         sender.startService()
-        await deferToThread(send)
+        await in_thread(send)
         await until(lambda: len(peer.received) == 1)
         await sender.stopService()
         await listener.stopService()

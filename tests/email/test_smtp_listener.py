@@ -7,7 +7,6 @@ import smtplib
 import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.threads import deferToThread
 
 from callcenter.clock import Clock
 from channels.email.sink import MailEnvelope, MailReceipt, MailRejected
@@ -60,9 +59,9 @@ def send(port: int, rcpts: list[str], data: bytes = MESSAGE, sender: str = "c@ex
         return client.data(data)
 
 
-def test_message_is_stored_once_for_all_recipients(run, listener):
+def test_message_is_stored_once_for_all_recipients(run, in_thread, listener):
     """250 comes after the sink stored it; two of our addresses make one sink call with both."""
-    code, text = run(deferToThread(send, listener.port, ["support@example.com", "SALES@example.com"]))
+    code, text = run(in_thread(send, listener.port, ["support@example.com", "SALES@example.com"]))
     assert code == 250 and b"#1" in text
     [(raw, envelope)] = listener.sink.calls
     assert raw == MESSAGE  # smtplib dot-stuffs ".dotted", the server unstuffs it
@@ -70,44 +69,44 @@ def test_message_is_stored_once_for_all_recipients(run, listener):
     assert (envelope.source, envelope.mail_from) == ("smtp", "c@example.com")
 
 
-def test_unknown_recipient_is_refused(run, listener):
+def test_unknown_recipient_is_refused(run, in_thread, listener):
     """RCPT to an address that is not a mailbox gets 550 and nothing reaches the sink."""
-    code, _ = run(deferToThread(send, listener.port, ["someone@example.com"]))
+    code, _ = run(in_thread(send, listener.port, ["someone@example.com"]))
     assert code == 550 and listener.sink.calls == []
 
 
-def test_transient_failure_answers_451(run, listener):
+def test_transient_failure_answers_451(run, in_thread, listener):
     """A sink failure other than a rejection answers 451 so the MTA retries."""
     listener.sink.fail = RuntimeError("database down")
-    code, _ = run(deferToThread(send, listener.port, ["support@example.com"]))
+    code, _ = run(in_thread(send, listener.port, ["support@example.com"]))
     assert code == 451
 
 
-def test_rejection_answers_550(run, listener):
+def test_rejection_answers_550(run, in_thread, listener):
     """A MailRejected from the sink answers 550."""
     listener.sink.fail = MailRejected("looping")
-    code, text = run(deferToThread(send, listener.port, ["support@example.com"]))
+    code, text = run(in_thread(send, listener.port, ["support@example.com"]))
     assert code == 550 and b"looping" in text
 
 
-def test_oversized_message_gets_552(run, listener):
+def test_oversized_message_gets_552(run, in_thread, listener):
     """A message over the size cap is refused with 552 and not handed on."""
     big = MESSAGE + b"x" * 5000 + b"\r\n"
-    code, _ = run(deferToThread(send, listener.port, ["support@example.com"], big))
+    code, _ = run(in_thread(send, listener.port, ["support@example.com"], big))
     assert code == 552 and listener.sink.calls == []
 
 
-def test_null_sender_is_accepted(run, listener):
+def test_null_sender_is_accepted(run, in_thread, listener):
     """Bounces come from <>: the envelope carries an empty mail_from."""
-    code, _ = run(deferToThread(send, listener.port, ["support@example.com"], MESSAGE, ""))
+    code, _ = run(in_thread(send, listener.port, ["support@example.com"], MESSAGE, ""))
     assert code == 250 and listener.sink.calls[0][1].mail_from == ""
 
 
-def test_stop_waits_for_the_message_in_flight(run, listener):
+def test_stop_waits_for_the_message_in_flight(run, in_thread, listener):
     """stopService returns only after the sink finished the message it was storing."""
     gate: Deferred = Deferred()
     listener.sink.gate = gate
-    sent = deferToThread(send, listener.port, ["support@example.com"])
+    sent = in_thread(send, listener.port, ["support@example.com"])
 
     async def scenario():
         while not listener.sink.calls:
