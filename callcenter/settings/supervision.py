@@ -37,6 +37,12 @@ def _is_word(node: Node, word: str) -> bool:
     return getattr(node.yaml, "value", None) == word and node.yaml.tag == "tag:yaml.org,2002:str"
 
 
+def _is_off(node: Node) -> bool:
+    # YAML 1.1 reads a bare ``off`` as the boolean false; both spellings mean "disabled".
+    value = str(getattr(node.yaml, "value", "")).lower()
+    return _is_word(node, _OFF) or (node.yaml.tag == "tag:yaml.org,2002:bool" and value in ("off", "false", "no"))
+
+
 def _alerts(node: Node, checker: Checker, base: QueueAlertSettings) -> QueueAlertSettings:
     e = checker.mapping(node, optional=_ALERT_KEYS)
     values = dict(base.__dict__)
@@ -44,13 +50,13 @@ def _alerts(node: Node, checker: Checker, base: QueueAlertSettings) -> QueueAler
         n = e["service_level_below"]
         if _is_word(n, "target"):
             values["service_level_below"] = "target"
-        elif _is_word(n, _OFF):
+        elif _is_off(n):
             values["service_level_below"] = None
         else:
             values["service_level_below"] = checker.number(n, 80.0, minimum=0.0, maximum=100.0)
     if "longest_wait_above" in e:
         n = e["longest_wait_above"]
-        values["longest_wait_above"] = None if _is_word(n, _OFF) else checker.duration(n, 120.0, positive=True)
+        values["longest_wait_above"] = None if _is_off(n) else checker.duration(n, 120.0, positive=True)
     if "no_agent_logged_in" in e:
         values["no_agent_logged_in"] = checker.boolean(e["no_agent_logged_in"], True)
     return QueueAlertSettings(**values)
