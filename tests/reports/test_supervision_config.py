@@ -1,0 +1,77 @@
+"""supervision.yaml: defaults, per-queue overrides and located errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from callcenter.settings import ConfigErrors, load_settings
+from callcenter.settings.model import QueueAlertSettings, SupervisionSettings
+from callcenter.settings.supervision import alert_settings_of
+
+MINIMAL = Path(__file__).resolve().parents[1] / "config" / "data" / "minimal"
+
+
+@pytest.fixture
+def load(tmp_path, monkeypatch):
+    """Load the minimal tree with the given supervision.yaml (None: no file); returns settings or errors."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(MINIMAL, tmp_path / "cfg")
+
+    def run(text):
+        if text is not None:
+            (tmp_path / "cfg" / "supervision.yaml").write_text(textwrap.dedent(text).lstrip("\n"))
+        try:
+            return load_settings(Path("cfg"))
+        except ConfigErrors as exc:
+            return [str(e) for e in exc.errors]
+
+    return run
+
+
+def test_without_the_file_every_default_applies(load):
+    """No supervision.yaml: 5 s short abandons, alerts on target/2 min/no agent, no summary."""
+    assert load(None).supervision == SupervisionSettings()
+    assert SupervisionSettings().alert_defaults == QueueAlertSettings("target", 120.0, True)
+
+
+def test_overrides_per_queue_keep_the_other_defaults(load):
+    """A queue entry overrides only the keys it gives; the rest come from the defaults section."""
+    s = load("""
+        supervision:
+          short_abandon: 3s
+          alerts:
+            defaults: {service_level_below: 75, longest_wait_above: off}
+            queues:
+              billing: {longest_wait_above: 45s, no_agent_logged_in: false}
+          daily_summary: {enabled: true, recipients: [a@example.com, b@example.com], send_at: "06:30"}
+        """).supervision
+    assert s.short_abandon == 3.0
+    assert alert_settings_of(s, "support") == QueueAlertSettings(75.0, None, True)
+    assert alert_settings_of(s, "billing") == QueueAlertSettings(75.0, 45.0, False)
+    assert (s.summary_enabled, s.summary_recipients, s.summary_send_at) == (
+        True, ("a@example.com", "b@example.com"), dt.time(6, 30))
+
+
+def test_errors_name_file_line_and_key(load):
+    """Unknown queues, bad values and an enabled summary without recipients are all reported with places."""
+    errors = load("""
+        supervision:
+          short_abandon: soon
+          alerts:
+            queues:
+              nope: {service_level_below: 120}
+          daily_summary: {enabled: true, send_at: "7am"}
+        """)
+    assert errors == [
+        "cfg/supervision.yaml:2:3 supervision.short_abandon: must be a duration like 30s",
+        "cfg/supervision.yaml:5:7 supervision.alerts.queues.nope: unknown queue 'nope' (not in queues.yaml)",
+        "cfg/supervision.yaml:5:14 supervision.alerts.queues.nope.service_level_below: "
+        "must be a number from 0 to 100",
+        "cfg/supervision.yaml:6:3 supervision.daily_summary: an enabled daily summary needs recipients",
+        "cfg/supervision.yaml:6:34 supervision.daily_summary.send_at: must be a local time like 07:00 (24-hour, quoted)",
+    ]
