@@ -1,4 +1,4 @@
-"""The SMTP listener: an MTA delivers mail for the configured mailboxes straight to us.
+"""The SMTP/LMTP listener: an MTA delivers mail for the configured mailboxes straight to us.
 
 Protocol: Twisted's ESMTP server (:mod:`twisted.mail.smtp`) with our answers to the
 envelope and the end of data:
@@ -15,6 +15,9 @@ envelope and the end of data:
   keeps the message and retries.
 - While the service stops, new transactions get ``421``; :meth:`SmtpListenerService.stopService`
   closes the port and waits for every message already handed to the sink.
+
+LMTP (RFC 2033, ``lmtp=True``): the same, greeted with ``LHLO``, and after the data one reply
+per accepted recipient, as LMTP requires (every recipient shares the message's single outcome).
 
 Service: :class:`SmtpListenerService` listens on ``host:port`` (port 0 picks a free one;
 :attr:`SmtpListenerService.port` tells which).
@@ -98,22 +101,44 @@ class SmtpSession(smtp.ESMTP):
         """No Received header is added: the bytes stored are the bytes the MTA sent."""
         return None
 
+    def do_LHLO(self, rest: bytes) -> None:
+        """LMTP's greeting: as EHLO, refused unless the listener speaks LMTP."""
+        if not self.factory.lmtp:
+            self.sendCode(500, b"5.5.1 LHLO is for LMTP; this is SMTP")
+            return
+        smtp.ESMTP.do_EHLO(self, rest)
+
+    def do_EHLO(self, rest: bytes) -> None:
+        """EHLO (SMTP only; LMTP requires LHLO)."""
+        if self.factory.lmtp:
+            self.sendCode(500, b"5.5.1 This is LMTP: use LHLO")
+            return
+        super().do_EHLO(rest)
+
+    def do_HELO(self, rest: bytes) -> None:
+        """HELO (SMTP only; LMTP requires LHLO)."""
+        if self.factory.lmtp:
+            self.sendCode(500, b"5.5.1 This is LMTP: use LHLO")
+            return
+        super().do_HELO(rest)
+
     def _messageHandled(self, resultList: list[tuple[bool, Any]]) -> None:
         self._collector = None
         failures = [result for ok, result in resultList if not ok]
         if not failures:
             receipt = resultList[0][1] if resultList else None
             ref = f" as #{receipt.message_ref}" if isinstance(receipt, MailReceipt) else ""
-            self.sendCode(250, f"2.0.0 Stored{ref}".encode())
-            return
-        failure = failures[0]
-        if failure.check(smtp.SMTPServerError):
-            self.sendCode(failure.value.code, failure.value.resp)
-        elif failure.check(MailRejected):
-            self.sendCode(550, f"5.7.1 Rejected: {failure.value.reason}"[:400].encode("ascii", "replace"))
+            code, text = 250, f"2.0.0 Stored{ref}".encode()
+        elif failures[0].check(smtp.SMTPServerError):
+            code, text = failures[0].value.code, failures[0].value.resp
+        elif failures[0].check(MailRejected):
+            code, text = 550, f"5.7.1 Rejected: {failures[0].value.reason}"[:400].encode("ascii", "replace")
         else:
-            log.failure("storing a received message failed; answering 451", failure)
-            self.sendCode(451, b"4.3.0 Temporary failure storing the message, try again later")
+            log.failure("storing a received message failed; answering 451", failures[0])
+            code, text = 451, b"4.3.0 Temporary failure storing the message, try again later"
+        # LMTP answers once per recipient; there is one result per recipient.
+        for _ in range(len(resultList) if self.factory.lmtp else 1):
+            self.sendCode(code, text)
 
 
 @implementer(smtp.IMessage)
@@ -194,8 +219,9 @@ class SmtpListenerFactory(smtp.SMTPFactory):
     protocol = SmtpSession
 
     def __init__(self, sink: MailSink, mailboxes: Mapping[str, str], clock: Clock, domain: str = "localhost",
-                 max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 300) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 300, lmtp: bool = False) -> None:
         super().__init__()
+        self.lmtp = lmtp
         self.sink = sink
         self.mailboxes = {address.lower(): name for address, name in mailboxes.items()}
         self.clock = clock
@@ -221,15 +247,16 @@ class SmtpListenerFactory(smtp.SMTPFactory):
 class SmtpListenerService(Service):
     """Listens for SMTP on ``host:port`` with ``reactor``; stopping drains in-flight messages.
 
-    ``mailboxes`` maps each accepted address to its mailbox name.
+    ``mailboxes`` maps each accepted address to its mailbox name; ``lmtp`` speaks LMTP
+    instead of SMTP.
     """
 
     def __init__(self, reactor: Any, sink: MailSink, mailboxes: Mapping[str, str], clock: Clock,
                  host: str = "127.0.0.1", port: int = 2525, max_bytes: int = DEFAULT_MAX_BYTES,
-                 domain: str = "localhost") -> None:
-        self.setName("smtp-listener")
+                 domain: str = "localhost", lmtp: bool = False) -> None:
+        self.setName("lmtp-listener" if lmtp else "smtp-listener")
         self._reactor = reactor
-        self.factory = SmtpListenerFactory(sink, mailboxes, clock, domain, max_bytes)
+        self.factory = SmtpListenerFactory(sink, mailboxes, clock, domain, max_bytes, lmtp=lmtp)
         self._host = host
         self._wanted_port = port
         self._listening: IListeningPort | None = None

@@ -129,3 +129,28 @@ def deferLater(seconds: float) -> Deferred:
     from twisted.internet import task
 
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+def test_lmtp_answers_once_per_recipient(run, in_thread):
+    """In LMTP mode LHLO is required and each accepted recipient gets its own final reply."""
+    sink = RecordingSink()
+    service = SmtpListenerService(reactor, sink, {"support@example.com": "support", "sales@example.com": "sales"},
+                                  Clock(reactor), port=0, lmtp=True)
+    service.startService()
+
+    def deliver():
+        with smtplib.LMTP("127.0.0.1", service.port) as client:
+            assert client.docmd("EHLO", "client.example")[0] == 500  # LMTP wants LHLO
+            assert client.ehlo("client.example")[0] == 250  # smtplib.LMTP sends LHLO
+            client.mail("c@example.com")
+            codes = [client.rcpt(r)[0] for r in ("support@example.com", "sales@example.com", "x@example.com")]
+            first = client.data(MESSAGE)[0]
+            second = client.getreply()[0]  # LMTP: one reply per accepted recipient
+            return codes, first, second
+
+    try:
+        codes, first, second = run(in_thread(deliver))
+    finally:
+        run(service.stopService())
+    assert (codes, first, second) == ([250, 250, 550], 250, 250)
+    assert len(sink.calls) == 1 and sink.calls[0][1].recipients == ("support@example.com", "sales@example.com")
