@@ -55,6 +55,7 @@ from channels.email.bounces import parse_bounce
 from channels.email.compose import OutgoingMessage, compose, new_message_id, one_line
 from channels.email.loopguard import is_automatic
 from channels.email.parsing import ParseLimits, ParsedMessage, parse_message
+from channels.email.quoting import split_quoted
 from channels.email.sink import MailEnvelope, MailReceipt
 from channels.email.threading import DEFAULT_PREFIX, find_reference, tag_subject, thread_keys
 
@@ -342,8 +343,14 @@ def humanize_seconds(seconds: float) -> str:
 
 
 def _new_message(parsed: ParsedMessage, envelope: MailEnvelope) -> NewMessage:
-    """The record of a received message, from its parse and envelope."""
+    """The record of a received message, from its parse and envelope.
+
+    ``details["new_text_length"]`` is where the quoted history starts in ``body_text``
+    (``details["quote_marker"]`` says what was recognized), so a display can fold it.
+    """
+    split = split_quoted(parsed.text)
     details: dict[str, Any] = {
+        "new_text_length": len(split.new) if split.marker else len(parsed.text), "quote_marker": split.marker,
         "source": envelope.source, "mail_from": envelope.mail_from, "recipients": list(envelope.recipients),
         "peer": envelope.peer, "problems": list(parsed.problems)[:50],
         "in_reply_to": parsed.in_reply_to, "references": list(parsed.references)[-50:],

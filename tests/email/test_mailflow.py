@@ -214,3 +214,13 @@ def test_humanized_response_times():
     """Tier response times read naturally."""
     assert [humanize_seconds(s) for s in (3600, 14400, 86400, 5400, 30)] == [
         "1 hour", "4 hours", "1 day", "90 minutes", "30 seconds"]
+
+
+def test_quoted_history_position_is_recorded_for_folding(run, harness):
+    """A Gmail-style reply keeps its whole text, with where the quoted history starts."""
+    raw = (CORPUS / "gmail_reply.eml").read_bytes()
+    receipt = run(harness.flow.accept_mail(raw, SMTP))
+    stored = run(harness.mail.get_message(receipt.message_ref))
+    cut = stored.details["new_text_length"]
+    assert stored.details["quote_marker"] == "attribution"
+    assert stored.body_text[cut:].lstrip().startswith("On ") and "wrote:" in stored.body_text[cut:]
