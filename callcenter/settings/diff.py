@@ -76,6 +76,10 @@ def diff_settings(old: Settings, new: Settings) -> list[str]:
             lines.append(f"email.{name}: {getattr(old.email, name)} -> {getattr(new.email, name)}")
     lines += _named("webform.forms", old.webform.forms, new.webform.forms)
     lines += _templates(old.templates.sources, new.templates.sources)
+    # Per-queue alert thresholds are an id-keyed section; the rest of supervision is flat.
+    flat = [dataclasses.replace(s.supervision, alert_queues={}) for s in (old, new)]
+    lines += _values("supervision", *flat)
+    lines += _named("supervision.alert_queues", old.supervision.alert_queues, new.supervision.alert_queues)
     return lines
 
 
