@@ -75,3 +75,19 @@ def test_errors_name_file_line_and_key(load):
         "cfg/supervision.yaml:6:3 supervision.daily_summary: an enabled daily summary needs recipients",
         "cfg/supervision.yaml:6:34 supervision.daily_summary.send_at: must be a local time like 07:00 (24-hour, quoted)",
     ]
+
+
+def test_reload_summary_names_supervision_changes(load):
+    """A reload that changes supervision.yaml says what changed, per key and per queue."""
+    from callcenter.settings import diff_settings
+
+    before = load(None)
+    after = load("""
+        supervision:
+          short_abandon: 3s
+          alerts:
+            queues:
+              billing: {longest_wait_above: 45s}
+        """)
+    assert diff_settings(before, after) == [
+        "supervision.short_abandon: 5.0 -> 3.0", "supervision.alert_queues: added billing"]
