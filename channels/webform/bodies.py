@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl
 from channels.webform.fields import Upload
 
 MAX_FIELDS = 200
+_PARAM = re.compile(r';\s*([A-Za-z*]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))')
 JSON_TYPES = ("application/json",)
 MULTIPART = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"
@@ -88,25 +90,40 @@ def parse_urlencoded(body: bytes) -> RawForm:
     return raw
 
 
+def _disposition(header: str) -> dict[str, str]:
+    """The parameters of a form-data ``Content-Disposition`` as browsers write them.
+
+    The HTML standard has browsers percent-encode ``"``, CR and LF in names and leave
+    backslashes alone (a Windows path stays a path), so RFC 2045 quoted-pair unescaping
+    would corrupt them; header bytes are UTF-8.
+    """
+    text = header.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    params = {}
+    for key, quoted, bare in _PARAM.findall(text):
+        value = quoted if quoted or not bare else bare
+        params[key.lower()] = value.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+    return params
+
+
 def parse_multipart(content_type: str, body: bytes) -> RawForm:
     """``multipart/form-data``: parts with a ``filename`` are uploads, others UTF-8 values."""
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = BytesParser(policy=policy.HTTP).parsebytes(header + body)
-    if not message.is_multipart() or message.defects:
+    message = BytesParser(policy=policy.compat32).parsebytes(header + body)
+    if not message.is_multipart() or message.defects or not isinstance(message.get_payload(), list):
         raise BodyError("bad_request", "malformed multipart body")
     raw = RawForm()
-    for part in message.iter_parts():
-        if part.get_content_disposition() != "form-data" or not part.get_param("name", header="content-disposition"):
+    for part in message.get_payload():
+        disposition = str(part.get("content-disposition", ""))
+        params = _disposition(disposition)
+        if not disposition.lower().startswith("form-data") or not params.get("name"):
             raise BodyError("bad_request", "a multipart part without a form-data name")
-        name = str(part.get_param("name", header="content-disposition"))
+        name = params["name"]
         data = part.get_payload(decode=True) or b""
-        filename = part.get_filename()
-        if filename is not None:
+        if "filename" in params:
             if sum(len(v) for v in raw.files.values()) >= MAX_FIELDS:
                 raise BodyError("bad_request", f"more than {MAX_FIELDS} files")
-            raw.files.setdefault(name, []).append(
-                Upload(str(filename), part.get_content_type() if part.get("content-type") else
-                       "application/octet-stream", data))
+            media = part.get_content_type() if part.get("content-type") else "application/octet-stream"
+            raw.files.setdefault(name, []).append(Upload(params["filename"], media, data))
             continue
         try:
             _add(raw, name, data.decode("utf-8"))
