@@ -10,3 +10,13 @@ from callcenter.reactor import install_asyncio_reactor
 def pytest_configure(config):
     """Install the asyncio reactor once, before collection imports any test module."""
     install_asyncio_reactor()
+
+
+def pytest_unconfigure(config):
+    """Stop the reactor's thread pool: tests crash the reactor rather than stop it, so its
+    shutdown triggers never run and the pool's worker threads would keep the process alive."""
+    from twisted.internet import reactor
+
+    pool = getattr(reactor, "threadpool", None)
+    if pool is not None:
+        pool.stop()
