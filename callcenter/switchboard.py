@@ -96,14 +96,18 @@ class Switchboard:
         self.holding: dict[int, str] = {}                # interaction id -> agent working on it
         self.wrapping: dict[int, str] = {}               # interaction id -> agent in its wrap-up
         self.logged_in: set[str] = set()
+        self.external: set[int] = set()                  # routed by another system (CTI)
         self._offer_listeners: list[Callable[[Any], None]] = []
         self._end_listeners: list[Callable[[int, str], None]] = []
 
     # --- intake ---
 
-    async def admit(self, intake: Intake) -> Admission:
+    async def admit(self, intake: Intake, route: bool = True) -> Admission:
         """Identify the customer, log the interaction and, if its queue is open (or the channel
-        queues anyway), submit it to routing. Record errors (bad contact) propagate unchanged."""
+        queues anyway), submit it to routing. Record errors (bad contact) propagate unchanged.
+
+        ``route=False`` logs a contact that another system routes (a PBX speaking the CTI API):
+        it is queued in the record but never offered by the core."""
         customer = await self._identify(intake)
         now = self._clock.utcnow()
         facts = {"channel": intake.channel, "to": intake.to, "digits": intake.digits,
@@ -125,6 +129,9 @@ class Switchboard:
             await self._step(interaction.id, Step.REFUSE, details={"reason": "queue_closed", "queue": match.queue})
             return Admission(interaction, customer, match, closed)
         await self._step(interaction.id, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
+        if not route:
+            self.external.add(interaction.id)
+            return Admission(interaction, customer, match, None)
         spec = self._spec(self.settings, match, iid=interaction.id, channel=intake.channel, tier=match.tier,
                           virtual_start=intake.virtual_start or self._clock.now(),
                           language=facts["language"], attributes=facts["attributes"],
@@ -204,6 +211,25 @@ class Switchboard:
         self.holding[iid] = agent
         self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
         self._after(iid, Step.CONNECT, {"agent": agent})
+
+    def external_answered(self, iid: int, agent: str) -> None:
+        """Another system's call was answered by ``agent``: log it and pop the screen."""
+        self.holding[iid] = agent
+        self._after(iid, Step.OFFER, {"agent": agent, "routed_by": "pbx"}, agent=agent)
+        self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
+        self._after(iid, Step.CONNECT, {"agent": agent})
+        self._chain(iid, lambda: self._push_pop(iid, agent, "work", {}))
+
+    def external_ended(self, iid: int, reason: str) -> None:
+        """Another system's call ended: completed if it was answered, else abandoned."""
+        self.external.discard(iid)
+        agent = self.holding.pop(iid, None)
+        if agent is None:
+            self._after(iid, Step.ABANDON, {"reason": reason})
+            return
+        self._after(iid, Step.END, {"agent": agent, "reason": reason})
+        self._after(iid, Step.WRAP_UP_END, {"agent": agent})
+        self._publish(f"agent:{agent}", "work", {"interaction": iid, "ended": True})
 
     def complete(self, iid: int, agent: str | None = None, disposition: str | None = None,
                  notes: str | None = None) -> None:
@@ -292,6 +318,12 @@ class Switchboard:
         self._timer = None
         self._run(self.router.tick)
 
+    async def settled(self) -> None:
+        """Wait until every record write queued so far (and any it queued) has finished."""
+        while self._chains:
+            for d in list(self._chains.values()):
+                await d
+
     def stop(self) -> None:
         """Cancel the timer (service stop)."""
         if self._timer is not None and self._timer.active():
@@ -374,9 +406,12 @@ class Switchboard:
             self.channel_of.pop(iid, None)
 
     async def _push_offer(self, iid: int, agent: str, decision: Any) -> None:
+        await self._push_pop(iid, agent, "offer", {"expires_at": decision.expires_at, "queue": decision.queue})
+
+    async def _push_pop(self, iid: int, agent: str, kind: str, extra: Mapping[str, Any]) -> None:
         pop = await self.screen_pop(iid)
-        pop.update(expires_at=decision.expires_at, queue=decision.queue)
-        self._publish(f"agent:{agent}", "offer", pop)
+        pop.update(extra)
+        self._publish(f"agent:{agent}", kind, pop)
 
     async def agent_snapshot(self, agent: str) -> dict[str, Any]:
         """Everything the agent's desktop shows, for a page load or a push resynchronisation."""

@@ -125,7 +125,7 @@ class CtiApi:
         event = effect.event
         if effect.kind == "create":
             inbound = event.direction == "in"
-            admission = await self._board.admit(Intake(
+            admission = await self._board.admit(route=False, intake=Intake(
                 channel="voice", direction="inbound" if inbound else "outbound", contact_kind="phone",
                 contact=event.from_number if inbound else event.to_number,
                 to=event.to_number if inbound else event.from_number,
@@ -136,20 +136,19 @@ class CtiApi:
         iid = self._calls.get(effect.call_id)
         if iid is None:
             return None
-        if effect.kind == "answer" and event is not None and event.user in self._board.settings.agents:
-            self._board.connected(iid, event.user)
+        if effect.kind == "answer" and event is not None:
+            if event.user in self._board.settings.agents:
+                self._board.external_answered(iid, event.user)
+            else:
+                log.info("CTI answer by {user!r}, who is not a configured agent", user=event.user)
         elif effect.kind == "end":
             self._apply_end(effect)
         return iid
 
     def _apply_end(self, effect: CallEffect) -> None:
-        iid = self._calls.pop(effect.call_id, None)
-        if iid is None:
-            return
-        if effect.reason in ("unanswered", "timeout") or self._board.is_waiting(iid):
-            self._board.customer_left(iid, effect.reason or "hangup")
-        else:
-            self._board.complete(iid)
+        iid = self._calls.get(effect.call_id)
+        if iid is not None:
+            self._board.external_ended(iid, effect.reason or "hangup")
 
 
 def _cti_params(req: ApiRequest) -> dict[str, object]:

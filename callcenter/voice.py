@@ -40,6 +40,8 @@ class VoiceCalls:
         self._ready: dict[int, Any] = {}            # offers made while the call was between sessions
         self._dialling: dict[int, str] = {}         # interaction id -> agent being dialled
         self._connected: dict[str, int] = {}        # uniqueid of an answered call -> interaction id
+        self._arriving: set[str] = set()            # calls whose interaction is being created
+        self._gone_early: set[str] = set()          # ... and whose caller hung up meanwhile
         switchboard.on_offer(self._offered)
         switchboard.on_withdraw(self._withdrawn)
 
@@ -47,10 +49,19 @@ class VoiceCalls:
         """Route the call; returns once an agent is chosen (or the queue is closed)."""
         iid = self._by_call.get(call.uniqueid)
         if iid is None:
-            admission = await self._board.admit(_intake(call))
+            self._arriving.add(call.uniqueid)
+            try:
+                admission = await self._board.admit(_intake(call))
+            finally:
+                self._arriving.discard(call.uniqueid)
             if admission.closed is not None:
                 return QueueClosed(admission.closed.announcement or "closed")
             iid = admission.interaction.id
+            if call.uniqueid in self._gone_early:
+                # The caller hung up while the interaction was being created.
+                self._gone_early.discard(call.uniqueid)
+                self._board.customer_left(iid, "caller_hung_up")
+                return ReleaseCall()
             self._by_call[call.uniqueid] = iid
         offer = self._ready.pop(iid, None)
         if offer is None:
@@ -79,6 +90,8 @@ class VoiceCalls:
         """Abandoned while waiting."""
         iid = self._by_call.pop(call.uniqueid, None)
         if iid is None:
+            if call.uniqueid in self._arriving:
+                self._gone_early.add(call.uniqueid)
             return
         self._ready.pop(iid, None)
         waiter = self._waiting.pop(iid, None)

@@ -35,8 +35,8 @@ def fastagi_port(app) -> int:
     return app.fastagi.port.getHost().port
 
 
-async def settle(seconds: float = 0.05) -> None:
-    """Let the reactor run the writes queued by the switchboard."""
+async def pause(seconds: float) -> None:
+    """Let the reactor run for a while."""
     from twisted.internet import task
 
     await task.deferLater(reactor, seconds, lambda: None)
@@ -57,7 +57,7 @@ def test_inbound_call_is_routed_to_the_agent_phone_and_logged_answered(run, app)
                                    agi_env("dialresult", "1700000000.1", "+14155550134", BILLING_LINE, (str(iid), "ANSWER")))
         await result.finished
         assert result.variables["CC_RETRY"] == "0"
-        await settle()
+        await app.switchboard.settled()
         return iid
 
     iid = run(scenario())
@@ -106,10 +106,12 @@ def test_caller_hanging_up_while_queued_is_abandoned_with_its_wait(run, app):
     async def scenario():
         peer = await connect_agi(reactor, fastagi_port(app), agi_env("inbound", "1700000000.3", "+14155550136", BILLING_LINE))
         await peer.first_command
-        await settle(0.1)
+        await pause(0.05)
         peer.hang_up()
         await peer.finished
-        await settle(0.1)
+        while app.switchboard.router.waiting():
+            await pause(0.01)
+        await app.switchboard.settled()
 
     run(scenario())
     customer = run(app.store.find_customer_by_phone("+14155550136"))
