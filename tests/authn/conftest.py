@@ -33,3 +33,14 @@ def fake_clock():
 def users(database, fake_clock):
     """A UserStore on the test database (SQLite and PostgreSQL), cheap hashes, counting tokens."""
     return UserStore(database, Clock(fake_clock), cost=CHEAP, token_source=counting_tokens())
+
+
+@pytest.fixture
+def site(run, users, fake_clock):
+    """The security test site (tests/authn/site.py) with generous login rates."""
+    from tests.authn.site import build_site
+
+    s = build_site(run, users, fake_clock)
+    yield s
+    s.hub.stopService()
+    run(s.http.stopService())

@@ -1,0 +1,482 @@
+"""Authenticated requests: login, logout, sessions, CSRF, API tokens and role guards.
+
+Two ways in:
+
+- **Browsers** log in at ``/login`` (an HTML form, or JSON ``{"login", "password"}``) and get
+  the ``cc_session`` cookie: HttpOnly, ``SameSite=Strict``, ``Path=/``, and ``Secure`` when
+  the request came over TLS (directly, or through a configured trusted proxy that says
+  ``X-Forwarded-Proto: https``). Every state-changing request (anything but GET, HEAD,
+  OPTIONS) of a session must carry the session's CSRF token in ``X-CSRF-Token`` or the
+  ``csrf_token`` form field, else 403. Sessions end after their idle or absolute lifetime
+  (:class:`~callcenter.auth.sessions.SessionStore`), at logout, or when the user is disabled.
+  The login form itself carries a pre-login token (double-submit cookie ``cc_login``) so
+  another site cannot log a browser into an attacker's account; a JSON login needs none,
+  since a cross-site page cannot send ``application/json`` without CORS.
+- **Integrations** send ``Authorization: Bearer <token>`` (:meth:`UserStore.create_token`);
+  no cookie, no CSRF. A presented but invalid token is a 401, never a fall-back to cookies.
+
+Login attempts are rate-limited per client address and per login (429 with ``Retry-After``);
+every attempt counts, so parallel guesses are capped too. Refusals: 401 JSON for API
+requests (with ``WWW-Authenticate: Bearer``), a 303 to ``/login?next=...`` for pages, 403 for
+a role that may not, 403 ``csrf_failed`` for a missing or wrong CSRF token.
+
+What the integrator uses: :meth:`Authenticator.principal_for` (async, the request's
+:class:`Principal` or None), :meth:`Authenticator.csrf_for`, :meth:`Authenticator.guard`
+for resources, :meth:`Authenticator.api_principal` / :meth:`Authenticator.api_guard` for
+:class:`~callcenter.web.jsonapi.JsonApi` handlers, and :meth:`Authenticator.resources` for
+``/login`` and ``/logout``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from callcenter.auth.ratelimit import Rate, RateLimiter
+from callcenter.auth.sessions import ROLES, Session, SessionStore, csrf_ok
+from callcenter.clock import Clock
+from callcenter.records.errors import NotFound
+from callcenter.web.jsonapi import ApiError, ApiRequest
+
+log = Logger(namespace="callcenter.web.authn")
+
+SESSION_COOKIE = b"cc_session"
+LOGIN_COOKIE = b"cc_login"
+CSRF_HEADER = b"x-csrf-token"
+CSRF_FIELD = b"csrf_token"
+SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+DEFAULT_PER_IP = Rate(burst=20, per_second=1 / 6)
+DEFAULT_PER_LOGIN = Rate(burst=5, per_second=1 / 30)
+_ATTR = "_callcenter_principal"
+TEMPLATES = Path(__file__).parent / "templates"
+
+LABELS = {
+    "en": {"title": "Sign in", "login": "Login", "password": "Password", "submit": "Sign in",
+           "bad_credentials": "Wrong login or password.", "too_many": "Too many attempts. Try again in {s} s.",
+           "expired": "This form expired. Please try again.", "language": "中文", "other_lang": "zh-CN"},
+    "zh-CN": {"title": "登录", "login": "用户名", "password": "密码", "submit": "登录",
+              "bad_credentials": "用户名或密码错误。", "too_many": "尝试次数过多，请在 {s} 秒后重试。",
+              "expired": "表单已过期，请重试。", "language": "English", "other_lang": "en"},
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request: the user, their role, and the agent login they work as (or None)."""
+
+    user_id: int
+    login: str
+    role: str
+    agent: str | None
+
+
+class AuthError(Exception):
+    """A refused request: ``status`` 401 (who are you?), 403 (not allowed / CSRF) or 429."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+    def api_error(self) -> ApiError:
+        """The same refusal as a JsonApi error."""
+        return ApiError(self.status, self.code, self.message)
+
+
+def _principal(user: Any) -> Principal:
+    return Principal(user.id, user.login, user.role, user.agent)
+
+
+def _header(request: Request, name: bytes) -> str | None:
+    value = request.getHeader(name)
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+class Authenticator:
+    """Sessions and tokens for one site. See the module docstring for the rules it enforces.
+
+    ``users`` is a :class:`~callcenter.records.users.UserStore`; ``clock`` gives the time for
+    sessions and rate limits; ``sessions`` defaults to a store with 8 h idle / 24 h absolute
+    lifetimes; ``per_ip``/``per_login`` are the login rates; ``trusted_proxies`` the peer
+    addresses whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed; ``home(principal)``
+    where a form login goes without ``next``; ``env`` the Jinja2 environment for the login page.
+    """
+
+    def __init__(self, users: Any, clock: Clock, sessions: SessionStore | None = None,
+                 per_ip: Rate = DEFAULT_PER_IP, per_login: Rate = DEFAULT_PER_LOGIN,
+                 trusted_proxies: Iterable[str] = (), home: Callable[[Principal], str] | None = None,
+                 env: Environment | None = None, token_source: Callable[[int], str] = secrets.token_urlsafe) -> None:
+        self.users = users
+        self.clock = clock
+        self.sessions = sessions or SessionStore()
+        self.per_ip = RateLimiter(per_ip)
+        self.per_login = RateLimiter(per_login)
+        self.trusted_proxies = frozenset(trusted_proxies)
+        self.home = home or (lambda p: "/desktop" if p.agent else "/")
+        self.env = env or Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                                      undefined=StrictUndefined)
+        self._token = token_source
+
+    # --- who is asking ---
+
+    async def principal_for(self, request: Request) -> Principal | None:
+        """The request's principal (bearer token first, else the session cookie), or None.
+
+        Cached on the request. A disabled or deleted user's session is ended here. Raises
+        nothing for bad credentials: they simply give None.
+        """
+        if hasattr(request, _ATTR):
+            return getattr(request, _ATTR)[0]
+        principal, session = await self._authenticate(request)
+        setattr(request, _ATTR, (principal, session))
+        return principal
+
+    async def _authenticate(self, request: Request) -> tuple[Principal | None, Session | None]:
+        authorization = _header(request, b"authorization")
+        if authorization is not None:
+            scheme, _, secret = authorization.partition(" ")
+            if scheme.lower() != "bearer":
+                return None, None
+            user = await self.users.authenticate_token(secret.strip())
+            return (_principal(user) if user is not None else None), None
+        session = self.sessions.get(self.cookie(request, SESSION_COOKIE), self.clock.now())
+        if session is None:
+            return None, None
+        try:
+            user = await self.users.get_by_id(int(session.user_id))
+        except NotFound:
+            user = None
+        if user is None or user.disabled:
+            self.sessions.revoke(session.token)
+            return None, None
+        return _principal(user), session
+
+    def checked_principal(self, request: Request) -> Principal | None:
+        """The principal already authenticated for this request (inside a guard), without waiting; else None."""
+        cached = getattr(request, _ATTR, None)
+        return cached[0] if cached else None
+
+    def csrf_for(self, request: Request) -> str:
+        """The CSRF token of the request's live session ('' when none); for pages to embed."""
+        cached = getattr(request, _ATTR, None)
+        session = cached[1] if cached else self.sessions.get(self.cookie(request, SESSION_COOKIE), self.clock.now())
+        return session.csrf_token if session is not None else ""
+
+    async def require(self, request: Request, roles: Iterable[str] | None = None) -> Principal:
+        """The principal, checked: AuthError 401 if none, 403 for another role or a failed CSRF check."""
+        principal = await self.principal_for(request)
+        if principal is None:
+            raise AuthError(401, "unauthenticated", "log in or present an API token")
+        session = getattr(request, _ATTR)[1]
+        if session is not None and request.method not in SAFE_METHODS:
+            presented = _header(request, CSRF_HEADER)
+            if presented is None:
+                values = request.args.get(CSRF_FIELD) if request.args else None
+                presented = values[0].decode("latin-1") if values else None
+            if not csrf_ok(session, presented):
+                raise AuthError(403, "csrf_failed", "missing or wrong CSRF token")
+        if roles is not None and principal.role not in set(roles):
+            raise AuthError(403, "forbidden", f"a {principal.role} may not do this")
+        return principal
+
+    async def api_principal(self, req: ApiRequest, roles: Iterable[str] | None = None) -> Principal:
+        """:meth:`require` for a JsonApi handler: refusals become :class:`ApiError`."""
+        try:
+            return await self.require(req.raw, roles)
+        except AuthError as e:
+            raise e.api_error() from None
+
+    def api_guard(self, roles: Iterable[str] | None = None) -> Callable[[ApiRequest], Awaitable[Principal]]:
+        """An ``async (ApiRequest) -> Principal`` limited to ``roles`` (None: any logged-in user)."""
+        allowed = tuple(roles) if roles is not None else None
+        _check_roles(allowed)
+
+        async def principal(req: ApiRequest) -> Principal:
+            return await self.api_principal(req, allowed)
+        return principal
+
+    def guard(self, resource: Resource, roles: Iterable[str] | None = None, page: bool = False) -> Resource:
+        """``resource`` (and its children) served only to ``roles``; ``page`` picks redirects over 401 JSON.
+
+        Inside, ``await authenticator.principal_for(request)`` returns the checked principal at once.
+        """
+        allowed = tuple(roles) if roles is not None else None
+        _check_roles(allowed)
+        return GuardedResource(self, resource, allowed, page)
+
+    # --- transport facts ---
+
+    def client_address(self, request: Request) -> str:
+        """The client's IP: the peer, or the last X-Forwarded-For hop when the peer is a trusted proxy."""
+        peer = getattr(request.getClientAddress(), "host", "") or ""
+        forwarded = _header(request, b"x-forwarded-for")
+        if peer in self.trusted_proxies and forwarded:
+            return forwarded.split(",")[-1].strip() or peer
+        return peer
+
+    def is_secure(self, request: Request) -> bool:
+        """True over TLS, or when a trusted proxy says the client used https."""
+        if request.isSecure():
+            return True
+        peer = getattr(request.getClientAddress(), "host", "")
+        proto = _header(request, b"x-forwarded-proto")
+        return peer in self.trusted_proxies and proto is not None and proto.split(",")[-1].strip().lower() == "https"
+
+    @staticmethod
+    def cookie(request: Request, name: bytes) -> str | None:
+        value = request.getCookie(name)
+        return value.decode("ascii", "replace") if value else None
+
+    # --- login and logout ---
+
+    def open_session(self, request: Request, principal: Principal) -> Session:
+        """Start a session for ``principal`` and set its cookie on the response (ends the request's old one)."""
+        old = self.cookie(request, SESSION_COOKIE)
+        if old:
+            self.sessions.revoke(old)  # a fresh token at each login: no session fixation
+        session = self.sessions.create(str(principal.user_id), principal.role, self.clock.now())
+        request.addCookie(SESSION_COOKIE, session.token.encode("ascii"), path=b"/", httpOnly=True,
+                          secure=self.is_secure(request), sameSite="strict")
+        setattr(request, _ATTR, (principal, session))
+        return session
+
+    def check_login_rate(self, request: Request, login: str) -> None:
+        """Spend one attempt for the client and for ``login``; AuthError 429 with the wait when none is left."""
+        now = self.clock.now()
+        ip, key = self.client_address(request), login.strip().lower()
+        wait = max(self.per_ip.retry_after(ip, now), self.per_login.retry_after(key, now))
+        if wait > 0:
+            raise AuthError(429, "rate_limited", "too many login attempts", retry_after=max(1, math.ceil(wait)))
+        self.per_ip.allow(ip, now)
+        self.per_login.allow(key, now)
+
+    def logout(self, request: Request) -> None:
+        """End the request's session (if any) and clear its cookie."""
+        token = self.cookie(request, SESSION_COOKIE)
+        if token:
+            self.sessions.revoke(token)
+        request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=b"0", httpOnly=True,
+                          secure=self.is_secure(request), sameSite="strict")
+
+    def resources(self) -> dict[bytes, Resource]:
+        """The children to mount at the root: ``login`` and ``logout``."""
+        return {b"login": LoginResource(self), b"logout": LogoutResource(self)}
+
+    def new_form_token(self) -> str:
+        """A random pre-login token for the login form's double-submit cookie."""
+        return self._token(24)
+
+
+def _check_roles(roles: tuple[str, ...] | None) -> None:
+    if roles is not None and (not roles or any(r not in ROLES for r in roles)):
+        raise ValueError(f"roles must be a non-empty subset of {ROLES}")
+
+
+def wants_json(request: Request) -> bool:
+    """True when the client asked for or sent JSON (API clients), False for a browser form or page."""
+    ctype = (_header(request, b"content-type") or "").split(";")[0].strip().lower()
+    accept = _header(request, b"accept") or ""
+    return ctype == "application/json" or ("application/json" in accept and "text/html" not in accept)
+
+
+def send_json(request: Request, status: int, body: object, retry_after: int | None = None) -> None:
+    """Finish ``request`` with a JSON body (no-store)."""
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-store")
+    if retry_after is not None:
+        request.setHeader(b"retry-after", str(retry_after).encode())
+    if status == 401:
+        request.setHeader(b"www-authenticate", b'Bearer realm="callcenter"')
+    request.write(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    request.finish()
+
+
+def deny(request: Request, error: AuthError, page: bool) -> None:
+    """Answer a refused request: a redirect to the login page for a page GET, else JSON."""
+    if page and error.status == 401 and request.method in (b"GET", b"HEAD"):
+        request.setResponseCode(303)
+        request.setHeader(b"location", b"/login?next=" + quote(request.uri.decode("latin-1"), safe="/").encode("ascii"))
+        request.setHeader(b"cache-control", b"no-store")
+        request.finish()
+        return
+    send_json(request, error.status, {"error": {"code": error.code, "message": error.message}}, error.retry_after)
+
+
+class GuardedResource(Resource):
+    """A resource served only after :meth:`Authenticator.require` passed (see :meth:`Authenticator.guard`)."""
+
+    def __init__(self, authn: Authenticator, inner: Resource, roles: tuple[str, ...] | None, page: bool) -> None:
+        super().__init__()
+        self._authn, self._inner, self._roles, self._page = authn, inner, roles, page
+        self.isLeaf = getattr(inner, "isLeaf", False)
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted API
+        return GuardedResource(self._authn, self._inner.getChildWithDefault(path, request), self._roles, self._page)
+
+    def render(self, request: Request) -> object:
+        finished: list = []
+        request.notifyFinish().addBoth(finished.append)
+        d = Deferred.fromCoroutine(self._render(request, finished))
+        d.addErrback(lambda f: (log.failure("guarded request failed", f),
+                                None if request.finished or finished else send_json(
+                                    request, 500, {"error": {"code": "internal_error", "message": "internal error"}})))
+        return NOT_DONE_YET
+
+    async def _render(self, request: Request, finished: list) -> None:
+        try:
+            await self._authn.require(request, self._roles)
+        except AuthError as e:
+            if not finished:
+                deny(request, e, self._page)
+            return
+        if finished:
+            return
+        body = self._inner.render(request)
+        if body is not NOT_DONE_YET:
+            request.write(body)
+            request.finish()
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    """Constant-time equality of two optional tokens (None never matches)."""
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+def _language(request: Request) -> str:
+    """``zh-CN`` or ``en``, from ``?lang=`` then Accept-Language."""
+    asked = (request.args.get(b"lang") or [b""])[0].decode("ascii", "replace").lower()
+    if not asked:
+        asked = (_header(request, b"accept-language") or "").split(",")[0].strip().lower()
+    return "zh-CN" if asked.startswith("zh") else "en"
+
+
+def _safe_next(value: str | None) -> str | None:
+    """A same-site path to go to after login, or None (absolute URLs and ``//host`` are refused)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) or len(value) > 2000:
+        return None
+    return value if value.isprintable() else None
+
+
+def _field(request: Request, name: bytes) -> str:
+    values = request.args.get(name) if request.args else None
+    return values[0].decode("utf-8", "replace") if values else ""
+
+
+class LoginResource(Resource):
+    """``GET /login`` shows the form (English or Simplified Chinese); ``POST /login`` logs in.
+
+    POST takes a form (``login``, ``password``, ``csrf_token``, ``next``) and answers 303 to
+    ``next`` or the user's home, or JSON ``{"login", "password"}`` and answers
+    ``{"login", "role", "agent", "csrf_token"}``. Refusals: 401 wrong credentials (the form is
+    shown again), 403 a form without its pre-login token, 429 too many attempts.
+    """
+
+    isLeaf = True
+
+    def __init__(self, authn: Authenticator) -> None:
+        super().__init__()
+        self._authn = authn
+
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802 - twisted API
+        return self._page(request, 200, None)
+
+    def _page(self, request: Request, status: int, error: str | None) -> bytes:
+        token = self._authn.new_form_token()
+        request.addCookie(LOGIN_COOKIE, token.encode("ascii"), path=b"/login", max_age=b"3600", httpOnly=True,
+                          secure=self._authn.is_secure(request), sameSite="strict")
+        lang = _language(request)
+        html = self._authn.env.get_template("auth/login.html").render(
+            lang=lang, L=LABELS[lang], csrf=token, error=error,
+            next=_safe_next(_field(request, b"next")) or "", login=_field(request, b"login")[:100])
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+        return html.encode("utf-8")
+
+    def render_POST(self, request: Request) -> object:  # noqa: N802 - twisted API
+        d = Deferred.fromCoroutine(self._post(request))
+        d.addErrback(lambda f: (log.failure("login failed", f), send_json(
+            request, 500, {"error": {"code": "internal_error", "message": "internal error"}})))
+        return NOT_DONE_YET
+
+    async def _post(self, request: Request) -> None:
+        as_json = wants_json(request)
+        if as_json:
+            try:
+                body = json.loads(request.content.read(64 * 1024).decode("utf-8"))
+                login, password = body["login"], body["password"]
+                if not isinstance(login, str) or not isinstance(password, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                return send_json(request, 400, {"error": {"code": "invalid_input",
+                                                          "message": "send {\"login\": ..., \"password\": ...}"}})
+        else:
+            login, password = _field(request, b"login"), _field(request, b"password")
+            if not same_token(_field(request, CSRF_FIELD), self._authn.cookie(request, LOGIN_COOKIE)):
+                return self._finish_page(request, 403, LABELS[_language(request)]["expired"])
+        try:
+            self._authn.check_login_rate(request, login)
+        except AuthError as e:
+            if as_json:
+                return send_json(request, 429, {"error": {"code": e.code, "message": e.message}}, e.retry_after)
+            request.setHeader(b"retry-after", str(e.retry_after).encode())
+            return self._finish_page(request, 429, LABELS[_language(request)]["too_many"].format(s=e.retry_after))
+        user = await self._authn.users.verify_password(login, password) if len(login) <= 100 else None
+        if user is None:
+            log.info("failed login for {login!r} from {ip}", login=login[:100], ip=self._authn.client_address(request))
+            if as_json:
+                return send_json(request, 401, {"error": {"code": "invalid_credentials",
+                                                          "message": "wrong login or password"}})
+            return self._finish_page(request, 401, LABELS[_language(request)]["bad_credentials"])
+        principal = _principal(user)
+        session = self._authn.open_session(request, principal)
+        if as_json:
+            return send_json(request, 200, {"login": user.login, "role": user.role, "agent": user.agent,
+                                            "csrf_token": session.csrf_token})
+        request.setResponseCode(303)
+        request.setHeader(b"location", (_safe_next(_field(request, b"next")) or self._authn.home(principal)).encode())
+        request.finish()
+
+    def _finish_page(self, request: Request, status: int, error: str) -> None:
+        request.write(self._page(request, status, error))
+        request.finish()
+
+
+class LogoutResource(Resource):
+    """``POST /logout`` (CSRF-checked) ends the session: 303 to ``/login`` for a form, JSON otherwise."""
+
+    isLeaf = True
+
+    def __init__(self, authn: Authenticator) -> None:
+        super().__init__()
+        self._authn = authn
+
+    def render_POST(self, request: Request) -> object:  # noqa: N802 - twisted API
+        d = Deferred.fromCoroutine(self._post(request))
+        d.addErrback(lambda f: log.failure("logout failed", f))
+        return NOT_DONE_YET
+
+    async def _post(self, request: Request) -> None:
+        try:
+            await self._authn.require(request)
+        except AuthError as e:
+            return deny(request, e, page=False)
+        self._authn.logout(request)
+        if wants_json(request):
+            return send_json(request, 200, {"logged_out": True})
+        request.setResponseCode(303)
+        request.setHeader(b"location", b"/login")
+        request.finish()
