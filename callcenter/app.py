@@ -59,6 +59,9 @@ class Application:
     fastagi: Any = None
     ami: Any = None
     reloader: Any = None
+    mail: Any = None
+    mailflow: Any = None
+    smtp: Any = None
 
 
 def build_application(settings: Any, reactor: Any, database_url: str,
@@ -151,6 +154,59 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
         await app.store.record_audit(action, "config", 0, actor=actor, details=details)
 
     app.reloader = ConfigReloader(settings.config_dir, overrides, settings, apply, audit)
+    _build_email(app, reactor)
+
+
+def _build_email(app: Application, reactor: Any) -> None:
+    """The email channel: durable mail store, flow into the switchboard, listener, IMAP, outbox."""
+    import uuid
+
+    from callcenter.mailflow import MailFlow, MailFlowOptions
+    from callcenter.records.mail import MailStore
+    from callcenter.routing_rules import match_rule, queue_open
+    from channels.email.imappoller import ImapConfig, ImapPollerService
+    from channels.email.outbox import OutboxSenderService
+    from channels.email.relay import RelayConfig, SmtpRelay
+    from channels.email.smtplistener import SmtpListenerService
+    from callcenter.health import ChannelStatus
+
+    settings, board = app.settings, app.switchboard
+    app.mail = mail = MailStore(app.database, app.clock)
+    relay_settings = settings.email.relay
+    relay = SmtpRelay(RelayConfig(host=relay_settings.host, port=relay_settings.port,
+                                  starttls=relay_settings.starttls, username=relay_settings.username,
+                                  password=relay_settings.password))
+    outbox = OutboxSenderService(app.clock, mail.claim_due, mail.mark_sent, mail.mark_failed, relay.send)
+    domain = relay_settings.from_address.rpartition("@")[2] or "localhost"
+    app.mailflow = MailFlow(
+        records=app.store, mail=mail, clock=app.clock, settings=settings,
+        route=lambda facts: match_rule(board.settings, facts),
+        queue_open=lambda queue, now: queue_open(board.settings.queues[queue], now),
+        on_new_interaction=lambda interaction, routing: board.route_existing(
+            interaction, routing.match, routing.customer, routing.facts),
+        on_customer_reply=lambda interaction: board.customer_replied(interaction.id),
+        new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake, options=MailFlowOptions(domain=domain))
+    if relay_settings.enabled:
+        outbox.setServiceParent(app.service)
+    app.health.add_channel("smtp_relay", lambda: ChannelStatus("up" if relay_settings.enabled else "disabled"))
+    mailboxes = {m.address: name for name, m in settings.email.mailboxes.items()}
+    if settings.email.listener_enabled:
+        app.smtp = SmtpListenerService(reactor, app.mailflow.accept_mail, mailboxes, app.clock,
+                                       host=settings.server.smtp_host, port=settings.server.smtp_port,
+                                       domain=domain)
+        app.smtp.setServiceParent(app.service)
+    app.health.add_channel("smtp_listener", lambda: ChannelStatus(
+        "up" if getattr(app, "smtp", None) is not None and app.smtp.running else "disabled"))
+    for name, mailbox in sorted(settings.email.mailboxes.items()):
+        imap = mailbox.imap
+        if imap is None or not imap.enabled:
+            continue
+        poller = ImapPollerService(reactor, name, ImapConfig(imap.host, imap.port, imap.username, imap.password,
+                                                            folder=imap.folder, tls=imap.tls,
+                                                            poll_interval=imap.poll_interval),
+                                   app.mailflow.accept_mail, app.clock)
+        poller.setServiceParent(app.service)
+        app.health.add_channel(f"imap:{name}", lambda p=poller: ChannelStatus("up" if p.running else "down"))
 
 
 def _async(fn):

@@ -139,6 +139,22 @@ class Switchboard:
         self._run(lambda now: self.router.submit(spec, now))
         return Admission(interaction, customer, match, closed)
 
+    def route_existing(self, interaction: Any, match: RuleMatch, customer: Any, facts: Mapping[str, Any]) -> None:
+        """Route an interaction a channel flow already logged (an email, possibly reopened)."""
+        iid = interaction.id
+        self._states[iid] = State(interaction.state)
+        self.channel_of[iid] = interaction.channel
+        spec = self._spec(self.settings, match, iid=iid, channel=interaction.channel, tier=match.tier,
+                          virtual_start=self._clock.now(), language=facts.get("language"),
+                          attributes=dict(customer.attributes), customer_key=str(customer.id))
+
+        async def queue_then_submit() -> None:
+            if self._states.get(iid) is State.NEW:
+                await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
+            self._run(lambda now: self.router.submit(spec, now))
+
+        self._chain(iid, queue_then_submit)
+
     async def _identify(self, intake: Intake) -> Any:
         """The customer owning the contact; an anonymous one when there is no usable contact
         (withheld or malformed caller id): the contact is still served, and the raw text stays
@@ -211,6 +227,13 @@ class Switchboard:
         self.holding[iid] = agent
         self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
         self._after(iid, Step.CONNECT, {"agent": agent})
+
+    def customer_replied(self, iid: int) -> None:
+        """A customer wrote again on an open interaction: its holder (if any) is told."""
+        agent = self.holding.get(iid) or self.offers.get(iid, {}).get("agent")
+        if agent is not None:
+            self._publish(f"agent:{agent}", "work", {"interaction": iid, "customer_replied": True})
+        self._publish("supervisors", "customer_replied", {"interaction": iid})
 
     def external_answered(self, iid: int, agent: str) -> None:
         """Another system's call was answered by ``agent``: log it and pop the screen."""

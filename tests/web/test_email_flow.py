@@ -1,0 +1,63 @@
+"""Email end to end in the real app: SMTP listener -> mail flow -> switchboard -> routing -> record."""
+
+from __future__ import annotations
+
+import dataclasses
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from twisted.internet import reactor, threads
+
+from callcenter.app import build_application
+from callcenter.settings import load_settings
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def app(run, migrated_database_url, tmp_path):
+    """The application on the shipped config with always-open queues, started."""
+    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path})
+    settings = dataclasses.replace(settings, queues={n: dataclasses.replace(q, schedule=None)
+                                                     for n, q in settings.queues.items()})
+    application = build_application(settings, reactor, migrated_database_url)
+    application.service.startService()
+    yield application
+    run(application.service.stopService())
+
+
+def send(port: int, message: EmailMessage) -> dict:
+    """Deliver ``message`` to the listener with smtplib (in a thread); the refused recipients."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        return client.send_message(message)
+
+
+def smtp_port(app) -> int:
+    """The port the SMTP listener bound."""
+    return app.smtp.port
+
+
+def test_email_to_billing_is_stored_routed_and_offered(run, app):
+    """A customer's email to billing@ becomes an email interaction in the billing queue, offered to
+    an available billing agent; the sender becomes the customer's contact point."""
+    app.switchboard.set_available("alice")
+    message = EmailMessage()
+    message["From"] = "Ana Silva <ana@example.org>"
+    message["To"] = "billing@example.com"
+    message["Subject"] = "Invoice 4411 charged twice"
+    message["Message-ID"] = "<m1@example.org>"
+    message.set_content("Hello, my card was charged twice for invoice 4411.")
+
+    async def scenario():
+        refused = await threads.deferToThread(send, smtp_port(app), message)
+        assert refused == {}
+        await app.switchboard.settled()
+
+    run(scenario())
+    customer = run(app.store.find_customer_by_email("ana@example.org"))
+    (interaction,) = run(app.store.timeline(customer.id)).items
+    assert (interaction.channel, interaction.queue, interaction.subject) == ("email", "billing", "Invoice 4411 charged twice")
+    assert interaction.state == "offered" and interaction.agent == "alice"
+    assert app.switchboard.offers[interaction.id]["agent"] == "alice"
