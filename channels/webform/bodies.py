@@ -113,7 +113,8 @@ def parse_multipart(content_type: str, body: bytes) -> RawForm:
         raise BodyError("bad_request", "malformed multipart body")
     raw = RawForm()
     for part in message.get_payload():
-        disposition = str(part.get("content-disposition", ""))
+        # raw_items: the header as received (undecoded bytes as surrogates), not a Header object.
+        disposition = next((str(v) for k, v in part.raw_items() if k.lower() == "content-disposition"), "")
         params = _disposition(disposition)
         if not disposition.lower().startswith("form-data") or not params.get("name"):
             raise BodyError("bad_request", "a multipart part without a form-data name")

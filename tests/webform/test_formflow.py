@@ -1,0 +1,133 @@
+"""FormFlow on a SQLite record: identity without email, bad contacts, failing callbacks, and
+content-addressed attachments that a failed submission must not take away from others."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from twisted.internet import task
+
+from callcenter.clock import Clock
+from callcenter.formflow import FormFlow, store_blob
+from callcenter.records.store import RecordStore
+from callcenter.settings import load_settings
+from channels.webform.submission import Attachment, FormSubmission, SubmissionRejected
+from tests.conftest import run_on_reactor
+from tests.records.helpers import T0
+from tests.webform.conftest import CONFIG, _reactor
+
+PDF = b"%PDF-1.4 shared\n"
+
+
+def submission(**changes) -> FormSubmission:
+    """A contact-form submission as the channel would hand it over."""
+    base = dict(form="contact", fields={"name": "Lin", "message": "Hi"}, email="lin@example.com",
+                phone="+12125550123", name="Lin", attributes={}, attachments=(), client_ip="192.0.2.1",
+                language="zh")
+    return FormSubmission(**{**base, **changes})
+
+
+@pytest.fixture
+def flow_of(sqlite_database, tmp_path):
+    """Builds a FormFlow with the given callbacks on a fresh SQLite record."""
+    settings = load_settings(CONFIG)
+    clock = task.Clock()
+    clock.advance(T0.timestamp())
+    store = RecordStore(sqlite_database, Clock(clock), "US")
+
+    def build(on_new_interaction, send_confirmation) -> FormFlow:
+        flow = FormFlow(store=store, forms=settings.webform.forms, templates=settings.templates,
+                        data_dir=tmp_path / "var", reactor=_reactor(), on_new_interaction=on_new_interaction,
+                        send_confirmation=send_confirmation, new_reference=iter(["REF1", "REF2", "REF3"]).__next__)
+        flow.store = store
+        return flow
+    return build
+
+
+def ignore(interaction, routing_input) -> None:
+    """An on_new_interaction that does nothing."""
+
+
+async def no_mail(to_address: str, subject: str, body: str, interaction) -> None:
+    """A send_confirmation that does nothing."""
+
+
+def test_fakes_match_the_documented_callback_signatures():
+    """The recording callbacks take exactly the parameters FormFlow passes."""
+    assert list(inspect.signature(ignore).parameters) == ["interaction", "routing_input"]
+    assert list(inspect.signature(no_mail).parameters) == ["to_address", "subject", "body", "interaction"]
+
+
+def test_phone_only_and_anonymous_submissions(flow_of):
+    """Without an email the phone identifies the customer; with neither, a provisional named customer."""
+    flow = flow_of(ignore, no_mail)
+    first = run_on_reactor(flow.submit_form(submission(email=None)))
+    second = run_on_reactor(flow.submit_form(submission(email=None, phone=None, name="Mei")))
+    one = run_on_reactor(flow.store.get_interaction(first.interaction_id))
+    two = run_on_reactor(flow.store.get_interaction(second.interaction_id))
+    by_phone = run_on_reactor(flow.store.find_customer_by_phone("+12125550123"))
+    assert one.customer_id == by_phone.id
+    anonymous = run_on_reactor(flow.store.get_customer(two.customer_id))
+    assert (anonymous.display_name, anonymous.provisional, anonymous.contact_points) == ("Mei", True, ())
+    assert (first.reference, second.reference) == ("REF1", "REF2")
+
+
+def test_contact_the_record_refuses_is_a_field_error(flow_of):
+    """An email the record cannot normalize is rejected naming the form's email field."""
+    flow = flow_of(ignore, no_mail)
+    with pytest.raises(SubmissionRejected) as caught:
+        run_on_reactor(flow.submit_form(submission(email="not an address")))
+    assert [(e.field, e.code) for e in caught.value.errors] == [("email", "invalid_email")]
+
+
+def test_failing_routing_and_mail_do_not_undo_the_submission(flow_of):
+    """Errors of the post-commit callbacks are logged; the receipt is returned and the interaction kept."""
+    calls = []
+
+    def broken_routing(interaction, routing_input) -> None:
+        calls.append("routing")
+        raise RuntimeError("router down")
+
+    async def broken_mail(to_address: str, subject: str, body: str, interaction) -> None:
+        calls.append(("mail", to_address, subject))
+        raise OSError("outbox full")
+
+    flow = flow_of(broken_routing, broken_mail)
+    receipt = run_on_reactor(flow.submit_form(submission()))
+    assert run_on_reactor(flow.store.get_interaction(receipt.interaction_id)).payload["reference"] == "REF1"
+    assert calls == ["routing", ("mail", "lin@example.com", "联系我们：我们已收到您的请求 [#REF1]")]
+
+
+def test_async_routing_callback_is_awaited(flow_of):
+    """An async on_new_interaction is awaited before the receipt is returned."""
+    seen = []
+
+    async def routing(interaction, routing_input) -> None:
+        seen.append(routing_input["to"])
+
+    run_on_reactor(flow_of(routing, no_mail).submit_form(submission()))
+    assert seen == ["contact"]
+
+
+def test_failed_submission_keeps_a_blob_another_submission_stored(flow_of, sqlite_database, tmp_path):
+    """A blob already stored is shared: a later failed submission of the same bytes leaves it."""
+    flow = flow_of(ignore, no_mail)
+    with_pdf = submission(attachments=(Attachment("attachment", "a.pdf", "application/pdf", PDF),))
+    run_on_reactor(flow.submit_form(with_pdf))
+    blob = tmp_path / "var" / "attachments" / hashlib.sha256(PDF).hexdigest()
+    assert blob.read_bytes() == PDF
+    run_on_reactor(sqlite_database.write(lambda conn, uow: conn.execute(text("DROP TABLE interaction_events"))))
+    with pytest.raises(Exception):
+        run_on_reactor(flow.submit_form(with_pdf))
+    assert blob.exists()
+
+
+def test_store_blob_is_content_addressed(tmp_path: Path):
+    """The same bytes twice are one file; only the first write reports it new; no temp files stay."""
+    assert store_blob(tmp_path, b"abc") == (hashlib.sha256(b"abc").hexdigest(), True)
+    assert store_blob(tmp_path, b"abc") == (hashlib.sha256(b"abc").hexdigest(), False)
+    assert [p.name for p in tmp_path.iterdir()] == [hashlib.sha256(b"abc").hexdigest()]
