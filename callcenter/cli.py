@@ -1,4 +1,4 @@
-"""The ``callcenter`` command: serve, migrate, check-config, route, simulate, import-asterisk.
+"""The ``callcenter`` command: serve, migrate, check-config, route, simulate, import-asterisk, user.
 
 Each subcommand parses its own arguments here and hands them to the module that owns the
 work; those modules are imported lazily so ``callcenter --help`` stays fast and a command
@@ -58,7 +58,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-asterisk", help="convert an Asterisk queues.conf into callcenter queues",
                        description="Read an app_queue queues.conf and print equivalent queues and agents as YAML.")
     p.add_argument("queues_conf", type=Path, help="path to queues.conf")
+
+    _add_user_parser(sub)
     return parser
+
+
+def _add_user_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("user", help="manage web users and API tokens",
+                       description="Add users, set passwords, disable them, and issue or revoke API tokens.")
+    users = p.add_subparsers(dest="user_command", metavar="ACTION")
+    users.required = True
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        q = users.add_parser(name, help=help_text, description=help_text)
+        _add_server_options(q)
+        return q
+
+    q = action("add", "create a user (an agent user is linked to the agent of the same login)")
+    q.add_argument("login")
+    q.add_argument("--role", choices=("agent", "supervisor", "admin"), required=True)
+    q.add_argument("--name", default="", help="display name")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    q.add_argument("--no-password", action="store_true", help="create without a password (set one later)")
+    q = action("passwd", "set a user's password")
+    q.add_argument("login")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    action("disable", "stop a user from logging in or using tokens").add_argument("login")
+    action("enable", "allow a disabled user again").add_argument("login")
+    q = action("token", "issue an API token (printed once)")
+    q.add_argument("login")
+    q.add_argument("--name", required=True, help="what the token is for")
+    action("revoke", "revoke an API token by id").add_argument("token_id", type=int)
+    action("list", "list users")
+    action("sync", "create agents and agent users for every agent in the configuration")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         from callcenter.simulator import simulate_main
         return simulate_main(args.scenario, sys.stdout)
+    if args.command == "user":
+        from callcenter.records.users import user_main
+        return user_main(args, sys.stdin, sys.stdout, sys.stderr)
     if args.command == "import-asterisk":
         from callcenter.asterisk_import import import_main
         return import_main(args.queues_conf, sys.stdout)
