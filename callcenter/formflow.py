@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
@@ -43,21 +42,14 @@ from callcenter.records.model import Customer, Interaction
 from callcenter.settings.model import FormSettings
 from channels.webform.fields import FieldError
 from channels.webform.messages import localized
-from channels.webform.submission import FormReceipt, FormSubmission, SubmissionRejected
+from channels.webform.submission import FormReceipt, FormSubmission, SubmissionRejected, random_reference
 
 log = Logger(namespace="callcenter.formflow")
 
-REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
-REFERENCE_LENGTH = 8
 SUBJECT_LIMIT = 998
 
 OnNewInteraction = Callable[[Interaction, Mapping[str, Any]], "Awaitable[None] | None"]
 SendConfirmation = Callable[[str, str, str, Interaction], Awaitable[None]]
-
-
-def random_reference() -> str:
-    """An unguessable reference like ``K7QM2XDA`` (40 bits)."""
-    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
 def store_blob(directory: Path, data: bytes) -> tuple[str, bool]:

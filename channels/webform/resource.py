@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 import jinja2
@@ -43,7 +43,9 @@ from channels.webform.fields import CleanForm, FieldError, validate_form
 from channels.webform.guard import SubmissionLimits, cors_headers, origin_allowed
 from channels.webform.messages import localized, message, negotiate
 from channels.webform.pages import FormPages
-from channels.webform.submission import Attachment, FormSink, FormSubmission, SubmissionRejected
+from channels.webform.submission import (
+    Attachment, FormSink, FormSubmission, SubmissionRejected, random_reference,
+)
 from channels.webform.tokens import FormSigner
 
 log = Logger(namespace="channels.webform")
@@ -72,13 +74,15 @@ class FormsResource(Resource):
     tokens and references; ``languages`` are the configured languages, the first the
     fallback; ``default_region`` reads phone numbers without a country code; ``templates``
     (a :class:`~callcenter.settings.templates.TemplateSet`, optional) renders the HTML
-    confirmation on the thank-you page.
+    confirmation on the thank-you page; ``decoy_reference`` makes the reference shown to a
+    bot that filled the honeypot (shaped like the sink's real ones).
     """
 
     isLeaf = True
 
     def __init__(self, *, forms: Mapping[str, FormSettings], sink: FormSink, clock: Clock, secret: bytes,
-                 languages: Sequence[str], default_region: str, templates: Any = None) -> None:
+                 languages: Sequence[str], default_region: str, templates: Any = None,
+                 decoy_reference: Callable[[], str] = random_reference) -> None:
         super().__init__()
         if not languages:
             raise ValueError("at least one language is needed")
@@ -89,8 +93,18 @@ class FormsResource(Resource):
         self._languages = tuple(languages)
         self._region = default_region
         self._templates = templates
+        self._decoy = decoy_reference
         self._limits = SubmissionLimits(self._forms)
         self.pages = FormPages(self._languages[0])
+
+    def reconfigure(self, forms: Mapping[str, FormSettings], templates: Any = None) -> None:
+        """Serve ``forms`` (and ``templates``) from the next request on, as after a reload.
+
+        Rate-limit buckets start full again; tokens already handed out stay valid for forms
+        that keep their name.
+        """
+        self._forms, self._templates = dict(forms), templates
+        self._limits = SubmissionLimits(self._forms)
 
     # --- dispatch ---
 
@@ -227,7 +241,7 @@ class FormsResource(Resource):
         as_json = self._wants_json(request)
         if any(v not in ("", None) for v in raw.values.get(HONEYPOT, ())):
             log.info("honeypot filled on form {form} from {ip}; dropped", form=form.name, ip=client_ip)
-            self._accepted(request, form, lang, as_json, cors, _decoy(self._signer, form.name, self._clock.now()))
+            self._accepted(request, form, lang, as_json, cors, self._decoy())
             return
         token = next((v for v in raw.values.get("_token", ()) if isinstance(v, str)), None)
         problem = self._signer.check(form.name, token, self._clock.now(), form.min_fill_time, form.max_age)
@@ -300,7 +314,3 @@ def _header(request: Request, name: str) -> str | None:
     value = request.getHeader(name)
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
-
-def _decoy(signer: FormSigner, form: str, now: float) -> str:
-    """A reference shaped like a real one, for a bot that filled the honeypot."""
-    return signer.sign_reference("decoy", f"{form}{int(now * 1000)}")[-8:].upper().replace("-", "X").replace("_", "Y")

@@ -10,10 +10,19 @@ gets 422 with the field errors), anything else that storage is unavailable (the 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from channels.webform.fields import FieldError
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to read over the phone
+REFERENCE_LENGTH = 8
+
+
+def random_reference() -> str:
+    """An unguessable customer reference like ``K7QM2XDA`` (40 bits)."""
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ cap, CORS, and a failing store (503 with nothing half stored)."""
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import urlencode
 
 from sqlalchemy import func, select, text
@@ -22,6 +23,8 @@ def test_filled_honeypot_looks_accepted_but_stores_nothing(server):
     """A bot filling the hidden field gets the usual redirect, and nothing is stored, routed or mailed."""
     r = server.post_form("contact", {**VALID_CONTACT, "homepage": "http://spam.example"})
     assert r.status == 303 and "/forms/contact/thanks?ref=" in r.headers["location"]
+    thanks = server.request("GET", r.headers["location"]).body.decode()
+    assert re.search(r'<strong id="reference">[A-Z2-9]{8}</strong>', thanks)
     assert server.interactions() == [] and server.routed == [] and server.confirmations == []
 
 

@@ -90,3 +90,11 @@ def test_form_level_error_shows_in_the_summary_only():
     page = FormPages("en").form(form, "en", "/forms/quote", "tok", {}, [FieldError("", "expired")])
     assert "<li>The form has expired. Please submit it again.</li>" in page
     assert 'aria-invalid="true"' not in page
+
+
+def test_reconfigure_serves_the_new_forms(server):
+    """After a reload only the new set of forms is served, with new limits."""
+    forms = shipped_forms()
+    server.resource.reconfigure({"contact": forms["contact"]}, None)
+    assert server.request("GET", "/forms/quote").status == 404
+    assert server.request("GET", "/forms/contact").status == 200
