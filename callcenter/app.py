@@ -60,6 +60,9 @@ class Application:
     ami: Any = None
     reloader: Any = None
     mail: Any = None
+    users: Any = None
+    authn: Any = None
+    push: Any = None
     mailflow: Any = None
     smtp: Any = None
 
@@ -80,7 +83,13 @@ def build_application(settings: Any, reactor: Any, database_url: str,
     tiers = (settings.default_tier,) + tuple(t for t in settings.tiers if t != settings.default_tier)
     store = RecordStore(database, clock, default_region=settings.server.default_region, tiers=tiers)
     health = HealthCheck(database.ping)
-    api = build_api(store=store, health=health)
+    web_auth: dict[str, Any] = {}
+
+    async def authorize(req: Any, action: str) -> None:
+        # Any signed-in user (or API token) may read and edit the customer record.
+        await web_auth["authn"].api_principal(req, ("agent", "supervisor", "admin"))
+
+    api = build_api(store=store, health=health, authorize=authorize)
     root = RootResource(api)
     http = HttpService(reactor, root, settings.server.http_host, settings.server.http_port)
 
@@ -90,6 +99,7 @@ def build_application(settings: Any, reactor: Any, database_url: str,
     CallbackService("database", database.start, _stop_records(store, database)).setServiceParent(service)
     app = Application(service, settings, clock, bus, database, store, health, api, http, root)
     _build_switchboard(app, reactor, overrides or {})
+    web_auth["authn"] = app.authn
     http.setServiceParent(service)
     return app
 
@@ -155,6 +165,97 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
 
     app.reloader = ConfigReloader(settings.config_dir, overrides, settings, apply, audit)
     _build_email(app, reactor)
+    _build_web(app, reactor)
+
+
+def _build_web(app: Application, reactor: Any) -> None:
+    """Accounts, push, the agent desktop, forms, supervision, reports and /metrics on the site."""
+    import secrets
+
+    from callcenter.formflow import FormFlow
+    from callcenter.livestats import LiveStats
+    from callcenter.metrics import MetricsRegistry
+    from callcenter.records.reporting import ReportingReader
+    from callcenter.records.users import UserStore
+    from callcenter.web.authn import Authenticator
+    from callcenter.web.desktop import DesktopApi
+    from callcenter.web.pages import DashboardPage, DesktopPage, MetricsResource, page_environment, static_resource
+    from callcenter.web.push import PushHub, PushResource
+    from callcenter.web.reports import ReportsResource
+    from callcenter.web.supervision import SupervisionApi, collect_metrics, snapshot
+    from channels.webform.resource import FormsResource
+
+    settings, board, root = app.settings, app.switchboard, app.root
+    app.users = users = UserStore(app.database, app.clock)
+    app.authn = authn = Authenticator(users, app.clock)
+    targets = {name: q.service_level.within for name, q in settings.queues.items()}
+    supervision = getattr(settings, "supervision", None)
+    board.stats = LiveStats(settings.server.timezone, targets,
+                            getattr(supervision, "short_abandon", 5.0) if supervision is not None else 5.0)
+
+    async def push_snapshot(principal: Any) -> Any:
+        out: dict[str, Any] = {}
+        if principal.agent:
+            out["agent"] = await board.agent_snapshot(principal.agent)
+        if principal.role in ("supervisor", "admin"):
+            out["supervisor"] = snapshot(board, app.clock)
+        return out
+
+    app.push = hub = PushHub(app.clock, snapshot=push_snapshot)
+    hub.setServiceParent(app.service)
+    board._publish = hub.publish  # noqa: SLF001 - the hub exists only once the site is built
+
+    async def sync_agents() -> None:
+        await users.sync_from_config((login, a.name) for login, a in sorted(board.settings.agents.items()))
+
+    CallbackService("accounts", lambda: ensureDeferred(sync_agents()).addErrback(
+        lambda f: log.failure("syncing agents to users failed", f)), _async(lambda: None)).setServiceParent(app.service)
+
+    supervisor, admin, agent = (authn.api_guard(("supervisor", "admin")), authn.api_guard(("admin",)),
+                                authn.api_guard(("agent", "supervisor", "admin")))
+    DesktopApi(board, app.store, agent).register(app.api)
+
+    def dry_run(interaction: dict, now: Any) -> dict:
+        from callcenter.dryrun import dry_run as run_dry
+        from callcenter.routing_setup import all_available_router
+
+        return run_dry(board.settings, all_available_router(board.settings), interaction, now)
+
+    SupervisionApi(board, app.store, app.clock, supervisor, admin, app.reloader.reload, dry_run).register(app.api)
+    env = page_environment()
+    for name, resource in authn.resources().items():
+        root.putChild(name, resource)
+    root.putChild(b"push", PushResource(hub, authn.principal_for))
+    root.putChild(b"static", static_resource())
+    root.putChild(b"desktop", DesktopPage(env, lambda: board.settings, authn.principal_for, authn.csrf_for))
+    root.putChild(b"supervisor", authn.guard(DashboardPage(env, lambda: board.settings, authn.csrf_for),
+                                             roles=("supervisor", "admin"), page=True))
+
+    async def can_read_reports(request: Any) -> bool:
+        principal = await authn.principal_for(request)
+        return principal is not None and principal.role in ("supervisor", "admin")
+
+    root.putChild(b"reports", ReportsResource(ReportingReader(app.database), lambda: board.settings, app.clock,
+                                              can_read_reports))
+    registry = MetricsRegistry()
+    collect_metrics(registry, board, app.health, app.clock)
+    root.putChild(b"metrics", MetricsResource(registry))
+
+    async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
+        await app.mailflow.send_notice(interaction.id, to, subject, body, "form_confirmation")
+
+    forms = FormFlow(store=app.store, forms=settings.webform.forms, templates=settings.templates,
+                     data_dir=Path(settings.server.data_dir), reactor=reactor,
+                     on_new_interaction=lambda interaction, facts: board.route_facts(interaction, facts),
+                     send_confirmation=confirm, fallback_language=settings.server.languages[0])
+    secret_file = Path(settings.server.data_dir) / "form-secret"
+    if not secret_file.exists():
+        Path(settings.server.data_dir).mkdir(parents=True, exist_ok=True)
+        secret_file.write_bytes(secrets.token_bytes(32))
+    root.putChild(b"forms", FormsResource(forms=settings.webform.forms, sink=forms.submit_form, clock=app.clock,
+                                          secret=secret_file.read_bytes(), languages=settings.server.languages,
+                                          default_region=settings.server.default_region,
+                                          templates=settings.templates))
 
 
 def _build_email(app: Application, reactor: Any) -> None:
@@ -183,7 +284,7 @@ def _build_email(app: Application, reactor: Any) -> None:
         route=lambda facts: match_rule(board.settings, facts),
         queue_open=lambda queue, now: queue_open(board.settings.queues[queue], now),
         on_new_interaction=lambda interaction, routing: board.route_existing(
-            interaction, routing.match, routing.customer, routing.facts),
+            interaction, routing.match, {**routing.facts, "attributes": routing.customer.attributes}),
         on_customer_reply=lambda interaction: board.customer_replied(interaction.id),
         new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake, options=MailFlowOptions(domain=domain))
     if relay_settings.enabled:

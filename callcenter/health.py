@@ -37,6 +37,10 @@ class HealthCheck:
         """Report channel ``name`` with the given status callable."""
         self._channels[name] = status
 
+    def channel_states(self) -> dict[str, str]:
+        """Each channel's current state word (disabled, starting, up, down)."""
+        return {name: status().state for name, status in sorted(self._channels.items())}
+
     async def report(self) -> tuple[str, dict]:
         """Return (overall status, JSON-ready report)."""
         try:

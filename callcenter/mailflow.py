@@ -287,6 +287,24 @@ class MailFlow:
         return NewOutgoing(message, interaction_id, kind, self.settings.email.relay.from_address, (to,),
                            counts_as_auto_reply=automatic)
 
+    async def send_notice(self, interaction_id: int, to: str, subject: str, body: str, kind: str) -> Any:
+        """Queue an automatic message already rendered by another channel (a form's confirmation)
+        to ``to``; it carries the subject tag and ``Auto-Submitted: auto-replied``."""
+        from_address = self.settings.email.relay.from_address
+        message_id = new_message_id(self._token(), self.options.domain)
+        raw = compose(OutgoingMessage(
+            from_address=from_address, to=(to,), text=body, message_id=message_id, date=self._clock.utcnow(),
+            subject=tag_subject(subject, interaction_id, self.options.reference_prefix, reply=False),
+            automatic=True, reference=self.reference(interaction_id)))
+        parsed = parse_message(raw)
+        message = NewMessage(raw=raw, direction="outbound", message_id=message_id, content_hash=parsed.content_hash,
+                             mailbox=None, sender=from_address, subject=parsed.subject, body_text=body,
+                             details={"to": [to], "kind": kind})
+        item = await self._mail.enqueue(NewOutgoing(message, interaction_id, kind, from_address, (to,),
+                                                    counts_as_auto_reply=True))
+        self._wake()
+        return item
+
     async def send_reply(self, interaction_id: int, agent: str, template_or_body: str, *,
                          context: Mapping[str, Any] | None = None, language: str | None = None,
                          agent_name: str | None = None) -> OutboxItem:

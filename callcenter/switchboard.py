@@ -81,7 +81,7 @@ class Switchboard:
     """The application service tying channels, records, routing and push together."""
 
     def __init__(self, *, settings: Any, clock: Clock, store: Any, router: Any,
-                 spec_builder: Callable[..., Any], publish: Publish | None = None) -> None:
+                 spec_builder: Callable[..., Any], publish: Publish | None = None, stats: Any = None) -> None:
         self.settings = settings
         self._clock = clock
         self._store = store
@@ -97,6 +97,8 @@ class Switchboard:
         self.wrapping: dict[int, str] = {}               # interaction id -> agent in its wrap-up
         self.logged_in: set[str] = set()
         self.external: set[int] = set()                  # routed by another system (CTI)
+        self.stats = stats
+        self._meta: dict[int, dict[str, Any]] = {}         # interaction id -> queue, start, accepted
         self._offer_listeners: list[Callable[[Any], None]] = []
         self._end_listeners: list[Callable[[int, str], None]] = []
 
@@ -136,21 +138,28 @@ class Switchboard:
                           virtual_start=intake.virtual_start or self._clock.now(),
                           language=facts["language"], attributes=facts["attributes"],
                           customer_key=str(customer.id))
+        self._meta[interaction.id] = {"queue": match.queue, "start": spec.virtual_start}
         self._run(lambda now: self.router.submit(spec, now))
         return Admission(interaction, customer, match, closed)
 
-    def route_existing(self, interaction: Any, match: RuleMatch, customer: Any, facts: Mapping[str, Any]) -> None:
-        """Route an interaction a channel flow already logged (an email, possibly reopened)."""
+    def route_facts(self, interaction: Any, facts: Mapping[str, Any]) -> None:
+        """Route an interaction a channel flow logged, matching the rules on ``facts``."""
+        self.route_existing(interaction, match_rule(self.settings, facts), facts)
+
+    def route_existing(self, interaction: Any, match: RuleMatch, facts: Mapping[str, Any]) -> None:
+        """Route an interaction a channel flow already logged (an email, possibly reopened, a form)."""
         iid = interaction.id
         self._states[iid] = State(interaction.state)
         self.channel_of[iid] = interaction.channel
         spec = self._spec(self.settings, match, iid=iid, channel=interaction.channel, tier=match.tier,
                           virtual_start=self._clock.now(), language=facts.get("language"),
-                          attributes=dict(customer.attributes), customer_key=str(customer.id))
+                          attributes=dict(facts.get("attributes") or {}),
+                          customer_key=str(interaction.customer_id))
 
         async def queue_then_submit() -> None:
             if self._states.get(iid) is State.NEW:
                 await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
+            self._meta[iid] = {"queue": match.queue, "start": spec.virtual_start}
             self._run(lambda now: self.router.submit(spec, now))
 
         self._chain(iid, queue_then_submit)
@@ -206,6 +215,7 @@ class Switchboard:
         self._run(lambda now: self.router.accept(iid, agent, now))
         self.offers.pop(iid, None)
         self.holding[iid] = agent
+        self._count(iid, "answered")
         self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
         if self.channel_of.get(iid) != "voice":
             self._after(iid, Step.CONNECT, {"agent": agent})
@@ -225,6 +235,7 @@ class Switchboard:
         self.offers.pop(iid, None)
         self._run(lambda now: self.router.accept(iid, agent, now))
         self.holding[iid] = agent
+        self._count(iid, "answered")
         self._after(iid, Step.ACCEPT, {"agent": agent}, agent=agent)
         self._after(iid, Step.CONNECT, {"agent": agent})
 
@@ -259,6 +270,7 @@ class Switchboard:
         """The customer part is over: the agent goes to the queue's wrap-up."""
         fields = {k: v for k, v in (("disposition", disposition), ("notes", notes)) if v is not None}
         self._run(lambda now: self.router.complete(iid, now))
+        self._count(iid, "completed")
         holder = self.holding.pop(iid, None) or agent
         if holder is not None:
             self.wrapping[iid] = holder
@@ -280,6 +292,7 @@ class Switchboard:
         """The customer gave up while waiting: abandoned, with the wait time in the log."""
         self.offers.pop(iid, None)
         self._run(lambda now: self.router.cancel(iid, reason, now))
+        self._count(iid, "abandoned")
         self._after(iid, Step.ABANDON, {"reason": reason})
 
     def transfer(self, iid: int, queue: str, actor: str) -> None:
@@ -353,16 +366,37 @@ class Switchboard:
             self._timer.cancel()
         self._timer = None
 
+    def _count(self, iid: int, event: str) -> None:
+        meta = self._meta.get(iid)
+        if self.stats is None or meta is None:
+            return
+        now = self._clock.now()
+        if event == "offered":
+            self.stats.offered(meta["queue"], now)
+        elif event == "answered":
+            meta["accepted"] = now
+            self.stats.answered(meta["queue"], now - meta["start"], now)
+        elif event == "abandoned":
+            self.stats.abandoned(meta["queue"], now - meta["start"], now)
+            self._meta.pop(iid, None)
+        elif event == "completed" and "accepted" in meta:
+            self.stats.completed(meta["queue"], now - meta["accepted"], now)
+            self._meta.pop(iid, None)
+
     def _carry_out(self, decision: Any) -> None:
         kind = decision.kind
         iid = getattr(decision, "interaction", None)
+        if kind in ("overflowed",) and iid in self._meta:
+            self._meta[iid]["queue"] = decision.target
         if kind == "offer":
+            self._count(iid, "offered")
             agent = decision.agent
             self.offers[iid] = {"agent": agent, "queue": decision.queue, "expires_at": decision.expires_at}
             self._after(iid, Step.OFFER, {"agent": agent, "queue": decision.queue,
                                           "trace": to_json(getattr(decision, "trace", None))},
                         agent=agent)
             self._chain(iid, lambda: self._push_offer(iid, agent, decision))
+            self._publish("supervisors", "offer", {"interaction": iid, "agent": agent, "queue": decision.queue})
             for listener in self._offer_listeners:
                 listener(decision)
         elif kind in ("offer_expired", "offer_withdrawn"):

@@ -45,6 +45,27 @@ def wait_for_health(port: int, proc: subprocess.Popen, deadline: float = 60.0) -
     raise AssertionError("server did not answer /health")
 
 
+def make_admin_token(sqlite_path: Path) -> str:
+    """An admin user with an API token, written straight into the migrated database."""
+    import datetime as dt
+    import secrets
+
+    from sqlalchemy import create_engine, insert
+
+    from callcenter.records.schema import api_tokens, users
+    from callcenter.records.users import TOKEN_PREFIX, token_hash
+
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(24)
+    now = dt.datetime.now(dt.timezone.utc)
+    engine = create_engine(f"sqlite:///{sqlite_path}")
+    with engine.begin() as conn:
+        user_id = conn.execute(insert(users).values(login="ops", name="Ops", role="admin", created_at=now)
+                               ).inserted_primary_key[0]
+        conn.execute(insert(api_tokens).values(user_id=user_id, name="test", token_hash=token_hash(secret), created_at=now))
+    engine.dispose()
+    return secret
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """An empty working directory with the shipped config copied in."""
@@ -79,6 +100,7 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
     again = run_cli("migrate", cwd=workdir)
     assert again.returncode == 0
 
+    token = make_admin_token(workdir / "var" / "callcenter.sqlite3")
     port = free_port()
     proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port), "--fastagi-port", "0", "--smtp-port", "0"], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -88,7 +110,7 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/customers", method="POST",
             data=json.dumps({"display_name": "Kept", "contact_points": [{"kind": "email", "value": "kept@example.com"}]}).encode(),
-            headers={"content-type": "application/json"})
+            headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as r:
             assert r.status == 201
         proc.send_signal(signal.SIGTERM)
@@ -108,7 +130,9 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_for_health(port, proc)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/customers?email=kept@example.com", timeout=10) as r:
+        lookup = urllib.request.Request(f"http://127.0.0.1:{port}/api/customers?email=kept@example.com",
+                                        headers={"authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(lookup, timeout=10) as r:
             assert [c["display_name"] for c in json.loads(r.read())["customers"]] == ["Kept"]
     finally:
         proc.send_signal(signal.SIGINT)

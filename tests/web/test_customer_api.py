@@ -25,14 +25,29 @@ def server(run, migrated_database_url, tmp_path):
     settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path / "var"})
     app = build_application(settings, reactor, migrated_database_url)
     app.service.startService()
+    run(app.users.create("crm-sync", "admin", "CRM integration"))
+    _, secret = run(app.users.create_token("crm-sync", "tests"))
+    TOKENS[0] = secret
     host, port = app.http.address
     yield app, f"http://{host}:{port}"
     run(app.service.stopService())
 
 
-def call(run, method, url, body=None):
-    """One HTTP request on the reactor; the HttpResult."""
-    return run(http_request(reactor, method, url, json_body=body))
+TOKENS = [""]
+
+
+def call(run, method, url, body=None, token=None):
+    """One HTTP request on the reactor with the integration's bearer token; the HttpResult."""
+    headers = {"authorization": f"Bearer {TOKENS[0] if token is None else token}"} if token != "" else {}
+    return run(http_request(reactor, method, url, json_body=body, headers=headers))
+
+
+def test_the_customer_api_needs_a_signed_in_user_or_a_token(run, server):
+    """Without credentials the API is a 401; a wrong token is a 401 too; /health stays open."""
+    _, base = server
+    assert call(run, "GET", base + "/api/customers?phone=1", token="").status == 401
+    assert call(run, "GET", base + "/api/customers?phone=1", token="not-a-token").status == 401
+    assert call(run, "GET", base + "/health", token="").status == 200
 
 
 def test_create_then_look_up_by_phone_in_any_format(run, server):

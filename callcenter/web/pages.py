@@ -1,0 +1,152 @@
+"""Server-rendered pages: the Jinja2 environment, static files, and the agent desktop page.
+
+Templates live in ``callcenter/web/templates`` and are rendered with autoescape and
+``StrictUndefined`` (a missing value is an error, never an empty string). Static files are
+served from ``callcenter/web/static`` with a short cache lifetime.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+from twisted.web.static import File
+
+from callcenter.web.i18n import labels, pick_language
+
+log = Logger(namespace="callcenter.web.pages")
+
+PrincipalOf = Callable[[Request], Awaitable[Any]]
+
+
+def page_environment() -> Environment:
+    """The Jinja2 environment of the web pages (HTML autoescaped, strict undefined)."""
+    return Environment(loader=PackageLoader("callcenter.web", "templates"),
+                       autoescape=select_autoescape(["html", "xml"]), undefined=StrictUndefined)
+
+
+def static_resource() -> Resource:
+    """``/static/...``: the pages' CSS and JavaScript."""
+    path = resources.files("callcenter.web").joinpath("static")
+    static = File(str(path))
+    static.indexNames = []
+    return static
+
+
+def request_language(request: Request) -> str:
+    """``en`` or ``zh`` from ``?lang=`` or the Accept-Language header."""
+    lang = request.args.get(b"lang", [b""])[0].decode("ascii", "replace") or None
+    header = request.getHeader(b"accept-language")
+    return pick_language(lang, header.decode("latin-1") if isinstance(header, bytes) else header)
+
+
+class DesktopPage(Resource):
+    """``GET /desktop``: the agent desktop for the logged-in agent; others go to ``/login``.
+
+    ``principal_for(request)`` returns the authenticated principal or None; ``csrf_for``
+    returns the session's CSRF token for the page's requests; ``settings()`` the settings
+    in force (they change on reload).
+    """
+
+    isLeaf = True
+
+    def __init__(self, env: Environment, settings: Callable[[], Any], principal_for: PrincipalOf,
+                 csrf_for: Callable[[Request], str], crm_url: str | None = None) -> None:
+        super().__init__()
+        self._env = env
+        self._settings = settings
+        self._principal_for = principal_for
+        self._csrf_for = csrf_for
+        self._crm_url = crm_url
+
+    def render_GET(self, request: Request) -> object:  # noqa: N802 - twisted API
+        d = Deferred.fromCoroutine(self._render(request))
+        d.addErrback(lambda f: (log.failure("desktop page failed", f), _fail(request)))
+        return NOT_DONE_YET
+
+    async def _render(self, request: Request) -> None:
+        principal = await self._principal_for(request)
+        if principal is None or not getattr(principal, "agent", None):
+            request.setResponseCode(303)
+            request.setHeader(b"location", b"/login?next=/desktop")
+            request.finish()
+            return
+        settings = self._settings()
+        lang = request_language(request)
+        table = labels(lang)
+        agent = settings.agents.get(principal.agent)
+        config = {
+            "labels": dict(table),
+            "queues": [[name, q.label] for name, q in sorted(settings.queues.items())],
+            "dispositions": [[code, item.label] for code, item in settings.dispositions.items()],
+            "reply_templates": [],
+            "can_reply": bool(getattr(settings.email, "relay", None)),
+            "crm_url": self._crm_url,
+        }
+        html = self._env.get_template("desktop/desktop.html").render(
+            lang=lang, L=table, csrf=self._csrf_for(request), agent=principal.agent,
+            agent_name=agent.name if agent else principal.agent, crm_url=self._crm_url or "",
+            reason_codes=[(c, r) for c, r in settings.reason_codes.items() if c != settings.policy.no_answer_reason],
+            config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"))
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"content-security-policy",
+                          b"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'")
+        request.write(html.encode("utf-8"))
+        request.finish()
+
+
+def _fail(request: Request) -> None:
+    if not request.finished and not request.startedWriting:
+        request.setResponseCode(500)
+        request.write(b"internal error")
+        request.finish()
+
+
+class DashboardPage(Resource):
+    """``GET /supervisor``: the live supervisor dashboard (the guard in front checks the role)."""
+
+    isLeaf = True
+
+    def __init__(self, env: Environment, settings: Callable[[], Any], csrf_for: Callable[[Request], str]) -> None:
+        super().__init__()
+        self._env = env
+        self._settings = settings
+        self._csrf_for = csrf_for
+
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802 - twisted API
+        settings = self._settings()
+        lang = request_language(request)
+        config = {
+            "labels": dict(labels(lang)),
+            "queues": [[name, q.label] for name, q in sorted(settings.queues.items())],
+            "reasons": [[code, r.label] for code, r in settings.reason_codes.items()],
+        }
+        html = self._env.get_template("supervisor/dashboard.html").render(
+            lang=lang, L=labels(lang), csrf=self._csrf_for(request),
+            config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"))
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"content-security-policy",
+                          b"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'")
+        return html.encode("utf-8")
+
+
+class MetricsResource(Resource):
+    """``GET /metrics``: Prometheus text exposition of ``registry``."""
+
+    isLeaf = True
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__()
+        self._registry = registry
+
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802 - twisted API
+        request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
+        return self._registry.render().encode("utf-8")

@@ -1,0 +1,236 @@
+// The agent desktop: listens to the push stream and renders the agent's state, offers and work.
+// Any push event (or a reconnect) re-reads /api/me, so nothing pushed while the link was down
+// is missed: the server's snapshot is the truth, pushes only say "look again".
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("desktop-config").textContent);
+  var L = config.labels;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var snapshot = null;
+  var stateSince = Date.now();
+  var clockSkew = 0;
+
+  function $(id) { return document.getElementById(id); }
+
+  function showError(message) {
+    var box = $("error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function call(method, url, body) {
+    var options = { method: method, credentials: "same-origin",
+                    headers: { "Accept": "application/json", "X-CSRF-Token": csrf } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    return fetch(url, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) {
+          var err = (data && data.error) || {};
+          throw new Error(err.message || (L.error + " " + response.status));
+        }
+        return data;
+      });
+    });
+  }
+
+  function act(method, url, body) {
+    showError("");
+    return call(method, url, body).then(refresh).catch(function (e) { showError(e.message); });
+  }
+
+  function text(el, value) { el.textContent = value == null ? "" : String(value); return el; }
+
+  function make(tag, cls, value) {
+    var el = document.createElement(tag);
+    if (cls) { el.className = cls; }
+    if (value !== undefined) { text(el, value); }
+    return el;
+  }
+
+  function fillDl(dl, pairs) {
+    dl.textContent = "";
+    pairs.forEach(function (pair) {
+      if (pair[1] === null || pair[1] === undefined || pair[1] === "") { return; }
+      dl.appendChild(make("dt", null, pair[0]));
+      dl.appendChild(make("dd", null, typeof pair[1] === "object" ? JSON.stringify(pair[1]) : pair[1]));
+    });
+  }
+
+  function crmLink(customer) {
+    if (!config.crm_url) { return null; }
+    return config.crm_url.replace(/\{(\w+)\}/g, function (_, key) {
+      var value = key === "id" ? customer.id : (customer.external_ids || {})[key];
+      return encodeURIComponent(value == null ? "" : value);
+    });
+  }
+
+  function renderPop(pop, kind) {
+    var node = document.getElementById("pop-template").content.firstElementChild.cloneNode(true);
+    var interaction = pop.interaction, customer = pop.customer, payload = interaction.payload || {};
+    node.dataset.interaction = interaction.id;
+    node.setAttribute("data-testid", kind + "-" + interaction.id);
+    text(node.querySelector(".pop-title"), "#" + interaction.id + " · " + interaction.channel +
+         (interaction.subject ? " · " + interaction.subject : ""));
+    text(node.querySelector(".customer-name"), (customer.display_name || "—") +
+         (customer.provisional ? " (" + L.provisional + ")" : ""));
+    text(node.querySelector(".customer-tier"), customer.tier);
+    text(node.querySelector(".customer-contacts"),
+         (customer.contact_points || []).map(function (p) { return p.value; }).join(", "));
+    fillDl(node.querySelector(".customer-attributes"),
+           Object.keys(customer.attributes || {}).map(function (k) { return [k, customer.attributes[k]]; }));
+    var link = crmLink(customer);
+    if (link) { var a = node.querySelector(".crm-link"); a.href = link; a.hidden = false; }
+    var call_ = payload.call || payload.cti || {};
+    var fields = [[L.channel, interaction.channel], [L.subject, interaction.subject],
+                  [L.caller, call_.caller_number || call_.from], [L.ivr, call_.ivr_digits]];
+    var form = payload.form || {};
+    Object.keys(form.fields || {}).forEach(function (k) { fields.push([k, form.fields[k]]); });
+    fillDl(node.querySelector(".interaction-fields"), fields);
+    var body = (payload.email && payload.email.text) || payload.body || "";
+    text(node.querySelector(".interaction-body"), body);
+    var list = node.querySelector(".timeline");
+    (pop.timeline || []).forEach(function (item) {
+      list.appendChild(make("li", null, item.created_at.slice(0, 16).replace("T", " ") + " · " + item.channel +
+        " · " + item.state + (item.subject ? " · " + item.subject : "") +
+        (item.disposition ? " · " + item.disposition : "")));
+    });
+    return node;
+  }
+
+  function button(label, testid, onClick) {
+    var b = make("button", null, label);
+    b.type = "button";
+    if (testid) { b.setAttribute("data-testid", testid); }
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function select(name, options) {
+    var s = make("select");
+    s.name = name;
+    options.forEach(function (o) { var opt = make("option", null, o[1]); opt.value = o[0]; s.appendChild(opt); });
+    return s;
+  }
+
+  function renderOffers(offers) {
+    var list = $("offers");
+    list.textContent = "";
+    $("no-offers").hidden = offers.length > 0;
+    offers.forEach(function (pop) {
+      var id = pop.interaction.id, li = make("li");
+      var node = renderPop(pop, "offer");
+      var countdown = make("span", "countdown");
+      countdown.dataset.expires = pop.expires_at;
+      var actions = node.querySelector(".actions");
+      actions.appendChild(make("span", null, L.expires_in + " "));
+      actions.appendChild(countdown);
+      actions.appendChild(button(L.accept, "accept-" + id, function () { act("POST", "/api/me/offers/" + id + "/accept"); }));
+      actions.appendChild(button(L.reject, "reject-" + id, function () { act("POST", "/api/me/offers/" + id + "/reject"); }));
+      li.appendChild(node);
+      list.appendChild(li);
+    });
+  }
+
+  function renderWork(work, wrapping) {
+    var box = $("work");
+    box.textContent = "";
+    $("no-work").hidden = work.length + wrapping.length > 0;
+    work.concat(wrapping).forEach(function (pop) {
+      var id = pop.interaction.id, inWrapUp = wrapping.indexOf(pop) >= 0;
+      var node = renderPop(pop, "work");
+      var actions = node.querySelector(".actions");
+      var notes = make("textarea");
+      notes.setAttribute("aria-label", L.notes);
+      notes.rows = 2;
+      actions.appendChild(notes);
+      actions.appendChild(button(L.add_note, "note-" + id, function () {
+        act("POST", "/api/me/work/" + id + "/notes", { notes: notes.value });
+      }));
+      if (!inWrapUp) {
+        if (pop.interaction.channel === "email" && config.can_reply) {
+          var reply = make("textarea");
+          reply.setAttribute("aria-label", L.reply);
+          reply.rows = 6;
+          var templates = select("template", [["", "—"]].concat(config.reply_templates));
+          actions.appendChild(templates);
+          actions.appendChild(reply);
+          actions.appendChild(button(L.send_reply, "reply-" + id, function () {
+            act("POST", "/api/me/work/" + id + "/reply", { body: reply.value, template: templates.value || null });
+          }));
+        }
+        var queues = select("queue", config.queues);
+        actions.appendChild(queues);
+        actions.appendChild(button(L.transfer, "transfer-" + id, function () {
+          act("POST", "/api/me/work/" + id + "/transfer", { queue: queues.value });
+        }));
+        actions.appendChild(button(L.complete, "complete-" + id, function () {
+          act("POST", "/api/me/work/" + id + "/complete");
+        }));
+      } else {
+        var disposition = select("disposition", config.dispositions);
+        disposition.setAttribute("aria-label", L.disposition);
+        disposition.setAttribute("data-testid", "disposition-" + id);
+        actions.appendChild(disposition);
+        actions.appendChild(button(L.finish_wrap_up, "wrap-up-" + id, function () {
+          act("POST", "/api/me/work/" + id + "/wrap-up", { disposition: disposition.value, notes: notes.value || null });
+        }));
+      }
+      box.appendChild(node);
+    });
+  }
+
+  function render(data) {
+    snapshot = data;
+    clockSkew = Date.now() / 1000 - data.now;
+    var st = data.state || {};
+    var name = st.state || "logged_out";
+    text($("state"), (L[name] || name) + (st.reason ? " (" + st.reason + ")" : ""));
+    stateSince = st.since ? (st.since + clockSkew) * 1000 : Date.now();
+    renderOffers(data.offers || []);
+    renderWork(data.work || [], data.wrap_up || []);
+  }
+
+  function refresh() {
+    return call("GET", "/api/me").then(render).catch(function (e) { showError(e.message); });
+  }
+
+  function tick() {
+    var seconds = Math.max(0, Math.floor((Date.now() - stateSince) / 1000));
+    text($("since"), Math.floor(seconds / 60) + ":" + ("0" + (seconds % 60)).slice(-2));
+    Array.prototype.forEach.call(document.querySelectorAll(".countdown"), function (el) {
+      var left = Math.max(0, Math.ceil(Number(el.dataset.expires) + clockSkew - Date.now() / 1000));
+      text(el, left + L.seconds);
+    });
+  }
+
+  function connect() {
+    var link = $("link");
+    var source = new EventSource("/push");
+    var mark = function (ok) {
+      link.dataset.state = ok ? "ok" : "lost";
+      text(link, ok ? link.dataset.ok : link.dataset.lost);
+    };
+    source.onopen = function () { mark(true); refresh(); };
+    source.onerror = function () { mark(false); };
+    ["offer", "offer_withdrawn", "state", "wrap_up_ended", "resync", "snapshot", "work"].forEach(function (kind) {
+      source.addEventListener(kind, function () { refresh(); });
+    });
+    source.onmessage = function () { refresh(); };
+  }
+
+  $("go-available").addEventListener("click", function () { act("POST", "/api/me/state", { state: "available" }); });
+  $("go-not-ready").addEventListener("click", function () {
+    act("POST", "/api/me/state", { state: "not_ready", reason: $("reason").value });
+  });
+  $("log-out").addEventListener("click", function () { act("POST", "/api/me/state", { state: "logged_out" }); });
+  $("dial-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    act("POST", "/api/dial", { number: $("dial-number").value });
+  });
+  refresh();
+  connect();
+  setInterval(tick, 500);
+})();

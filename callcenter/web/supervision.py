@@ -1,0 +1,199 @@
+"""Supervisor and admin actions over JSON, and the live snapshot the dashboard shows.
+
+``GET  /api/supervisor/snapshot``                       queues, waiting work with scores, agents
+``POST /api/supervisor/agents/{agent}/state``           ``{"state": "available"|"not_ready"|"logged_out", "reason"?}``
+``POST /api/supervisor/interactions/{id}/move``         ``{"queue"}``
+``POST /api/supervisor/interactions/{id}/priority``     ``{"priority": int}``
+``POST /api/admin/reload``                               validate and apply config/ (admin only)
+``POST /api/admin/dry-run``                              a routing dry run of the posted interaction
+
+Every action is audited (who, what, when). Supervisors and admins only; reload is admin only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Awaitable, Callable
+
+from callcenter.metrics import MetricsRegistry
+from callcenter.switchboard import Switchboard
+from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
+from callcenter.web.serialize import to_json
+from routing import RoutingError
+
+Guard = Callable[[ApiRequest], Awaitable[Any]]
+
+
+def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
+    """Everything the live dashboard shows, JSON-ready."""
+    now = clock.now()
+    waiting = board.router.waiting(now=now)
+    agents = board.router.agents()
+    queues = {}
+    for name, q in sorted(board.settings.queues.items()):
+        mine = [w for w in waiting if w.queue == name]
+        counters = board.stats.queue(name) if board.stats is not None else None
+        members = {m.agent for m in q.members}
+        queues[name] = {
+            "label": q.label, "waiting": len(mine), "longest_wait": max((w.waited for w in mine), default=0.0),
+            "target": {"percent": q.service_level.percent, "within": q.service_level.within},
+            "agents": {state: sum(1 for a in agents if a.agent in members and a.state == state)
+                       for state in ("available", "busy", "wrap_up", "not_ready")},
+            "today": None if counters is None else {
+                "offered": counters.offered, "handled": counters.handled, "abandoned": counters.abandoned,
+                "short_abandoned": counters.short_abandoned, "abandon_rate": counters.abandon_rate(),
+                "service_level": counters.service_level(), "asa": counters.average_speed_of_answer(),
+                "aht": counters.average_handle_time()},
+        }
+    return {"now": now, "queues": queues, "waiting": to_json(waiting),
+            "agents": [dict(to_json(a), name=board.settings.agents[a.agent].name if a.agent in board.settings.agents
+                            else a.agent, since_seconds=round(now - a.since, 1)) for a in agents]}
+
+
+class SupervisionApi:
+    """The routes above; ``supervisor``/``admin`` authenticate and check the role."""
+
+    def __init__(self, board: Switchboard, store: Any, clock: Any, supervisor: Guard, admin: Guard,
+                 reload: Callable[[str], Awaitable[Any]], dry_run: Callable[[dict, dt.datetime], dict]) -> None:
+        self._board = board
+        self._store = store
+        self._clock = clock
+        self._supervisor = supervisor
+        self._admin = admin
+        self._reload = reload
+        self._dry_run = dry_run
+
+    def register(self, api: JsonApi) -> None:
+        """Add the routes to ``api``."""
+        api.add("GET", "/api/supervisor/snapshot", self.get_snapshot)
+        api.add("POST", "/api/supervisor/agents/{agent}/state", self.agent_state)
+        api.add("POST", "/api/supervisor/interactions/{id}/move", self.move)
+        api.add("POST", "/api/supervisor/interactions/{id}/priority", self.priority)
+        api.add("POST", "/api/admin/reload", self.reload)
+        api.add("POST", "/api/admin/dry-run", self.dry_run)
+
+    async def get_snapshot(self, req: ApiRequest) -> object:
+        """Queues, waiting work with score parts, agents."""
+        await self._supervisor(req)
+        return snapshot(self._board, self._clock)
+
+    async def agent_state(self, req: ApiRequest) -> object:
+        """Change an agent's state (audited)."""
+        who = await self._supervisor(req)
+        agent = req.params["agent"]
+        if agent not in self._board.settings.agents:
+            raise ApiError(404, "not_found", f"agent {agent!r} not found")
+        body = req.json_object()
+        state, reason = body.get("state"), body.get("reason")
+        try:
+            if state == "available":
+                self._board.ensure_logged_in(agent)
+                self._board.set_available(agent)
+            elif state == "not_ready":
+                if reason not in self._board.settings.reason_codes:
+                    raise ApiError(422, "invalid_input", "reason must be a configured reason code", "reason")
+                self._board.ensure_logged_in(agent)
+                self._board.set_not_ready(agent, reason)
+            elif state == "logged_out":
+                self._board.logout(agent)
+            else:
+                raise ApiError(422, "invalid_input", "state must be available, not_ready or logged_out", "state")
+        except RoutingError as error:
+            raise ApiError(409, "not_possible", str(error)) from None
+        await self._store.record_audit("agent.state", "agent", 0, actor=who.login,
+                                       details={"agent": agent, "state": state, "reason": reason})
+        return to_json(self._board.router.agent_view(agent))
+
+    async def move(self, req: ApiRequest) -> object:
+        """Move a waiting interaction to another queue (audited)."""
+        who = await self._supervisor(req)
+        iid = _iid(req)
+        queue = req.json_object().get("queue")
+        if queue not in self._board.settings.queues:
+            raise ApiError(422, "invalid_input", "queue must be a configured queue", "queue")
+        try:
+            self._board.move(iid, queue, who.login)
+        except RoutingError as error:
+            raise ApiError(409, "not_waiting", str(error)) from None
+        await self._store.record_audit("interaction.move", "interaction", iid, actor=who.login, details={"queue": queue})
+        return {"moved": iid, "queue": queue}
+
+    async def priority(self, req: ApiRequest) -> object:
+        """Change a waiting interaction's priority (audited)."""
+        who = await self._supervisor(req)
+        iid = _iid(req)
+        priority = req.json_object().get("priority")
+        if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
+            raise ApiError(422, "invalid_input", "priority must be an integer from -100 to 100", "priority")
+        try:
+            self._board.set_priority(iid, priority, who.login)
+        except RoutingError as error:
+            raise ApiError(409, "not_waiting", str(error)) from None
+        await self._store.record_audit("interaction.priority", "interaction", iid, actor=who.login,
+                                       details={"priority": priority})
+        return {"interaction": iid, "priority": priority}
+
+    async def reload(self, req: ApiRequest) -> object:
+        """Validate config/ and apply it, or keep the running one and list the errors."""
+        who = await self._admin(req)
+        outcome = await self._reload(who.login)
+        result = outcome.to_json()
+        if not outcome.applied:
+            from callcenter.web.jsonapi import JsonResponse
+
+            return JsonResponse(result, 422)
+        return result
+
+    async def dry_run(self, req: ApiRequest) -> object:
+        """How the posted interaction would be routed now, with every agent assumed available."""
+        await self._supervisor(req)
+        return self._dry_run(req.json_object(), self._clock.utcnow())
+
+
+def _iid(req: ApiRequest) -> int:
+    raw = req.params["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not_found", f"interaction {raw!r} not found")
+    return int(raw)
+
+
+def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, clock: Any) -> None:
+    """Register the server's Prometheus families, read from the live state at scrape time."""
+
+    def per_queue(value: Callable[[str, list], float]) -> Callable[[], list]:
+        def collect() -> list:
+            waiting = board.router.waiting(now=clock.now())
+            return [({"queue": name}, value(name, [w for w in waiting if w.queue == name]))
+                    for name in sorted(board.settings.queues)]
+        return collect
+
+    def counter(attribute: str) -> Callable[[str, list], float]:
+        def value(name: str, _waiting: list) -> float:
+            if board.stats is None:
+                return 0.0
+            c = board.stats.queue(name)
+            return float(c.abandoned + c.short_abandoned if attribute == "abandoned" else getattr(c, attribute))
+        return value
+
+    def agents_by_state() -> list:
+        states = {s: 0 for s in ("logged_out", "not_ready", "available", "busy", "wrap_up")}
+        for a in board.router.agents():
+            states[a.state] = states.get(a.state, 0) + 1
+        return [({"state": s}, float(n)) for s, n in sorted(states.items())]
+
+    def channels_up() -> list:
+        return [({"channel": name}, 1.0 if state == "up" else 0.0) for name, state in sorted(health.channel_states().items())]
+
+    registry.family("callcenter_queue_waiting", "gauge", "Interactions waiting per queue", ("queue",)).collect_with(
+        per_queue(lambda _n, mine: float(len(mine))))
+    registry.family("callcenter_queue_longest_wait_seconds", "gauge", "Longest current wait per queue",
+                    ("queue",)).collect_with(per_queue(lambda _n, mine: max((w.waited for w in mine), default=0.0)))
+    registry.family("callcenter_offers_today_total", "counter", "Offers made today per queue",
+                    ("queue",)).collect_with(per_queue(counter("offered")))
+    registry.family("callcenter_accepts_today_total", "counter", "Interactions answered today per queue",
+                    ("queue",)).collect_with(per_queue(counter("handled")))
+    registry.family("callcenter_abandons_today_total", "counter", "Interactions abandoned today per queue",
+                    ("queue",)).collect_with(per_queue(counter("abandoned")))
+    registry.family("callcenter_agents", "gauge", "Agents by state", ("state",)).collect_with(agents_by_state)
+    registry.family("callcenter_channel_up", "gauge", "1 when the channel is up, 0 otherwise",
+                    ("channel",)).collect_with(channels_up)
