@@ -32,18 +32,22 @@ def submission(**changes) -> FormSubmission:
 
 
 @pytest.fixture
-def flow_of(sqlite_database, tmp_path):
-    """Builds a FormFlow with the given callbacks on a fresh SQLite record."""
-    settings = load_settings(CONFIG)
+def store(sqlite_database) -> RecordStore:
+    """A RecordStore (region US) on a fresh SQLite record, its clock at T0."""
     clock = task.Clock()
     clock.advance(T0.timestamp())
-    store = RecordStore(sqlite_database, Clock(clock), "US")
+    return RecordStore(sqlite_database, Clock(clock), "US")
+
+
+@pytest.fixture
+def flow_of(store, tmp_path):
+    """Builds a FormFlow with the given callbacks on ``store``."""
+    settings = load_settings(CONFIG)
 
     def build(on_new_interaction, send_confirmation) -> FormFlow:
         flow = FormFlow(store=store, forms=settings.webform.forms, templates=settings.templates,
                         data_dir=tmp_path / "var", reactor=_reactor(), on_new_interaction=on_new_interaction,
                         send_confirmation=send_confirmation, new_reference=iter(["REF1", "REF2", "REF3"]).__next__)
-        flow.store = store
         return flow
     return build
 
@@ -62,16 +66,16 @@ def test_fakes_match_the_documented_callback_signatures():
     assert list(inspect.signature(no_mail).parameters) == ["to_address", "subject", "body", "interaction"]
 
 
-def test_phone_only_and_anonymous_submissions(flow_of):
+def test_phone_only_and_anonymous_submissions(flow_of, store):
     """Without an email the phone identifies the customer; with neither, a provisional named customer."""
     flow = flow_of(ignore, no_mail)
     first = run_on_reactor(flow.submit_form(submission(email=None)))
     second = run_on_reactor(flow.submit_form(submission(email=None, phone=None, name="Mei")))
-    one = run_on_reactor(flow.store.get_interaction(first.interaction_id))
-    two = run_on_reactor(flow.store.get_interaction(second.interaction_id))
-    by_phone = run_on_reactor(flow.store.find_customer_by_phone("+12125550123"))
+    one = run_on_reactor(store.get_interaction(first.interaction_id))
+    two = run_on_reactor(store.get_interaction(second.interaction_id))
+    by_phone = run_on_reactor(store.find_customer_by_phone("+12125550123"))
     assert one.customer_id == by_phone.id
-    anonymous = run_on_reactor(flow.store.get_customer(two.customer_id))
+    anonymous = run_on_reactor(store.get_customer(two.customer_id))
     assert (anonymous.display_name, anonymous.provisional, anonymous.contact_points) == ("Mei", True, ())
     assert (first.reference, second.reference) == ("REF1", "REF2")
 
@@ -84,7 +88,7 @@ def test_contact_the_record_refuses_is_a_field_error(flow_of):
     assert [(e.field, e.code) for e in caught.value.errors] == [("email", "invalid_email")]
 
 
-def test_failing_routing_and_mail_do_not_undo_the_submission(flow_of):
+def test_failing_routing_and_mail_do_not_undo_the_submission(flow_of, store):
     """Errors of the post-commit callbacks are logged; the receipt is returned and the interaction kept."""
     calls = []
 
@@ -98,7 +102,7 @@ def test_failing_routing_and_mail_do_not_undo_the_submission(flow_of):
 
     flow = flow_of(broken_routing, broken_mail)
     receipt = run_on_reactor(flow.submit_form(submission()))
-    assert run_on_reactor(flow.store.get_interaction(receipt.interaction_id)).payload["reference"] == "REF1"
+    assert run_on_reactor(store.get_interaction(receipt.interaction_id)).payload["reference"] == "REF1"
     assert calls == ["routing", ("mail", "lin@example.com", "联系我们：我们已收到您的请求 [#REF1]")]
 
 
