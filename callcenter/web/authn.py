@@ -32,6 +32,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,8 @@ SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 DEFAULT_PER_IP = Rate(burst=20, per_second=1 / 6)
 DEFAULT_PER_LOGIN = Rate(burst=5, per_second=1 / 30)
 _ATTR = "_callcenter_principal"
+MAX_LOGIN_KEY = 100
+_FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 TEMPLATES = Path(__file__).parent / "templates"
 
 LABELS = {
@@ -254,7 +257,7 @@ class Authenticator:
     def check_login_rate(self, request: Request, login: str) -> None:
         """Spend one attempt for the client and for ``login``; AuthError 429 with the wait when none is left."""
         now = self.clock.now()
-        ip, key = self.client_address(request), login.strip().lower()
+        ip, key = self.client_address(request), login.strip().lower()[:MAX_LOGIN_KEY]
         wait = max(self.per_ip.retry_after(ip, now), self.per_login.retry_after(key, now))
         if wait > 0:
             raise AuthError(429, "rate_limited", "too many login attempts", retry_after=max(1, math.ceil(wait)))
@@ -393,7 +396,10 @@ class LoginResource(Resource):
         return self._page(request, 200, None)
 
     def _page(self, request: Request, status: int, error: str | None) -> bytes:
-        token = self._authn.new_form_token()
+        # Keep the browser's pre-login token if it has one, so two login tabs both work.
+        token = self._authn.cookie(request, LOGIN_COOKIE) or ""
+        if not _FORM_TOKEN.match(token):
+            token = self._authn.new_form_token()
         request.addCookie(LOGIN_COOKIE, token.encode("ascii"), path=b"/login", max_age=b"3600", httpOnly=True,
                           secure=self._authn.is_secure(request), sameSite="strict")
         lang = _language(request)

@@ -84,10 +84,20 @@ class _Event:
 
 
 class _Topic:
-    def __init__(self, replay: int) -> None:
+    def __init__(self, replay: int, replay_bytes: int) -> None:
         self.seq = 0
-        self.recent: deque[_Event] = deque(maxlen=replay)
+        self.recent: deque[_Event] = deque()
+        self.recent_bytes = 0
+        self.replay = replay
+        self.replay_bytes = replay_bytes
         self.streams: set[_Stream] = set()
+
+    def keep(self, event: _Event) -> None:
+        """Remember ``event`` for replay, forgetting the oldest past the count or byte budget."""
+        self.recent.append(event)
+        self.recent_bytes += len(event.body)
+        while len(self.recent) > self.replay or (self.recent_bytes > self.replay_bytes and len(self.recent) > 1):
+            self.recent_bytes -= len(self.recent.popleft().body)
 
 
 def _body(kind: str, data: Any) -> bytes:
@@ -159,7 +169,8 @@ class PushHub(Service):
     """Numbered, replayable events per topic and the streams that read them.
 
     ``clock`` schedules keep-alives; ``replay`` is how many recent events of each topic are
-    kept for reconnecting clients; ``max_buffer`` the bytes a stalled client may have queued
+    kept for reconnecting clients, within ``replay_bytes`` per topic (memory stays bounded
+    when events carry whole screen pops); ``max_buffer`` the bytes a stalled client may have queued
     before it is dropped; ``snapshot(principal)`` (optional, async) returns the principal's
     current state, sent first on connect and on resync; ``epoch`` names this run of the hub
     in event ids (random by default); ``max_streams`` caps the open streams of one user.
@@ -167,12 +178,13 @@ class PushHub(Service):
 
     def __init__(self, clock: Clock, replay: int = 256, max_buffer: int = 1024 * 1024,
                  snapshot: Snapshot | None = None, keepalive: float = KEEPALIVE_SECONDS,
-                 epoch: str | None = None, max_streams: int = 8) -> None:
-        if replay < 1 or max_buffer < 1 or keepalive <= 0:
-            raise ValueError("replay, max_buffer and keepalive must be positive")
+                 epoch: str | None = None, max_streams: int = 8, replay_bytes: int = 128 * 1024) -> None:
+        if replay < 1 or max_buffer < 1 or keepalive <= 0 or replay_bytes < 1:
+            raise ValueError("replay, replay_bytes, max_buffer and keepalive must be positive")
         self.setName("push")
         self.clock = clock
         self.replay = replay
+        self.replay_bytes = replay_bytes
         self.max_buffer = max_buffer
         self.snapshot = snapshot
         self.keepalive = keepalive
@@ -199,7 +211,7 @@ class PushHub(Service):
         state.seq += 1
         self._order += 1
         event = _Event(topic, state.seq, self._order, body)
-        state.recent.append(event)
+        state.keep(event)
         for stream in list(state.streams):
             stream.send(stream.frame(event))
         return state.seq
@@ -216,7 +228,7 @@ class PushHub(Service):
     def _topic(self, topic: str) -> _Topic:
         state = self._topics.get(topic)
         if state is None:
-            state = self._topics[topic] = _Topic(self.replay)
+            state = self._topics[topic] = _Topic(self.replay, self.replay_bytes)
         return state
 
     # --- streams ---

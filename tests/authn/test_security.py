@@ -262,3 +262,11 @@ def test_agents_cannot_read_each_others_push_topics(run, site):
     assert [e.data for e in alice] == [{"who": "alice"}, {"mine": True}]
     assert [e.data for e in sue] == [{"who": "sue"}, {"q": 1}]
     assert anon == 401
+
+
+def test_two_login_tabs_share_the_form_token(run, site):
+    """A second login page keeps the browser's pre-login token, so the first tab's form still works."""
+    first = run(site.request("GET", "/login"))
+    cookie = first.headers["set-cookie"].split(";")[0]
+    second = run(site.request("GET", "/login", cookie=cookie))
+    assert _form_token(second.body) == _form_token(first.body)

@@ -273,3 +273,16 @@ def test_publish_checks_kind_and_numbers_per_topic():
     assert hub.last_seq("agent:a") == 2 and hub.last_seq("nobody") == 0
     with pytest.raises(ValueError):
         PushHub(Clock(task.Clock()), replay=0)
+
+
+def test_replay_buffer_is_bounded_in_bytes():
+    """Big events push the oldest out of the replay buffer so a topic's memory stays within its budget."""
+    from twisted.internet import task
+
+    hub = PushHub(Clock(task.Clock()), replay=100, replay_bytes=10_000)
+    for n in range(50):
+        hub.publish("agent:a", "offer", {"n": n, "pad": "x" * 1000})
+    kept = hub._topics["agent:a"].recent
+    assert 5 <= len(kept) <= 10 and kept[-1].seq == 50 and sum(len(e.body) for e in kept) <= 10_000
+    hub.publish("agent:a", "offer", {"pad": "y" * 50_000})
+    assert [e.seq for e in hub._topics["agent:a"].recent] == [51]
