@@ -248,7 +248,9 @@ class Authenticator:
         old = self.cookie(request, SESSION_COOKIE)
         if old:
             self.sessions.revoke(old)  # a fresh token at each login: no session fixation
-        session = self.sessions.create(str(principal.user_id), principal.role, self.clock.now())
+        now = self.clock.now()
+        self.sessions.purge(now)  # logins are rare: a good moment to forget expired sessions
+        session = self.sessions.create(str(principal.user_id), principal.role, now)
         request.addCookie(SESSION_COOKIE, session.token.encode("ascii"), path=b"/", httpOnly=True,
                           secure=self.is_secure(request), sameSite="strict")
         setattr(request, _ATTR, (principal, session))
