@@ -1,0 +1,153 @@
+"""Supervisor actions, config reload through the admin API, /metrics, and the live dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+from twisted.internet import reactor
+
+from callcenter.app import build_application
+from callcenter.settings import load_settings
+from callcenter.switchboard import Intake
+from tests.support.browser import run_in_chromium
+from tests.support.http import http_request
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+PASSWORD = "supervise all the things"
+
+
+@pytest.fixture
+def app(run, tmp_path):
+    """The app on a copy of the shipped config (always open), with a supervisor and an admin."""
+    from callcenter.records.migrate import upgrade
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    for name in ("queues.yaml",):
+        text = (config / name).read_text()
+        (config / name).write_text(text.replace("    hours: office\n", "").replace("    hours: sales\n", ""))
+    url = f"sqlite:///{tmp_path / 'cc.sqlite3'}"
+    upgrade(url)
+    overrides = {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path}
+    settings = load_settings(config, overrides)
+    application = build_application(settings, reactor, url, overrides)
+    application.service.startService()
+    run(application.users.create("sam", "supervisor", "Sam", password=PASSWORD))
+    run(application.users.create("root", "admin", "Root", password=PASSWORD))
+    application.config_dir = config
+    application.switchboard.login("alice")   # logged in, not ready: billing work waits in billing
+    yield application
+    run(application.service.stopService())
+
+
+def base(app) -> str:
+    """The site's base URL."""
+    host, port = app.http.address
+    return f"http://{host}:{port}"
+
+
+def session(run, app, login):
+    """(headers with cookie and CSRF token) of a JSON login."""
+    r = run(http_request(reactor, "POST", base(app) + "/login", json_body={"login": login, "password": PASSWORD}))
+    return {"cookie": r.headers["set-cookie"].split(";")[0], "x-csrf-token": r.json()["csrf_token"]}
+
+
+def admit(run, app, phone, to="+18005550100", digits="1"):
+    """A call that waits (nobody available)."""
+    return run(app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact=phone, to=to, digits=digits))).interaction.id
+
+
+def test_snapshot_shows_scores_and_actions_are_audited(run, app):
+    """A waiting call shows with its score parts; a supervisor raises its priority and moves it;
+    both land in the audit trail; an agent may not do either."""
+    iid = admit(run, app, "+14155550101")
+    sup = session(run, app, "sam")
+    snap = run(http_request(reactor, "GET", base(app) + "/api/supervisor/snapshot", headers=sup)).json()
+    (waiting,) = snap["waiting"]
+    assert waiting["interaction"] == iid and waiting["queue"] == "billing"
+    assert set(waiting["parts"]) >= {"aging", "priority_bonus", "tier_bonus"}
+    assert snap["queues"]["billing"]["waiting"] == 1
+    r = run(http_request(reactor, "POST", base(app) + f"/api/supervisor/interactions/{iid}/priority",
+                         json_body={"priority": 3}, headers=sup))
+    assert r.status == 200
+    r = run(http_request(reactor, "POST", base(app) + f"/api/supervisor/interactions/{iid}/move",
+                         json_body={"queue": "support"}, headers=sup))
+    assert r.status == 200
+    assert [w.queue for w in app.switchboard.router.waiting()] == ["support"]
+    actions = [(e.action, e.actor) for e in run(app.store.recent_audit("interaction."))]
+    assert actions == [("interaction.move", "sam"), ("interaction.priority", "sam")]
+    run(app.users.sync_from_config([("alice", "Alice")]))
+    run(app.users.set_password("alice", PASSWORD))
+    iid = admit(run, app, "+14155550109")
+    agent = session(run, app, "alice")
+    r = run(http_request(reactor, "POST", base(app) + f"/api/supervisor/interactions/{iid}/priority",
+                         json_body={"priority": 9}, headers=agent))
+    assert r.status == 403
+
+
+def test_reload_keeps_waiting_work_and_a_bad_config_changes_nothing(run, app):
+    """A valid edit is applied (and audited) with the call still waiting in place; a broken file is
+    refused with its place, the running config stays; supervisors may not reload."""
+    iid = admit(run, app, "+14155550102")
+    admin = session(run, app, "root")
+    queues = app.config_dir / "queues.yaml"
+    queues.write_text(queues.read_text().replace("offer_timeout: 20s\n    wrap_up: 45s", "offer_timeout: 25s\n    wrap_up: 45s"))
+    r = run(http_request(reactor, "POST", base(app) + "/api/admin/reload", headers=admin))
+    assert r.status == 200 and r.json()["applied"] is True
+    assert any("queues.billing" in line for line in r.json()["changes"])
+    assert app.switchboard.settings.queues["billing"].offer_timeout == 25.0
+    assert [w.interaction for w in app.switchboard.router.waiting()] == [iid]
+    queues.write_text(queues.read_text().replace("selection: longest_idle", "selection: coin_flip"))
+    r = run(http_request(reactor, "POST", base(app) + "/api/admin/reload", headers=admin))
+    assert r.status == 422 and r.json()["applied"] is False
+    assert any("queues.yaml:" in e and "selection" in e for e in r.json()["errors"])
+    assert app.switchboard.settings.queues["billing"].selection == "longest_idle"
+    assert [w.interaction for w in app.switchboard.router.waiting()] == [iid]
+    assert [e.action for e in run(app.store.recent_audit("config."))] == ["config.reload_refused", "config.reload"]
+    sup = session(run, app, "sam")
+    assert run(http_request(reactor, "POST", base(app) + "/api/admin/reload", headers=sup)).status == 403
+
+
+def test_metrics_expose_queues_agents_and_channels(run, app):
+    """/metrics is Prometheus text with queue depth, longest wait, agents by state and channels."""
+    admit(run, app, "+14155550103")
+    app.switchboard.set_available("bob")
+    r = run(http_request(reactor, "GET", base(app) + "/metrics"))
+    assert 'callcenter_agents{state="not_ready"} 1' in r.body.decode()
+    text = r.body.decode()
+    assert r.status == 200 and r.headers["content-type"].startswith("text/plain")
+    assert 'callcenter_queue_waiting{queue="billing"} 1' in text
+    assert 'callcenter_agents{state="available"} 1' in text
+    assert 'callcenter_channel_up{channel="fastagi"} 1' in text
+    assert "# TYPE callcenter_queue_longest_wait_seconds gauge" in text
+
+
+@pytest.mark.browser
+def test_dashboard_updates_when_an_interaction_arrives(run, app, tmp_path):
+    """The supervisor's dashboard shows a new waiting call without a reload of the page."""
+
+    async def scenario(context):
+        page = await context.new_page()
+        await page.goto(base(app) + "/login?next=/supervisor")
+        await page.fill("#login", "sam")
+        await page.fill("#password", PASSWORD)
+        await page.click("[data-testid=login-submit]")
+        await page.wait_for_url("**/supervisor")
+        cell = page.locator("[data-testid=waiting-billing]")
+        await cell.wait_for()
+        before = await cell.inner_text()
+        from twisted.internet.defer import ensureDeferred
+
+        arrival = app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550104",
+                                               to="+18005550100", digits="1"))
+        await ensureDeferred(arrival).asFuture(asyncio.get_running_loop())
+        await page.wait_for_function(
+            "document.querySelector('[data-testid=waiting-billing]').textContent === '1'", timeout=10000)
+        return before, await page.locator("[data-testid=waiting] tbody tr").count()
+
+    before, rows = run_in_chromium(scenario, tmp_path)
+    assert (before, rows) == ("0", 1)
