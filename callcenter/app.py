@@ -61,6 +61,9 @@ class Application:
     reloader: Any = None
     mail: Any = None
     users: Any = None
+    forms: Any = None
+    forms_resource: Any = None
+    alerts: Any = None
     authn: Any = None
     push: Any = None
     mailflow: Any = None
@@ -159,6 +162,11 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
     def apply(old: Any, new: Any) -> None:
         board.reconfigure(new, routing_config(new))
         app.settings = new
+        if app.forms is not None:
+            app.forms.reconfigure(new.webform.forms, new.templates)
+            app.forms_resource.reconfigure(new.webform.forms, new.templates)
+        if app.alerts is not None:
+            app.alerts.reconfigure(new)
 
     async def audit(action: str, details: dict, actor: str) -> None:
         await app.store.record_audit(action, "config", 0, actor=actor, details=details)
@@ -252,10 +260,25 @@ def _build_web(app: Application, reactor: Any) -> None:
     if not secret_file.exists():
         Path(settings.server.data_dir).mkdir(parents=True, exist_ok=True)
         secret_file.write_bytes(secrets.token_bytes(32))
-    root.putChild(b"forms", FormsResource(forms=settings.webform.forms, sink=forms.submit_form, clock=app.clock,
-                                          secret=secret_file.read_bytes(), languages=settings.server.languages,
-                                          default_region=settings.server.default_region,
-                                          templates=settings.templates))
+    from callcenter.alerting import AlertMonitor
+    from callcenter.reports.summary import DailySummarySchedule
+
+    async def mail_staff(recipients: tuple[str, ...], subject: str, text: str) -> None:
+        await app.mailflow.send_notice(None, recipients, subject, text, "alert")
+
+    async def send_summary(message: Any) -> None:
+        await app.mailflow.send_notice(None, message.recipients, message.subject, message.text, "daily_summary")
+
+    app.alerts = AlertMonitor(board, app.clock, hub.publish, mail_staff)
+    board.alert_monitor = app.alerts
+    CallbackService("alerts", app.alerts.start, _async(app.alerts.stop)).setServiceParent(app.service)
+    summary = DailySummarySchedule(app.clock, ReportingReader(app.database), lambda: board.settings, send_summary)
+    CallbackService("daily-summary", summary.start, _async(summary.stop)).setServiceParent(app.service)
+    app.forms = forms
+    app.forms_resource = FormsResource(forms=settings.webform.forms, sink=forms.submit_form, clock=app.clock,
+                                       secret=secret_file.read_bytes(), languages=settings.server.languages,
+                                       default_region=settings.server.default_region, templates=settings.templates)
+    root.putChild(b"forms", app.forms_resource)
 
 
 def _build_email(app: Application, reactor: Any) -> None:

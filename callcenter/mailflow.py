@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from twisted.logger import Logger
 
@@ -287,21 +287,26 @@ class MailFlow:
         return NewOutgoing(message, interaction_id, kind, self.settings.email.relay.from_address, (to,),
                            counts_as_auto_reply=automatic)
 
-    async def send_notice(self, interaction_id: int, to: str, subject: str, body: str, kind: str) -> Any:
-        """Queue an automatic message already rendered by another channel (a form's confirmation)
-        to ``to``; it carries the subject tag and ``Auto-Submitted: auto-replied``."""
+    async def send_notice(self, interaction_id: int | None, to: tuple[str, ...] | str, subject: str, body: str,
+                          kind: str) -> Any:
+        """Queue an automatic message rendered elsewhere (a form's confirmation, an alert, the daily
+        summary) to ``to``. With an interaction it carries the subject tag and counts against the
+        recipient's automatic-reply cap; every such message has ``Auto-Submitted: auto-replied``."""
+        recipients = (to,) if isinstance(to, str) else tuple(to)
         from_address = self.settings.email.relay.from_address
         message_id = new_message_id(self._token(), self.options.domain)
+        tagged = subject if interaction_id is None else tag_subject(subject, interaction_id,
+                                                                    self.options.reference_prefix, reply=False)
         raw = compose(OutgoingMessage(
-            from_address=from_address, to=(to,), text=body, message_id=message_id, date=self._clock.utcnow(),
-            subject=tag_subject(subject, interaction_id, self.options.reference_prefix, reply=False),
-            automatic=True, reference=self.reference(interaction_id)))
+            from_address=from_address, to=recipients, text=body, message_id=message_id, date=self._clock.utcnow(),
+            subject=tagged, automatic=True,
+            reference=None if interaction_id is None else self.reference(interaction_id)))
         parsed = parse_message(raw)
         message = NewMessage(raw=raw, direction="outbound", message_id=message_id, content_hash=parsed.content_hash,
                              mailbox=None, sender=from_address, subject=parsed.subject, body_text=body,
-                             details={"to": [to], "kind": kind})
-        item = await self._mail.enqueue(NewOutgoing(message, interaction_id, kind, from_address, (to,),
-                                                    counts_as_auto_reply=True))
+                             details={"to": list(recipients), "kind": kind})
+        item = await self._mail.enqueue(NewOutgoing(message, interaction_id, kind, from_address, recipients,
+                                                    counts_as_auto_reply=interaction_id is not None))
         self._wake()
         return item
 

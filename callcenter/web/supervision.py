@@ -45,7 +45,9 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
                 "service_level": counters.service_level(), "asa": counters.average_speed_of_answer(),
                 "aht": counters.average_handle_time()},
         }
-    return {"now": now, "queues": queues, "waiting": to_json(waiting),
+    monitor = getattr(board, "alert_monitor", None)
+    alerts = [{"queue": a.queue, "kind": a.kind, "message": a.message} for a in (monitor.active if monitor else ())]
+    return {"now": now, "queues": queues, "waiting": to_json(waiting), "alerts": alerts,
             "agents": [dict(to_json(a), name=board.settings.agents[a.agent].name if a.agent in board.settings.agents
                             else a.agent, since_seconds=round(now - a.since, 1)) for a in agents]}
 

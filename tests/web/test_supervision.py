@@ -151,3 +151,21 @@ def test_dashboard_updates_when_an_interaction_arrives(run, app, tmp_path):
 
     before, rows = run_in_chromium(scenario, tmp_path)
     assert (before, rows) == ("0", 1)
+
+
+def test_long_wait_raises_an_alert_on_the_dashboard_and_clears_when_answered(run, app):
+    """A call waiting past the 2-minute threshold raises one alert, pushed and in the snapshot;
+    it clears once nobody waits that long."""
+    now = app.clock.now()
+    iid = run(app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550111",
+                                           to="+18005550100", digits="1", virtual_start=now - 600))).interaction.id
+    changes = app.alerts.check()
+    raised = [(a.queue, a.kind) for a in changes.raised]
+    assert ("billing", "longest_wait") in raised
+    assert app.alerts.check().raised == ()          # still active: not raised again
+    sup = session(run, app, "sam")
+    snap = run(http_request(reactor, "GET", base(app) + "/api/supervisor/snapshot", headers=sup)).json()
+    assert any(a["queue"] == "billing" and a["kind"] == "longest_wait" for a in snap["alerts"])
+    app.switchboard.customer_left(iid)
+    cleared = [(a.queue, a.kind) for a in app.alerts.check().cleared]
+    assert ("billing", "longest_wait") in cleared

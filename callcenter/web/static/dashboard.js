@@ -39,6 +39,8 @@
   }
 
   function render(s) {
+    var alerts = $("alerts"); alerts.textContent = "";
+    (s.alerts || []).forEach(function (a) { var li = document.createElement("li"); li.textContent = a.message; alerts.appendChild(li); });
     var rows = $("queue-rows"); rows.textContent = "";
     Object.keys(s.queues).forEach(function (name) {
       var q = s.queues[name], t = q.today || {}, tr = document.createElement("tr");
@@ -88,7 +90,7 @@
   source.onerror = function () { link.textContent = link.dataset.lost; };
   source.onmessage = refresh;
   ["snapshot", "resync", "queued", "offer", "agent_state", "overflowed", "step_relaxed", "no_agents",
-   "customer_replied", "removed"].forEach(function (k) { source.addEventListener(k, refresh); });
+   "customer_replied", "removed", "alert_raised", "alert_cleared"].forEach(function (k) { source.addEventListener(k, refresh); });
   refresh();
   setInterval(refresh, 1000);
 })();
