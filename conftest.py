@@ -18,5 +18,5 @@ def pytest_unconfigure(config):
     from twisted.internet import reactor
 
     pool = getattr(reactor, "threadpool", None)
-    if pool is not None:
+    if pool is not None and not pool.joined:
         pool.stop()
