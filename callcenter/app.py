@@ -221,7 +221,10 @@ def _build_web(app: Application, reactor: Any) -> None:
 
     supervisor, admin, agent = (authn.api_guard(("supervisor", "admin")), authn.api_guard(("admin",)),
                                 authn.api_guard(("agent", "supervisor", "admin")))
-    DesktopApi(board, app.store, agent).register(app.api)
+    DesktopApi(board, app.store, agent, reply=lambda *a, **k: app.mailflow.send_reply(*a, **k)).register(app.api)
+    from callcenter.telephony import ClickToDialApi
+
+    ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",))).register(app.api)
 
     def dry_run(interaction: dict, now: Any) -> dict:
         from callcenter.dryrun import dry_run as run_dry
@@ -312,6 +315,21 @@ def _build_email(app: Application, reactor: Any) -> None:
         new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake, options=MailFlowOptions(domain=domain))
     if relay_settings.enabled:
         outbox.setServiceParent(app.service)
+
+    async def content_for(interaction: Any) -> dict[str, Any]:
+        if interaction.channel != "email":
+            return {}
+        thread = []
+        for m in await mail.messages(interaction.id):
+            attachments = await mail.attachments(m.id)
+            thread.append({"direction": m.direction, "from": m.sender, "subject": m.subject, "text": m.body_text,
+                           "at": m.created_at.isoformat() if getattr(m, "created_at", None) else None,
+                           "flagged": m.unparseable,
+                           "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type,
+                                            "size": a.size, "stored": a.stored} for a in attachments]})
+        return {"email": thread}
+
+    board.content_for = content_for
     app.health.add_channel("smtp_relay", lambda: ChannelStatus("up" if relay_settings.enabled else "disabled"))
     mailboxes = {m.address: name for name, m in settings.email.mailboxes.items()}
     if settings.email.listener_enabled:

@@ -98,6 +98,8 @@ class Switchboard:
         self.logged_in: set[str] = set()
         self.external: set[int] = set()                  # routed by another system (CTI)
         self.stats = stats
+        # content_for(interaction) -> channel content for the screen pop (the email thread...)
+        self.content_for: Callable[[Any], Awaitable[dict[str, Any]]] | None = None
         self._meta: dict[int, dict[str, Any]] = {}         # interaction id -> queue, start, accepted
         self._offer_listeners: list[Callable[[Any], None]] = []
         self._end_listeners: list[Callable[[int, str], None]] = []
@@ -490,8 +492,10 @@ class Switchboard:
         interaction = await self._store.get_interaction(iid)
         customer = await self._store.get_customer(interaction.customer_id)
         page = await self._store.timeline(customer.id, limit=TIMELINE_IN_POP)
-        return {"interaction": to_json(interaction), "customer": to_json(customer),
-                "timeline": to_json(page.items)}
+        pop = {"interaction": to_json(interaction), "customer": to_json(customer), "timeline": to_json(page.items)}
+        if self.content_for is not None:
+            pop["content"] = await self.content_for(interaction)
+        return pop
 
     # --- checks ---
 

@@ -14,6 +14,7 @@ Actions (JSON, CSRF-checked by the authentication layer):
 ``POST /api/me/work/{id}/wrap-up``            ``{"disposition", "notes"?}`` ends wrap-up
 ``POST /api/me/work/{id}/notes``              ``{"notes"}`` appended to the interaction's log
 ``POST /api/me/work/{id}/transfer``           ``{"queue"}`` hands it to another queue
+``POST /api/me/work/{id}/reply``              ``{"body"}`` or ``{"template"}``: answer an email
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ def _text(body: dict, name: str, limit: int, required: bool = True) -> str | Non
 class DesktopApi:
     """The agent's actions; ``principal`` authenticates the request (ApiError 401/403)."""
 
-    def __init__(self, switchboard: Switchboard, store: Any, principal: PrincipalOf) -> None:
+    def __init__(self, switchboard: Switchboard, store: Any, principal: PrincipalOf,
+                 reply: Callable[..., Awaitable[Any]] | None = None) -> None:
         self._board = switchboard
         self._store = store
         self._principal = principal
+        self._reply = reply
 
     def register(self, api: JsonApi) -> None:
         """Add the desktop routes to ``api``."""
@@ -67,6 +70,7 @@ class DesktopApi:
         api.add("POST", "/api/me/work/{id}/notes", self.notes)
         api.add("POST", "/api/me/work/{id}/transfer", self.transfer)
         api.add("GET", "/api/me/work/{id}", self.work_item)
+        api.add("POST", "/api/me/work/{id}/reply", self.reply)
 
     async def _agent(self, req: ApiRequest) -> str:
         principal = await self._principal(req)
@@ -160,6 +164,27 @@ class DesktopApi:
             self._board.require_holder(agent, iid)
             self._board.transfer(iid, queue, agent)
         return {"transferred": iid, "queue": queue}
+
+    async def reply(self, req: ApiRequest) -> object:
+        """Answer the customer's email with a text or a configured template (queued in the outbox)."""
+        agent = await self._agent(req)
+        iid = _iid(req)
+        body = req.json_object()
+        template = body.get("template") or None
+        text = None if template else _text(body, "body", MAX_NOTES)
+        if template is not None and not isinstance(template, str):
+            raise ApiError(422, "invalid_input", "template must be a template name", "template")
+        with _mapped_errors():
+            self._board.require_holder(agent, iid)
+        if self._reply is None or self._board.channel_of.get(iid) != "email":
+            raise ApiError(409, "not_email", "only an email interaction can be answered by email")
+        name = self._board.settings.agents[agent].name
+        try:
+            item = await self._reply(iid, agent, template or text, agent_name=name)
+        except ValueError as error:
+            raise ApiError(409, "cannot_reply", str(error)) from None
+        await self._store.append_event(iid, "reply_queued", actor=agent, details={"outbox": getattr(item, "id", None)})
+        return {"queued": True, "interaction": iid}
 
     async def work_item(self, req: ApiRequest) -> object:
         """The screen pop of an interaction the agent is offered or holds."""

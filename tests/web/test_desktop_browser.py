@@ -94,6 +94,7 @@ def test_agent_gets_the_offer_with_screen_pop_accepts_and_wraps_up(app, run, tmp
 
     iid, pop = run_in_chromium(scenario, tmp_path, timeout=90)
     assert "Refund for invoice 77" in pop and "mei@example.net" in pop
+    assert "Please refund the second charge." in pop      # the email itself, in the screen pop
     run(app.switchboard.settled())
     interaction = run(app.store.get_interaction(iid))
     assert (interaction.state, interaction.agent, interaction.disposition) == ("completed", "alice", "resolved")
@@ -129,3 +130,36 @@ def test_an_agent_cannot_act_on_another_agents_offer(app, run):
     assert stolen.status == 403 and stolen.json()["error"]["code"] == "not_yours"
     assert no_csrf.status == 403
     assert board.offers[iid]["agent"] == "alice"
+
+
+def test_agent_answers_the_email_from_the_desktop_api(app, run):
+    """After accepting, the agent's reply is queued in the outbox, threaded to the customer's
+    message; an agent who does not hold the interaction cannot reply."""
+    board = app.switchboard
+    board.set_available("alice")
+
+    async def scenario():
+        await threads.deferToThread(mail, app.smtp.port, "Question about my bill")
+        for _ in range(300):
+            await board.settled()
+            if board.offers:
+                break
+            await asyncio.sleep(0.01)
+        (iid,) = board.offers
+        headers = {}
+        for login in ("alice", "bob"):
+            r = await http_request(reactor, "POST", base(app) + "/login", json_body={"login": login, "password": PASSWORD})
+            headers[login] = {"cookie": r.headers["set-cookie"].split(";")[0], "x-csrf-token": r.json()["csrf_token"]}
+        accepted = await http_request(reactor, "POST", base(app) + f"/api/me/offers/{iid}/accept", headers=headers["alice"])
+        reply = await http_request(reactor, "POST", base(app) + f"/api/me/work/{iid}/reply", headers=headers["alice"],
+                                   json_body={"body": "We have refunded the second charge."})
+        foreign = await http_request(reactor, "POST", base(app) + f"/api/me/work/{iid}/reply", headers=headers["bob"],
+                                     json_body={"body": "Hi"})
+        return iid, accepted, reply, foreign
+
+    iid, accepted, reply, foreign = run(scenario())
+    assert accepted.status == 200 and reply.status == 200, reply.body
+    assert foreign.status == 403
+    sent = [m for m in run(app.mail.messages(iid)) if m.direction == "outbound"]
+    assert any("We have refunded the second charge." in m.body_text for m in sent)
+    assert any(m.details.get("in_reply_to") == "desk-1@example.net" for m in sent)

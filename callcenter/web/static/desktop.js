@@ -86,11 +86,15 @@
     var call_ = payload.call || payload.cti || {};
     var fields = [[L.channel, interaction.channel], [L.subject, interaction.subject],
                   [L.caller, call_.caller_number || call_.from], [L.ivr, call_.ivr_digits]];
-    var form = payload.form || {};
-    Object.keys(form.fields || {}).forEach(function (k) { fields.push([k, form.fields[k]]); });
+    var formFields = payload.fields || {}, formLabels = payload.labels || {};
+    Object.keys(formFields).forEach(function (k) { fields.push([formLabels[k] || k, formFields[k]]); });
     fillDl(node.querySelector(".interaction-fields"), fields);
-    var body = (payload.email && payload.email.text) || payload.body || "";
-    text(node.querySelector(".interaction-body"), body);
+    var thread = ((pop.content || {}).email || []).map(function (m) {
+      var files = (m.attachments || []).map(function (a) { return "📎 " + (a.filename || a.content_type) + " (" + a.size + " B)"; });
+      return (m.direction === "inbound" ? "← " : "→ ") + (m.from || "") + (m.subject ? " · " + m.subject : "") +
+        "\n" + (m.text || "") + (files.length ? "\n" + files.join("\n") : "");
+    }).join("\n\n────────\n\n");
+    text(node.querySelector(".interaction-body"), thread || payload.message || "");
     var list = node.querySelector(".timeline");
     (pop.timeline || []).forEach(function (item) {
       list.appendChild(make("li", null, item.created_at.slice(0, 16).replace("T", " ") + " · " + item.channel +
