@@ -140,7 +140,7 @@ class Switchboard:
                           virtual_start=intake.virtual_start or self._clock.now(),
                           language=facts["language"], attributes=facts["attributes"],
                           customer_key=str(customer.id))
-        self._meta[interaction.id] = {"queue": match.queue, "start": spec.virtual_start}
+        self._meta[interaction.id] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
         self._run(lambda now: self.router.submit(spec, now))
         return Admission(interaction, customer, match, closed)
 
@@ -161,7 +161,7 @@ class Switchboard:
         async def queue_then_submit() -> None:
             if self._states.get(iid) is State.NEW:
                 await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
-            self._meta[iid] = {"queue": match.queue, "start": spec.virtual_start}
+            self._meta[iid] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
             self._run(lambda now: self.router.submit(spec, now))
 
         self._chain(iid, queue_then_submit)
@@ -319,6 +319,14 @@ class Switchboard:
         """Install a validated configuration: the routing core keeps every waiting interaction
         and every agent's state; work of a removed queue moves to the default rule's queue."""
         fallback = settings.rules[-1].queue
+        for waiting in self.router.waiting():
+            if waiting.queue in settings.queues:
+                continue
+            # Work of a removed queue goes to its rule's fallback when that queue exists on both
+            # sides of the reload; the rest goes to the default rule's queue below.
+            own = self._meta.get(waiting.interaction, {}).get("fallback")
+            if own in settings.queues and own in self.settings.queues:
+                self._run(lambda now, i=waiting.interaction, q=own: self.router.move(i, q, now))
         self.settings = settings
         self._run(lambda now: self.router.reconfigure(config, now, fallback=fallback))
 

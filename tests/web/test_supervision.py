@@ -169,3 +169,29 @@ def test_long_wait_raises_an_alert_on_the_dashboard_and_clears_when_answered(run
     app.switchboard.customer_left(iid)
     cleared = [(a.queue, a.kind) for a in app.alerts.check().cleared]
     assert ("billing", "longest_wait") in cleared
+
+
+def test_reload_that_removes_a_queue_hands_its_work_to_the_rule_fallback(run, app):
+    """Removing the sales queue moves a waiting sales call to the rule's fallback (support), keeping
+    its original start."""
+    app.switchboard.login("erin")    # a sales member logged in (not ready): the call waits in sales
+    iid = run(app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550121",
+                                           to="+18005550100", digits="2"))).interaction.id
+    before = {w.interaction: w for w in app.switchboard.router.waiting()}
+    assert before[iid].queue == "sales"
+    cfg = app.config_dir
+    text = (cfg / "queues.yaml").read_text()
+    start = text.index("  sales:\n")
+    (cfg / "queues.yaml").write_text(text[:start])
+    routing = (cfg / "routing.yaml").read_text()
+    routing = routing.replace("    queue: sales\n    fallback: support\n", "    queue: support\n")
+    (cfg / "routing.yaml").write_text(routing)
+    agents = (cfg / "agents.yaml").read_text().replace("    queues: [sales]\n", "")
+    (cfg / "agents.yaml").write_text(agents)
+    supervision = (cfg / "supervision.yaml").read_text().replace("      sales: {longest_wait_above: 1m}\n", "")
+    (cfg / "supervision.yaml").write_text(supervision)
+    outcome = run(app.reloader.reload("it-admin"))
+    assert outcome.applied, outcome.errors
+    after = {w.interaction: w for w in app.switchboard.router.waiting()}
+    assert after[iid].queue == "support"
+    assert after[iid].waited >= before[iid].waited
