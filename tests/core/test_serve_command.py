@@ -45,6 +45,25 @@ def wait_for_health(port: int, proc: subprocess.Popen, deadline: float = 60.0) -
     raise AssertionError("server did not answer /health")
 
 
+def wait_for_audit(sqlite_path: Path, action: str, deadline: float = 30.0) -> None:
+    """Poll the audit trail until an entry for ``action`` appears (the server writes it)."""
+    from sqlalchemy import create_engine, select
+
+    from callcenter.records.schema import audit_log
+
+    engine = create_engine(f"sqlite:///{sqlite_path}")
+    end = time.monotonic() + deadline
+    try:
+        while time.monotonic() < end:
+            with engine.connect() as conn:
+                if conn.execute(select(audit_log.c.id).where(audit_log.c.action == action)).first():
+                    return
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"no {action} in the audit trail")
+
+
 def make_admin_token(sqlite_path: Path) -> str:
     """An admin user with an API token, written straight into the migrated database."""
     import datetime as dt
@@ -113,6 +132,10 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
             headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as r:
             assert r.status == 201
+        queues = workdir / "config" / "queues.yaml"
+        queues.write_text(queues.read_text().replace("offer_timeout: 15s", "offer_timeout: 12s"))
+        proc.send_signal(signal.SIGHUP)
+        wait_for_audit(workdir / "var" / "callcenter.sqlite3", "config.reload")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -124,6 +147,7 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
     texts = [line["msg"] for line in lines]
     assert any("serving" in t for t in texts), texts
     assert any("shutting down" in t for t in texts), texts
+    assert any(t.startswith("configuration reloaded by SIGHUP") for t in texts), texts
 
     port = free_port()
     proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port), "--fastagi-port", "0", "--smtp-port", "0"], cwd=workdir, stdout=subprocess.PIPE,
