@@ -42,6 +42,15 @@ class UnknownAgent(Exception):
     """No configured agent has this login."""
 
 
+class InvalidState(ValueError):
+    """An agent state change names an unknown state or reason; ``field`` says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Intake:
     """A contact as a channel adapter normalized it.
@@ -196,6 +205,23 @@ class Switchboard:
         """The agent logs out."""
         self._run(lambda now: self.router.agent_logout(agent, now))
         self.logged_in.discard(agent)
+
+    def change_state(self, agent: str, state: Any, reason: Any = None) -> None:
+        """Set the agent available, not ready with a configured reason code, or logged out.
+
+        Raises :class:`InvalidState` naming ``state`` or ``reason`` for a value not allowed."""
+        if state == "available":
+            self.ensure_logged_in(agent)
+            self.set_available(agent)
+        elif state == "not_ready":
+            if reason not in self.settings.reason_codes:
+                raise InvalidState("reason", "reason must be one of the configured reason codes")
+            self.ensure_logged_in(agent)
+            self.set_not_ready(agent, reason)
+        elif state == "logged_out":
+            self.logout(agent)
+        else:
+            raise InvalidState("state", "state must be available, not_ready or logged_out")
 
     def set_available(self, agent: str) -> None:
         """The agent is ready for offers."""

@@ -22,9 +22,10 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from callcenter.lifecycle import IllegalTransition
-from callcenter.switchboard import NotYours, Switchboard
+from callcenter.switchboard import InvalidState, NotYours, Switchboard
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from callcenter.web.serialize import to_json
+from routing import RoutingError
 
 Principal = Any
 PrincipalOf = Callable[[ApiRequest], Awaitable[Principal]]
@@ -87,21 +88,8 @@ class DesktopApi:
         """Go available, not ready with a reason code, or log out."""
         agent = await self._agent(req)
         body = req.json_object()
-        state = body.get("state")
         with _mapped_errors():
-            if state == "available":
-                self._board.ensure_logged_in(agent)
-                self._board.set_available(agent)
-            elif state == "not_ready":
-                reason = body.get("reason")
-                if reason not in self._board.settings.reason_codes:
-                    raise ApiError(422, "invalid_input", "reason must be one of the configured reason codes", "reason")
-                self._board.ensure_logged_in(agent)
-                self._board.set_not_ready(agent, reason)
-            elif state == "logged_out":
-                self._board.logout(agent)
-            else:
-                raise ApiError(422, "invalid_input", "state must be available, not_ready or logged_out", "state")
+            self._board.change_state(agent, body.get("state"), body.get("reason"))
         return await self._board.agent_snapshot(agent)
 
     async def accept(self, req: ApiRequest) -> object:
@@ -204,9 +192,11 @@ class _mapped_errors:
     def __exit__(self, kind: Any, error: Any, _tb: Any) -> bool:
         if error is None or isinstance(error, ApiError):
             return False
+        if isinstance(error, InvalidState):
+            raise ApiError(422, "invalid_input", error.message, error.field) from None
         if isinstance(error, NotYours):
             raise ApiError(403, "not_yours", str(error)) from None
-        if isinstance(error, IllegalTransition):
+        if isinstance(error, (IllegalTransition, RoutingError)):
             raise ApiError(409, "illegal_transition", str(error)) from None
         if isinstance(error, (ValueError, KeyError, LookupError)):
             raise ApiError(409, "not_possible", str(error).strip("'\"")) from None

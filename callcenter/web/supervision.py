@@ -16,7 +16,7 @@ import datetime as dt
 from typing import Any, Awaitable, Callable
 
 from callcenter.metrics import MetricsRegistry
-from callcenter.switchboard import Switchboard
+from callcenter.switchboard import InvalidState, Switchboard
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from callcenter.web.serialize import to_json
 from routing import RoutingError
@@ -88,18 +88,9 @@ class SupervisionApi:
         body = req.json_object()
         state, reason = body.get("state"), body.get("reason")
         try:
-            if state == "available":
-                self._board.ensure_logged_in(agent)
-                self._board.set_available(agent)
-            elif state == "not_ready":
-                if reason not in self._board.settings.reason_codes:
-                    raise ApiError(422, "invalid_input", "reason must be a configured reason code", "reason")
-                self._board.ensure_logged_in(agent)
-                self._board.set_not_ready(agent, reason)
-            elif state == "logged_out":
-                self._board.logout(agent)
-            else:
-                raise ApiError(422, "invalid_input", "state must be available, not_ready or logged_out", "state")
+            self._board.change_state(agent, state, reason)
+        except InvalidState as error:
+            raise ApiError(422, "invalid_input", error.message, error.field) from None
         except RoutingError as error:
             raise ApiError(409, "not_possible", str(error)) from None
         await self._store.record_audit("agent.state", "agent", 0, actor=who.login,

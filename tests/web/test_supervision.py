@@ -195,3 +195,17 @@ def test_reload_that_removes_a_queue_hands_its_work_to_the_rule_fallback(run, ap
     after = {w.interaction: w for w in app.switchboard.router.waiting()}
     assert after[iid].queue == "support"
     assert after[iid].waited >= before[iid].waited
+
+
+def test_supervisor_changes_an_agent_state_with_a_configured_reason_only(run, app):
+    """Not ready needs a configured reason (422 naming it otherwise); the change is audited."""
+    sup = session(run, app, "sam")
+    url = base(app) + "/api/supervisor/agents/bob/state"
+    r = run(http_request(reactor, "POST", url, json_body={"state": "not_ready", "reason": "nap"}, headers=sup))
+    assert (r.status, r.json()["error"]["field"]) == (422, "reason")
+    r = run(http_request(reactor, "POST", url, json_body={"state": "dancing"}, headers=sup))
+    assert (r.status, r.json()["error"]["field"]) == (422, "state")
+    r = run(http_request(reactor, "POST", url, json_body={"state": "not_ready", "reason": "lunch"}, headers=sup))
+    assert r.status == 200 and (r.json()["state"], r.json()["reason"]) == ("not_ready", "lunch")
+    (entry,) = run(app.store.recent_audit("agent."))
+    assert (entry.actor, entry.details["agent"], entry.details["reason"]) == ("sam", "bob", "lunch")
