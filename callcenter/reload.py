@@ -67,7 +67,13 @@ class ConfigReloader:
                 return ReloadOutcome(False, errors=errors)
             changes = tuple(diff_settings(self.current, new))
             restart_only = [c for c in changes if c.startswith("server.")]
-            self.apply(self.current, new)
+            try:
+                self.apply(self.current, new)
+            except Exception as exc:  # noqa: BLE001 - e.g. a removed agent still holds work
+                error = f"not applied, the running configuration stays: {exc}"
+                log.warn("configuration reload by {actor} refused: {error}", actor=actor, error=error)
+                await self.audit("config.reload_refused", {"errors": [error], "changes": list(changes)}, actor)
+                return ReloadOutcome(False, errors=(error,))
             self.current = new
             log.info("configuration reloaded by {actor}: {count} change(s)", actor=actor, count=len(changes),
                      changes=list(changes))

@@ -353,8 +353,10 @@ class Switchboard:
             own = self._meta.get(waiting.interaction, {}).get("fallback")
             if own in settings.queues and own in self.settings.queues:
                 self._run(lambda now, i=waiting.interaction, q=own: self.router.move(i, q, now))
-        self.settings = settings
+        # The core checks everything before it changes anything; the settings follow only once
+        # it has accepted the new configuration.
         self._run(lambda now: self.router.reconfigure(config, now, fallback=fallback))
+        self.settings = settings
 
     def is_waiting(self, iid: int) -> bool:
         """True while the interaction waits for an agent (queued or offered)."""

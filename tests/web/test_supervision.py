@@ -209,3 +209,21 @@ def test_supervisor_changes_an_agent_state_with_a_configured_reason_only(run, ap
     assert r.status == 200 and (r.json()["state"], r.json()["reason"]) == ("not_ready", "lunch")
     (entry,) = run(app.store.recent_audit("agent."))
     assert (entry.actor, entry.details["agent"], entry.details["reason"]) == ("sam", "bob", "lunch")
+
+
+def test_reload_that_would_remove_an_agent_holding_work_is_refused_whole(run, app):
+    """Removing an agent who holds a call cannot be applied: the reload is refused with the reason
+    and the running configuration (the agent, the queues) stays."""
+    app.switchboard.set_available("alice")
+    iid = admit(run, app, "+14155550131")
+    app.switchboard.connected(iid, "alice")
+    agents = app.config_dir / "agents.yaml"
+    text = agents.read_text()
+    start, end = text.index("  alice:\n"), text.index("  bob:\n")
+    agents.write_text(text[:start] + text[end:])
+    queues = app.config_dir / "queues.yaml"
+    queues.write_text(queues.read_text().replace("        - alice\n", ""))
+    outcome = run(app.reloader.reload("it-admin"))
+    assert not outcome.applied and "alice" in outcome.errors[0]
+    assert "alice" in app.switchboard.settings.agents
+    assert app.switchboard.holding[iid] == "alice"
