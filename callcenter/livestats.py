@@ -48,6 +48,27 @@ class QueueCounters:
 
 
 @dataclass
+class AgentCounters:
+    """One agent's day: interactions handled, seconds working (busy or wrap-up) and seconds
+    staffed (available, busy or wrap-up). Occupancy is working over staffed time."""
+
+    handled: int = 0
+    working: float = 0.0
+    staffed: float = 0.0
+    state: str = "logged_out"
+    since: float = 0.0
+
+    def occupancy(self, now: float) -> float | None:
+        """Working over staffed seconds today, counting the current state up to ``now``."""
+        working, staffed = self.working, self.staffed
+        if self.state in ("busy", "wrap_up", "available"):
+            staffed += now - self.since
+            if self.state != "available":
+                working += now - self.since
+        return round(working / staffed, 4) if staffed > 0 else None
+
+
+@dataclass
 class LiveStats:
     """Counters by queue for the current local day; times are epoch seconds."""
 
@@ -56,6 +77,7 @@ class LiveStats:
     short_abandon: float = 5.0
     day: dt.date | None = None
     queues: dict[str, QueueCounters] = field(default_factory=dict)
+    agents: dict[str, AgentCounters] = field(default_factory=dict)
     offers: int = 0
     accepts: int = 0
     abandons: int = 0
@@ -64,6 +86,8 @@ class LiveStats:
         day = dt.datetime.fromtimestamp(at, ZoneInfo(self.timezone)).date()
         if day != self.day:
             self.day, self.queues = day, {}
+            for counters in self.agents.values():
+                counters.handled, counters.working, counters.staffed, counters.since = 0, 0.0, 0.0, at
 
     def queue(self, name: str) -> QueueCounters:
         """The counters of ``name`` (created empty)."""
@@ -101,3 +125,24 @@ class LiveStats:
         q = self.queue(queue)
         q.completed += 1
         q.handle_total += handled_for
+
+    def agent(self, name: str) -> AgentCounters:
+        """The counters of agent ``name`` (created empty)."""
+        return self.agents.setdefault(name, AgentCounters())
+
+    def agent_state(self, name: str, state: str, at: float) -> None:
+        """The agent's state changed at ``at``: close the time spent in the previous one."""
+        self._today(at)
+        a = self.agent(name)
+        spent = max(0.0, at - a.since) if a.since else 0.0
+        if a.state in ("busy", "wrap_up", "available"):
+            a.staffed += spent
+            if a.state != "available":
+                a.working += spent
+        a.state, a.since = state, at
+
+    def agent_handled(self, name: str, at: float) -> None:
+        """The agent took an interaction."""
+        self._today(at)
+        self.agent(name).handled += 1
+

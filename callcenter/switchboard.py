@@ -414,6 +414,8 @@ class Switchboard:
         elif event == "answered":
             meta["accepted"] = now
             self.stats.answered(meta["queue"], now - meta["start"], now)
+            if iid in self.holding:
+                self.stats.agent_handled(self.holding[iid], now)
         elif event == "abandoned":
             self.stats.abandoned(meta["queue"], now - meta["start"], now)
             self._meta.pop(iid, None)
@@ -445,6 +447,8 @@ class Switchboard:
             for listener in self._end_listeners:
                 listener(iid, decision.agent)
         elif kind == "agent_state":
+            if self.stats is not None:
+                self.stats.agent_state(decision.agent, decision.state, self._clock.now())
             self._publish(f"agent:{decision.agent}", "state", to_json(decision))
             self._publish("supervisors", "agent_state", to_json(decision))
         elif kind in ("step_relaxed", "overflowed", "queued", "no_agents"):

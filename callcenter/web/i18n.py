@@ -76,6 +76,7 @@ _EN = {
     "raise_priority": "Raise priority",
     "queue": "Queue",
     "set_state": "Set state",
+    "occupancy": "Occupancy",
 }
 
 _ZH = {
@@ -143,6 +144,7 @@ _ZH = {
     "raise_priority": "提高优先级",
     "queue": "队列",
     "set_state": "设置状态",
+    "occupancy": "占用率",
 }
 
 _TABLES: Mapping[str, Mapping[str, str]] = {"en": _EN, "zh": _ZH}

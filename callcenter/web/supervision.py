@@ -47,9 +47,16 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
         }
     monitor = getattr(board, "alert_monitor", None)
     alerts = [{"queue": a.queue, "kind": a.kind, "message": a.message} for a in (monitor.active if monitor else ())]
+    def today(agent: str) -> dict[str, Any]:
+        if board.stats is None:
+            return {"handled": None, "occupancy": None}
+        counters = board.stats.agent(agent)
+        return {"handled": counters.handled, "occupancy": counters.occupancy(now)}
+
     return {"now": now, "queues": queues, "waiting": to_json(waiting), "alerts": alerts,
             "agents": [dict(to_json(a), name=board.settings.agents[a.agent].name if a.agent in board.settings.agents
-                            else a.agent, since_seconds=round(now - a.since, 1)) for a in agents]}
+                            else a.agent, since_seconds=round(now - a.since, 1), today=today(a.agent))
+                       for a in agents]}
 
 
 class SupervisionApi:

@@ -70,6 +70,7 @@
       var tr = document.createElement("tr");
       cell(tr, a.name); cell(tr, (L[a.state] || a.state) + (a.reason ? " (" + a.reason + ")" : ""));
       cell(tr, secs(a.since_seconds)); cell(tr, a.work.join(", "));
+      cell(tr, a.today.handled); cell(tr, pct(a.today.occupancy));
       var td = cell(tr, ""), reasons = select(config.reasons);
       td.appendChild(button(L.available, function () { act("POST", "/api/supervisor/agents/" + a.agent + "/state", { state: "available" }); }));
       td.appendChild(reasons);
