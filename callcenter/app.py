@@ -239,7 +239,8 @@ def _build_web(app: Application, reactor: Any) -> None:
         root.putChild(name, resource)
     root.putChild(b"push", PushResource(hub, authn.principal_for))
     root.putChild(b"static", static_resource())
-    root.putChild(b"desktop", DesktopPage(env, lambda: board.settings, authn.principal_for, authn.csrf_for))
+    root.putChild(b"desktop", DesktopPage(env, lambda: board.settings, authn.principal_for, authn.csrf_for,
+                                          crm_url=settings.server.crm_url))
     root.putChild(b"supervisor", authn.guard(DashboardPage(env, lambda: board.settings, authn.csrf_for),
                                              roles=("supervisor", "admin"), page=True))
 

@@ -33,6 +33,8 @@ class ServerSettings:
     default_region: str = "US"
     timezone: str = "UTC"
     languages: tuple[str, ...] = ("en", "zh")
+    # The customer's page in an external CRM: {id} and any external id key (e.g. {crm}) are filled in.
+    crm_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def read_server(root: Node | None, checker: Checker, overrides: Mapping[str, obj
         if "server" in top:
             e = checker.mapping(top["server"], optional=(
                 "http_host", "http_port", "fastagi_host", "fastagi_port", "smtp_host", "smtp_port",
-                "database_url", "data_dir", "default_region", "timezone", "languages"))
+                "database_url", "data_dir", "default_region", "timezone", "languages", "crm_url"))
             for key in ("http_host", "fastagi_host", "smtp_host"):
                 if key in e:
                     values[key] = checker.string(e[key])
@@ -73,6 +73,12 @@ def read_server(root: Node | None, checker: Checker, overrides: Mapping[str, obj
                     e["default_region"], "US", pattern="[A-Z]{2}", hint="a two-letter region code like US")
             if "timezone" in e:
                 values["timezone"] = check_timezone(checker, e["timezone"])
+            if "crm_url" in e:
+                url = checker.optional_string(e["crm_url"])
+                if url is not None and not url.startswith(("https://", "http://")):
+                    checker.error(e["crm_url"], "must be an http(s) URL such as https://crm.example.com/customers/{id}")
+                    url = None
+                values["crm_url"] = url
             if "languages" in e:
                 languages = checker.string_list(e["languages"], pattern=LANGUAGE, hint="a language code like en")
                 if not languages:

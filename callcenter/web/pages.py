@@ -46,6 +46,20 @@ def request_language(request: Request) -> str:
     return pick_language(lang, header.decode("latin-1") if isinstance(header, bytes) else header)
 
 
+def reply_templates(settings: Any) -> list[str]:
+    """Names of the email templates an agent may answer with (the configured reply template and
+    every other email template except the automatic ones)."""
+    automatic = {m.auto_ack_template for m in settings.email.mailboxes.values()}
+    automatic |= {q.closed.email_template for q in settings.queues.values()}
+    automatic |= {f.confirmation_template for f in settings.webform.forms.values()}
+    automatic |= {q.closed.webform_template for q in settings.queues.values()}
+    chosen = sorted(n for n in settings.templates.names if n not in automatic)
+    reply = settings.email.reply_template
+    if reply and reply not in chosen:
+        chosen.insert(0, reply)
+    return chosen
+
+
 class DesktopPage(Resource):
     """``GET /desktop``: the agent desktop for the logged-in agent; others go to ``/login``.
 
@@ -85,7 +99,7 @@ class DesktopPage(Resource):
             "labels": dict(table),
             "queues": [[name, q.label] for name, q in sorted(settings.queues.items())],
             "dispositions": [[code, item.label] for code, item in settings.dispositions.items()],
-            "reply_templates": [],
+            "reply_templates": [[name, name] for name in reply_templates(settings)],
             "can_reply": bool(getattr(settings.email, "relay", None)),
             "crm_url": self._crm_url,
         }

@@ -242,3 +242,12 @@ def test_queue_without_members_is_reported(errors_of):
         """})
     assert errors == ["cfg/queues.yaml:2:3 queues.support: has no members "
                       "(list agents, skills, or the queue in agents' queues)"]
+
+
+def test_crm_url_must_be_http(errors_of):
+    """A CRM link template that is not an http(s) URL is reported at its key."""
+    assert errors_of({"server.yaml": """
+        server:
+          crm_url: "javascript:alert(1)"
+        """}) == ["cfg/server.yaml:2:3 server.crm_url: must be an http(s) URL such as "
+                  "https://crm.example.com/customers/{id}"]
