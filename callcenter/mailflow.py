@@ -197,11 +197,14 @@ class MailFlow:
             "message_id": parsed.message_id,
             "routing": {"rule": routing.match.rule, "priority": routing.match.priority, "tier": routing.match.tier},
         }
+        payload["content_hash"] = parsed.content_hash
         if linked_to is not None:
             payload["linked_to"] = linked_to
-        interaction = await self._records.create_interaction(
-            customer.id, "email", "inbound", State.NEW.value, queue=queue, subject=one_line(parsed.subject)[:998],
-            payload=payload)
+        interaction = await self._unfinished_interaction(customer, parsed) if duplicate else None
+        if interaction is None:
+            interaction = await self._records.create_interaction(
+                customer.id, "email", "inbound", State.NEW.value, queue=queue,
+                subject=one_line(parsed.subject)[:998], payload=payload)
         details = self._log_details(parsed)
         ack = await self._acknowledgement(parsed, envelope, customer, interaction, routing.queue_closed, details)
         await self._mail.assign(message_ref, interaction.id, outgoing=ack, log=("mail_received", details))
@@ -209,6 +212,18 @@ class MailFlow:
             self._wake()
         self._on_new(interaction, routing)
         return MailReceipt(message_ref, interaction.id, duplicate=duplicate)
+
+    async def _unfinished_interaction(self, customer: Customer, parsed: ParsedMessage) -> Interaction | None:
+        """The interaction a crash left without its message: created for this very message
+        (same Message-ID and content hash) before the message was attached to it. Reusing it is
+        what keeps a reprocessed message from making a second interaction."""
+        page = await self._records.timeline(customer.id, limit=20)
+        for item in page.items:
+            if (item.channel == "email" and item.payload.get("content_hash") == parsed.content_hash
+                    and item.payload.get("message_id") == parsed.message_id
+                    and not await self._mail.messages(item.id)):
+                return item
+        return None
 
     def _routing(self, parsed: ParsedMessage, envelope: MailEnvelope, customer: Customer, queue: str | None,
                  reopened: bool = False) -> MailRouting:

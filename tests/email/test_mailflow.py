@@ -69,6 +69,28 @@ def test_crash_after_storing_carries_on_without_duplicate(run, harness):
     assert len(harness.new) == 1 and len(run(harness.mail.messages(receipt.interaction_id))) == 2  # in + ack
 
 
+def test_crash_between_creating_the_interaction_and_attaching_the_message_makes_no_second_one(run, harness):
+    """The interaction was created, then the server died before the message was attached to it:
+    the redelivered message joins that interaction instead of making another."""
+    real_assign = harness.mail.assign
+    crashes = []
+
+    async def assign_then_crash(*args, **kwargs):
+        if not crashes:
+            crashes.append(args)
+            raise ConnectionError("server killed mid-way")
+        return await real_assign(*args, **kwargs)
+
+    harness.mail.assign = assign_then_crash
+    with pytest.raises(ConnectionError):
+        run(harness.flow.accept_mail(mail(), SMTP))
+    receipt = run(harness.flow.accept_mail(mail(), SMTP))
+    customer = run(harness.records.find_customer_by_email("ann@customer.example"))
+    timeline = run(harness.records.timeline(customer.id)).items
+    assert [i.id for i in timeline] == [receipt.interaction_id]
+    assert len(run(harness.mail.messages(receipt.interaction_id))) == 2   # the message and the acknowledgement
+
+
 def test_reply_threads_by_references_to_our_acknowledgement(run, harness):
     """A reply quoting our Message-ID joins the open interaction and is announced as a reply."""
     first = run(harness.flow.accept_mail(mail(), SMTP))
