@@ -1,6 +1,6 @@
 """AMI parsing throughput on the recorded Asterisk bytes.
 
-Feeds every AMI chunk Asterisk sent in the recorded scenarios (shared/fixtures/asterisk, or
+Feeds every AMI chunk Asterisk sent in the recorded scenarios (tests/fixtures/asterisk, or
 CALLCENTER_FIXTURES), chunked exactly as recorded and repeated, through the frame parser, and
 then through the parser plus the typed-event translation. Prints messages per second for each.
 
@@ -34,7 +34,7 @@ SCENARIOS = (
 
 def recorded_chunks() -> list[bytes]:
     """Every AMI chunk (connection 1) Asterisk sent in the scenarios, in order."""
-    base = Path(os.environ.get("CALLCENTER_FIXTURES") or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk")
+    base = Path(os.environ.get("CALLCENTER_FIXTURES") or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "asterisk")
     out: list[bytes] = []
     for name in SCENARIOS:
         for line in (base / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():

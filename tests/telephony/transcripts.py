@@ -1,7 +1,8 @@
 """Loader for the Asterisk transcripts recorded from a real PBX (JSON lines, one chunk a line).
 
-The fixtures live beside the repository in ``../shared/fixtures/asterisk``; the environment
-variable ``CALLCENTER_FIXTURES`` points elsewhere (at the ``asterisk`` directory itself).
+The fixtures live in ``tests/fixtures/asterisk`` (see its README: how and from which Asterisk
+they were recorded); the environment variable ``CALLCENTER_FIXTURES`` points elsewhere (at
+an ``asterisk`` directory of the same layout).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def fixtures_dir() -> Path:
     """The directory holding the ``*.jsonl`` transcripts."""
     override = os.environ.get("CALLCENTER_FIXTURES")
-    return Path(override) if override else REPO.parent / "shared" / "fixtures" / "asterisk"
+    return Path(override) if override else REPO / "tests" / "fixtures" / "asterisk"
 
 
 @dataclass(frozen=True)
