@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from twisted.internet import reactor
 
-from callcenter.app import build_application
-from callcenter.settings import load_settings
 from tests.support.http import http_request
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 TOKEN = "cti-test-token-5f2a"
 
 
 @pytest.fixture
-def app(run, migrated_database_url, tmp_path):
+def app(make_app, migrated_database_url):
     """The application with a CTI token and always-open queues."""
-    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path})
-    settings = dataclasses.replace(
-        settings, telephony=dataclasses.replace(settings.telephony, cti_token=TOKEN),
-        queues={n: dataclasses.replace(q, schedule=None) for n, q in settings.queues.items()})
-    application = build_application(settings, reactor, migrated_database_url)
-    application.service.startService()
-    yield application
-    run(application.service.stopService())
+    return make_app(migrated_database_url, adjust=lambda s: dataclasses.replace(
+        s, telephony=dataclasses.replace(s.telephony, cti_token=TOKEN)))
 
 
 def post(run, app, params, token=TOKEN, as_json=False):

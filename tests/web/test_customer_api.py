@@ -6,31 +6,24 @@ database (SQLite and PostgreSQL) and HTTP on a free loopback port, and talks HTT
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from twisted.internet import reactor
 
-from callcenter.app import build_application
-from callcenter.settings import load_settings
 from callcenter.web.api import openapi_document
 from tests.support.http import http_request
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 @pytest.fixture
-def server(run, migrated_database_url, tmp_path):
-    """A started application; yields (app, base URL); stopped afterwards."""
-    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path / "var"})
-    app = build_application(settings, reactor, migrated_database_url)
-    app.service.startService()
+def server(run, make_app, migrated_database_url):
+    """A started application with an integration token; (app, base URL)."""
+    app = make_app(migrated_database_url, always_open=False)
     run(app.users.create("crm-sync", "admin", "CRM integration"))
     _, secret = run(app.users.create_token("crm-sync", "tests"))
     TOKENS[0] = secret
     host, port = app.http.address
-    yield app, f"http://{host}:{port}"
-    run(app.service.stopService())
+    return app, f"http://{host}:{port}"
 
 
 TOKENS = [""]

@@ -4,40 +4,26 @@ pop, accept, finish and wrap up; the record shows the whole life. Plus the deskt
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import smtplib
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from twisted.internet import reactor, threads
 
-from callcenter.app import build_application
-from callcenter.settings import load_settings
 from tests.support.browser import run_in_chromium
 from tests.support.http import http_request
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def app(run, tmp_path):
+def app(run, make_app):
     """The app on SQLite with always-open queues and two agent users with passwords."""
-    from callcenter.records.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'cc.sqlite3'}"
-    upgrade(url)
-    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path})
-    settings = dataclasses.replace(settings, queues={n: dataclasses.replace(q, schedule=None)
-                                                     for n, q in settings.queues.items()})
-    application = build_application(settings, reactor, url)
-    application.service.startService()
+    application = make_app()
     run(application.users.sync_from_config([("alice", "Alice Martin"), ("bob", "Bob Chen")]))
     run(application.users.set_password("alice", PASSWORD))
     run(application.users.set_password("bob", PASSWORD))
-    yield application
-    run(application.service.stopService())
+    return application
 
 
 def base(app) -> str:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import smtplib
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
-from twisted.internet import reactor, threads
+from twisted.internet import threads
 
-from callcenter.app import build_application
-from callcenter.settings import load_settings
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 @pytest.fixture
-def app(run, migrated_database_url, tmp_path):
+def app(make_app, migrated_database_url):
     """The application on the shipped config with always-open queues, started."""
-    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path})
-    settings = dataclasses.replace(settings, queues={n: dataclasses.replace(q, schedule=None)
-                                                     for n, q in settings.queues.items()})
-    application = build_application(settings, reactor, migrated_database_url)
-    application.service.startService()
-    yield application
-    run(application.service.stopService())
+    return make_app(migrated_database_url)
 
 
 def send(port: int, message: EmailMessage) -> dict:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 from twisted.internet import reactor
 
-from callcenter.app import build_application
-from callcenter.settings import load_settings
 from callcenter.switchboard import Intake
 from tests.support.browser import run_in_chromium
 from tests.support.http import http_request
@@ -21,27 +18,20 @@ PASSWORD = "supervise all the things"
 
 
 @pytest.fixture
-def app(run, tmp_path):
+def app(run, make_app, tmp_path):
     """The app on a copy of the shipped config (always open), with a supervisor and an admin."""
-    from callcenter.records.migrate import upgrade
 
     config = tmp_path / "config"
     shutil.copytree(CONFIG, config)
     for name in ("queues.yaml",):
         text = (config / name).read_text()
         (config / name).write_text(text.replace("    hours: office\n", "").replace("    hours: sales\n", ""))
-    url = f"sqlite:///{tmp_path / 'cc.sqlite3'}"
-    upgrade(url)
-    overrides = {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path}
-    settings = load_settings(config, overrides)
-    application = build_application(settings, reactor, url, overrides)
-    application.service.startService()
+    application = make_app(config=config, always_open=False)
     run(application.users.create("sam", "supervisor", "Sam", password=PASSWORD))
     run(application.users.create("root", "admin", "Root", password=PASSWORD))
     application.config_dir = config
     application.switchboard.login("alice")   # logged in, not ready: billing work waits in billing
-    yield application
-    run(application.service.stopService())
+    return application
 
 
 def base(app) -> str:

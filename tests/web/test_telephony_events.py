@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
 
 import pytest
 from twisted.internet import reactor
 
-from callcenter.app import build_application
-from callcenter.settings import load_settings
 from callcenter.telephony import TelephonyEvents
 from channels.telephony.callevents import AgentPhonePresence
 from tests.support.agi_peer import agi_env, connect_agi
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 
 @pytest.fixture
-def app(run, tmp_path):
+def app(make_app):
     """The app on SQLite with always-open queues."""
-    from callcenter.records.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'cc.sqlite3'}"
-    upgrade(url)
-    settings = load_settings(CONFIG, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path})
-    settings = dataclasses.replace(settings, queues={n: dataclasses.replace(q, schedule=None)
-                                                     for n, q in settings.queues.items()})
-    application = build_application(settings, reactor, url)
-    application.service.startService()
-    yield application
-    run(application.service.stopService())
+    return make_app()
 
 
 def test_unregistered_phone_keeps_calls_away_from_the_agent(run, app):
