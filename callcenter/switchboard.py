@@ -358,6 +358,10 @@ class Switchboard:
         self._run(lambda now: self.router.reconfigure(config, now, fallback=fallback))
         self.settings = settings
 
+    def log_event(self, iid: int, kind: str, details: Mapping[str, Any], actor: str | None = None) -> None:
+        """Append to the interaction's log, in order with its other writes."""
+        self._event(iid, kind, actor, details)
+
     def is_waiting(self, iid: int) -> bool:
         """True while the interaction waits for an agent (queued or offered)."""
         return self._states.get(iid) in (State.NEW, State.QUEUED, State.OFFERED)

@@ -24,7 +24,7 @@ from callcenter.switchboard import Intake, Switchboard
 from callcenter.voice import VoiceCalls
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from channels.telephony.calllog import CallLogBuilder, CallSummary
-from channels.telephony.callevents import AgentPhonePresence, TelephonyEvent
+from channels.telephony.callevents import AgentPhonePresence, CallEvent, TelephonyEvent
 from channels.telephony.cti import CallEffect, CtiCallTracker, CtiInputError, parse_cti_event
 from channels.telephony.originate import ClickToDial, InvalidDialNumber
 
@@ -42,6 +42,10 @@ class TelephonyEvents:
         self._store = store
         self._log = CallLogBuilder()
         self._agent_by_device = {a.phone: login for login, a in switchboard.settings.agents.items() if a.phone}
+        # Every channel of a call, by uniqueid -> the call's linkedid: the FastAGI session knows
+        # the caller channel's uniqueid, which is not the linkedid when the call started elsewhere
+        # (a Local channel, a transfer).
+        self._linked: dict[str, str] = {}
 
     def __call__(self, event: TelephonyEvent) -> None:
         if isinstance(event, AgentPhonePresence):
@@ -49,25 +53,25 @@ class TelephonyEvents:
             if agent is not None:
                 self._board.set_phone_registered(agent, event.available)
             return
+        if isinstance(event, CallEvent):
+            self._linked[event.uniqueid] = event.linkedid
         summary = self._log.feed(event)
         if summary is not None:
             self._summarised(summary)
 
     def _summarised(self, summary: CallSummary) -> None:
-        iid = self._voice.interaction_for_call(summary.linkedid)
+        channels = [u for u, linked in self._linked.items() if linked == summary.linkedid]
+        for uniqueid in channels:
+            del self._linked[uniqueid]
+        iid = next((i for u in [summary.linkedid, *channels] if (i := self._voice.interaction_for_call(u)) is not None),
+                   None)
         if iid is None:
             return
         details = {"answered_at": summary.answered_at, "talk_seconds": round(summary.talk_seconds, 3),
                    "hung_up_by": summary.hung_up_by, "cause": summary.cause, "cause_text": summary.cause_text,
                    "dial_statuses": [list(d) for d in summary.dial_statuses]}
-        self._store_later(self._store.append_event(iid, "call_summary", details=details))
+        self._board.log_event(iid, "call_summary", details)
         self._voice.call_ended(iid)
-
-    @staticmethod
-    def _store_later(coro: Any) -> None:
-        from twisted.internet.defer import ensureDeferred
-
-        ensureDeferred(coro).addErrback(lambda f: log.failure("storing a call summary failed", f))
 
 
 class CtiApi:

@@ -45,3 +45,43 @@ def test_presence_of_a_device_nobody_uses_changes_nothing(run, app):
     app.switchboard.set_available("bob")
     events(AgentPhonePresence(at=0.0, device="PJSIP/9999", available=False, state="UNAVAILABLE"))
     assert app.switchboard.router.agent_view("bob").phone_registered is True
+
+
+def test_recorded_call_events_complete_the_log_and_start_wrap_up(run, app):
+    """A call answered by Alice, then Asterisk's recorded AMI events of that call: the summary
+    (answered-at, talk time, who hung up, cause) joins the interaction's log and she goes to wrap-up."""
+    from channels.telephony.ami_protocol import AmiFrameParser
+    from channels.telephony.ami_translate import translate_event
+    from tests.telephony.transcripts import load
+
+    events = TelephonyEvents(app.switchboard, app.voice, app.store)
+    board = app.switchboard
+    board.set_available("alice")
+    port = app.fastagi.port.getHost().port
+
+    async def scenario():
+        caller = "1795371123.1"      # the AGI channel of the recording's call
+        peer = await connect_agi(reactor, port, agi_env("inbound", caller, "+14155550142", "+18005550100", ("", "1")))
+        await peer.finished
+        iid = int(peer.variables["CC_INTERACTION_ID"])
+        done = await connect_agi(reactor, port, agi_env("dialresult", caller, "+14155550142", "+18005550100",
+                                                         (str(iid), "ANSWER")))
+        await done.finished
+        parser = AmiFrameParser(expect_banner=False)
+        for chunk in load("inbound-answered"):
+            if chunk.conn == 1 and chunk.from_asterisk:
+                for message in parser.feed(chunk.data):
+                    event = translate_event(message, chunk.t)
+                    if event is not None:
+                        events(event)
+        await board.settled()
+        return iid
+
+    iid = run(scenario())
+    log = run(app.store.interaction_events(iid))
+    (summary,) = [e for e in log if e.kind == "call_summary"]
+    assert summary.details["cause"] == 16 and summary.details["hung_up_by"].startswith("Local/agent1@agents")
+    assert summary.details["talk_seconds"] == 2.504
+    interaction = run(app.store.get_interaction(iid))
+    assert interaction.state == "wrap_up" and interaction.ended_at is not None
+    assert board.router.agent_view("alice").state == "wrap_up"
