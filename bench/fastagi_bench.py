@@ -43,7 +43,7 @@ from channels.telephony.fastagi import FastAgiService  # noqa: E402
 
 def recorded_environment() -> bytes:
     """The AGI environment Asterisk sent in inbound-answered.jsonl (connection 2)."""
-    base = Path(os.environ.get("CALLCENTER_FIXTURES") or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "asterisk")
+    base = Path(os.environ.get("CALLCENTER_FIXTURES") or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "asterisk")
     data = b""
     for line in (base / "inbound-answered.jsonl").read_text(encoding="utf-8").splitlines():
         rec = json.loads(line)
