@@ -133,15 +133,23 @@ class Switchboard:
         closed = None if queue_open(queue, now) else closed_action(queue, intake.channel)
         payload = dict(intake.payload)
         payload["routing"] = {"rule": match.rule, "priority": match.priority, "tier": match.tier}
+        refused = closed is not None and not closed.queue
+        # A contact that will be queued is created queued (one write, not two): the caller is
+        # waiting, and every write before the routing decision is time on hold.
+        first = State.NEW if refused else transition(State.NEW, Step.QUEUE)
+        stamps = {} if refused else {"queued_at": now}
         interaction = await self._store.create_interaction(
             customer_id=customer.id, channel=intake.channel, direction=intake.direction,
-            state=State.NEW.value, queue=match.queue, subject=intake.subject, payload=payload, at=now)
-        self._states[interaction.id] = State.NEW
+            state=first.state.value if not refused else State.NEW.value, queue=match.queue, subject=intake.subject,
+            payload=payload, at=now, **stamps)
         self.channel_of[interaction.id] = intake.channel
-        if closed is not None and not closed.queue:
+        if refused:
+            self._states[interaction.id] = State.NEW
             await self._step(interaction.id, Step.REFUSE, details={"reason": "queue_closed", "queue": match.queue})
             return Admission(interaction, customer, match, closed)
-        await self._step(interaction.id, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
+        self._states[interaction.id] = State.QUEUED
+        self._event(interaction.id, "routed", None, {"queue": match.queue, "rule": match.rule,
+                                                     "skipped": [list(s) for s in match.skipped]})
         if not route:
             self.external.add(interaction.id)
             return Admission(interaction, customer, match, None)

@@ -56,8 +56,9 @@ def test_inbound_call_is_routed_to_the_agent_phone_and_logged_answered(run, app)
     assert customer.id == interaction.customer_id and customer.provisional
     log = run(app.store.interaction_events(iid))
     assert [(e.kind, e.details.get("to")) for e in log] == [
-        ("created", None), ("state", "queued"), ("queued", None), ("state", "offered"), ("state", "accepted"),
+        ("created", None), ("routed", None), ("queued", None), ("state", "offered"), ("state", "accepted"),
         ("state", "connected")]
+    assert log[0].details["state"] == "queued" and log[1].details["rule"] == "voice-billing-line"
     assert log[2].details["position"] == 1
     assert log[3].details["agent"] == "alice" and log[3].details["trace"]["candidates"] == ["alice"]
     assert board.holding[iid] == "alice"
