@@ -68,3 +68,23 @@ class Coalescer(Generic[Req]):
             waiters, self._idle = self._idle, []
             for d in waiters:
                 d.callback(None)
+
+
+def each_in_savepoint(conn: Any, uow: Any, fn: Callable[..., Any], requests: Sequence[tuple]) -> list[Any]:
+    """Run ``fn(conn, uow, *request)`` for every request in one transaction, each inside its own
+    savepoint: a request that raises a record error (or meets a unique constraint another
+    node's write got to first) is rolled back alone and gets that error as its outcome, the others commit together (group commit of independent writes)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from callcenter.records.errors import RecordError
+
+    outcomes: list[Any] = []
+    for request in requests:
+        events_before = len(uow.events)
+        try:
+            with conn.begin_nested():
+                outcomes.append(fn(conn, uow, *request))
+        except (RecordError, IntegrityError) as error:
+            del uow.events[events_before:]
+            outcomes.append(error)
+    return outcomes

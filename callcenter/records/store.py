@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from callcenter.clock import Clock
 from callcenter.records import audit, customers, interactions, validate
-from callcenter.records.batching import Coalescer
+from callcenter.records.batching import Coalescer, each_in_savepoint
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
 from callcenter.records.eventwriter import EventWriter
@@ -70,6 +70,14 @@ class RecordStore:
         self._events = EventWriter(db, event_batch)
         # Concurrent lookups share one read transaction: the thread hop costs more than the query.
         self._lookups: Coalescer[tuple[str, str]] = Coalescer(self._find_many, LOOKUP_BATCH)
+        # Concurrent creations (a burst of new callers) share one transaction: one commit, one fsync.
+        self._new_customers: Coalescer[tuple] = Coalescer(self._write_each(customers.find_or_create), LOOKUP_BATCH)
+        self._new_interactions: Coalescer[tuple] = Coalescer(self._write_each(interactions.create_interaction),
+                                                              LOOKUP_BATCH)
+        # State changes of different interactions commit together; callers that need an order
+        # for one interaction await each change before the next (the switchboard does).
+        self._state_changes: Coalescer[tuple] = Coalescer(self._write_each(interactions.update_interaction_state),
+                                                           LOOKUP_BATCH)
 
     # --- customers ---
 
@@ -91,13 +99,18 @@ class RecordStore:
         if found is not None:
             return found
         try:
-            return await self._db.write(customers.find_or_create, kind, value, self.tiers[0], self._clock.utcnow())
+            return await self._new_customers.submit((kind, value, self.tiers[0], self._clock.utcnow()))
         except (IntegrityError, Conflict):
             # Another node created it between our read and our write: it exists now.
             found = await self._db.read(customers.find_by_contact, kind, value)
             if found is None:
                 raise
             return found
+
+    def _write_each(self, fn: Any) -> Any:
+        async def run(requests: Sequence[tuple]) -> list[Any]:
+            return await self._db.write(each_in_savepoint, fn, requests)
+        return run
 
     async def _find_many(self, points: Sequence[tuple[str, str]]) -> list[Customer | None]:
         return await self._db.read(customers.find_many_by_contact, points)
@@ -183,7 +196,7 @@ class RecordStore:
         )
         actor = validate.text("actor", actor, 100, optional=True)
         now = validate.timestamp("at", at, optional=True) or self._clock.utcnow()
-        return await self._db.write(interactions.create_interaction, _ident("customer_id", customer_id), values, actor, now)
+        return await self._new_interactions.submit((_ident("customer_id", customer_id), values, actor, now))
 
     async def update_interaction_state(
         self,
@@ -201,15 +214,14 @@ class RecordStore:
         wrap_up_ended_at). A ``state`` entry goes to the event log in the same transaction.
         """
         values = self._interaction_fields(fields)
-        return await self._db.write(
-            interactions.update_interaction_state,
+        return await self._state_changes.submit((
             _ident("interaction_id", interaction_id),
             validate.name("state", state),
             validate.timestamp("at", at, optional=True) or self._clock.utcnow(),
             validate.text("actor", actor, 100, optional=True),
             validate.document("details", details, self._max_doc, optional=True),
             values,
-        )
+        ))
 
     async def append_event(
         self,
@@ -255,6 +267,9 @@ class RecordStore:
         """Wait for queued event appends and lookups to finish; call before :meth:`Database.stop`."""
         await self._events.drain()
         await self._lookups.drain()
+        await self._new_customers.drain()
+        await self._new_interactions.drain()
+        await self._state_changes.drain()
 
     # --- validation ---
 
