@@ -6,8 +6,11 @@ directory. ``--calls`` simulated Asterisk sessions connect together on loopback,
 its own caller id and the IVR digit 1 (the billing queue), and answer every command with
 ``200 result=0``. Measured per call, from the moment its environment is written:
 
-  * "request -> decision": until the session receives ``CC_INTERACTION_ID``, the last variable
-    of the routing decision (customer identified or created, interaction logged, routed).
+  * "request -> decision": until the routing core offers the call to an agent (customer
+    identified or created, interaction logged, routed), taken from the switchboard;
+  * "request -> dialplan": until the session receives ``CC_INTERACTION_ID``, the last variable
+    of the decision. The simulated PBX answers ``EXEC Wait n`` after n seconds as Asterisk does,
+    and a decision taken during a hold slice reaches the dialplan when the slice ends.
 
 With fewer agents than calls, the calls beyond the agents wait until the end of the run and
 are reported as still waiting (their decision never comes); by default every call finds one.
@@ -61,6 +64,11 @@ class Caller(LineOnlyReceiver):
     def lineReceived(self, line: bytes) -> None:  # noqa: N802 - twisted API
         if line.startswith(b"SET VARIABLE CC_INTERACTION_ID"):
             self.decided = time.perf_counter()
+        if line.startswith(b"EXEC Wait "):
+            # Asterisk answers Wait when the time is up: the caller hears the hold for real.
+            seconds = float(line.split()[-1].strip(b'"'))
+            reactor.callLater(seconds, self.sendLine, b"200 result=0")
+            return
         self.sendLine(b"200 result=0")
 
 
@@ -93,6 +101,15 @@ def make_config(directory: Path, agents: int) -> Path:
     return config
 
 
+def percentiles(values: list[float]) -> dict:
+    """count, p50, p99 and max of millisecond figures."""
+    values = sorted(values)
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "p50": round(statistics.median(values), 1),
+            "p99": round(values[max(0, int(len(values) * 0.99) - 1)], 1), "max": round(values[-1], 1)}
+
+
 async def run(calls: int, agents: int, directory: Path) -> dict:
     """Build and start the app, place the calls, return the figures."""
     config = make_config(directory, agents)
@@ -108,6 +125,8 @@ async def run(calls: int, agents: int, directory: Path) -> dict:
             app.switchboard.set_available(login)
         port = app.fastagi.port.getHost().port
         callers = [Caller(environment(n)) for n in range(calls)]
+        offered: dict[int, float] = {}
+        app.switchboard.on_offer(lambda decision: offered.setdefault(decision.interaction, time.perf_counter()))
         began = time.perf_counter()
         await DeferredList([connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), c) for c in callers])
         while any(c.decided is None for c in callers) and time.perf_counter() - began < 60:
@@ -116,11 +135,12 @@ async def run(calls: int, agents: int, directory: Path) -> dict:
 
             await task.deferLater(reactor, 0.01, lambda: None)
         elapsed = time.perf_counter() - began
-        latencies = sorted((c.decided - c.started) * 1000 for c in callers if c.decided is not None)
-        return {"calls": calls, "agents": agents, "decided": len(latencies), "seconds": round(elapsed, 2),
-                "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-                "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 1) if latencies else None,
-                "max_ms": round(latencies[-1], 1) if latencies else None}
+        by_call = {f"1800000000.{n}": c for n, c in enumerate(callers)}
+        decisions = [(offered[iid] - by_call[u].started) * 1000 for u, iid in app.voice.calls().items()
+                     if iid in offered and u in by_call]
+        wire = [(c.decided - c.started) * 1000 for c in callers if c.decided is not None]
+        return {"calls": calls, "agents": agents, "seconds": round(elapsed, 2),
+                "decision": percentiles(decisions), "dialplan": percentiles(wire)}
     finally:
         await app.service.stopService()
 
@@ -148,8 +168,10 @@ def main() -> None:
         sys.exit(1)
     print(f"{result['calls']} calls at once through FastAGI, switchboard, record (SQLite) and routing core, "
           f"{result['agents']} agents available")
-    print(f"request -> decision: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms "
-          f"({result['decided']} decided in {result['seconds']} s)")
+    for label, key in (("request -> decision", "decision"), ("request -> dialplan", "dialplan")):
+        f = result[key]
+        print(f"{label}: n={f['n']} p50 {f.get('p50')} ms, p99 {f.get('p99')} ms, max {f.get('max')} ms")
+    print(f"all calls decided within {result['seconds']} s")
 
 
 if __name__ == "__main__":

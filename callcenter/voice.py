@@ -121,6 +121,10 @@ class VoiceCalls:
         self._board.offer_failed(iid, agent, result.status.lower())
         return True
 
+    def calls(self) -> dict[str, int]:
+        """Calls known by uniqueid -> interaction id (waiting, being dialled or connected)."""
+        return {**self._by_call, **self._connected}
+
     def interaction_for_call(self, uniqueid: str) -> int | None:
         """The interaction of a connected call (by the caller channel's uniqueid / linkedid)."""
         return self._connected.get(uniqueid)
