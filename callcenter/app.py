@@ -300,7 +300,9 @@ def _build_email(app: Application, reactor: Any) -> None:
     from callcenter.health import ChannelStatus
 
     settings, board = app.settings, app.switchboard
-    app.mail = mail = MailStore(app.database, app.clock)
+    email = settings.email
+    app.mail = mail = MailStore(app.database, app.clock, auto_reply_cap=email.auto_reply_cap,
+                                auto_reply_window=email.auto_reply_window)
     relay_settings = settings.email.relay
     relay = SmtpRelay(RelayConfig(host=relay_settings.host, port=relay_settings.port,
                                   starttls=relay_settings.starttls, username=relay_settings.username,
@@ -314,7 +316,8 @@ def _build_email(app: Application, reactor: Any) -> None:
         on_new_interaction=lambda interaction, routing: board.route_existing(
             interaction, routing.match, {**routing.facts, "attributes": routing.customer.attributes}),
         on_customer_reply=lambda interaction: board.customer_replied(interaction.id),
-        new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake, options=MailFlowOptions(domain=domain))
+        new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake,
+        options=MailFlowOptions(closed_policy=email.closed_reply_policy, domain=domain))
     if relay_settings.enabled:
         outbox.setServiceParent(app.service)
 
@@ -337,7 +340,7 @@ def _build_email(app: Application, reactor: Any) -> None:
     if settings.email.listener_enabled:
         app.smtp = SmtpListenerService(reactor, app.mailflow.accept_mail, mailboxes, app.clock,
                                        host=settings.server.smtp_host, port=settings.server.smtp_port,
-                                       domain=domain)
+                                       max_bytes=email.max_message_bytes, domain=domain)
         app.smtp.setServiceParent(app.service)
     app.health.add_channel("smtp_listener", lambda: ChannelStatus(
         "up" if getattr(app, "smtp", None) is not None and app.smtp.running else "disabled"))

@@ -76,8 +76,8 @@ def _imap(node: Node, checker: Checker) -> ImapSettings:
 
 def read_email(node: Node | None, checker: Checker, refs: TemplateReferences) -> EmailSettings:
     """``email``: ``mailboxes``, ``relay`` (off by default), ``listener.enabled`` (on), ``reply_template``."""
-    m = checker.mapping(node, optional=("mailboxes", "relay", "listener", "reply_template")) \
-        if node is not None else {}
+    m = checker.mapping(node, optional=("mailboxes", "relay", "listener", "reply_template", "closed_reply",
+                                        "auto_reply_cap", "max_message_size")) if node is not None else {}
     mailboxes: dict[str, MailboxSettings] = {}
     addresses: dict[str, str] = {}
     for name, box in checker.entries(m["mailboxes"]) if "mailboxes" in m else ():
@@ -107,11 +107,18 @@ def read_email(node: Node | None, checker: Checker, refs: TemplateReferences) ->
     if enabled and relay.password == PLACEHOLDER:
         checker.error(r["password"], f"set 'password' (not the {PLACEHOLDER} placeholder) before enabling this")
     listener = checker.mapping(m["listener"], optional=("enabled",)) if "listener" in m else {}
+    cap = checker.mapping(m["auto_reply_cap"], optional=("count", "per")) if "auto_reply_cap" in m else {}
     return EmailSettings(
         mailboxes=frozen_map(mailboxes),
         relay=relay,
         listener_enabled=checker.boolean(listener["enabled"], True) if "enabled" in listener else True,
         reply_template=refs.template(m.get("reply_template")),
+        closed_reply_policy=checker.string(m["closed_reply"], "reopen", choices=("reopen", "new-linked"))
+        if "closed_reply" in m else "reopen",
+        auto_reply_cap=checker.integer(cap["count"], 10, minimum=0, maximum=1000) if "count" in cap else 10,
+        auto_reply_window=checker.duration(cap["per"], 3 * 3600.0, positive=True) if "per" in cap else 3 * 3600.0,
+        max_message_bytes=checker.integer(m["max_message_size"], 25 * 1024 * 1024, minimum=1024,
+                                          maximum=1024 ** 3) if "max_message_size" in m else 25 * 1024 * 1024,
     )
 
 

@@ -296,6 +296,12 @@ class EmailSettings:
     relay: SmtpRelaySettings
     listener_enabled: bool
     reply_template: str | None
+    # A customer's reply to finished work: ``reopen`` it, or a ``new-linked`` interaction.
+    closed_reply_policy: str = "reopen"
+    # At most ``auto_reply_cap`` automatic replies per address within ``auto_reply_window`` seconds.
+    auto_reply_cap: int = 10
+    auto_reply_window: float = 3 * 3600.0
+    max_message_bytes: int = 25 * 1024 * 1024
 
 
 FIELD_TYPES = ("text", "textarea", "email", "phone", "select", "checkbox", "file")

@@ -251,3 +251,14 @@ def test_crm_url_must_be_http(errors_of):
           crm_url: "javascript:alert(1)"
         """}) == ["cfg/server.yaml:2:3 server.crm_url: must be an http(s) URL such as "
                   "https://crm.example.com/customers/{id}"]
+
+
+def test_email_reply_policy_and_cap_are_checked(errors_of):
+    """An unknown closed-reply policy and a zero-length cap window are reported at their keys."""
+    errors = errors_of({"channels.yaml": """
+        email:
+          closed_reply: ignore
+          auto_reply_cap: {count: 5, per: 0s}
+        """})
+    assert any(e.startswith("cfg/channels.yaml:2:") and "email.closed_reply" in e and "reopen" in e for e in errors), errors
+    assert any("email.auto_reply_cap.per" in e for e in errors), errors
