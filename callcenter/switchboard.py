@@ -15,7 +15,6 @@ its next deadline is armed on the clock after every command.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
@@ -136,18 +135,16 @@ class Switchboard:
         refused = closed is not None and not closed.queue
         # A contact that will be queued is created queued (one write, not two): the caller is
         # waiting, and every write before the routing decision is time on hold.
-        first = State.NEW if refused else transition(State.NEW, Step.QUEUE)
+        first = State.NEW if refused else transition(State.NEW, Step.QUEUE).state
         stamps = {} if refused else {"queued_at": now}
         interaction = await self._store.create_interaction(
             customer_id=customer.id, channel=intake.channel, direction=intake.direction,
-            state=first.state.value if not refused else State.NEW.value, queue=match.queue, subject=intake.subject,
-            payload=payload, at=now, **stamps)
+            state=first.value, queue=match.queue, subject=intake.subject, payload=payload, at=now, **stamps)
         self.channel_of[interaction.id] = intake.channel
+        self._states[interaction.id] = first
         if refused:
-            self._states[interaction.id] = State.NEW
             await self._step(interaction.id, Step.REFUSE, details={"reason": "queue_closed", "queue": match.queue})
             return Admission(interaction, customer, match, closed)
-        self._states[interaction.id] = State.QUEUED
         self._event(interaction.id, "routed", None, {"queue": match.queue, "rule": match.rule,
                                                      "skipped": [list(s) for s in match.skipped]})
         if not route:
@@ -576,7 +573,3 @@ class Switchboard:
         if queue not in self.settings.queues:
             raise ValueError(f"unknown queue {queue!r}")
 
-
-def epoch_to_utc(seconds: float) -> dt.datetime:
-    """An epoch instant as an aware UTC datetime."""
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
