@@ -51,13 +51,6 @@ def openapi_document() -> dict:
     return yaml.safe_load(text)
 
 
-def _customer_id(req: ApiRequest, name: str = "id") -> int:
-    raw = req.params[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", f"customer {raw!r} not found")
-    return int(raw)
-
-
 def _only_fields(body: dict, allowed: tuple[str, ...]) -> dict:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
@@ -112,7 +105,7 @@ class CustomerApi:
     async def get(self, req: ApiRequest) -> object:
         """The customer (a merged id resolves to the survivor) with its first timeline page."""
         await self._authorize(req, "customers.read")
-        customer = await self._store.get_customer(_customer_id(req))
+        customer = await self._store.get_customer(req.path_id("customer"))
         limit = req.query_int("limit", 50, 1, MAX_TIMELINE_LIMIT)
         page = await self._store.timeline(customer.id, limit=limit)
         return {"customer": to_json(customer), "timeline": to_json(page)}
@@ -123,13 +116,13 @@ class CustomerApi:
         body = _only_fields(req.json_object(), CUSTOMER_FIELDS)
         if not body:
             raise ApiError(422, "invalid_input", f"nothing to change; give any of {', '.join(CUSTOMER_FIELDS)}")
-        return to_json(await self._store.update_customer(_customer_id(req), **body))
+        return to_json(await self._store.update_customer(req.path_id("customer"), **body))
 
     async def timeline(self, req: ApiRequest) -> object:
         """A page of the customer's interactions on every channel, newest first."""
         await self._authorize(req, "customers.read")
         limit = req.query_int("limit", 50, 1, MAX_TIMELINE_LIMIT)
-        page = await self._store.timeline(_customer_id(req), limit=limit, cursor=req.query_one("cursor"))
+        page = await self._store.timeline(req.path_id("customer"), limit=limit, cursor=req.query_one("cursor"))
         return to_json(page)
 
     async def add_contact_point(self, req: ApiRequest) -> object:
@@ -140,7 +133,7 @@ class CustomerApi:
             if not isinstance(body.get(name), str):
                 raise ApiError(422, "invalid_input", f"{name} must be a string", name)
         _only_fields(body, ("kind", "value"))
-        customer = await self._store.add_contact_point(_customer_id(req), body["kind"], body["value"])
+        customer = await self._store.add_contact_point(req.path_id("customer"), body["kind"], body["value"])
         return JsonResponse(to_json(customer), 201)
 
     async def merge(self, req: ApiRequest) -> object:
@@ -150,7 +143,7 @@ class CustomerApi:
         merge_id = body.get("merge_id")
         if not isinstance(merge_id, int) or isinstance(merge_id, bool):
             raise ApiError(422, "invalid_input", "merge_id must be a customer id (integer)", "merge_id")
-        survivor = _customer_id(req)
+        survivor = req.path_id("customer")
         if merge_id == survivor:
             raise ApiError(422, "invalid_input", "a customer cannot be merged into itself", "merge_id")
         actor = body.get("actor")
@@ -159,10 +152,7 @@ class CustomerApi:
     async def interaction(self, req: ApiRequest) -> object:
         """One interaction with its append-only event log."""
         await self._authorize(req, "interactions.read")
-        raw = req.params["id"]
-        if not raw.isdigit() or len(raw) > 18:
-            raise ApiError(404, "not_found", f"interaction {raw!r} not found")
-        interaction = await self._store.get_interaction(int(raw))
+        interaction = await self._store.get_interaction(req.path_id("interaction"))
         events = await self._store.interaction_events(interaction.id)
         return {"interaction": to_json(interaction), "events": to_json(events)}
 

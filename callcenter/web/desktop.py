@@ -32,13 +32,6 @@ PrincipalOf = Callable[[ApiRequest], Awaitable[Principal]]
 MAX_NOTES = 64 * 1024
 
 
-def _iid(req: ApiRequest) -> int:
-    raw = req.params["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", f"interaction {raw!r} not found")
-    return int(raw)
-
-
 def _text(body: dict, name: str, limit: int, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -95,7 +88,7 @@ class DesktopApi:
     async def accept(self, req: ApiRequest) -> object:
         """Take the offered interaction."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         with _mapped_errors():
             self._board.accept(agent, iid)
         return {"accepted": iid}
@@ -103,7 +96,7 @@ class DesktopApi:
     async def reject(self, req: ApiRequest) -> object:
         """Turn the offer down."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         with _mapped_errors():
             self._board.reject(agent, iid)
         return {"rejected": iid}
@@ -111,7 +104,7 @@ class DesktopApi:
     async def complete(self, req: ApiRequest) -> object:
         """Finish the customer part of the work; the agent enters wrap-up."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         with _mapped_errors():
             self._board.require_holder(agent, iid)
             self._board.complete(iid, agent)
@@ -120,7 +113,7 @@ class DesktopApi:
     async def wrap_up(self, req: ApiRequest) -> object:
         """End wrap-up with a disposition (and optional notes)."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         body = req.json_object()
         disposition = body.get("disposition")
         if disposition not in self._board.settings.dispositions:
@@ -134,7 +127,7 @@ class DesktopApi:
     async def notes(self, req: ApiRequest) -> object:
         """Append a note to the interaction's log."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         text = _text(req.json_object(), "notes", MAX_NOTES)
         with _mapped_errors():
             self._board.require_holder(agent, iid, wrap_up=True)
@@ -144,7 +137,7 @@ class DesktopApi:
     async def transfer(self, req: ApiRequest) -> object:
         """Hand the interaction to another queue."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         queue = _text(req.json_object(), "queue", 100)
         if queue not in self._board.settings.queues:
             raise ApiError(422, "invalid_input", "queue must be a configured queue", "queue")
@@ -156,7 +149,7 @@ class DesktopApi:
     async def reply(self, req: ApiRequest) -> object:
         """Answer the customer's email with a text or a configured template (queued in the outbox)."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         body = req.json_object()
         template = body.get("template") or None
         text = None if template else _text(body, "body", MAX_NOTES)
@@ -177,7 +170,7 @@ class DesktopApi:
     async def work_item(self, req: ApiRequest) -> object:
         """The screen pop of an interaction the agent is offered or holds."""
         agent = await self._agent(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         with _mapped_errors():
             self._board.require_holder(agent, iid, wrap_up=True, offered=True)
         return await self._board.screen_pop(iid)

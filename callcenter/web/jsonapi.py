@@ -68,6 +68,13 @@ class ApiRequest:
         value = self.raw.getHeader(name)
         return value.decode("latin-1") if isinstance(value, bytes) else value
 
+    def path_id(self, what: str, name: str = "id") -> int:
+        """The numeric id in path parameter ``name``; a JSON 404 naming ``what`` if it cannot be one."""
+        raw = self.params[name]
+        if not raw.isdigit() or len(raw) > 18:
+            raise ApiError(404, "not_found", f"{what} {raw!r} not found")
+        return int(raw)
+
     def query_one(self, name: str, default: str | None = None) -> str | None:
         """The first value of a query parameter, or ``default``."""
         values = self.query.get(name)

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable
 
 from callcenter.metrics import MetricsRegistry
 from callcenter.switchboard import InvalidState, Switchboard
-from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
+from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi, JsonResponse
 from callcenter.web.serialize import to_json
 from routing import RoutingError
 
@@ -107,7 +107,7 @@ class SupervisionApi:
     async def move(self, req: ApiRequest) -> object:
         """Move a waiting interaction to another queue (audited)."""
         who = await self._supervisor(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         queue = req.json_object().get("queue")
         if queue not in self._board.settings.queues:
             raise ApiError(422, "invalid_input", "queue must be a configured queue", "queue")
@@ -121,7 +121,7 @@ class SupervisionApi:
     async def priority(self, req: ApiRequest) -> object:
         """Change a waiting interaction's priority (audited)."""
         who = await self._supervisor(req)
-        iid = _iid(req)
+        iid = req.path_id("interaction")
         priority = req.json_object().get("priority")
         if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
             raise ApiError(422, "invalid_input", "priority must be an integer from -100 to 100", "priority")
@@ -139,8 +139,6 @@ class SupervisionApi:
         outcome = await self._reload(who.login)
         result = outcome.to_json()
         if not outcome.applied:
-            from callcenter.web.jsonapi import JsonResponse
-
             return JsonResponse(result, 422)
         return result
 
@@ -148,13 +146,6 @@ class SupervisionApi:
         """How the posted interaction would be routed now, with every agent assumed available."""
         await self._supervisor(req)
         return self._dry_run(req.json_object(), self._clock.utcnow())
-
-
-def _iid(req: ApiRequest) -> int:
-    raw = req.params["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", f"interaction {raw!r} not found")
-    return int(raw)
 
 
 def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, clock: Any) -> None:
