@@ -54,12 +54,12 @@ class AlertMonitor:
     def snapshots(self) -> list[QueueSnapshot]:
         """Every configured queue as the alert rules see it now."""
         board, now = self._board, self._clock.now()
-        waiting = board.router.waiting(now=now)
+        by_queue = board.waiting_by_queue(now)
         agents = {a.agent: a for a in board.router.agents()}
         at = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         out = []
         for name, q in sorted(board.settings.queues.items()):
-            mine = [w for w in waiting if w.queue == name]
+            mine = by_queue[name]
             logged = sum(1 for m in q.members if m.agent in agents and agents[m.agent].state != "logged_out")
             sl = board.stats.queue(name).service_level() if board.stats is not None else None
             out.append(QueueSnapshot(name, len(mine), max((w.waited for w in mine), default=0.0), sl, logged,

@@ -363,6 +363,19 @@ class Switchboard:
         self._run(lambda now: self.router.reconfigure(config, now, fallback=fallback))
         self.settings = settings
 
+    def waiting_by_queue(self, now: float) -> dict[str, list[Any]]:
+        """Every configured queue's waiting work in order (the core's views), read once."""
+        grouped: dict[str, list[Any]] = {name: [] for name in sorted(self.settings.queues)}
+        for view in self.router.waiting(now=now):
+            grouped.setdefault(view.queue, []).append(view)
+        return grouped
+
+    def waiting_view(self, iid: int) -> Any | None:
+        """The core's view of one waiting interaction (its place, score, estimated wait), or None."""
+        queue = self._meta.get(iid, {}).get("queue")
+        views = self.router.waiting(queue) if queue in self.settings.queues else self.router.waiting()
+        return next((v for v in views if v.interaction == iid), None)
+
     def log_event(self, iid: int, kind: str, details: Mapping[str, Any], actor: str | None = None) -> None:
         """Append to the interaction's log, in order with its other writes."""
         self._event(iid, kind, actor, details)

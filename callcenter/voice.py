@@ -80,11 +80,11 @@ class VoiceCalls:
         iid = self._by_call.get(call.uniqueid)
         if iid is None:
             return None
-        for entry in self._board.router.waiting():
-            if entry.interaction == iid:
-                wait = getattr(entry, "estimated_wait", None)
-                return QueuePosition(entry.position, None if wait is None else int(round(wait)))
-        return None
+        entry = self._board.waiting_view(iid)
+        if entry is None:
+            return None
+        wait = entry.estimated_wait
+        return QueuePosition(entry.position, None if wait is None else int(round(wait)))
 
     def caller_hung_up(self, call: InboundCall, at: float) -> None:
         """Abandoned while waiting."""

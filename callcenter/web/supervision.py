@@ -27,11 +27,12 @@ Guard = Callable[[ApiRequest], Awaitable[Any]]
 def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
     """Everything the live dashboard shows, JSON-ready."""
     now = clock.now()
-    waiting = board.router.waiting(now=now)
+    by_queue = board.waiting_by_queue(now)
+    waiting = [view for views in by_queue.values() for view in views]
     agents = board.router.agents()
     queues = {}
     for name, q in sorted(board.settings.queues.items()):
-        mine = [w for w in waiting if w.queue == name]
+        mine = by_queue[name]
         counters = board.stats.queue(name) if board.stats is not None else None
         members = {m.agent for m in q.members}
         queues[name] = {
@@ -153,9 +154,8 @@ def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, 
 
     def per_queue(value: Callable[[str, list], float]) -> Callable[[], list]:
         def collect() -> list:
-            waiting = board.router.waiting(now=clock.now())
-            return [({"queue": name}, value(name, [w for w in waiting if w.queue == name]))
-                    for name in sorted(board.settings.queues)]
+            by_queue = board.waiting_by_queue(clock.now())
+            return [({"queue": name}, value(name, by_queue[name])) for name in sorted(board.settings.queues)]
         return collect
 
     def counter(attribute: str) -> Callable[[str, list], float]:

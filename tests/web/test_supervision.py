@@ -61,6 +61,7 @@ def test_snapshot_shows_scores_and_actions_are_audited(run, app):
     assert waiting["interaction"] == iid and waiting["queue"] == "billing"
     assert set(waiting["parts"]) >= {"aging", "priority_bonus", "tier_bonus"}
     assert snap["queues"]["billing"]["waiting"] == 1
+    assert app.switchboard.waiting_view(iid).position == 1
     r = run(http_request(reactor, "POST", base(app) + f"/api/supervisor/interactions/{iid}/priority",
                          json_body={"priority": 3}, headers=sup))
     assert r.status == 200
