@@ -72,9 +72,6 @@ def test_member_priority_and_delay():
     assert offers(r.submit(spec(1, "b", start=0.0), 0.0)) == []
     assert r.next_deadline() == 15.0
     assert offers(r.tick(15.0)) == [(1, "x")]
-    r.reject(1, "x", 16.0)
-    r.submit(spec(2, "a", start=20.0), 20.0)
-    r.submit(spec(3, "b", start=0.0), 20.0)
     # x is free at 20: queue a (priority 0) comes before b's older work.
     r2 = router([agent("x")], {"a": q_a, "b": QueueConfig("b", (Member("x", priority=1, delay=15.0),))})
     r2.submit(spec(2, "a", start=20.0), 20.0)
