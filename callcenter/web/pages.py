@@ -31,6 +31,20 @@ def page_environment() -> Environment:
                        autoescape=select_autoescape(["html", "xml"]), undefined=StrictUndefined)
 
 
+def page_config(config: Any) -> str:
+    """``config`` as JSON safe inside a ``<script type="application/json">`` element."""
+    return json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+
+
+def html_page(request: Request, html: str) -> bytes:
+    """Set the headers of a dynamic page (never cached, scripts and styles from this site only)."""
+    request.setHeader(b"content-type", b"text/html; charset=utf-8")
+    request.setHeader(b"cache-control", b"no-store")
+    request.setHeader(b"content-security-policy",
+                      b"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'")
+    return html.encode("utf-8")
+
+
 def static_resource() -> Resource:
     """``/static/...``: the pages' CSS and JavaScript."""
     path = resources.files("callcenter.web").joinpath("static")
@@ -107,12 +121,8 @@ class DesktopPage(Resource):
             lang=lang, L=table, csrf=self._csrf_for(request), agent=principal.agent,
             agent_name=agent.name if agent else principal.agent, crm_url=self._crm_url or "",
             reason_codes=[(c, r) for c, r in settings.reason_codes.items() if c != settings.policy.no_answer_reason],
-            config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"))
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"content-security-policy",
-                          b"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'")
-        request.write(html.encode("utf-8"))
+            config_json=page_config(config))
+        request.write(html_page(request, html))
         request.finish()
 
 
@@ -144,12 +154,8 @@ class DashboardPage(Resource):
         }
         html = self._env.get_template("supervisor/dashboard.html").render(
             lang=lang, L=labels(lang), csrf=self._csrf_for(request),
-            config_json=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"))
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"content-security-policy",
-                          b"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'")
-        return html.encode("utf-8")
+            config_json=page_config(config))
+        return html_page(request, html)
 
 
 class MetricsResource(Resource):
