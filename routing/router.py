@@ -22,6 +22,7 @@ from routing.decisions import AgentStateChanged, Decision, Overflowed, Queued, R
 from routing.errors import NotOffered, RoutingError, UnknownAgent, UnknownInteraction
 from routing.matching import Matching
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
+from routing.restoring import Restoring
 from routing.state import AgentState, Deadlines, HeldItem, Lines, WaitingItem, queue_members
 from routing.views import RouterViews
 
@@ -31,11 +32,12 @@ DEFAULT_CHANNELS = ("voice", "email", "webform")
 _EMA = 0.2
 
 
-class Router(Matching, RouterViews):
+class Router(Matching, RouterViews, Restoring):
     """The routing core for one :class:`RoutingConfig`.
 
     Commands and time live here; who may take what (:mod:`routing.eligibility`), how offers
-    are made (:mod:`routing.matching`) and the views (:mod:`routing.views`) are its mixins.
+    are made (:mod:`routing.matching`), the views (:mod:`routing.views`) and the restart
+    commands (:mod:`routing.restoring`) are its mixins.
     """
 
     def __init__(self, config: RoutingConfig) -> None:

@@ -136,6 +136,16 @@ class Lines:
         """Insert ``key`` in the line of ``queue`` and ``channel``."""
         bisect.insort(self._keys.setdefault(queue, {}).setdefault(channel, []), key)
 
+    def add_many(self, entries: Iterable[tuple[str, tuple, str]]) -> None:
+        """Insert many ``(queue, key, channel)`` at once: one sort per line touched."""
+        touched = []
+        for queue, key, channel in entries:
+            line = self._keys.setdefault(queue, {}).setdefault(channel, [])
+            line.append(key)
+            touched.append(line)
+        for line in {id(line): line for line in touched}.values():
+            line.sort()
+
     def remove(self, queue: str, key: tuple, channel: str) -> None:
         """Take ``key`` out of its line (KeyError if absent)."""
         line = self._keys.get(queue, {}).get(channel, [])

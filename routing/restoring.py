@@ -1,0 +1,111 @@
+"""Putting the core back as the record says it was: waiting work in line, work held by agents.
+
+:class:`Restoring` is the part of :class:`routing.router.Router` a restart uses. The core is an
+index of the record; after a stop the application reads every unfinished interaction and hands
+it back here. Nothing is decided while restoring (no offers, no overflow for want of agents,
+no ``queued`` decisions to log 100,000 times): work keeps its original virtual start, its
+current queue and priority, and the ladder step it has reached by ``now``; agents' held work
+counts against their capacity again. Deadlines already passed (an overflow, a ladder step) are
+due at the next :meth:`~routing.router.Router.tick`, so the core catches up as of ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from routing.decisions import Decision
+from routing.errors import RoutingError
+from routing.model import InteractionSpec, LadderStep
+from routing.state import AgentState, HeldItem, WaitingItem
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A waiting interaction to put back in line.
+
+    ``spec`` carries its current queue and priority and its original ``virtual_start``;
+    ``queued_since`` is when it entered that queue (overflow counts from there) and
+    ``ladder_since`` when its requirement ladder started (its first submission).
+    """
+
+    spec: InteractionSpec
+    queued_since: float
+    ladder_since: float
+
+
+def ladder_position(ladder: tuple[LadderStep, ...], since: float, now: float) -> tuple[int, float]:
+    """``(step, step_since)`` of a ladder started at ``since``, as of ``now``.
+
+    Each timed step ends ``duration`` after the previous one ended, as the core's ticks relax
+    it; ``-1`` means no ladder and ``len(ladder)`` fully relaxed (any queue member qualifies).
+    """
+    if not ladder:
+        return -1, since
+    step = 0
+    while step < len(ladder) and ladder[step].duration is not None and since + ladder[step].duration <= now:
+        since += ladder[step].duration
+        step += 1
+    return step, since
+
+
+class Restoring:
+    """Restart commands (a mixin of the router); they decide nothing, see the module docstring."""
+
+    _agents: dict[str, AgentState]
+    _waiting: dict[int, WaitingItem]
+    _held: dict[int, HeldItem]
+    _preferring: dict[str, set[int]]
+    _free: set[str]
+    _lines: Any
+    config: Any
+
+    def restore_waiting(self, resumes: Iterable[Resume], now: float) -> list[Decision]:
+        """Put waiting work back in line (see the module docstring); returns agents' state changes.
+
+        Raises :class:`RoutingError` for an unknown queue or an id already routed (listed
+        twice, or already in the core), before anything changes.
+        """
+        resumes = list(resumes)
+        seen: set[int] = set()
+        for r in resumes:
+            iid = r.spec.id
+            if r.spec.queue not in self.config.queues:
+                raise RoutingError(f"interaction {iid}: unknown queue {r.spec.queue!r}")
+            if iid in seen or iid in self._waiting or iid in self._held:
+                raise RoutingError(f"interaction {iid} is already routed")
+            seen.add(iid)
+        self._now = now
+        items = []
+        for r in resumes:
+            spec = r.spec
+            step, step_since = ladder_position(spec.ladder, r.ladder_since, now)
+            items.append(WaitingItem(spec, spec.queue, spec.virtual_start, spec.priority,
+                                     self._key(spec, spec.priority, spec.virtual_start), step, step_since,
+                                     r.queued_since))
+        # One sort and one bulk insert per line instead of an insertion per item.
+        self._lines.add_many((item.queue, item.key, item.spec.channel) for item in items)
+        for item in items:
+            self._waiting[item.spec.id] = item
+            for agent, _ in item.spec.preferred:
+                self._preferring.setdefault(agent, set()).add(item.spec.id)
+            self._arm_item(item)
+        out: list[Decision] = []
+        for agent_id in sorted(self._free):
+            out += self._fill_agent(agent_id, now)
+        return out + self._states(now)
+
+    def restore_held(self, spec: InteractionSpec, agent: str, accepted_at: float, now: float) -> list[Decision]:
+        """``agent`` holds ``spec`` (accepted at ``accepted_at``, from ``spec.queue``) again.
+
+        The agent's used capacity counts it whatever their state (a logged-out agent logs
+        back in holding it). Raises :class:`UnknownAgent`, or :class:`RoutingError` for an id
+        already routed.
+        """
+        a = self._agent(agent)
+        if spec.id in self._waiting or spec.id in self._held:
+            raise RoutingError(f"interaction {spec.id} is already routed")
+        a.work[spec.id] = spec.channel
+        a.used += a.cfg.cost(spec.channel)
+        self._held[spec.id] = HeldItem(spec, agent, spec.queue, accepted_at)
+        return self._after_agent(agent, now, fill=False)
