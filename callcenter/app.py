@@ -168,6 +168,8 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
             app.forms_resource.reconfigure(new.webform.forms, new.templates)
         if app.alerts is not None:
             app.alerts.reconfigure(new)
+        if board.stats is not None:
+            board.stats.reconfigure(_kpi_rules(new))
 
     async def audit(action: str, details: dict, actor: str) -> None:
         await app.store.record_audit(action, "config", 0, actor=actor, details=details)
@@ -191,23 +193,26 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.web.pages import DashboardPage, DesktopPage, MetricsResource, page_environment, static_resource
     from callcenter.web.push import PushHub, PushResource
     from callcenter.web.reports import ReportsResource
-    from callcenter.web.supervision import SupervisionApi, collect_metrics, snapshot
+    from callcenter.web.supervision import SupervisionApi, collect_metrics, today_snapshot
     from channels.webform.resource import FormsResource
 
     settings, board, root = app.settings, app.switchboard, app.root
     app.users = users = UserStore(app.database, app.clock)
     app.authn = authn = Authenticator(users, app.clock)
-    targets = {name: q.service_level.within for name, q in settings.queues.items()}
-    supervision = getattr(settings, "supervision", None)
-    board.stats = LiveStats(settings.server.timezone, targets,
-                            getattr(supervision, "short_abandon", 5.0) if supervision is not None else 5.0)
+    board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus)
+
+    async def recompute_today() -> None:
+        count = await board.stats.recompute(ReportingReader(app.database).facts, app.clock.now())
+        log.info("today's figures recomputed from {count} contacts in the record", count=count)
+
+    _one_off("today's figures", recompute_today).setServiceParent(app.service)
 
     async def push_snapshot(principal: Any) -> Any:
         out: dict[str, Any] = {}
         if principal.agent:
             out["agent"] = await board.agent_snapshot(principal.agent)
         if principal.role in ("supervisor", "admin"):
-            out["supervisor"] = snapshot(board, app.clock)
+            out["supervisor"] = await today_snapshot(board, app.clock)
         return out
 
     app.push = hub = PushHub(app.clock, snapshot=push_snapshot)
@@ -217,8 +222,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     async def sync_agents() -> None:
         await users.sync_from_config((login, a.name) for login, a in sorted(board.settings.agents.items()))
 
-    CallbackService("accounts", lambda: ensureDeferred(sync_agents()).addErrback(
-        lambda f: log.failure("syncing agents to users failed", f)), _async(lambda: None)).setServiceParent(app.service)
+    _one_off("accounts", sync_agents).setServiceParent(app.service)
 
     supervisor, admin, agent = (authn.api_guard(("supervisor", "admin")), authn.api_guard(("admin",)),
                                 authn.api_guard(("agent", "supervisor", "admin")))
@@ -354,6 +358,19 @@ def _build_email(app: Application, reactor: Any) -> None:
                                    app.mailflow.accept_mail, app.clock)
         poller.setServiceParent(app.service)
         app.health.add_channel(f"imap:{name}", lambda p=poller: ChannelStatus("up" if p.running else "down"))
+
+
+def _kpi_rules(settings: Any) -> Any:
+    from callcenter.reports.kpi import rules_from_settings
+
+    supervision = getattr(settings, "supervision", None)
+    return rules_from_settings(settings, getattr(supervision, "short_abandon", 5.0))
+
+
+def _one_off(name: str, work: Any) -> CallbackService:
+    """A service that runs ``await work()`` once when it starts (a failure is logged)."""
+    return CallbackService(name, lambda: ensureDeferred(work()).addErrback(
+        lambda f: log.failure("start-up step {name} failed", f, name=name)), _async(lambda: None))
 
 
 def _async(fn):

@@ -12,7 +12,7 @@ subscribes to :class:`DomainEvent` and forwards.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from twisted.logger import Logger
 
@@ -117,24 +117,29 @@ class CustomersMerged(DomainEvent):
 
 @dataclass(frozen=True)
 class InteractionCreated(DomainEvent):
-    """An interaction was logged for a customer."""
+    """An interaction was logged for a customer; ``interaction`` is the record's row as
+    written (a frozen :class:`~callcenter.records.model.Interaction`), for readers that keep
+    figures of it (today's live counters)."""
 
     interaction_id: int
     customer_id: int
     channel: str
     direction: str
     state: str
+    interaction: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class InteractionStateChanged(DomainEvent):
-    """An interaction moved from ``previous_state`` to ``state``."""
+    """An interaction moved from ``previous_state`` to ``state``; ``interaction`` is the
+    record's row after the change, as in :class:`InteractionCreated`."""
 
     interaction_id: int
     customer_id: int
     previous_state: str
     state: str
     actor: str | None
+    interaction: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,50 +1,64 @@
-"""Today's live counters per queue, kept by the switchboard as decisions are carried out.
+"""Today's figures per queue and per agent, kept live from the record and recomputed from it on start.
 
-These feed the supervisor dashboard and ``/metrics``; the historical reports recompute the
-same figures from the interaction log (:mod:`callcenter.reports`). A day starts at local
-midnight in the site's time zone; counters reset on the first event of a new day.
+The supervisor dashboard, ``/metrics`` and the alerts read these. They are the historical
+reports' figures (:mod:`callcenter.reports.kpi`, docs/reports.md) for the contacts queued
+since local midnight in the site's time zone: offered counts contacts (one call offered to
+three agents is one offered contact), handled, abandoned, short abandons, service level,
+ASA and AHT as defined there, and each agent's handled count.
 
-Service level today = answered within the queue's target / (answered + abandoned after the
-short-abandon threshold), as in docs/reports.md.
+Both ways in go through the same definition, so live and recomputed figures agree:
+
+- **live**: every committed interaction write publishes the row as it now stands
+  (:class:`~callcenter.events.InteractionCreated`, :class:`~callcenter.events.InteractionStateChanged`);
+  :meth:`LiveStats.observe` replaces that contact's contribution with the new one;
+- **on start**: :meth:`LiveStats.recompute` reads today's rows with the reports' query and
+  observes each. Writes committed while it reads are held and applied after it, in order,
+  so none is lost or counted twice. Until it is done :attr:`LiveStats.ready` is False.
+
+Agents' working and staffed time (occupancy) come from the routing core's agent state
+decisions, which the record does not keep: they count from the start of the process.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 from zoneinfo import ZoneInfo
 
+from twisted.internet.defer import Deferred
 
-@dataclass
-class QueueCounters:
-    """One queue's counters for today."""
+from callcenter.events import EventBus, InteractionCreated, InteractionStateChanged
+from callcenter.reports import kpi
+from callcenter.reports.kpi import InteractionFact, KpiRules, Tally
 
-    offered: int = 0
-    handled: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    answered_in_target: int = 0
-    wait_total: float = 0.0
-    handle_total: float = 0.0
-    completed: int = 0
+ReadFacts = Callable[[dt.datetime, dt.datetime], Awaitable[list[InteractionFact]]]
+
+
+class QueueCounters(Tally):
+    """One queue's counts for today (a report row's additive counts) and its derived figures."""
+
+    __slots__ = ()
 
     def service_level(self) -> float | None:
-        """Answered within target over answered + abandoned (short abandons excluded)."""
-        denominator = self.handled + self.abandoned
-        return round(self.answered_in_target / denominator, 4) if denominator else None
+        """See :func:`callcenter.reports.kpi.service_level`; rounded to 4 places."""
+        return _round(kpi.service_level(self), 4)
 
     def average_speed_of_answer(self) -> float | None:
-        """Mean wait of answered interactions, seconds."""
-        return round(self.wait_total / self.handled, 1) if self.handled else None
+        """See :func:`callcenter.reports.kpi.asa`; seconds, one decimal."""
+        return _round(kpi.asa(self), 1)
 
     def average_handle_time(self) -> float | None:
-        """Mean time from answer to completion, seconds."""
-        return round(self.handle_total / self.completed, 1) if self.completed else None
+        """See :func:`callcenter.reports.kpi.aht`; seconds, one decimal."""
+        return _round(kpi.aht(self), 1)
 
     def abandon_rate(self) -> float | None:
-        """Abandoned over offered-to-the-queue contacts that ended waiting."""
-        ended = self.handled + self.abandoned
-        return round(self.abandoned / ended, 4) if ended else None
+        """See :func:`callcenter.reports.kpi.abandon_rate`; rounded to 4 places."""
+        return _round(kpi.abandon_rate(self), 4)
+
+
+def _round(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
 
 
 @dataclass
@@ -61,70 +75,117 @@ class AgentCounters:
     def occupancy(self, now: float) -> float | None:
         """Working over staffed seconds today, counting the current state up to ``now``."""
         working, staffed = self.working, self.staffed
-        if self.state in ("busy", "wrap_up", "available"):
+        if self.state in kpi.STAFFED_STATES:
             staffed += now - self.since
-            if self.state != "available":
+            if self.state in kpi.BUSY_STATES:
                 working += now - self.since
         return round(working / staffed, 4) if staffed > 0 else None
 
 
-@dataclass
 class LiveStats:
-    """Counters by queue for the current local day; times are epoch seconds."""
+    """Today's counters; ``bus`` (when given) feeds :meth:`observe` with every committed write."""
 
-    timezone: str
-    targets: dict[str, float]
-    short_abandon: float = 5.0
-    day: dt.date | None = None
-    queues: dict[str, QueueCounters] = field(default_factory=dict)
-    agents: dict[str, AgentCounters] = field(default_factory=dict)
-    offers: int = 0
-    accepts: int = 0
-    abandons: int = 0
+    def __init__(self, timezone: str, rules: KpiRules, bus: EventBus | None = None) -> None:
+        self.timezone = ZoneInfo(timezone)
+        self.rules = rules
+        self.day: dt.date | None = None
+        self.queues: dict[str, QueueCounters] = {}
+        self.agents: dict[str, AgentCounters] = {}
+        self.ready = bus is None
+        self._facts: dict[int, InteractionFact] = {}
+        self._held: list[Any] | None = None if self.ready else []
+        self._waiting: list[Deferred] = []
+        if bus is not None:
+            bus.subscribe(InteractionCreated, self._on_write)
+            bus.subscribe(InteractionStateChanged, self._on_write)
 
-    def _today(self, at: float) -> None:
-        day = dt.datetime.fromtimestamp(at, ZoneInfo(self.timezone)).date()
-        if day != self.day:
-            self.day, self.queues = day, {}
-            for counters in self.agents.values():
-                counters.handled, counters.working, counters.staffed, counters.since = 0, 0.0, 0.0, at
+    # --- the record's contacts ---
+
+    def _on_write(self, event: InteractionCreated | InteractionStateChanged) -> None:
+        if event.interaction is None:
+            return
+        if self._held is not None:
+            self._held.append(event.interaction)
+        else:
+            self.observe(event.interaction)
+
+    def observe(self, interaction: Any) -> None:
+        """Count ``interaction`` (a record row, or any object with its fields) as it now stands,
+        replacing what it counted before. Rows queued before today are not today's; a row
+        queued on a later day starts that day's counters."""
+        fact = kpi.fact_of(interaction)
+        if fact.queued_at is not None:
+            self._today(fact.queued_at)
+        old = self._facts.get(fact.id)
+        if fact.queued_at is None or fact.queued_at.astimezone(self.timezone).date() != self.day:
+            if old is not None:
+                self._count(old, -1)
+                del self._facts[fact.id]
+            return
+        if old is not None:
+            self._count(old, -1)
+        self._facts[fact.id] = fact
+        self._count(fact, 1)
+
+    def _count(self, fact: InteractionFact, sign: int) -> None:
+        self.queue(fact.queue or "").merge(Tally.of(fact, self.rules), sign)
+        if fact.agent and fact.answered_at is not None:
+            self.agent(fact.agent).handled += sign
+
+    def _today(self, at: dt.datetime) -> None:
+        day = at.astimezone(self.timezone).date()
+        if self.day is not None and day <= self.day:
+            return
+        self.day, self.queues, self._facts = day, {}, {}
+        start = dt.datetime.combine(day, dt.time(), self.timezone).timestamp()
+        for counters in self.agents.values():
+            counters.handled, counters.working, counters.staffed = 0, 0.0, 0.0
+            counters.since = max(counters.since, start)
+
+    async def recompute(self, read_facts: ReadFacts, now: float) -> int:
+        """Rebuild today's counters from the record: ``read_facts(start, end)`` is the reports'
+        query (:meth:`callcenter.records.reporting.ReportingReader.facts`) over today's local
+        day. Writes published meanwhile are applied after, in order. Returns how many
+        contacts today has; read errors propagate, leaving the counters live from the writes
+        seen (and :attr:`ready` True, so nothing waits for ever)."""
+        day = dt.datetime.fromtimestamp(now, self.timezone).date()
+        start = dt.datetime.combine(day, dt.time(), self.timezone)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.timezone)
+        self._today(start)
+        try:
+            for fact in await read_facts(start, end):
+                self.observe(fact)
+        finally:
+            held, self._held = self._held or [], None
+            for interaction in held:
+                self.observe(interaction)
+            self.ready = True
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+        return len(self._facts)
+
+    async def recomputed(self) -> None:
+        """Return once :meth:`recompute` has finished (at once when it has, or with no bus)."""
+        if not self.ready:
+            d: Deferred = Deferred()
+            self._waiting.append(d)
+            await d
+
+    def reconfigure(self, rules: KpiRules) -> None:
+        """Count today's contacts again with new targets and thresholds (after a config reload)."""
+        self.rules, facts = rules, list(self._facts.values())
+        self.queues = {}
+        for counters in self.agents.values():
+            counters.handled = 0
+        for fact in facts:
+            self._count(fact, 1)
 
     def queue(self, name: str) -> QueueCounters:
         """The counters of ``name`` (created empty)."""
         return self.queues.setdefault(name, QueueCounters())
 
-    def offered(self, queue: str, at: float) -> None:
-        """An offer was made."""
-        self._today(at)
-        self.offers += 1
-        self.queue(queue).offered += 1
-
-    def answered(self, queue: str, waited: float, at: float) -> None:
-        """An interaction was accepted after ``waited`` seconds."""
-        self._today(at)
-        self.accepts += 1
-        q = self.queue(queue)
-        q.handled += 1
-        q.wait_total += waited
-        if waited <= self.targets.get(queue, 20.0):
-            q.answered_in_target += 1
-
-    def abandoned(self, queue: str, waited: float, at: float) -> None:
-        """A customer gave up after ``waited`` seconds."""
-        self._today(at)
-        self.abandons += 1
-        q = self.queue(queue)
-        if waited < self.short_abandon:
-            q.short_abandoned += 1
-        else:
-            q.abandoned += 1
-
-    def completed(self, queue: str, handled_for: float, at: float) -> None:
-        """Handled work ended after ``handled_for`` seconds with the agent."""
-        self._today(at)
-        q = self.queue(queue)
-        q.completed += 1
-        q.handle_total += handled_for
+    # --- agents ---
 
     def agent(self, name: str) -> AgentCounters:
         """The counters of agent ``name`` (created empty)."""
@@ -132,17 +193,11 @@ class LiveStats:
 
     def agent_state(self, name: str, state: str, at: float) -> None:
         """The agent's state changed at ``at``: close the time spent in the previous one."""
-        self._today(at)
+        self._today(dt.datetime.fromtimestamp(at, dt.timezone.utc))
         a = self.agent(name)
         spent = max(0.0, at - a.since) if a.since else 0.0
-        if a.state in ("busy", "wrap_up", "available"):
+        if a.state in kpi.STAFFED_STATES:
             a.staffed += spent
-            if a.state != "available":
+            if a.state in kpi.BUSY_STATES:
                 a.working += spent
         a.state, a.since = state, at
-
-    def agent_handled(self, name: str, at: float) -> None:
-        """The agent took an interaction."""
-        self._today(at)
-        self.agent(name).handled += 1
-

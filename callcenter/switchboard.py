@@ -427,22 +427,9 @@ class Switchboard:
         self._timer = None
 
     def _count(self, iid: int, event: str) -> None:
-        meta = self._meta.get(iid)
-        if self.stats is None or meta is None:
-            return
-        now = self._clock.now()
-        if event == "offered":
-            self.stats.offered(meta["queue"], now)
-        elif event == "answered":
-            meta["accepted"] = now
-            self.stats.answered(meta["queue"], now - meta["start"], now)
-            if iid in self.holding:
-                self.stats.agent_handled(self.holding[iid], now)
-        elif event == "abandoned":
-            self.stats.abandoned(meta["queue"], now - meta["start"], now)
-            self._meta.pop(iid, None)
-        elif event == "completed" and "accepted" in meta:
-            self.stats.completed(meta["queue"], now - meta["accepted"], now)
+        # Today's figures follow the record (callcenter.livestats observes every committed
+        # write, counting contacts rather than offers); here finished work's routing data goes.
+        if event in ("abandoned", "completed"):
             self._meta.pop(iid, None)
 
     def _carry_out(self, decision: Any) -> None:

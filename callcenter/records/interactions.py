@@ -46,6 +46,7 @@ def create_interaction(
         .returning(interactions.c.id)
     ).scalar_one()
     _log(conn, uow, [(interaction_id, now, "created", actor, {"state": values["state"]})])
+    created = get_interaction(conn, interaction_id)
     uow.emit(
         InteractionCreated(
             at=now.timestamp(),
@@ -54,9 +55,10 @@ def create_interaction(
             channel=values["channel"],
             direction=values["direction"],
             state=values["state"],
+            interaction=created,
         )
     )
-    return get_interaction(conn, interaction_id)
+    return created
 
 
 def update_interaction_state(
@@ -80,6 +82,7 @@ def update_interaction_state(
         update(interactions).where(interactions.c.id == interaction_id).values(state=state, updated_at=at, **fields)
     )
     _log(conn, uow, [(interaction_id, at, "state", actor, {**details, "from": before.state, "to": state})])
+    after = get_interaction(conn, interaction_id)
     uow.emit(
         InteractionStateChanged(
             at=at.timestamp(),
@@ -88,9 +91,10 @@ def update_interaction_state(
             previous_state=before.state,
             state=state,
             actor=actor,
+            interaction=after,
         )
     )
-    return get_interaction(conn, interaction_id)
+    return after
 
 
 def append_events(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[InteractionEvent]:

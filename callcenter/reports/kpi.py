@@ -117,22 +117,22 @@ class KpiRow:
     @property
     def abandon_rate(self) -> float | None:
         """abandoned / (offered - short abandons), 0..1."""
-        return _ratio(self.abandoned, self.offered - self.short_abandoned)
+        return abandon_rate(self)
 
     @property
     def service_level(self) -> float | None:
         """answered within T / (answered + abandoned after T), 0..1."""
-        return _ratio(self.answered_within, self.handled + self.abandoned_after)
+        return service_level(self)
 
     @property
     def asa(self) -> float | None:
         """Average speed of answer, seconds."""
-        return _ratio(self.wait_total, self.handled)
+        return asa(self)
 
     @property
     def aht(self) -> float | None:
         """Average handle time (talk + wrap-up), seconds."""
-        return _ratio(self.handle_total, self.handle_count)
+        return aht(self)
 
     @property
     def occupancy(self) -> float | None:
@@ -149,18 +149,63 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
+# The derived figures, for a report row and for today's live counters alike (any object
+# with the additive counts of :data:`_COUNTS`).
+
+def abandon_rate(counts: Any) -> float | None:
+    """abandoned / (offered - short abandons), 0..1; None when nothing was offered."""
+    return _ratio(counts.abandoned, counts.offered - counts.short_abandoned)
+
+
+def service_level(counts: Any) -> float | None:
+    """answered within T / (answered + abandoned after T), 0..1; None with no such contact."""
+    return _ratio(counts.answered_within, counts.handled + counts.abandoned_after)
+
+
+def asa(counts: Any) -> float | None:
+    """Average speed of answer, seconds; None before the first answer."""
+    return _ratio(counts.wait_total, counts.handled)
+
+
+def aht(counts: Any) -> float | None:
+    """Average handle time (talk + wrap-up), seconds; None before the first finished handle."""
+    return _ratio(counts.handle_total, counts.handle_count)
+
+
+def fact_of(interaction: Any) -> InteractionFact:
+    """The :class:`InteractionFact` of a record's interaction (any object with its fields)."""
+    return InteractionFact(interaction.id, interaction.channel, interaction.queue, interaction.agent,
+                           interaction.state, interaction.queued_at, interaction.answered_at,
+                           interaction.ended_at, interaction.wrap_up_ended_at, interaction.disposition)
+
+
 def _seconds(a: datetime, b: datetime) -> float:
     return max(0.0, (b - a).total_seconds())
 
 
-class _Tally:
-    """The mutable counts of one row while facts are added (a frozen row per fact is slow)."""
+class Tally:
+    """The mutable counts of one row while facts are added (a frozen row per fact is slow);
+    today's live figures (:mod:`callcenter.livestats`) keep one per queue."""
 
     __slots__ = _COUNTS + ("max_wait",)
 
     def __init__(self) -> None:
-        for name in self.__slots__:
+        for name in Tally.__slots__:
             setattr(self, name, 0)
+
+    @classmethod
+    def of(cls, fact: InteractionFact, rules: KpiRules) -> "Tally":
+        """The counts of one fact alone (empty when it was never queued)."""
+        tally = cls()
+        if fact.queued_at is not None:
+            tally.add(fact, rules)
+        return tally
+
+    def merge(self, other: "Tally", sign: int = 1) -> None:
+        """Add ``other``'s additive counts (``sign=-1``: take them away; ``max_wait`` only grows)."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+        self.max_wait = max(self.max_wait, other.max_wait)
 
     def add(self, fact: InteractionFact, rules: KpiRules) -> None:
         """Count ``fact`` (which has a ``queued_at``) as defined in the module docstring."""
@@ -188,7 +233,7 @@ class _Tally:
         """The frozen row of these counts."""
         named = dict(zip(dims, key))
         return KpiRow(slot, named.get("queue"), named.get("channel"), named.get("agent"),
-                      **{name: getattr(self, name) for name in self.__slots__})
+                      **{name: getattr(self, name) for name in Tally.__slots__})
 
 
 def _check_dimensions(group_by: Sequence[str]) -> tuple[str, ...]:
@@ -226,7 +271,7 @@ def compute_report(
     dims = _check_dimensions(group_by)
     slots = list(intervals_between(start, end, granularity, tz))
     keys: set[tuple[str, ...]] = {tuple(g) for g in groups} if dims else {()}
-    tallies: dict[tuple[datetime, tuple[str, ...]], _Tally] = {}
+    tallies: dict[tuple[datetime, tuple[str, ...]], Tally] = {}
     for fact in facts:
         if fact.queued_at is None or not start <= fact.queued_at < end:
             continue
@@ -235,7 +280,7 @@ def compute_report(
         keys.add(key)
         tally = tallies.get((slot.start, key))
         if tally is None:
-            tally = tallies[(slot.start, key)] = _Tally()
+            tally = tallies[(slot.start, key)] = Tally()
         tally.add(fact, rules)
     # Occupancy is the agent's, not a queue's or channel's: it is given to an agent-only
     # grouping or to the all-in-one grouping, never split where it would be counted twice.
@@ -244,7 +289,7 @@ def compute_report(
     out = []
     for slot in slots:
         for key in sorted(keys):
-            row = (tallies.get((slot.start, key)) or _Tally()).row(slot, dims, key)
+            row = (tallies.get((slot.start, key)) or Tally()).row(slot, dims, key)
             if with_occupancy:
                 busy, staffed = occupancy.get((slot.start, key[0] if dims else None), (0.0, 0.0))
                 row = replace(row, busy_seconds=busy, staffed_seconds=staffed)

@@ -60,6 +60,13 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
                        for a in agents]}
 
 
+async def today_snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
+    """:func:`snapshot`, once today's figures have been recomputed from the record."""
+    if board.stats is not None:
+        await board.stats.recomputed()
+    return snapshot(board, clock)
+
+
 class SupervisionApi:
     """The routes above; ``supervisor``/``admin`` authenticate and check the role."""
 
@@ -85,7 +92,7 @@ class SupervisionApi:
     async def get_snapshot(self, req: ApiRequest) -> object:
         """Queues, waiting work with score parts, agents."""
         await self._supervisor(req)
-        return snapshot(self._board, self._clock)
+        return await today_snapshot(self._board, self._clock)
 
     async def agent_state(self, req: ApiRequest) -> object:
         """Change an agent's state (audited)."""
@@ -152,8 +159,10 @@ class SupervisionApi:
 def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, clock: Any) -> None:
     """Register the server's Prometheus families, read from the live state at scrape time."""
 
-    def per_queue(value: Callable[[str, list], float]) -> Callable[[], list]:
+    def per_queue(value: Callable[[str, list], float], today: bool = False) -> Callable[[], list]:
         def collect() -> list:
+            if today and board.stats is not None and not board.stats.ready:
+                return []  # no sample rather than a zero a counter would read as a reset
             by_queue = board.waiting_by_queue(clock.now())
             return [({"queue": name}, value(name, by_queue[name])) for name in sorted(board.settings.queues)]
         return collect
@@ -179,12 +188,13 @@ def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, 
         per_queue(lambda _n, mine: float(len(mine))))
     registry.family("callcenter_queue_longest_wait_seconds", "gauge", "Longest current wait per queue",
                     ("queue",)).collect_with(per_queue(lambda _n, mine: max((w.waited for w in mine), default=0.0)))
-    registry.family("callcenter_offers_today_total", "counter", "Offers made today per queue",
-                    ("queue",)).collect_with(per_queue(counter("offered")))
+    registry.family("callcenter_offers_today_total", "counter",
+                    "Contacts offered to the queue today, each once however many agents it was offered to",
+                    ("queue",)).collect_with(per_queue(counter("offered"), today=True))
     registry.family("callcenter_accepts_today_total", "counter", "Interactions answered today per queue",
-                    ("queue",)).collect_with(per_queue(counter("handled")))
+                    ("queue",)).collect_with(per_queue(counter("handled"), today=True))
     registry.family("callcenter_abandons_today_total", "counter", "Interactions abandoned today per queue",
-                    ("queue",)).collect_with(per_queue(counter("abandoned")))
+                    ("queue",)).collect_with(per_queue(counter("abandoned"), today=True))
     registry.family("callcenter_agents", "gauge", "Agents by state", ("state",)).collect_with(agents_by_state)
     registry.family("callcenter_channel_up", "gauge", "1 when the channel is up, 0 otherwise",
                     ("channel",)).collect_with(channels_up)

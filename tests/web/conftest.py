@@ -17,8 +17,9 @@ def make_app(run, tmp_path) -> Callable[..., Any]:
     application built on ``config`` (free ports, data under ``tmp_path``) and started; stopped
     after the test. ``url`` None means a fresh migrated SQLite file; ``always_open`` drops the
     queues' business hours so a test does not depend on the hour it runs at. ``adjust(settings)``
-    may return changed settings before the build."""
-    from twisted.internet import reactor
+    may return changed settings before the build; ``reactor`` replaces the global reactor
+    (e.g. a :class:`tests.support.steppedtime.SteppedTimeReactor`)."""
+    from twisted.internet import reactor as global_reactor
 
     from callcenter.app import build_application
     from callcenter.records.migrate import upgrade
@@ -27,7 +28,7 @@ def make_app(run, tmp_path) -> Callable[..., Any]:
     started: list[Any] = []
 
     def make(url: str | None = None, config: Path = SHIPPED_CONFIG, always_open: bool = True,
-             adjust: Callable[[Any], Any] | None = None, **server_overrides: Any) -> Any:
+             adjust: Callable[[Any], Any] | None = None, reactor: Any = None, **server_overrides: Any) -> Any:
         if url is None:
             url = f"sqlite:///{tmp_path / f'cc-{len(started)}.sqlite3'}"
             upgrade(url)
@@ -38,11 +39,12 @@ def make_app(run, tmp_path) -> Callable[..., Any]:
                                                              for n, q in settings.queues.items()})
         if adjust is not None:
             settings = adjust(settings)
-        app = build_application(settings, reactor, url, overrides)
+        app = build_application(settings, reactor or global_reactor, url, overrides)
         app.service.startService()
         started.append(app)
         return app
 
     yield make
     for app in reversed(started):
-        run(app.service.stopService())
+        if app.service.running:
+            run(app.service.stopService())
