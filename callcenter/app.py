@@ -187,6 +187,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.livestats import LiveStats
     from callcenter.metrics import MetricsRegistry
     from callcenter.records.reporting import ReportingReader
+    from callcenter.records.sessions import SessionRecords
     from callcenter.records.users import UserStore
     from callcenter.web.authn import Authenticator
     from callcenter.web.desktop import DesktopApi
@@ -198,7 +199,8 @@ def _build_web(app: Application, reactor: Any) -> None:
 
     settings, board, root = app.settings, app.switchboard, app.root
     app.users = users = UserStore(app.database, app.clock)
-    app.authn = authn = Authenticator(users, app.clock)
+    app.authn = authn = Authenticator(users, app.clock, records=SessionRecords(app.database))
+    _one_off("sessions", authn.restore_sessions).setServiceParent(app.service)
     board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus)
 
     async def recompute_today() -> None:

@@ -187,6 +187,20 @@ users = Table(
     Column("updated_at", UtcDateTime, nullable=True),
 )
 
+# Browser sessions (callcenter.auth.sessions), so a restart keeps people signed in. The key is
+# the SHA-256 of the cookie's token: the token itself is never stored.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("csrf_token", String(100), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+)
+Index("ix_web_sessions_user_id", web_sessions.c.user_id)
+
 api_tokens = Table(
     "api_tokens",
     metadata,

@@ -8,7 +8,9 @@ Two ways in:
   ``X-Forwarded-Proto: https``). Every state-changing request (anything but GET, HEAD,
   OPTIONS) of a session must carry the session's CSRF token in ``X-CSRF-Token`` or the
   ``csrf_token`` form field, else 403. Sessions end after their idle or absolute lifetime
-  (:class:`~callcenter.auth.sessions.SessionStore`), at logout, or when the user is disabled.
+  (:class:`~callcenter.auth.sessions.SessionStore`), at logout, or when the user is disabled;
+  they are kept in the record (:mod:`callcenter.records.sessions`), so a restart of the server
+  keeps everyone signed in.
   The login form itself carries a pre-login token (double-submit cookie ``cc_login``) so
   another site cannot log a browser into an attacker's account; a JSON login needs none,
   since a cross-site page cannot send ``application/json`` without CORS.
@@ -40,13 +42,13 @@ from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from callcenter.auth.ratelimit import Rate, RateLimiter
-from callcenter.auth.sessions import ROLES, Session, SessionStore, csrf_ok
+from callcenter.auth.sessions import ROLES, Session, SessionStore, csrf_ok, token_key
 from callcenter.clock import Clock
 from callcenter.records.errors import NotFound
 from callcenter.web.jsonapi import ApiError, ApiRequest
@@ -58,6 +60,9 @@ LOGIN_COOKIE = b"cc_login"
 CSRF_HEADER = b"x-csrf-token"
 CSRF_FIELD = b"csrf_token"
 SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+# A session's last use is written to the record at most this often (seconds): enough for the
+# 8 h idle timeout to hold across a restart without a write per request.
+TOUCH_EVERY = 300.0
 DEFAULT_PER_IP = Rate(burst=20, per_second=1 / 6)
 DEFAULT_PER_LOGIN = Rate(burst=5, per_second=1 / 30)
 _ATTR = "_callcenter_principal"
@@ -114,12 +119,15 @@ class Authenticator:
     lifetimes; ``per_ip``/``per_login`` are the login rates; ``trusted_proxies`` the peer
     addresses whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed; ``home(principal)``
     where a form login goes without ``next``; ``env`` the Jinja2 environment for the login page.
+    ``records`` (a :class:`~callcenter.records.sessions.SessionRecords`) keeps the sessions in
+    the record so they survive a restart; cookie logins wait until :meth:`restore_sessions` ran.
     """
 
     def __init__(self, users: Any, clock: Clock, sessions: SessionStore | None = None,
                  per_ip: Rate = DEFAULT_PER_IP, per_login: Rate = DEFAULT_PER_LOGIN,
                  trusted_proxies: Iterable[str] = (), home: Callable[[Principal], str] | None = None,
-                 env: Environment | None = None, token_source: Callable[[int], str] = secrets.token_urlsafe) -> None:
+                 env: Environment | None = None, token_source: Callable[[int], str] = secrets.token_urlsafe,
+                 records: Any = None) -> None:
         self.users = users
         self.clock = clock
         self.sessions = sessions or SessionStore()
@@ -130,6 +138,44 @@ class Authenticator:
         self.env = env or Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                                       undefined=StrictUndefined)
         self._token = token_source
+        self._records = records
+        self._saved_seen: dict[str, float] = {}
+        self._restoring: list[Deferred] | None = [] if records is not None else None
+
+    # --- sessions in the record ---
+
+    async def restore_sessions(self) -> int:
+        """Put the record's unexpired sessions back (at start, before cookies are checked);
+        returns how many. A read error propagates, after letting cookie checks go on."""
+        try:
+            now = self.clock.now()
+            restored = 0
+            for key, session in await self._records.live():
+                if not self.sessions.expired(session, now):
+                    self.sessions.restore(key, session)
+                    self._saved_seen[key] = session.last_seen
+                    restored += 1
+            return restored
+        finally:
+            waiting, self._restoring = self._restoring or [], None
+            for d in waiting:
+                d.callback(None)
+
+    def _in_record(self, what: str, work: Awaitable[Any]) -> None:
+        # Session writes happen beside the request: a failed one is logged, the request goes on.
+        ensureDeferred(work).addErrback(lambda f: log.failure("session record: {what} failed", f, what=what))
+
+    def _end_session(self, token: str) -> None:
+        self.sessions.revoke(token)
+        if self._records is not None:
+            self._saved_seen.pop(token_key(token), None)
+            self._in_record("end", self._records.end([token_key(token)]))
+
+    def _seen(self, session: Session) -> None:
+        key = token_key(session.token)
+        if self._records is not None and session.last_seen - self._saved_seen.get(key, 0.0) >= TOUCH_EVERY:
+            self._saved_seen[key] = session.last_seen
+            self._in_record("touch", self._records.touch(key, session.last_seen))
 
     # --- who is asking ---
 
@@ -153,15 +199,20 @@ class Authenticator:
                 return None, None
             user = await self.users.authenticate_token(secret.strip())
             return (_principal(user) if user is not None else None), None
+        if self._restoring is not None:
+            d: Deferred = Deferred()
+            self._restoring.append(d)
+            await d
         session = self.sessions.get(self.cookie(request, SESSION_COOKIE), self.clock.now())
         if session is None:
             return None, None
+        self._seen(session)
         try:
             user = await self.users.get_by_id(int(session.user_id))
         except NotFound:
             user = None
         if user is None or user.disabled:
-            self.sessions.revoke(session.token)
+            self._end_session(session.token)
             return None, None
         return _principal(user), session
 
@@ -243,14 +294,20 @@ class Authenticator:
 
     # --- login and logout ---
 
-    def open_session(self, request: Request, principal: Principal) -> Session:
-        """Start a session for ``principal`` and set its cookie on the response (ends the request's old one)."""
+    async def open_session(self, request: Request, principal: Principal) -> Session:
+        """Start a session for ``principal`` and set its cookie on the response (ends the request's
+        old one). With ``records``, the session is in the record before this returns."""
         old = self.cookie(request, SESSION_COOKIE)
         if old:
-            self.sessions.revoke(old)  # a fresh token at each login: no session fixation
+            self._end_session(old)  # a fresh token at each login: no session fixation
         now = self.clock.now()
         self.sessions.purge(now)  # logins are rare: a good moment to forget expired sessions
         session = self.sessions.create(str(principal.user_id), principal.role, now)
+        if self._records is not None:
+            self._in_record("expiry", self._records.end_expired(now - self.sessions.idle_timeout,
+                                                                now - self.sessions.max_age))
+            self._saved_seen[token_key(session.token)] = now
+            await self._records.save(token_key(session.token), session)
         request.addCookie(SESSION_COOKIE, session.token.encode("ascii"), path=b"/", httpOnly=True,
                           secure=self.is_secure(request), sameSite="strict")
         setattr(request, _ATTR, (principal, session))
@@ -270,7 +327,7 @@ class Authenticator:
         """End the request's session (if any) and clear its cookie."""
         token = self.cookie(request, SESSION_COOKIE)
         if token:
-            self.sessions.revoke(token)
+            self._end_session(token)
         request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=b"0", httpOnly=True,
                           secure=self.is_secure(request), sameSite="strict")
 
@@ -450,7 +507,7 @@ class LoginResource(Resource):
                                                           "message": "wrong login or password"}})
             return self._finish_page(request, 401, LABELS[_language(request)]["bad_credentials"])
         principal = _principal(user)
-        session = self._authn.open_session(request, principal)
+        session = await self._authn.open_session(request, principal)
         if as_json:
             return send_json(request, 200, {"login": user.login, "role": user.role, "agent": user.agent,
                                             "csrf_token": session.csrf_token})

@@ -97,15 +97,17 @@ def session_cookie(result: HttpResult) -> str:
 
 
 def build_site(run, users, fake_clock, per_ip: Rate = Rate(100, 1.0), per_login: Rate = Rate(100, 1.0),
-               trusted_proxies=()) -> SecureSite:
-    """Users alice, bob (agents), sue (supervisor), root (admin) with password ``pw-<login>``, on loopback."""
+               trusted_proxies=(), records: Any = None, new_users: bool = True) -> SecureSite:
+    """Users alice, bob (agents), sue (supervisor), root (admin) with password ``pw-<login>``, on loopback.
+
+    ``records`` keeps the sessions in the record; ``new_users=False`` reuses the users of an earlier site."""
     from twisted.internet import reactor
 
-    for login, role in PEOPLE.items():
+    for login, role in PEOPLE.items() if new_users else ():
         run(users.create(login, role, password=f"pw-{login}"))
     clock = Clock(fake_clock)
     authn = Authenticator(users, clock, sessions=SessionStore(idle_timeout=IDLE, max_age=MAX_AGE),
-                          per_ip=per_ip, per_login=per_login, trusted_proxies=trusted_proxies)
+                          per_ip=per_ip, per_login=per_login, trusted_proxies=trusted_proxies, records=records)
 
     async def snapshot(principal):
         return {"who": principal.login}
