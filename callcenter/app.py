@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from callcenter.clock import Clock
 from callcenter.events import EventBus
 from callcenter.health import HealthCheck
-from callcenter.services import CallbackService, OrderedMultiService
+from callcenter.services import CallbackService, OrderedMultiService, StartGate
 from callcenter.web.jsonapi import JsonApi
 from callcenter.web.site import HttpService, RootResource
 
@@ -94,7 +94,7 @@ def build_application(settings: Any, reactor: Any, database_url: str,
         await web_auth["authn"].api_principal(req, ("agent", "supervisor", "admin"))
 
     api = build_api(store=store, health=health, authorize=authorize)
-    root = RootResource(api)
+    root = RootResource(api, recovering=lambda: health.recovering)
     http = HttpService(reactor, root, settings.server.http_host, settings.server.http_port)
 
     service = OrderedMultiService()
@@ -104,7 +104,6 @@ def build_application(settings: Any, reactor: Any, database_url: str,
     app = Application(service, settings, clock, bus, database, store, health, api, http, root)
     _build_switchboard(app, reactor, overrides or {})
     web_auth["authn"] = app.authn
-    http.setServiceParent(service)
     return app
 
 
@@ -131,6 +130,10 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
     app.switchboard = board
     app.voice = voice = VoiceCalls(board)
     CallbackService("switchboard", lambda: None, _async(board.stop)).setServiceParent(app.service)
+    # HTTP listens first, /health alone answering ("recovering"), while the core is rebuilt from
+    # the record; every other listener and channel starts once the rebuild is done.
+    app.http.setServiceParent(app.service)
+    StartGate("recovery", lambda: _recover(app)).setServiceParent(app.service)
 
     telephony = settings.telephony
     if telephony.fastagi_enabled:
@@ -375,6 +378,35 @@ def _one_off(name: str, work: Any) -> CallbackService:
         lambda f: log.failure("start-up step {name} failed", f, name=name)), _async(lambda: None))
 
 
+async def _recover(app: Application) -> None:
+    """Rebuild the routing core from the record (callcenter.recovery); /health says so meanwhile."""
+    from callcenter.formflow import routing_input
+    from callcenter.recovery import Recovery, mail_resumer
+
+    def form_facts(form: Any, interaction: Any, customer: Any) -> Any:
+        payload = interaction.payload
+        return routing_input(form, payload.get("fields") or {}, payload.get("language"), customer, interaction.subject)
+
+    app.health.recovering = True
+    await Recovery(database=app.database, store=app.store, board=app.switchboard, clock=app.clock,
+                   resume_mail=mail_resumer(app.mailflow.accept_mail), form_facts=form_facts,
+                   restore_calls=_call_restorer(app)).run()
+    app.health.recovering = False
+
+
+def _call_restorer(app: Application) -> Any:
+    """``restore_calls(interactions)`` for the rebuild: VoiceCalls' (given the time if it takes
+    ``at``), or None when telephony has none (the calls are then logged and left)."""
+    import inspect
+
+    restore = getattr(app.voice, "restore_calls", None)
+    if restore is None:
+        return None
+    if "at" in inspect.signature(restore).parameters:
+        return lambda calls: restore(calls, at=app.clock.now())
+    return restore
+
+
 def _async(fn):
     async def run() -> None:
         fn()
@@ -456,6 +488,13 @@ def serve_main(args: argparse.Namespace) -> int:
     if state.status != "current":
         print(_schema_message(state, args), file=sys.stderr)
         return 1
+    from callcenter.records.instance_lock import AlreadyServing, hold_instance_lock
+
+    try:
+        instance_lock = hold_instance_lock(url)  # held until the process ends
+    except AlreadyServing as taken:
+        print(str(taken), file=sys.stderr)
+        return 1
 
     start_logging(sys.stdout)
     app = build_application(settings, reactor, url, _overrides(args))
@@ -469,12 +508,20 @@ def serve_main(args: argparse.Namespace) -> int:
             exit_status[0] = 1
             reactor.stop()
             return
+        app.service.ready.addCallbacks(serving, failed)
+
+    def serving(_: object) -> None:
         # Everything built at start-up lives as long as the process: keep it out of the
         # collector's full passes, which otherwise stall bursts of pushes to browsers.
         gc.collect()
         gc.freeze()
         log.info("callcenter serving on {host}:{port} with database {db}", host=app.http.address[0],
                  port=app.http.address[1], db=_redacted(url), pid=os.getpid())
+
+    def failed(failure: Any) -> None:
+        log.failure("start-up failed (rebuilding from the record); stopping", failure)
+        exit_status[0] = 1
+        reactor.stop()
 
     def stop() -> Deferred | None:
         if not app.service.running:
@@ -489,6 +536,7 @@ def serve_main(args: argparse.Namespace) -> int:
             reactor.callFromThread(lambda: ensureDeferred(app.reloader.reload("SIGHUP")))
         signal.signal(signal.SIGHUP, on_hup)
     reactor.run()
+    instance_lock.release()
     log.info("stopped")
     return exit_status[0]
 

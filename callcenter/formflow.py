@@ -75,6 +75,20 @@ def store_blob(directory: Path, data: bytes) -> tuple[str, bool]:
     return digest, True
 
 
+def routing_input(form: FormSettings, fields: Mapping[str, Any], language: str | None, customer: Customer,
+                  subject: str | None, attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the routing rules match a submission of ``form`` on (see :mod:`callcenter.routing_rules`).
+
+    ``body`` is the text of its textarea fields; ``attributes`` (default: the form's routing
+    attributes found in ``fields``) extend the customer's.
+    """
+    if attributes is None:
+        attributes = {name: fields[name] for name in form.routing_attributes if name in fields}
+    body = "\n\n".join(str(v) for k, v in fields.items() if any(f.name == k and f.type == "textarea" for f in form.fields))
+    return {"channel": "webform", "to": form.name, "language": language, "tier": customer.tier,
+            "attributes": {**customer.attributes, **attributes}, "subject": subject, "body": body}
+
+
 class FormFlow:
     """Stores form submissions on the customer record (see the module docstring).
 
@@ -166,13 +180,9 @@ class FormFlow:
 
     async def _after_commit(self, form: FormSettings, s: FormSubmission, customer: Customer,
                             interaction: Interaction, reference: str) -> None:
-        body = "\n\n".join(str(v) for k, v in s.fields.items()
-                           if any(f.name == k and f.type == "textarea" for f in form.fields))
-        routing_input = {"channel": "webform", "to": form.name, "language": s.language, "tier": customer.tier,
-                         "attributes": {**customer.attributes, **s.attributes},
-                         "subject": interaction.subject, "body": body}
         try:
-            outcome = self._on_new(interaction, routing_input)
+            outcome = self._on_new(interaction, routing_input(form, s.fields, s.language, customer, interaction.subject,
+                                                              s.attributes))
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception:

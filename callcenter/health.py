@@ -2,8 +2,10 @@
 
 The database is probed on each request; channels report their own state synchronously
 (``disabled``, ``starting``, ``up``, ``down``) through a callable registered at wiring time.
-The server is ``ok`` when the database answers and no enabled channel is down, ``degraded``
-when the database answers but an enabled channel is down, ``down`` when the database does not.
+The server is ``recovering`` while it rebuilds the routing core from the record on start
+(:mod:`callcenter.recovery`), then ``ok`` when the database answers and no enabled channel is
+down, ``degraded`` when the database answers but an enabled channel is down, ``down`` when the
+database does not.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class HealthCheck:
     def __init__(self, database_ping: Callable[[], Awaitable[bool]]) -> None:
         self._database_ping = database_ping
         self._channels: dict[str, Callable[[], ChannelStatus]] = {}
+        self.recovering = False  # set while the routing core is rebuilt from the record
 
     def add_channel(self, name: str, status: Callable[[], ChannelStatus]) -> None:
         """Report channel ``name`` with the given status callable."""
@@ -54,6 +57,8 @@ class HealthCheck:
             channels[name] = {"state": st.state, "detail": st.detail}
         if not db_ok:
             overall = "down"
+        elif self.recovering:
+            overall = "recovering"
         elif any(c["state"] == "down" for c in channels.values()):
             overall = "degraded"
         else:

@@ -129,11 +129,23 @@ def match_rule(settings: Settings, interaction: Mapping[str, Any]) -> RuleMatch:
         if reason is not None:
             skipped.append((rule.id, reason))
             continue
-        tier_settings = settings.tiers.get(tier) or settings.tiers[settings.default_tier]
-        bonus = rule.tier_bonus if rule.tier_bonus is not None else tier_settings.bonus
-        return RuleMatch(rule.id, rule.queue, rule.priority, tier, bonus, rule.ladder, rule.fallback,
-                         tuple(skipped))
+        return _matched(settings, rule, tier, tuple(skipped))
     raise AssertionError("validated settings always end with a default rule")
+
+
+def rule_match(settings: Settings, rule_id: str | None, tier: str | None) -> RuleMatch | None:
+    """The match rule ``rule_id`` gives a contact of ``tier``, without checking its conditions
+    (the rule matched when the contact arrived); None when no rule has that id any more."""
+    for rule in settings.rules:
+        if rule.id == rule_id:
+            return _matched(settings, rule, tier or settings.default_tier, ())
+    return None
+
+
+def _matched(settings: Settings, rule: RuleSettings, tier: str, skipped: tuple[tuple[str, str], ...]) -> RuleMatch:
+    tier_settings = settings.tiers.get(tier) or settings.tiers[settings.default_tier]
+    bonus = rule.tier_bonus if rule.tier_bonus is not None else tier_settings.bonus
+    return RuleMatch(rule.id, rule.queue, rule.priority, tier, bonus, rule.ladder, rule.fallback, skipped)
 
 
 def queue_open(queue: QueueSettings, at: dt.datetime) -> bool:

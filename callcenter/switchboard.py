@@ -392,6 +392,33 @@ class Switchboard:
         """Call ``listener(iid, agent)`` when an offer expires or is withdrawn."""
         self._end_listeners.append(listener)
 
+    # --- rebuilding after a restart (callcenter.recovery) ---
+
+    def restore(self, contacts: Any) -> None:
+        """Take back the unfinished work the record holds, before any traffic (see :mod:`callcenter.recovery`).
+
+        Each contact (a :class:`callcenter.recovery.RestoredContact`) waits in line (``resume``),
+        is held by ``agent``, or is in ``agent``'s wrap-up; its ``step`` (an offer withdrawn, work
+        an unknown agent held) is logged first. Raises what the routing core raises.
+        """
+        waiting = []
+        for c in contacts:
+            self.channel_of[c.iid] = c.channel
+            self._states[c.iid] = c.state
+            if c.state is State.WRAP_UP:
+                self.wrapping[c.iid] = c.agent
+                continue
+            self._meta[c.iid] = {"queue": c.queue, "start": c.start, "fallback": c.fallback}
+            if c.step is not None:
+                self._after(c.iid, c.step, c.details)
+            if c.resume is not None:
+                waiting.append(c.resume)
+                continue
+            self.holding[c.iid] = c.agent
+            self._meta[c.iid]["accepted"] = c.accepted_at
+            self._run(lambda now, c=c: self.router.restore_held(c.spec, c.agent, c.accepted_at, now))
+        self._run(lambda now: self.router.restore_waiting(waiting, now))
+
     # --- running the core ---
 
     def _run(self, command: Callable[[float], list]) -> list:

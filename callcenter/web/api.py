@@ -163,7 +163,7 @@ def build_api(store: Any, health: HealthCheck, authorize: Authorizer = _allow_al
 
     async def get_health(_req: ApiRequest) -> object:
         status, report = await health.report()
-        return JsonResponse(report, 503 if status == "down" else 200)
+        return JsonResponse(report, 503 if status in ("down", "recovering") else 200)
 
     async def get_openapi(_req: ApiRequest) -> object:
         return openapi_document()

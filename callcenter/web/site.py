@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Callable
+
 from twisted.application.service import Service
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
@@ -12,19 +15,41 @@ log = Logger(namespace="callcenter.web")
 
 
 class RootResource(Resource):
-    """``/api/...`` and ``/health`` go to the JSON API; other children are added by name."""
+    """``/api/...`` and ``/health`` go to the JSON API; other children are added by name.
 
-    def __init__(self, api: Resource) -> None:
+    While ``recovering()`` is true (the routing core is being rebuilt on start) every path but
+    ``/health`` answers 503 with a JSON body and ``Retry-After``: nothing may act on a core that
+    does not yet know what is waiting.
+    """
+
+    def __init__(self, api: Resource, recovering: Callable[[], bool] = lambda: False) -> None:
         super().__init__()
         self._api = api
+        self._recovering = recovering
         self.putChild(b"api", api)
         self.putChild(b"health", api)
         self.putChild(b"metrics", api)
+
+    def getChildWithDefault(self, path: bytes, request):  # noqa: N802 - twisted API
+        if path != b"health" and self._recovering():
+            return _Recovering()
+        return super().getChildWithDefault(path, request)
 
     def getChild(self, path: bytes, request):  # noqa: N802 - twisted API
         if path == b"":
             return self._api
         return super().getChild(path, request)
+
+
+class _Recovering(Resource):
+    isLeaf = True
+
+    def render(self, request):
+        request.setResponseCode(503)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"retry-after", b"2")
+        return json.dumps({"status": "recovering", "error": {
+            "code": "recovering", "message": "the server is restoring waiting work after a start; retry shortly"}}).encode()
 
 
 class HttpService(Service):

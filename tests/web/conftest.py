@@ -42,6 +42,7 @@ def make_app(run, tmp_path) -> Callable[..., Any]:
         app = build_application(settings, reactor or global_reactor, url, overrides)
         app.service.startService()
         started.append(app)
+        run(app.service.ready)  # the routing core rebuilt from the record, every listener up
         return app
 
     yield make
