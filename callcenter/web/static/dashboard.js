@@ -1,5 +1,6 @@
 // The supervisor dashboard: re-reads the live snapshot whenever the push stream says something
-// changed (and once a second for the wait clocks), and sends supervisor actions.
+// changed (and once a second for the wait clocks), and sends supervisor actions. After a server
+// restart it reconnects and redraws; a session that is gone sends the supervisor to sign in.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("dashboard-config").textContent);
@@ -16,8 +17,8 @@
     return fetch(url, { method: method, credentials: "same-origin",
       headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: body === undefined ? undefined : JSON.stringify(body) }).then(function (r) {
-      return r.json().then(function (data) {
-        if (!r.ok) { throw new Error((data.error && data.error.message) || r.status); }
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) { var e = new Error((data.error && data.error.message) || r.status); e.status = r.status; throw e; }
         return data;
       });
     });
@@ -82,16 +83,13 @@
   function refresh() {
     if (pending) { return; }
     pending = true;
-    call("GET", "/api/supervisor/snapshot").then(render).catch(function () {}).then(function () { pending = false; });
+    call("GET", "/api/supervisor/snapshot").then(render).catch(function (e) {
+      if (e.status === 401 || e.status === 403) { CallcenterPush.signIn(); }
+    }).then(function () { pending = false; });
   }
 
-  var source = new EventSource("/push");
-  var link = $("link");
-  source.onopen = function () { link.textContent = link.dataset.ok; refresh(); };
-  source.onerror = function () { link.textContent = link.dataset.lost; };
-  source.onmessage = refresh;
-  ["snapshot", "resync", "queued", "offer", "agent_state", "overflowed", "step_relaxed", "no_agents",
-   "customer_replied", "removed", "alert_raised", "alert_cleared"].forEach(function (k) { source.addEventListener(k, refresh); });
+  CallcenterPush.follow(["queued", "offer", "agent_state", "overflowed", "step_relaxed", "no_agents",
+                         "customer_replied", "removed", "alert_raised", "alert_cleared"], refresh, $("link"));
   refresh();
   setInterval(refresh, 1000);
 })();

@@ -1,6 +1,7 @@
 // The agent desktop: listens to the push stream and renders the agent's state, offers and work.
-// Any push event (or a reconnect) re-reads /api/me, so nothing pushed while the link was down
-// is missed: the server's snapshot is the truth, pushes only say "look again".
+// Any push event (or a reconnect, also after a server restart) re-reads /api/me, so nothing
+// pushed while the link was down is missed: the server's snapshot is the truth, pushes only say
+// "look again". A session that is gone sends the agent to sign in (and back here).
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("desktop-config").textContent);
@@ -29,7 +30,9 @@
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           var err = (data && data.error) || {};
-          throw new Error(err.message || (L.error + " " + response.status));
+          var error = new Error(err.message || (L.error + " " + response.status));
+          error.status = response.status;
+          throw error;
         }
         return data;
       });
@@ -198,7 +201,13 @@
   }
 
   function refresh() {
-    return call("GET", "/api/me").then(render).catch(function (e) { showError(e.message); });
+    return call("GET", "/api/me").then(function (data) { showError(""); render(data); }).catch(function (e) {
+      if (e.status === 401 || e.status === 403) {
+        CallcenterPush.signIn();
+      } else if (e.status) {
+        showError(e.message);
+      }  // no status: the server is out of reach; the link shows it and the stream retries
+    });
   }
 
   function tick() {
@@ -208,21 +217,6 @@
       var left = Math.max(0, Math.ceil(Number(el.dataset.expires) + clockSkew - Date.now() / 1000));
       text(el, left + L.seconds);
     });
-  }
-
-  function connect() {
-    var link = $("link");
-    var source = new EventSource("/push");
-    var mark = function (ok) {
-      link.dataset.state = ok ? "ok" : "lost";
-      text(link, ok ? link.dataset.ok : link.dataset.lost);
-    };
-    source.onopen = function () { mark(true); refresh(); };
-    source.onerror = function () { mark(false); };
-    ["offer", "offer_withdrawn", "state", "wrap_up_ended", "resync", "snapshot", "work"].forEach(function (kind) {
-      source.addEventListener(kind, function () { refresh(); });
-    });
-    source.onmessage = function () { refresh(); };
   }
 
   $("go-available").addEventListener("click", function () { act("POST", "/api/me/state", { state: "available" }); });
@@ -235,6 +229,6 @@
     act("POST", "/api/dial", { number: $("dial-number").value });
   });
   refresh();
-  connect();
+  CallcenterPush.follow(["offer", "offer_withdrawn", "state", "wrap_up_ended", "work"], refresh, $("link"));
   setInterval(tick, 500);
 })();

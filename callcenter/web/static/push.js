@@ -14,7 +14,8 @@
 // 401 or 503, or a proxy answering something else), this wrapper opens a new one after an
 // exponential back-off with jitter, passing the last id as ?last_event_id= because a new
 // EventSource cannot set the header. If the server cannot replay, it sends "resync" then
-// "snapshot": a page renders the snapshot as the whole truth.
+// "snapshot": a page renders the snapshot as the whole truth. After a server restart the
+// stream comes back the same way; CallcenterPush.follow (below) is how the pages use all this.
 (function (global) {
   "use strict";
 
@@ -134,17 +135,46 @@
     }
   };
 
-  global.CallcenterPush = {
-    connect: function (url, options) {
-      var stream = new PushStream(url, options);
-      // A tab coming back to the foreground should not wait out a long back-off.
-      global.document.addEventListener("visibilitychange", function () {
-        if (global.document.visibilityState === "visible") {
-          stream.reconnectNow();
-        }
-      });
-      return stream;
-    },
-    PushStream: PushStream
-  };
+  function connect(url, options) {
+    var stream = new PushStream(url, options);
+    // A tab coming back to the foreground should not wait out a long back-off.
+    global.document.addEventListener("visibilitychange", function () {
+      if (global.document.visibilityState === "visible") {
+        stream.reconnectNow();
+      }
+    });
+    return stream;
+  }
+
+  // What the desktop and the dashboard do with /push: show the link's state on `link` (an
+  // element with data-ok and data-lost texts) and call refresh() -- which re-reads the page's
+  // snapshot and redraws -- when the stream (re)opens, on every event of `kinds`, and after each
+  // hard failure (a server that is down or restarting, a session that is gone: the stream
+  // cannot tell which, the snapshot call can, and then calls signIn()).
+  function follow(kinds, refresh, link, options) {
+    var target = (options && options.target) || global.document;
+    var mark = function (ok) {
+      link.dataset.state = ok ? "ok" : "lost";
+      link.textContent = ok ? link.dataset.ok : link.dataset.lost;
+    };
+    target.addEventListener("push:open", function () { mark(true); refresh(); });
+    target.addEventListener("push:lost", function (e) {
+      mark(false);
+      if (e.detail && e.detail.delay !== null) {
+        refresh();
+      }
+    });
+    ["snapshot", "resync", "message"].concat(kinds).forEach(function (kind) {
+      target.addEventListener("push:" + kind, function () { refresh(); });
+    });
+    return connect("/push", Object.assign({ kinds: kinds }, options || {}));
+  }
+
+  // The session is gone (a 401 or 403 on a snapshot): sign in again, then come back here.
+  function signIn() {
+    var here = global.location.pathname + global.location.search;
+    global.location.assign("/login?next=" + encodeURIComponent(here));
+  }
+
+  global.CallcenterPush = { connect: connect, follow: follow, signIn: signIn, PushStream: PushStream };
 })(window);
