@@ -127,12 +127,12 @@ class Recovery:
         changes = await self._db.read(queue_changes)
         settings = self._board.settings
         now = self._clock.now()
-        contacts, stuck = [], []
+        contacts, stuck, specs = [], [], _Specs(settings)
         for row in rows:
             if row.state == State.NEW.value:
                 stuck.append(row)
             else:
-                contacts.append(_contact(settings, row, changes.get(row.id), now))
+                contacts.append(_contact(specs, settings, row, changes.get(row.id), now))
         self._board.restore(contacts)
         for c in contacts:
             if c.moved_from is not None:  # logged, so the next start finds it where it is now
@@ -215,21 +215,54 @@ def mail_resumer(accept_mail: Callable[[bytes, Any], Awaitable[Any]]) -> ResumeM
     return resume
 
 
-def _contact(settings: Any, row: Unfinished, change: PlaceChange | None, now: float) -> RestoredContact:
+class _Specs:
+    """Routing specs for many rows: what a rule, queue, priority and tier give is worked out once
+    (:func:`~callcenter.routing_setup.interaction_spec`), each row adds only its own fields."""
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+        self._matches: dict[tuple, RuleMatch | None] = {}
+        self._templates: dict[tuple, InteractionSpec] = {}
+
+    def match(self, row: Unfinished, change: PlaceChange | None) -> RuleMatch:
+        """The rule that routed the row (named in its payload or its log), else the rules' verdict now."""
+        key = (row.rule or (change.rule if change is not None else None), row.tier or row.customer_tier)
+        if key not in self._matches:
+            self._matches[key] = rule_match(self._settings, *key)
+        found = self._matches[key]
+        return found if found is not None else match_rule(self._settings, _facts(row, None))
+
+    def spec(self, row: Unfinished, match: RuleMatch, queue: str, priority: int, start: float) -> InteractionSpec:
+        """The row's spec in ``queue`` at ``priority``, waiting since ``start``."""
+        tier = row.tier or row.customer_tier
+        key = (match, queue, priority, tier, row.channel)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = interaction_spec(
+                self._settings, replace(match, queue=queue, priority=priority), iid=0, channel=row.channel, tier=tier,
+                virtual_start=0.0)
+        attributes = _attributes(row.customer_attributes)
+        return InteractionSpec(row.id, row.channel, queue, start, priority, tier, template.tier_bonus, template.ladder,
+                               (), str(row.customer_id), row.language,
+                               {str(k): str(v) for k, v in attributes.items()} if attributes else {})
+
+
+def _contact(specs: _Specs, settings: Any, row: Unfinished, change: PlaceChange | None,
+             now: float) -> RestoredContact:
     """How one unfinished (not ``new``) interaction comes back."""
     start = row.queued_at if row.queued_at is not None else row.created_at
     if row.state == State.WRAP_UP.value:
         return RestoredContact(row.id, row.channel, State.WRAP_UP, row.queue, start, agent=row.agent)
-    match = _match(settings, row, change)
+    match = specs.match(row, change)
     queue, moved_from = (change.queue if change and change.queue else None) or row.queue or match.queue, None
     if queue not in settings.queues:
         fallback = match.fallback if match.fallback in settings.queues else settings.rules[-1].queue
         log.warn("interaction {iid}: queue {queue} is no longer configured; it goes to {fallback}", iid=row.id,
                  queue=queue, fallback=fallback)
         queue, moved_from = fallback, queue
-    priority = next(p for p in (change.priority if change else None, row.priority, match.priority) if p is not None)
-    tier = row.tier or row.customer_tier
-    spec = _spec(settings, row, match, queue, priority, tier, start)
+    priority = change.priority if change is not None and change.priority is not None else \
+        row.priority if row.priority is not None else match.priority
+    spec = specs.spec(row, match, queue, priority, start)
     if row.state in _HELD and row.agent in settings.agents:
         return RestoredContact(row.id, row.channel, State(row.state), queue, start, match.fallback, spec, agent=row.agent,
                                accepted_at=row.accepted_at if row.accepted_at is not None else now,
@@ -247,20 +280,6 @@ def _contact(settings: Any, row: Unfinished, change: PlaceChange | None, now: fl
     state = State(row.state) if step is not None else State.QUEUED
     return RestoredContact(row.id, row.channel, state, queue, start, match.fallback, spec,
                            Resume(spec, since, start), step=step, details=details, moved_from=moved_from)
-
-
-def _match(settings: Any, row: Unfinished, change: PlaceChange | None) -> RuleMatch:
-    """The rule that routed the interaction (named in its payload or its log), else the rules' verdict now."""
-    rule = row.rule or (change.rule if change is not None else None)
-    found = rule_match(settings, rule, row.tier or row.customer_tier)
-    return found if found is not None else match_rule(settings, _facts(row, None))
-
-
-def _spec(settings: Any, row: Unfinished, match: RuleMatch, queue: str, priority: int, tier: str,
-          start: float) -> InteractionSpec:
-    return interaction_spec(settings, replace(match, queue=queue, priority=priority), iid=row.id, channel=row.channel,
-                            tier=tier, virtual_start=start, language=row.language,
-                            attributes=_attributes(row.customer_attributes), customer_key=str(row.customer_id))
 
 
 def _facts(row: Unfinished, subject: str | None, to: str | None = None) -> dict[str, Any]:
