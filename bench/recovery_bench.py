@@ -21,6 +21,7 @@ the server does not answer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -28,6 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -145,36 +147,38 @@ async def one_backend(reactor, name: str, url: str, count: int) -> None:
           f"  ({whole / raw:.1f}x the ceiling)", flush=True)
 
 
-def _postgres_answers() -> bool:
+@contextlib.contextmanager
+def scratch_database(backend: str) -> Iterator[str | None]:
+    """The URL of an empty database for the run, gone afterwards (None: PostgreSQL does not answer)."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.sqlite"
+        return
     import psycopg
 
     try:
-        psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", connect_timeout=2).close()
-        return True
+        admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True,
+                                connect_timeout=2)
     except psycopg.OperationalError:
-        return False
+        yield None
+        return
+    name = f"cc_bench_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{PG_SERVER}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def main(reactor, args) -> None:
     """Run the benchmark on each requested backend and print its figures."""
-    backends = [args.backend] if args.backend else ["sqlite", "postgres"]
-    for name in backends:
-        if name == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                await one_backend(reactor, name, f"sqlite:///{tmp}/bench.sqlite", args.count)
-        elif not _postgres_answers():
-            print("postgres  skipped: nothing answers on 127.0.0.1:5432", flush=True)
-        else:
-            import psycopg
-
-            db_name = f"cc_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{db_name}"')
-            try:
-                await one_backend(reactor, name, f"{PG_SERVER}/{db_name}", args.count)
-            finally:
-                with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    for backend in [args.backend] if args.backend else ["sqlite", "postgres"]:
+        with scratch_database(backend) as url:
+            if url is None:
+                print(f"{backend:9s} skipped: nothing answers on 127.0.0.1:5432", flush=True)
+            else:
+                await one_backend(reactor, backend, url, args.count)
 
 
 def cli() -> None:
