@@ -14,6 +14,9 @@ from callcenter.routing_rules import RuleMatch
 from routing import AgentConfig, InteractionSpec, LadderStep, Member, Policy, QueueConfig, Router, RoutingConfig
 
 BLOCKING_CHANNELS = frozenset({"voice"})
+# A call's offer ends when the PBX's ring timeout (the queue's offer_timeout, sent as
+# CC_DIAL_TIMEOUT) reports NOANSWER; the core's own expiry waits this much longer, as a safety net.
+DELIVERY_GRACE = {"voice": 15.0}
 
 
 def routing_config(settings: Any) -> RoutingConfig:
@@ -34,7 +37,8 @@ def routing_config(settings: Any) -> RoutingConfig:
     policy = Policy(aging_rate=p.aging_rate, strict_priority=p.strict_priority, reject_delay=p.reject_delay,
                     no_answer_backoff=p.no_answer_backoff, max_no_answer=p.max_no_answer,
                     no_answer_reason=p.no_answer_reason, preferred_agent_for=p.preferred_agent_for,
-                    tier_bonuses={name: t.bonus for name, t in settings.tiers.items()})
+                    tier_bonuses={name: t.bonus for name, t in settings.tiers.items()},
+                    delivery_grace=DELIVERY_GRACE)
     return RoutingConfig(agents, queues, policy)
 
 

@@ -149,7 +149,8 @@ class Matching(Eligibility):
         a.offers[item.spec.id] = channel
         a.used += a.cfg.cost(channel)
         item.offered_to = agent_id
-        item.offer_expires = now + self.config.queues[item.queue].offer_timeout
+        item.offer_expires = (now + self.config.queues[item.queue].offer_timeout
+                              + self.policy.delivery_grace.get(channel, 0.0))
         self._deadlines.push(item.offer_expires, "offer", (item.spec.id, agent_id))
         self._refresh(agent_id, now)
         score, parts = self._score(item, now)

@@ -77,6 +77,9 @@ class Policy:
     estimate until handle times are observed. ``tier_bonuses`` (seconds per tier) apply to an
     interaction whose spec carries no ``tier_bonus`` of its own; ``preferred_agent_for`` is
     how long a customer's last agent stays preferred when the caller gives no expiry.
+    ``delivery_grace`` (seconds per channel) lengthens an offer's life on a channel that reports
+    the outcome itself (a call: the PBX's ring timeout ends the offer), so the core's own
+    expiry is only a safety net behind the channel's verdict and never races it.
     """
 
     aging_rate: float = 1.0
@@ -91,6 +94,7 @@ class Policy:
     default_handle_time: float = 180.0
     tier_bonuses: Mapping[str, float] = field(default_factory=dict)
     preferred_agent_for: float = 3600.0
+    delivery_grace: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
