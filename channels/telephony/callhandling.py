@@ -131,5 +131,16 @@ class CallHandling(Protocol):
 
     async def dial_result(self, result: DialResult) -> bool:
         """Record how dialling the offered agent ended. Return True to route the call again
-        (the caller keeps holding, CC_RETRY=1), False to let the dialplan finish."""
+        (the caller keeps holding, CC_RETRY=1), False to let the dialplan finish. A caller who
+        is still there is never dropped: an unknown or stale report still routes again."""
+        ...
+
+    def call_answered(self, interaction_id: str, uniqueid: str, at: float) -> None:
+        """The agent's phone answered the call of ``interaction_id`` (Dial's ``U()`` subroutine;
+        ``uniqueid`` is the agent channel's). The interaction is answered and held by the agent."""
+        ...
+
+    def channel_gone(self, uniqueid: str, at: float) -> None:
+        """The caller channel ``uniqueid`` hung up (its hangup handler ran): a waiting or ringing
+        call is abandoned, a connected one ended. Repeated or unknown reports are ignored."""
         ...

@@ -1,27 +1,33 @@
-"""The FastAGI server: ``inbound`` and ``dialresult`` requests carried out for the application.
+"""The FastAGI server: the requests of the documented dialplan, carried out for the application.
 
 For ``agi://host:4573/inbound,<queue hint>,<IVR digits>`` a session
 
 1. reads the channel variables named in :class:`HoldSettings.channel_variables` (``GET VARIABLE``),
 2. builds an :class:`~channels.telephony.callhandling.InboundCall` and calls
    ``CallHandling.call_arrived``;
-3. while no decision is there, holds the caller: ``SET MUSIC ON <class>`` once (if a class is
-   configured), then ``EXEC Wait <slice>`` again and again, setting ``CC_QUEUE_POSITION`` and
-   ``CC_ESTIMATED_WAIT`` before a slice when the position changed;
-4. carries the decision out: ``SET MUSIC OFF`` if music was started, then for
+3. while no decision is there, holds the caller: ``SET MUSIC ON <class>`` (if a class is
+   configured), then nothing: Asterisk plays the music while it waits for the next command and
+   writes ``HANGUP`` if the caller goes. With ``announce_every`` the position variables
+   ``CC_QUEUE_POSITION`` and ``CC_ESTIMATED_WAIT`` are refreshed on that timer;
+4. carries the decision out at once: ``SET MUSIC OFF`` if music was started, then for
    :class:`DialAgent` ``CC_AGENT_ENDPOINT``, ``CC_DIAL_TIMEOUT``, ``CC_INTERACTION_ID``; for
-   :class:`QueueClosed` ``CC_CLOSED_ANNOUNCEMENT``; and closes the socket so the dialplan goes on.
+   :class:`QueueClosed` ``CC_CLOSED_ANNOUNCEMENT``; last ``CC_OUTCOME`` (``dial``, ``closed``,
+   ``release``); and closes the socket so the dialplan goes on.
 
-The caller hanging up at any point (``Wait`` answering ``result=-1``, ``HANGUP``, 511, socket
-closed) ends the session and calls ``CallHandling.caller_hung_up`` once.
+The caller hanging up at any point (``HANGUP``, a command answering ``result=-1`` or 511, the
+socket closed) ends the session and calls ``CallHandling.caller_hung_up`` once.
 
-For ``agi://host:4573/dialresult,<interaction id>,<DIALSTATUS>`` the session calls
-``CallHandling.dial_result`` and sets ``CC_RETRY`` to 1 (route again) or 0.
+For ``dialresult,<interaction id>,<DIALSTATUS>`` the session calls ``CallHandling.dial_result``
+and sets ``CC_RETRY`` to 1 (route again) or 0. ``answered,<interaction id>`` (Dial's ``U()``
+subroutine, on the agent's channel when it answers) calls ``CallHandling.call_answered``;
+``hangup`` (the caller channel's hangup handler) calls ``CallHandling.channel_gone``. Neither
+sends a command.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
@@ -44,12 +50,13 @@ from channels.telephony.callhandling import (
     InboundCall,
     QueueClosed,
     QueuePosition,
+    ReleaseCall,
 )
 
 log = Logger(namespace="channels.telephony.fastagi")
 
 DEFAULT_PORT = 4573
-SCRIPTS = ("inbound", "dialresult")
+SCRIPTS = ("inbound", "dialresult", "answered", "hangup")
 
 # The channel variables the server sets; the dialplan in docs/telephony.md reads each of them.
 VAR_AGENT_ENDPOINT = "CC_AGENT_ENDPOINT"
@@ -59,19 +66,23 @@ VAR_RETRY = "CC_RETRY"
 VAR_CLOSED_ANNOUNCEMENT = "CC_CLOSED_ANNOUNCEMENT"
 VAR_QUEUE_POSITION = "CC_QUEUE_POSITION"
 VAR_ESTIMATED_WAIT = "CC_ESTIMATED_WAIT"
-DIALPLAN_VARIABLES = (VAR_AGENT_ENDPOINT, VAR_DIAL_TIMEOUT, VAR_INTERACTION_ID, VAR_RETRY, VAR_CLOSED_ANNOUNCEMENT)
+VAR_OUTCOME = "CC_OUTCOME"
+DIALPLAN_VARIABLES = (VAR_AGENT_ENDPOINT, VAR_DIAL_TIMEOUT, VAR_INTERACTION_ID, VAR_RETRY, VAR_CLOSED_ANNOUNCEMENT,
+                      VAR_OUTCOME)
 
 
 @dataclass(frozen=True)
 class HoldSettings:
     """How a waiting caller is held and what is read from the channel first.
 
-    ``music_class`` None plays no music (silence during ``Wait``). A decision taken during a hold
-    slice is carried out when the slice ends, so ``wait_slice`` bounds the extra delay.
+    ``music_class`` None plays no music (the caller hears silence). ``announce_every`` seconds
+    (None: never) the caller's place in line is set in ``CC_QUEUE_POSITION`` and
+    ``CC_ESTIMATED_WAIT`` when it changed. The hold itself has no timer: a decision is carried
+    out the moment it exists.
     """
 
     music_class: str | None = "default"
-    wait_slice: int = 2
+    announce_every: float | None = None
     channel_variables: tuple[str, ...] = ("IVR_DIGITS",)
 
 
@@ -99,6 +110,7 @@ class FastAgiSession:
         self.done: Deferred[None] = Deferred()
         self._hangup_reported = False
         self._call: InboundCall | None = None
+        self._wake_on_hangup: Callable[[], None] = lambda: None
         # A peer that connects and never finishes the environment must not hold a session forever.
         self._env_timer = clock.call_later(environment_timeout, self._environment_overdue)
         self.protocol.closed.addBoth(self._cancel_env_timer)
@@ -113,6 +125,7 @@ class FastAgiSession:
         return result
 
     def _hangup(self) -> None:
+        self._wake_on_hangup()
         if self._call is not None and not self._hangup_reported and not self.done.called:
             self._hangup_reported = True
             try:
@@ -137,6 +150,10 @@ class FastAgiSession:
                 await self._inbound(env)
             elif path == "dialresult":
                 await self._dial_result(env)
+            elif path == "answered":
+                self._app.call_answered(env.get("agi_arg_1", ""), env.get("agi_uniqueid", ""), self._clock.now())
+            elif path == "hangup":
+                self._app.channel_gone(env.get("agi_uniqueid", ""), self._clock.now())
             else:
                 log.warn("FastAGI request for unknown script {path!r} closed", path=path)
         except (_CallerGone, AgiHangup, AgiDeadChannel):
@@ -185,39 +202,75 @@ class FastAgiSession:
         outcome: list[object] = []
         decision.addBoth(outcome.append)
         music = False
-        announced: QueuePosition | None = None
-        while not outcome:
-            if self._settings.music_class is not None and not music:
+        if not outcome:
+            # Hold without a timed Wait: music plays while the AGI waits for our next command,
+            # and Asterisk writes HANGUP on this socket the moment the caller goes. The decision
+            # is carried out as soon as it exists, not at the end of a hold slice.
+            if self._settings.music_class is not None:
                 await self._command("SET MUSIC ON", self._settings.music_class)
                 music = True
+            await self._hold(call, decision, outcome)
+        if self.protocol.hung_up:
+            raise _CallerGone()
+        result = outcome[0]
+        if not isinstance(result, (DialAgent, QueueClosed, ReleaseCall)):
+            if music:
+                await self._command("SET MUSIC OFF")
+            if hasattr(result, "raiseException"):
+                result.raiseException()  # type: ignore[union-attr]
+            return
+        await self._carry_out(result, music)
+
+    async def _hold(self, call: InboundCall, decision: Deferred, outcome: list[object]) -> None:
+        """Wait for the decision or the caller's hang-up, announcing the position on a timer."""
+        wake: Deferred[None] = Deferred()
+
+        def wake_up(_: object = None) -> None:
+            if not wake.called:
+                wake.callback(None)
+
+        decision.addBoth(lambda result: (wake_up(), result)[1])
+        self._wake_on_hangup = wake_up
+        announced: QueuePosition | None = None
+        every = self._settings.announce_every
+        while not outcome and not self.protocol.hung_up:
+            timer = self._clock.call_later(every, wake_up) if every else None
+            await wake
+            if timer is not None and timer.active():
+                timer.cancel()
+            wake = Deferred()
+            if outcome or self.protocol.hung_up:
+                return
             position = self._app.queue_position(call)
             if position is not None and position != announced:
                 await self._announce(position)
                 announced = position
-            waited = await self._command("EXEC", "Wait", str(self._settings.wait_slice))
-            if waited.result == -1:
-                raise _CallerGone()
-        if music:
-            await self._command("SET MUSIC OFF")
-        result = outcome[0]
-        if not isinstance(result, (DialAgent, QueueClosed)):
-            if hasattr(result, "raiseException"):
-                result.raiseException()  # type: ignore[union-attr]
-            return
-        await self._carry_out(result)
 
     async def _announce(self, position: QueuePosition) -> None:
         await self._set(VAR_QUEUE_POSITION, str(position.position))
         if position.estimated_wait_seconds is not None:
             await self._set(VAR_ESTIMATED_WAIT, str(position.estimated_wait_seconds))
 
-    async def _carry_out(self, instruction: CallInstruction) -> None:
+    async def _carry_out(self, instruction: CallInstruction, music: bool) -> None:
+        commands: list[tuple[str, ...]] = [("SET MUSIC OFF",)] if music else []
         if isinstance(instruction, DialAgent):
-            await self._set(VAR_AGENT_ENDPOINT, instruction.endpoint)
-            await self._set(VAR_DIAL_TIMEOUT, str(instruction.timeout_seconds))
-            await self._set(VAR_INTERACTION_ID, instruction.interaction_id)
+            commands += [("SET VARIABLE", VAR_AGENT_ENDPOINT, instruction.endpoint),
+                         ("SET VARIABLE", VAR_DIAL_TIMEOUT, str(instruction.timeout_seconds)),
+                         ("SET VARIABLE", VAR_INTERACTION_ID, instruction.interaction_id)]
+            outcome = "dial"
         elif isinstance(instruction, QueueClosed):
-            await self._set(VAR_CLOSED_ANNOUNCEMENT, instruction.announcement)
+            commands.append(("SET VARIABLE", VAR_CLOSED_ANNOUNCEMENT, instruction.announcement))
+            outcome = "closed"
+        else:
+            outcome = "release"
+        # Set last: a session that ends without it (the server stopped or crashed mid-call) is
+        # told apart by the dialplan, which holds the caller and asks again.
+        commands.append(("SET VARIABLE", VAR_OUTCOME, outcome))
+        # One at a time: Asterisk reads the socket through a stdio buffer and polls the descriptor
+        # between commands, so a second line already in its buffer would never be seen (a live
+        # Asterisk stopped there with the caller on silence when they were sent together).
+        for command in commands:
+            await self._command(*command)
 
     async def _dial_result(self, env: dict[str, str]) -> None:
         result = DialResult(

@@ -18,6 +18,8 @@ class ScriptedCallHandling:
         self.arrived: list[InboundCall] = []
         self.hung_up: list[tuple[InboundCall, float]] = []
         self.dial_results: list[DialResult] = []
+        self.answered: list[tuple[str, str, float]] = []
+        self.gone: list[tuple[str, float]] = []
 
     async def call_arrived(self, call: InboundCall) -> CallInstruction:
         """Record the call and return the next scripted decision (awaiting it if it is a Deferred)."""
@@ -41,3 +43,11 @@ class ScriptedCallHandling:
         """Record the result and return the next scripted retry flag."""
         self.dial_results.append(result)
         return self.retries.pop(0)
+
+    def call_answered(self, interaction_id: str, uniqueid: str, at: float) -> None:
+        """Record the answer report."""
+        self.answered.append((interaction_id, uniqueid, at))
+
+    def channel_gone(self, uniqueid: str, at: float) -> None:
+        """Record the hangup-handler report."""
+        self.gone.append((uniqueid, at))

@@ -19,12 +19,13 @@ from tests.telephony.transcripts import load
 
 
 def _classic_input() -> str:
-    """inbound-answered's environment as a classic AGI gets it, then Asterisk's recorded answers."""
+    """inbound-answered's environment as a classic AGI gets it, then Asterisk's recorded answers
+    (and the answer to CC_OUTCOME, which the server of that recording did not set yet)."""
     recorded = [c.data.decode("latin-1") for c in load("inbound-answered") if c.conn == 2 and c.from_asterisk]
     env_end = recorded.index("\n")
     env = [line for line in recorded[:env_end] if not line.startswith(("agi_network", "agi_request", "agi_arg_"))]
     env += ["agi_request: callcenter-agi\n", "agi_arg_1: inbound\n", "agi_arg_2: support\n", "agi_arg_3: 2\n", "\n"]
-    return "".join(env + recorded[env_end + 1 :])
+    return "".join(env + recorded[env_end + 1 :]) + "200 result=1\n"
 
 
 def test_environment_names_the_script_from_the_first_argument():
@@ -64,5 +65,6 @@ class ClassicAgiOverTcp(TestCase):
 
         await threads.deferToThread(forward)
         expected = "".join(c.data.decode() for c in load("inbound-answered") if c.conn == 2 and not c.from_asterisk)
+        expected += "SET VARIABLE CC_OUTCOME dial\n"
         self.assertEqual(out.getvalue(), expected)
         self.assertEqual([(c.queue_hint, c.ivr_digits) for c in app.arrived], [("support", "2")])

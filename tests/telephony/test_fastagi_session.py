@@ -1,4 +1,8 @@
-"""FastAGI sessions over a fake transport and clock, replaying the recorded AGI conversations."""
+"""FastAGI sessions over a fake transport and clock: what the server writes, and when.
+
+The environments are the ones a live Asterisk sent (tests/fixtures/asterisk/calls); the whole
+conversations are replayed byte for byte against the whole server in test_recorded_calls.py.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,18 @@ from twisted.python.failure import Failure
 from channels.telephony.callhandling import CallHandling, DialAgent, QueueClosed, QueuePosition, ReleaseCall
 from channels.telephony.fastagi import FastAgiFactory, HoldSettings
 from tests.telephony.fakes import ScriptedCallHandling
-from tests.telephony.transcripts import agi_connections, load
+from tests.telephony.transcripts import load
 
-RECORDED_HOLD = HoldSettings(music_class=None, wait_slice=20)
+SCENARIO = "calls/answered-agent-hangs-up"
 
 
-class Replay:
+class Session:
     """One FastAGI connection on a StringTransport, built by the real factory."""
 
     def __init__(self, app: ScriptedCallHandling, settings: HoldSettings = HoldSettings(), now: float = 1000.0) -> None:
         self.clock = Clock()
         self.clock.advance(now)
-        self.factory = FastAgiFactory(app, self.clock, settings)
-        self.proto = self.factory.buildProtocol(None)
+        self.proto = FastAgiFactory(app, self.clock, settings).buildProtocol(None)
         self.transport = StringTransport()
         self.proto.makeConnection(self.transport)
         self.read = 0
@@ -36,188 +39,202 @@ class Replay:
             self.proto.dataReceived(piece)
 
     def new_output(self) -> bytes:
-        data = self.transport.value()[self.read :]
+        data = self.transport.value()[self.read:]
         self.read = len(self.transport.value())
         return data
 
-    def play(self, scenario: str, conn: int) -> None:
-        """Feed Asterisk's chunks and check, at each recorded write, that we wrote the same bytes."""
-        for chunk in (c for c in load(scenario) if c.conn == conn):
-            if chunk.from_asterisk:
-                self.feed(chunk.data)
-            else:
-                got = self.transport.value()[self.read : self.read + len(chunk.data)]
-                assert got == chunk.data
-                self.read += len(chunk.data)
-        assert self.new_output() == b""
+
+def _env(script: str) -> bytes:
+    """The environment Asterisk sent for the first ``script`` request of the recording."""
+    for conn in sorted({c.conn for c in load(SCENARIO) if c.conn != 1}):
+        data = b"".join(c.data for c in load(SCENARIO) if c.conn == conn and c.from_asterisk)
+        env = data[: data.index(b"\n\n") + 2]
+        if f"agi_network_script: {script}\n".encode() in env:
+            return env
+    raise LookupError(script)
 
 
-def _env(scenario: str, conn: int) -> bytes:
-    data = b"".join(c.data for c in load(scenario) if c.conn == conn and c.from_asterisk)
-    return data[: data.index(b"\n\n") + 2]
+def _answered(session: Session, *answers: bytes) -> bytes:
+    """Answer each command as it comes; return everything written meanwhile."""
+    out = b""
+    for answer in answers:
+        out += session.new_output()
+        session.feed(answer)
+    return out + session.new_output()
 
 
 def test_fake_application_matches_the_protocol_signatures():
     """The scripted fake has exactly CallHandling's methods with the same signatures."""
     members = [n for n, v in vars(CallHandling).items() if inspect.isfunction(v) and not n.startswith("_")]
-    assert sorted(members) == ["call_arrived", "caller_hung_up", "dial_result", "queue_position"]
+    assert sorted(members) == ["call_answered", "call_arrived", "caller_hung_up", "channel_gone", "dial_result",
+                               "queue_position"]
     for name in members:
         assert inspect.signature(getattr(ScriptedCallHandling, name)) == inspect.signature(getattr(CallHandling, name))
         assert inspect.iscoroutinefunction(getattr(ScriptedCallHandling, name)) == inspect.iscoroutinefunction(getattr(CallHandling, name))
 
 
-def test_inbound_answered_reproduces_the_recorded_commands():
-    """inbound-answered.jsonl conn 2: GET VARIABLE, the three SET VARIABLEs, then the session closes."""
-    app = ScriptedCallHandling([DialAgent("Local/agent1@agents", 10, "1")])
-    r = Replay(app)
-    r.play("inbound-answered", 2)
-    assert r.transport.disconnecting
+def test_decision_at_once_sets_the_dial_variables_then_the_outcome():
+    """A decision available at once: no music, the three dial variables, CC_OUTCOME dial last."""
+    app = ScriptedCallHandling([DialAgent("Local/agent1@agents", 6, "1")])
+    s = Session(app)
+    s.feed(_env("inbound"))
+    out = _answered(s, b"200 result=1 ()\n", *[b"200 result=1\n"] * 4)
+    assert out == (b"GET VARIABLE IVR_DIGITS\nSET VARIABLE CC_AGENT_ENDPOINT \"Local/agent1@agents\"\n"
+                   b"SET VARIABLE CC_DIAL_TIMEOUT 6\nSET VARIABLE CC_INTERACTION_ID 1\nSET VARIABLE CC_OUTCOME dial\n")
+    assert s.transport.disconnecting
     (call,) = app.arrived
-    assert (call.caller_number, call.caller_name, call.dialed_number, call.uniqueid) == ("+8613800138000", "Li Wei", None, "1795371123.1")
-    assert (call.queue_hint, call.ivr_digits, call.args, call.variable("IVR_DIGITS")) == ("support", "2", ("support", "2"), "2")
-    assert (call.channel, call.extension, call.context, call.language, call.arrived_at) == ("Local/100@customers-00000000;2", "100", "customers", "en", 1000.0)
-    assert app.hung_up == []
+    assert (call.caller_number, call.caller_name, call.extension) == ("+14155550100", "Pat Lee", "100")
+    assert call.channel.startswith("Local/100@callcenter-inbound-") and call.channel.endswith(";2")
 
 
-@pytest.mark.parametrize(
-    "scenario,first_agent,first_timeout,interaction,status",
-    [
-        ("inbound-noanswer-then-answered", "Local/agent2@agents", 3, "2", "NOANSWER"),
-        ("inbound-busy-then-answered", "Local/agent3@agents", 10, "3", "BUSY"),
-    ],
-)
-def test_failed_dial_is_retried_then_answered(scenario, first_agent, first_timeout, interaction, status):
-    """The three recorded sessions (inbound, dialresult with CC_RETRY 1, inbound again) byte for byte."""
-    app = ScriptedCallHandling(
-        [DialAgent(first_agent, first_timeout, interaction), DialAgent("Local/agent1@agents", 10, interaction)], retries=[True]
-    )
-    inbound, dialresult, again = agi_connections(scenario)
-    for conn in (inbound, dialresult, again):
-        r = Replay(app)
-        r.play(scenario, conn)
-        assert r.transport.disconnecting
-    (result,) = app.dial_results
-    assert (result.interaction_id, result.status) == (interaction, status)
-    assert app.arrived[0].uniqueid == app.arrived[1].uniqueid == result.uniqueid
-
-
-def test_abandoned_while_held_reports_the_hangup_once():
-    """inbound-abandoned.jsonl: Wait answers result=-1; we report the abandon and close (see docs)."""
+def test_commands_go_out_one_at_a_time():
+    """Each command waits for Asterisk's answer to the one before (Asterisk does not read ahead)."""
     later: Deferred = Deferred()
-    app = ScriptedCallHandling([later])
-    r = Replay(app, RECORDED_HOLD)
-    sent = [c.data for c in load("inbound-abandoned") if c.conn == 9 and not c.from_asterisk]
-    incoming = [c.data for c in load("inbound-abandoned") if c.conn == 9 and c.from_asterisk]
-    r.feed(*incoming[:-3])
-    assert r.new_output() == sent[0] + sent[1]  # GET VARIABLE IVR_DIGITS, EXEC Wait 20
-    r.clock.advance(2.5)
-    r.feed(*incoming[-3:])  # 200 result=-1, HANGUP, the late answer
-    assert r.new_output() == b"" and r.transport.disconnecting
-    (call, at), = app.hung_up
-    assert at - call.arrived_at == 2.5
-    later.callback(DialAgent("Local/agent1@agents", 10, "9"))
-    assert r.new_output() == b""
+    s = Session(ScriptedCallHandling([later]))
+    s.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
+    s.new_output()
+    later.callback(DialAgent("Local/agent1@agents", 6, "1"))
+    assert s.new_output() == b"SET MUSIC OFF\n"
+    s.feed(b"200 result=0\n")
+    assert s.new_output() == b"SET VARIABLE CC_AGENT_ENDPOINT \"Local/agent1@agents\"\n"
 
 
-def test_music_on_hold_and_decision_during_a_hold_slice():
-    """With music configured: SET MUSIC ON, Wait slices, then SET MUSIC OFF and the dial variables."""
+def test_hold_has_no_timer_and_a_decision_goes_out_the_moment_it_exists():
+    """While no agent is free the caller hears music and nothing else is sent, however long it
+    takes; the decision is written at once, not at the end of a hold slice."""
     later: Deferred = Deferred()
-    app = ScriptedCallHandling([later])
-    r = Replay(app, HoldSettings(music_class="default", wait_slice=2))
-    r.feed(_env("inbound-answered", 2), b"200 result=1 (2)\n")
-    assert r.new_output() == b"GET VARIABLE IVR_DIGITS\nSET MUSIC ON default\n"
-    r.feed(b"200 result=0\n")
-    assert r.new_output() == b"EXEC Wait 2\n"
-    r.feed(b"200 result=0\n")
-    assert r.new_output() == b"EXEC Wait 2\n"
+    s = Session(ScriptedCallHandling([later]))
+    s.feed(_env("inbound"), b"200 result=1 ()\n")
+    assert s.new_output() == b"GET VARIABLE IVR_DIGITS\nSET MUSIC ON default\n"
+    s.feed(b"200 result=0\n")
+    s.clock.advance(600)
+    assert s.new_output() == b"" and not s.transport.disconnecting
     later.callback(DialAgent("PJSIP/1001", 15, "abc-1"))
-    assert r.new_output() == b""  # the slice in progress ends first
-    r.feed(b"200 result=0\n", b"200 result=0\n", b"200 result=1\n", b"200 result=1\n", b"200 result=1\n")
-    assert r.new_output() == (
-        b"SET MUSIC OFF\nSET VARIABLE CC_AGENT_ENDPOINT \"PJSIP/1001\"\nSET VARIABLE CC_DIAL_TIMEOUT 15\n"
-        b"SET VARIABLE CC_INTERACTION_ID abc-1\n"
-    )
-    assert r.transport.disconnecting and app.hung_up == []
+    out = _answered(s, *[b"200 result=1\n"] * 5)
+    assert out == (b"SET MUSIC OFF\nSET VARIABLE CC_AGENT_ENDPOINT \"PJSIP/1001\"\nSET VARIABLE CC_DIAL_TIMEOUT 15\n"
+                   b"SET VARIABLE CC_INTERACTION_ID abc-1\nSET VARIABLE CC_OUTCOME dial\n")
+    assert s.transport.disconnecting
 
 
-def test_queue_position_is_announced_when_it_changes():
-    """Position variables are set before a slice only when the position changed."""
+@pytest.mark.parametrize("finish", ["hangup-line", "socket"])
+def test_caller_gone_while_held_is_reported_once_and_the_session_ends(finish):
+    """Asterisk's HANGUP line (or the socket closing) while holding: one caller_hung_up with its
+    time, the session closes, and a decision arriving later writes nothing."""
+    later: Deferred = Deferred()
+    app = ScriptedCallHandling([later])
+    s = Session(app)
+    s.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
+    s.new_output()
+    s.clock.advance(3.5)
+    if finish == "hangup-line":
+        s.feed(b"HANGUP\n")
+    else:
+        s.proto.connectionLost(Failure(ConnectionDone()))
+    (call, at), = app.hung_up
+    assert at - call.arrived_at == 3.5
+    assert s.transport.disconnecting or finish == "socket"
+    later.callback(DialAgent("Local/agent1@agents", 6, "1"))
+    assert s.new_output() == b"" and len(app.hung_up) == 1
+
+
+def test_queue_position_is_refreshed_on_its_own_timer_when_it_changed():
+    """With announce_every, the position variables are set on that timer, only when they changed."""
     later: Deferred = Deferred()
     app = ScriptedCallHandling([later])
     app.positions = [QueuePosition(3, 120), QueuePosition(3, 120), QueuePosition(2)]
-    r = Replay(app, RECORDED_HOLD)
-    r.feed(_env("inbound-answered", 2), b"200 result=1 (2)\n", b"200 result=1\n", b"200 result=1\n")
-    assert r.new_output() == b"GET VARIABLE IVR_DIGITS\nSET VARIABLE CC_QUEUE_POSITION 3\nSET VARIABLE CC_ESTIMATED_WAIT 120\nEXEC Wait 20\n"
-    r.feed(b"200 result=0\n")
-    assert r.new_output() == b"EXEC Wait 20\n"
-    r.feed(b"200 result=0\n")
-    assert r.new_output() == b"SET VARIABLE CC_QUEUE_POSITION 2\n"
+    s = Session(app, HoldSettings(announce_every=30))
+    s.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
+    s.new_output()
+    s.clock.advance(29)
+    assert s.new_output() == b""
+    s.clock.advance(1)
+    assert _answered(s, b"200 result=1\n", b"200 result=1\n") == (
+        b"SET VARIABLE CC_QUEUE_POSITION 3\nSET VARIABLE CC_ESTIMATED_WAIT 120\n")
+    s.clock.advance(30)
+    assert s.new_output() == b""
+    s.clock.advance(30)
+    assert s.new_output() == b"SET VARIABLE CC_QUEUE_POSITION 2\n"
 
 
-def test_closed_queue_sets_the_announcement_variable():
-    """QueueClosed sets CC_CLOSED_ANNOUNCEMENT and ends the session."""
-    r = Replay(ScriptedCallHandling([QueueClosed("after-hours")]))
-    r.feed(_env("inbound-answered", 2), b"200 result=1 (2)\n")
-    assert r.new_output() == b"GET VARIABLE IVR_DIGITS\nSET VARIABLE CC_CLOSED_ANNOUNCEMENT after-hours\n"
-    r.feed(b"200 result=1\n")
-    assert r.transport.disconnecting
+def test_closed_queue_sets_the_announcement_and_the_outcome():
+    """QueueClosed sets CC_CLOSED_ANNOUNCEMENT, then CC_OUTCOME closed, and ends the session."""
+    s = Session(ScriptedCallHandling([QueueClosed("after-hours")]))
+    s.feed(_env("inbound"))
+    out = _answered(s, b"200 result=1 ()\n", b"200 result=1\n", b"200 result=1\n")
+    assert out == b"GET VARIABLE IVR_DIGITS\nSET VARIABLE CC_CLOSED_ANNOUNCEMENT after-hours\nSET VARIABLE CC_OUTCOME closed\n"
+    assert s.transport.disconnecting
 
 
-@pytest.mark.parametrize("decision", [ReleaseCall(), RuntimeError("routing broke")])
-def test_release_or_application_failure_ends_without_dialling(decision):
-    """ReleaseCall, or an exception from the application, closes the session with no variable set."""
-    r = Replay(ScriptedCallHandling([decision]))
-    r.feed(_env("inbound-answered", 2), b"200 result=1 (2)\n")
-    assert r.new_output() == b"GET VARIABLE IVR_DIGITS\n" and r.transport.disconnecting
+def test_release_says_so_and_an_application_failure_sets_nothing():
+    """ReleaseCall sets CC_OUTCOME release (the dialplan hangs up); an exception from the
+    application sets no outcome, so the dialplan holds the caller and asks again."""
+    s = Session(ScriptedCallHandling([ReleaseCall()]))
+    s.feed(_env("inbound"))
+    assert _answered(s, b"200 result=1 ()\n", b"200 result=1\n") == b"GET VARIABLE IVR_DIGITS\nSET VARIABLE CC_OUTCOME release\n"
+    broken = Session(ScriptedCallHandling([RuntimeError("routing broke")]))
+    broken.feed(_env("inbound"), b"200 result=1 ()\n")
+    assert broken.new_output() == b"GET VARIABLE IVR_DIGITS\n" and broken.transport.disconnecting
 
 
-def test_dial_result_without_retry_clears_cc_retry():
-    """dial_result returning False sets CC_RETRY 0 so an earlier 1 cannot loop the call."""
-    app = ScriptedCallHandling([], retries=[False])
-    r = Replay(app)
-    scenario = "inbound-noanswer-then-answered"
-    r.feed(_env(scenario, agi_connections(scenario)[1]))
-    assert r.new_output() == b"SET VARIABLE CC_RETRY 0\n"
+@pytest.mark.parametrize("retry,value", [(True, b"1"), (False, b"0")])
+def test_dial_result_sets_cc_retry(retry, value):
+    """dialresult hands the DIALSTATUS to the application and sets CC_RETRY from its answer."""
+    app = ScriptedCallHandling([], retries=[retry])
+    s = Session(app)
+    env = _env("inbound").replace(b"agi_network_script: inbound", b"agi_network_script: dialresult")
+    s.feed(env.replace(b"\n\n", b"\nagi_arg_1: 7\nagi_arg_2: NOANSWER\n\n"))
+    assert s.new_output() == b"SET VARIABLE CC_RETRY " + value + b"\n"
+    (result,) = app.dial_results
+    assert (result.interaction_id, result.status, result.uniqueid) == ("7", "NOANSWER", app_uniqueid())
 
 
-def test_hangup_line_or_closed_socket_while_held_is_an_abandon():
-    """A HANGUP notice during a hold slice, or the socket closing, reports caller_hung_up exactly once."""
-    for finish in ("hangup-line", "socket"):
-        app = ScriptedCallHandling([Deferred()])
-        r = Replay(app, RECORDED_HOLD)
-        r.feed(_env("inbound-answered", 2), b"200 result=1 (2)\n")
-        if finish == "hangup-line":
-            r.feed(b"HANGUP\n")
-        r.proto.connectionLost(Failure(ConnectionDone()))
-        assert len(app.hung_up) == 1, finish
+def app_uniqueid() -> str:
+    """The caller channel's uniqueid in the recorded environment."""
+    line = next(l for l in _env("inbound").decode().splitlines() if l.startswith("agi_uniqueid: "))
+    return line.split(": ", 1)[1]
+
+
+def test_answered_and_hangup_requests_report_and_close_without_a_command():
+    """Dial's U() subroutine (answered, on the agent's channel) and the caller's hangup handler
+    (hangup) reach the application with the ids Asterisk gave; nothing is written back."""
+    app = ScriptedCallHandling([])
+    answered = Session(app, now=1010.0)
+    answered.feed(_env("answered"))
+    hangup = Session(app, now=1013.5)
+    hangup.feed(_env("hangup"))
+    assert answered.new_output() == hangup.new_output() == b""
+    assert answered.transport.disconnecting and hangup.transport.disconnecting
+    (iid, leg, at), = app.answered
+    assert (iid, at) == ("1", 1010.0) and leg != app_uniqueid() and leg
+    assert app.gone == [(app_uniqueid(), 1013.5)]
 
 
 def test_caller_id_text_is_passed_as_data_never_echoed():
     """A hostile caller name reaches the application as data; nothing of it is written back."""
-    env = _env("inbound-answered", 2).replace(b"agi_calleridname: Li Wei", b'agi_calleridname: "x" EXEC System(rm)')
+    env = _env("inbound").replace(b"agi_calleridname: Pat Lee", b'agi_calleridname: "x" EXEC System(rm)')
     app = ScriptedCallHandling([DialAgent("Local/agent1@agents", 10, "1")])
-    r = Replay(app)
-    r.feed(env, b"200 result=1 (2)\n")
+    s = Session(app)
+    s.feed(env, b"200 result=1 ()\n")
     assert app.arrived[0].caller_name == '"x" EXEC System(rm)'
-    assert b"System" not in r.new_output()
+    assert b"System" not in s.new_output()
 
 
 def test_unknown_script_is_closed():
     """A request for a script the server does not serve is closed without a command."""
-    r = Replay(ScriptedCallHandling([]))
-    r.feed(b"agi_network: yes\nagi_network_script: nosuch\n\n")
-    assert r.new_output() == b"" and r.transport.disconnecting
+    s = Session(ScriptedCallHandling([]))
+    s.feed(b"agi_network: yes\nagi_network_script: nosuch\n\n")
+    assert s.new_output() == b"" and s.transport.disconnecting
 
 
 def test_peer_that_never_finishes_the_environment_is_closed():
-    """A connection whose environment is incomplete after the timeout is closed; a complete one is not."""
-    stalled = Replay(ScriptedCallHandling([]))
+    """A connection whose environment is incomplete after the timeout is closed; a held call is not."""
+    stalled = Session(ScriptedCallHandling([]))
     stalled.feed(b"agi_network: yes\n")
     stalled.clock.advance(9.9)
     assert not stalled.transport.disconnecting
     stalled.clock.advance(0.2)
     assert stalled.transport.disconnecting
-    held = Replay(ScriptedCallHandling([Deferred()]), RECORDED_HOLD)
-    held.feed(_env("inbound-answered", 2))
+    held = Session(ScriptedCallHandling([Deferred()]))
+    held.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
     held.clock.advance(60)
     assert not held.transport.disconnecting
