@@ -17,6 +17,7 @@ in the PBX meanwhile); the service never gives up while running.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
 from twisted.application.service import Service
@@ -65,7 +66,7 @@ class Backoff:
     """Reconnect delays: ``initial * factor**attempt`` capped at ``maximum``, plus ``jitter()``."""
 
     initial: float = 1.0
-    maximum: float = 60.0
+    maximum: float = 10.0
     factor: float = 2.0
 
 
@@ -103,6 +104,19 @@ class AmiService(Service):
         self._sleeping: Deferred[None] | None = None
         self._loop: Deferred[None] | None = None
         self._ready_waiters: list[Deferred[AmiClientProtocol]] = []
+        self.problem: str | None = "not connected yet"
+        self.since: float = self._clock.now()
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem != self.problem:
+            self.problem, self.since = problem, self._clock.now()
+
+    def status(self) -> tuple[bool, str]:
+        """``(up, detail)`` for /health: why the link is down and since when, or since when it is up."""
+        since = datetime.fromtimestamp(self.since, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self._protocol is not None:
+            return True, f"up since {since}"
+        return False, f"{self.problem or 'down'} since {since}"
 
     def retry_delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` consecutive failures (1 for the first)."""
@@ -162,6 +176,7 @@ class AmiService(Service):
                 await connectProtocol(self._endpoint, proto)
             except Exception as exc:
                 log.warn("AMI connect failed: {error}", error=str(exc))
+                self._set_problem(f"cannot connect ({exc.__class__.__name__})")
             else:
                 self._current = proto
                 if await self._session(proto):
@@ -170,6 +185,7 @@ class AmiService(Service):
                 self._current = None
                 if self._protocol is proto:
                     self._protocol = None
+                    self._set_problem("connection lost")
                     self._emit(AmiLinkLost(at=self._clock.now(), reason="connection lost"))
             if not self.running:
                 return
@@ -198,10 +214,12 @@ class AmiService(Service):
             await self.resynchronise(proto)
         except AmiLoginFailed as exc:
             log.error("AMI login refused: {message}", message=exc.message)
+            self._set_problem(f"login refused ({exc.message})")
             proto.transport.loseConnection()
             return False
         except (AmiConnectionLost, AmiActionTimeout) as exc:
             log.warn("AMI link lost during login/resync: {error}", error=str(exc))
+            self._set_problem("link lost during login")
             proto.transport.loseConnection()
             return False
         except Exception:
@@ -209,6 +227,8 @@ class AmiService(Service):
             log.failure("AMI login/resync failed")
             proto.transport.loseConnection()
             return False
+        self._set_problem(None)
+        log.info("AMI link up and resynchronised")
         waiters, self._ready_waiters = self._ready_waiters, []
         for waiter in waiters:
             waiter.callback(proto)
