@@ -128,7 +128,7 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
     board = Switchboard(settings=settings, clock=app.clock, store=app.store,
                         router=Router(routing_config(settings)), spec_builder=interaction_spec)
     app.switchboard = board
-    app.voice = voice = VoiceCalls(board)
+    app.voice = voice = VoiceCalls(board, app.clock)
     CallbackService("switchboard", lambda: None, _async(board.stop)).setServiceParent(app.service)
     # HTTP listens first, /health alone answering ("recovering"), while the core is rebuilt from
     # the record; every other listener and channel starts once the rebuild is done.
@@ -144,8 +144,8 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
     app.health.add_channel("fastagi", lambda: ChannelStatus("up" if app.fastagi is not None and app.fastagi.running
                                                              else "disabled"))
     if telephony.ami.enabled:
+        import itertools
         import random
-        import uuid
 
         from twisted.internet.endpoints import TCP4ClientEndpoint
 
@@ -154,11 +154,18 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
         rng = random.Random()
         app.ami = AmiService(TCP4ClientEndpoint(reactor, telephony.ami.host, telephony.ami.port),
                              AmiCredentials(telephony.ami.username, telephony.ami.secret), reactor,
-                             TelephonyEvents(board, voice, app.store), ids=lambda: uuid.uuid4().hex,
+                             # ActionIDs need only be unique on one link; a counter keeps a
+                             # session's bytes repeatable, so recorded PBX sessions replay exactly.
+                             TelephonyEvents(board, voice, app.store), ids=lambda n=itertools.count(1): f"cc-{next(n)}",
                              jitter=lambda: rng.uniform(0.0, 1.0))
         app.ami.setServiceParent(app.service)
-    app.health.add_channel("ami", lambda: ChannelStatus(
-        "disabled" if app.ami is None else ("up" if app.ami.connected else "down")))
+    def ami_status() -> ChannelStatus:
+        if app.ami is None:
+            return ChannelStatus("disabled")
+        up, detail = app.ami.status()
+        return ChannelStatus("up" if up else "down", detail)
+
+    app.health.add_channel("ami", ami_status)
     cti = CtiApi(board, telephony.cti_token, app.clock)
     cti.register(app.api)
     CallbackService("cti", cti.start, _async(cti.stop)).setServiceParent(app.service)
@@ -234,7 +241,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     DesktopApi(board, app.store, agent, reply=lambda *a, **k: app.mailflow.send_reply(*a, **k)).register(app.api)
     from callcenter.telephony import ClickToDialApi
 
-    ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",))).register(app.api)
+    ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",)), app.voice).register(app.api)
 
     def dry_run(interaction: dict, now: Any) -> dict:
         from callcenter.dryrun import dry_run as run_dry
@@ -395,16 +402,11 @@ async def _recover(app: Application) -> None:
 
 
 def _call_restorer(app: Application) -> Any:
-    """``restore_calls(interactions)`` for the rebuild: VoiceCalls' (given the time if it takes
-    ``at``), or None when telephony has none (the calls are then logged and left)."""
-    import inspect
-
-    restore = getattr(app.voice, "restore_calls", None)
-    if restore is None:
+    """``restore_calls(interactions, contacts)`` for the rebuild: VoiceCalls', or None when
+    telephony has none (the calls are then logged and left)."""
+    if app.voice is None:
         return None
-    if "at" in inspect.signature(restore).parameters:
-        return lambda calls: restore(calls, at=app.clock.now())
-    return restore
+    return lambda calls, contacts: app.voice.restore_calls(calls, contacts, at=app.clock.now())
 
 
 def _async(fn):

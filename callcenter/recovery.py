@@ -17,7 +17,8 @@ once when the server starts, after the database and before every listener (a
   interaction stuck in ``new`` (created, never queued) is queued and routed;
 - unfinished calls (``voice``, including those another system routes through the CTI API) are
   not reconciled here: the PBX is their truth. They are handed, as full
-  :class:`~callcenter.records.model.Interaction` records, to ``restore_calls``.
+  :class:`~callcenter.records.model.Interaction` records with the :class:`RestoredContact` each
+  (not ``new``) would come back as, to ``restore_calls``.
 
 The log says how many contacts were restored per queue and how long it took; an audit entry
 ``server.recovered`` marks the end, so the next start looks for orphaned messages only among
@@ -56,7 +57,7 @@ CALL_CHANNELS = ("voice",)
 AUDIT_ACTION = "server.recovered"
 _HELD = (State.ACCEPTED.value, State.CONNECTED.value)
 
-RestoreCalls = Callable[[list[Interaction]], Any]
+RestoreCalls = Callable[[list[Interaction], Mapping[int, "RestoredContact"]], Any]
 ResumeMail = Callable[[StoredInbound], Awaitable["int | None"]]
 
 
@@ -105,8 +106,8 @@ class Recovery:
     ``store`` writes the audit entry and reads stuck interactions; ``resume_mail(stored)``
     hands an orphaned message to the mail flow (returns its interaction id); ``forms()`` are
     the configured forms and ``form_facts(form, interaction, customer)`` what the rules match
-    a form's interaction on; ``restore_calls(interactions)`` receives the unfinished calls
-    (None: they are logged and left).
+    a form's interaction on; ``restore_calls(interactions, contacts)`` receives the unfinished
+    calls and their contacts by interaction id (None: they are logged and left).
     """
 
     def __init__(self, *, database: Any, store: Any, board: Any, clock: Clock, resume_mail: ResumeMail | None,
@@ -144,7 +145,12 @@ class Recovery:
                 await self._route_stuck(settings, row)
                 routed += 1
         calls = await self._db.read(unfinished_records, CALL_CHANNELS)
-        self._hand_over_calls(calls)
+        # Calls come back through telephony, which knows whether the caller is still there; it
+        # gets each call's contact as it would be restored (its place in line, its agent).
+        call_rows = await self._db.read(unfinished_interactions, CALL_CHANNELS)
+        call_contacts = {row.id: _contact(specs, settings, row, changes.get(row.id), now)
+                         for row in call_rows if row.state != State.NEW.value}
+        self._hand_over_calls(calls, call_contacts)
         report = _report(contacts, routed, len(resumed), len(calls), self._clock.now() - began)
         await self._store.record_audit(AUDIT_ACTION, "server", 0, details=_audit_details(report))
         log.info("restored {total} waiting contacts in {seconds:.3f} s (per queue: {waiting}); {held} held, "
@@ -180,14 +186,14 @@ class Recovery:
         match = rule_match(settings, row.rule, row.tier or row.customer_tier) or match_rule(settings, facts)
         self._board.route_existing(interaction, match, facts)
 
-    def _hand_over_calls(self, calls: list[Interaction]) -> None:
+    def _hand_over_calls(self, calls: list[Interaction], contacts: Mapping[int, RestoredContact]) -> None:
         if not calls:
             return
         if self._restore_calls is None:
             log.warn("{count} unfinished calls left as they are (no telephony reconciliation): {ids}",
                      count=len(calls), ids=[c.id for c in calls])
             return
-        outcome = self._restore_calls(calls)
+        outcome = self._restore_calls(calls, contacts)
         if inspect.isawaitable(outcome):
             # Reconciling waits for the PBX link, which starts after this rebuild: never awaited here.
             ensureDeferred(outcome).addErrback(lambda f: log.failure("restoring {count} calls failed", f,

@@ -15,7 +15,7 @@ its next deadline is armed on the clock after every command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Mapping
 
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -55,15 +55,18 @@ class Intake:
     """A contact as a channel adapter normalized it.
 
     ``contact_kind``/``contact`` identify the customer (``phone`` or ``email``, raw text;
-    None for an anonymous caller). ``to`` is the address it came to (dialled number, mailbox
-    name, form name). ``digits``/``variables`` come from the IVR, ``subject``/``body`` are
-    searched for rule keywords, ``payload`` is stored on the interaction as is.
+    None for an anonymous caller); ``contact_name`` (a caller-id name) names a customer who has
+    no name yet. ``to`` is the address it came to (dialled number, mailbox name, form name).
+    ``digits``/``variables`` come from the IVR, ``subject``/``body`` are searched for rule
+    keywords; ``queue_hint`` (the dialplan's) names the queue when only the default rule
+    matches. ``payload`` is stored on the interaction as is.
     """
 
     channel: str
     direction: str = "inbound"
     contact_kind: str | None = None
     contact: str | None = None
+    contact_name: str | None = None
     to: str | None = None
     subject: str | None = None
     body: str | None = None
@@ -72,6 +75,7 @@ class Intake:
     language: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     virtual_start: float | None = None
+    queue_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Switchboard:
         self.content_for: Callable[[Any], Awaitable[dict[str, Any]]] | None = None
         self._meta: dict[int, dict[str, Any]] = {}         # interaction id -> queue, start, accepted
         self._offer_listeners: list[Callable[[Any], None]] = []
+        self._failed: dict[int, str] = {}                  # interaction id -> why delivery failed
         self._end_listeners: list[Callable[[int, str], None]] = []
 
     # --- intake ---
@@ -128,6 +133,8 @@ class Switchboard:
                  "language": intake.language or (customer.language if customer else None),
                  "subject": intake.subject, "body": intake.body}
         match = match_rule(self.settings, facts)
+        if intake.queue_hint in self.settings.queues and match.rule == self.settings.rules[-1].id:
+            match = replace(match, queue=intake.queue_hint)
         queue = self.settings.queues[match.queue]
         closed = None if queue_open(queue, now) else closed_action(queue, intake.channel)
         payload = dict(intake.payload)
@@ -186,10 +193,14 @@ class Switchboard:
         in the payload for a person to merge later."""
         if intake.contact_kind and intake.contact:
             try:
-                return await self._store.find_or_create_customer(intake.contact_kind, intake.contact)
+                customer = await self._store.find_or_create_customer(intake.contact_kind, intake.contact)
             except InvalidContact as error:
                 log.info("unusable {kind} {contact!r} ({why}); serving as anonymous", kind=intake.contact_kind,
                          contact=intake.contact, why=error.message)
+            else:
+                if intake.contact_name and not customer.display_name:
+                    customer = await self._store.update_customer(customer.id, display_name=intake.contact_name)
+                return customer
         customer = await self._store.create_customer(display_name="Anonymous")
         return await self._store.update_customer(customer.id, provisional=True)
 
@@ -253,15 +264,51 @@ class Switchboard:
         if self.channel_of.get(iid) != "voice":
             self._after(iid, Step.CONNECT, {"agent": agent})
 
+    def clock_now(self) -> Any:
+        """The current instant (aware UTC datetime), for records the channels write themselves."""
+        return self._clock.utcnow()
+
+    def start_outbound(self, iid: int, agent: str) -> None:
+        """``agent`` is placing the outbound call ``iid`` (click-to-dial, logged ``accepted``): the
+        core counts it as their work, so no other call is offered to them meanwhile. It ends
+        with :meth:`complete` (wrap-up of the agent's first queue) or :meth:`outbound_failed`."""
+        from routing import InteractionSpec
+
+        queues = sorted(q for q, cfg in self.settings.queues.items()
+                        if any(m.agent == agent for m in cfg.members)) or sorted(self.settings.queues)
+        spec = InteractionSpec(id=iid, channel="voice", queue=queues[0], virtual_start=self._clock.now())
+        self.channel_of[iid] = "voice"
+        self._states[iid] = State.ACCEPTED
+        self.holding[iid] = agent
+        self._run(lambda now: self.router.restore_held(spec, agent, now, now))
+
+    def outbound_connected(self, iid: int, agent: str) -> None:
+        """The agent's phone answered the outbound call; the customer is being dialled."""
+        self._after(iid, Step.CONNECT, {"agent": agent})
+
+    def outbound_failed(self, iid: int, agent: str, reason: str) -> None:
+        """The outbound call never got going (the agent's phone did not answer): it ends, with
+        no wrap-up, and the agent is free again."""
+        self.holding.pop(iid, None)
+        self._run(lambda now: self.router.complete(iid, now) + self.router.end_wrap_up(agent, now))
+        self._after(iid, Step.END, {"agent": agent, "reason": reason})
+        self._after(iid, Step.WRAP_UP_END, {"agent": agent, "reason": reason})
+
     def reject(self, agent: str, iid: int) -> None:
         """The agent turns the offer down; it goes back in line (not to this agent for a while)."""
         self._own_offer(agent, iid)
+        # The core's offer_withdrawn decision removes the offer (and logs the return); popping it
+        # afterwards would drop the offer the core may have made at once to the next agent.
         self._run(lambda now: self.router.reject(iid, agent, now))
-        self.offers.pop(iid, None)
 
     def offer_failed(self, iid: int, agent: str, reason: str) -> None:
-        """Delivery failed (phone busy, no answer): the routing core re-offers."""
+        """Delivery failed (phone busy, no answer): the routing core re-offers; the log says why."""
+        self._failed[iid] = reason
         self._run(lambda now: self.router.offer_failed(iid, agent, reason, now))
+
+    def is_offered(self, iid: int, agent: str) -> bool:
+        """True while ``iid`` is offered to ``agent``."""
+        return self.offers.get(iid, {}).get("agent") == agent
 
     def connected(self, iid: int, agent: str) -> None:
         """The customer and the agent are connected (a call was answered on the agent's phone)."""
@@ -314,12 +361,12 @@ class Switchboard:
         """The agent finished after-call work (with the disposition) before the timer ran out."""
         if disposition is not None and disposition not in self.settings.dispositions:
             raise ValueError(f"unknown disposition {disposition!r}")
-        self._run(lambda now: self.router.end_wrap_up(agent, now))
+        fields = {k: v for k, v in (("disposition", disposition), ("notes", notes)) if v is not None}
+        # Recorded before the core runs: its wrap_up_ended decision ends only what is left.
         for done in [i for i, a in self.wrapping.items() if a == agent and (iid is None or i == iid)]:
             del self.wrapping[done]
-        if iid is not None:
-            fields = {k: v for k, v in (("disposition", disposition), ("notes", notes)) if v is not None}
-            self._after(iid, Step.WRAP_UP_END, {"agent": agent}, **fields)
+            self._after(done, Step.WRAP_UP_END, {"agent": agent}, **(fields if done == iid else {}))
+        self._run(lambda now: self.router.end_wrap_up(agent, now))
 
     def customer_left(self, iid: int, reason: str = "caller_hung_up") -> None:
         """The customer gave up while waiting: abandoned, with the wait time in the log."""
@@ -419,6 +466,13 @@ class Switchboard:
             self._run(lambda now, c=c: self.router.restore_held(c.spec, c.agent, c.accepted_at, now))
         self._run(lambda now: self.router.restore_waiting(waiting, now))
 
+    def abandon_unrouted(self, contact: Any, reason: str) -> None:
+        """A restored contact that never went back in line (a call whose caller left while the
+        server was down) is abandoned from where the record has it (queued or offered)."""
+        self.channel_of[contact.iid] = contact.channel
+        self._states[contact.iid] = contact.state
+        self._after(contact.iid, Step.ABANDON, {"reason": reason})
+
     # --- running the core ---
 
     def _run(self, command: Callable[[float], list]) -> list:
@@ -477,8 +531,10 @@ class Switchboard:
                 listener(decision)
         elif kind in ("offer_expired", "offer_withdrawn"):
             offer = self.offers.pop(iid, None)
-            if offer is not None and self._states.get(iid) in (State.OFFERED, None):
-                self._after(iid, Step.RETURN, {"agent": decision.agent, "why": kind})
+            why = self._failed.pop(iid, None) or kind
+            if offer is not None:
+                # Decided when the chain gets there: the offer's own write may still be queued.
+                self._chain(iid, lambda: self._return_offer(iid, decision.agent, why))
             self._publish(f"agent:{decision.agent}", "offer_withdrawn", {"interaction": iid, "why": kind})
             for listener in self._end_listeners:
                 listener(iid, decision.agent)
@@ -492,6 +548,10 @@ class Switchboard:
                 self._event(iid, kind, None, to_json(decision))
             self._publish("supervisors", kind, to_json(decision))
         elif kind == "wrap_up_ended":
+            # The wrap-up timer ran out: the interactions still in wrap-up are finished.
+            for done in [i for i, a in self.wrapping.items() if a == decision.agent]:
+                del self.wrapping[done]
+                self._after(done, Step.WRAP_UP_END, {"agent": decision.agent, "by": "timer"})
             self._publish(f"agent:{decision.agent}", "wrap_up_ended", to_json(decision))
         else:
             self._publish("supervisors", kind, to_json(decision))
@@ -517,6 +577,10 @@ class Switchboard:
                 del self._chains[iid]
 
         d.addBoth(forget)
+
+    async def _return_offer(self, iid: int, agent: str, why: str) -> None:
+        if self._states.get(iid) in (State.OFFERED, None):
+            await self._step(iid, Step.RETURN, details={"agent": agent, "why": why})
 
     def _after(self, iid: int, step: Step, details: Mapping[str, Any], **fields: Any) -> None:
         self._chain(iid, lambda: self._step(iid, step, details=details, **fields))

@@ -20,11 +20,23 @@ from urllib.parse import parse_qs
 
 from twisted.logger import Logger
 
+from callcenter.records.errors import InvalidContact
+from callcenter.records.normalize import normalize_phone
 from callcenter.switchboard import Intake, Switchboard
 from callcenter.voice import VoiceCalls
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from channels.telephony.calllog import CallLogBuilder, CallSummary
-from channels.telephony.callevents import AgentPhonePresence, CallEvent, TelephonyEvent
+from channels.telephony.callevents import (
+    AgentPhonePresence,
+    CallEvent,
+    ChannelHungUp,
+    ChannelSnapshot,
+    DialEnded,
+    DialStarted,
+    ResyncFinished,
+    ResyncStarted,
+    TelephonyEvent,
+)
 from channels.telephony.cti import CallEffect, CtiCallTracker, CtiInputError, parse_cti_event
 from channels.telephony.originate import ClickToDial, InvalidDialNumber
 
@@ -34,7 +46,13 @@ CTI_EXPIRY_INTERVAL = 60.0
 
 
 class TelephonyEvents:
-    """Consumes the AMI adapter's events (``on_event`` of :class:`AmiService`)."""
+    """Consumes the AMI adapter's events (``on_event`` of :class:`AmiService`).
+
+    Call facts about a caller channel the server routes go to :class:`VoiceCalls` as they
+    arrive (answered, dial failed, hung up); after every (re)connect the PBX's live channels
+    are reconciled with the calls the server believes in. Each finished call's summary
+    (answered-at, talk time, who hung up, cause) is appended to its interaction's log.
+    """
 
     def __init__(self, switchboard: Switchboard, voice: VoiceCalls, store: Any) -> None:
         self._board = switchboard
@@ -46,6 +64,7 @@ class TelephonyEvents:
         # the caller channel's uniqueid, which is not the linkedid when the call started elsewhere
         # (a Local channel, a transfer).
         self._linked: dict[str, str] = {}
+        self._resync: tuple[float, set[str]] | None = None
 
     def __call__(self, event: TelephonyEvent) -> None:
         if isinstance(event, AgentPhonePresence):
@@ -53,17 +72,42 @@ class TelephonyEvents:
             if agent is not None:
                 self._board.set_phone_registered(agent, event.available)
             return
+        if isinstance(event, ResyncStarted):
+            self._resync = (event.at, set())
+        elif isinstance(event, ResyncFinished) and self._resync is not None:
+            started, alive = self._resync
+            self._resync = None
+            ended = self._voice.reconcile(alive, event.at, arrived_before=started)
+            if ended:
+                log.info("{count} calls ended while the AMI link was down: {ids}", count=len(ended), ids=ended)
         if isinstance(event, CallEvent):
             self._linked[event.uniqueid] = event.linkedid
+            self._call_fact(event)
         summary = self._log.feed(event)
         if summary is not None:
             self._summarised(summary)
+
+    def _call_fact(self, event: CallEvent) -> None:
+        voice = self._voice
+        if isinstance(event, ChannelSnapshot) and self._resync is not None:
+            self._resync[1].add(event.uniqueid)
+        if not voice.is_call(event.uniqueid):
+            return
+        if isinstance(event, DialStarted):
+            voice.dial_started(event.uniqueid, event.dest_uniqueid)
+        elif isinstance(event, DialEnded):
+            if event.status == "ANSWER":
+                voice.answered(event.uniqueid, event.at)
+            else:
+                voice.dial_failed(event.uniqueid, event.status, event.at)
+        elif isinstance(event, ChannelHungUp):
+            voice.channel_gone(event.uniqueid, event.at)
 
     def _summarised(self, summary: CallSummary) -> None:
         channels = [u for u, linked in self._linked.items() if linked == summary.linkedid]
         for uniqueid in channels:
             del self._linked[uniqueid]
-        iid = next((i for u in [summary.linkedid, *channels] if (i := self._voice.interaction_for_call(u)) is not None),
+        iid = next((i for u in [summary.linkedid, *channels] if (i := self._voice.interaction_for_channel(u)) is not None),
                    None)
         if iid is None:
             return
@@ -71,7 +115,6 @@ class TelephonyEvents:
                    "hung_up_by": summary.hung_up_by, "cause": summary.cause, "cause_text": summary.cause_text,
                    "dial_statuses": [list(d) for d in summary.dial_statuses]}
         self._board.log_event(iid, "call_summary", details)
-        self._voice.call_ended(iid)
 
 
 class CtiApi:
@@ -169,8 +212,10 @@ def _cti_params(req: ApiRequest) -> dict[str, object]:
 class ClickToDialApi:
     """``POST /api/dial``: the agent's phone rings, then the customer's number is dialled."""
 
-    def __init__(self, switchboard: Switchboard, ami: Any, store: Any, principal: Callable[[ApiRequest], Any]) -> None:
+    def __init__(self, switchboard: Switchboard, ami: Any, store: Any, principal: Callable[[ApiRequest], Any],
+                 voice: VoiceCalls) -> None:
         self._board = switchboard
+        self._voice = voice
         self._ami = ami
         self._store = store
         self._principal = principal
@@ -180,7 +225,9 @@ class ClickToDialApi:
         api.add("POST", "/api/dial", self.dial)
 
     async def dial(self, req: ApiRequest) -> object:
-        """Body ``{"number": ..., "customer_id"?: ...}``; logs an outbound voice interaction."""
+        """Body ``{"number": ..., "customer_id"?: ...}``; logs an outbound voice interaction that the
+        agent holds for the length of the call (no inbound call is offered to them meanwhile); it
+        ends when the agent's channel hangs up (AMI), or at once if their phone does not answer."""
         principal = await self._principal(req)
         agent = self._board.settings.agents.get(getattr(principal, "agent", None) or "")
         if agent is None or not agent.phone:
@@ -190,18 +237,35 @@ class ClickToDialApi:
         if not isinstance(number, str):
             raise ApiError(422, "invalid_input", "number must be a string", "number")
         try:
-            request = ClickToDial(agent_endpoint=agent.phone, customer_number=number.strip())
+            # The formats the web form takes ("+1 212 555 0100", "(212) 555-0100"), dialled in E.164.
+            e164 = normalize_phone(number, self._board.settings.server.default_region, "number")
+            request = ClickToDial(agent_endpoint=agent.phone, customer_number=e164)
+        except InvalidContact as error:
+            raise ApiError(422, "invalid_number", f"{error.field} {error.message}", "number") from None
         except InvalidDialNumber as error:
             raise ApiError(422, "invalid_number", str(error), "number") from None
         if self._ami is None or not self._ami.connected:
             raise ApiError(503, "pbx_unavailable", "the PBX link is down; try again shortly")
+        if any(a == agent.login for a in self._board.holding.values()):
+            raise ApiError(409, "busy", "finish the work you hold before dialling out")
         customer = await self._store.find_or_create_customer("phone", number)
+        now = self._board.clock_now()
         interaction = await self._store.create_interaction(
-            customer_id=customer.id, channel="voice", direction="outbound", state="connected", agent=agent.login,
-            actor=agent.login, payload={"call": {"dialed": request.customer_number}})
-        result = await self._ami.click_to_dial(request)
-        await self._store.append_event(interaction.id, "originate_result", actor=agent.login,
-                                       details={"success": result.success, "reason": result.reason,
-                                                "uniqueid": result.uniqueid})
+            customer_id=customer.id, channel="voice", direction="outbound", state="accepted", agent=agent.login,
+            actor=agent.login, accepted_at=now, payload={"call": {"dialed": request.customer_number}})
+        self._board.start_outbound(interaction.id, agent.login)
+        try:
+            result = await self._ami.click_to_dial(request)
+        except Exception as error:
+            self._board.outbound_failed(interaction.id, agent.login, "pbx_error")
+            raise ApiError(502, "pbx_error", f"the PBX did not place the call: {error}") from None
+        if result.success and result.uniqueid:
+            # Known before anything else is awaited: the call's hang-up may be the next event.
+            self._voice.outbound_call(result.uniqueid, interaction.id)
+            self._board.outbound_connected(interaction.id, agent.login)
+        else:
+            self._board.outbound_failed(interaction.id, agent.login, f"originate_reason_{result.reason}")
+        self._board.log_event(interaction.id, "originate_result", {
+            "success": result.success, "reason": result.reason, "uniqueid": result.uniqueid}, actor=agent.login)
         return {"interaction": interaction.id, "success": result.success}
 

@@ -128,22 +128,26 @@ def test_a_stuck_contact_and_an_orphaned_message_are_completed_and_routed(run, m
 
 
 def test_unfinished_calls_are_handed_to_restore_calls_once(run, make_app, migrated_database_url):
-    """Calls are not put in line by the rebuild: restore_calls receives their full records."""
+    """Calls are not put in line by the rebuild: restore_calls receives their full records and
+    the contact each would come back as (in line, from its original start)."""
     app = make_app(migrated_database_url)
     customer = run(app.store.find_or_create_customer("phone", "+14155550100"))
     call = run(app.store.create_interaction(customer.id, "voice", "inbound", "queued", queue="support"))
     ended = run(app.store.create_interaction(customer.id, "voice", "inbound", "completed", queue="support"))
     handed = []
 
-    def restore_calls(interactions):
-        handed.append(list(interactions))
+    def restore_calls(interactions, contacts):
+        handed.append((list(interactions), dict(contacts)))
 
     recovery = Recovery(database=app.database, store=app.store, board=app.switchboard, clock=app.clock,
                         resume_mail=mail_resumer(app.mailflow.accept_mail), form_facts=lambda *a: {},
                         restore_calls=restore_calls)
     report = run(recovery.run())
-    assert [[i.id for i in batch] for batch in handed] == [[call.id]] and ended.id not in handed[0]
-    assert handed[0][0].channel == "voice" and handed[0][0].state == "queued"
+    assert [[i.id for i in batch] for batch, _ in handed] == [[call.id]]
+    (records, contacts), = handed
+    assert records[0].channel == "voice" and records[0].state == "queued"
+    assert list(contacts) == [call.id] and contacts[call.id].resume is not None
+    assert contacts[call.id].queue == "support" and app.switchboard.router.waiting() == []
     assert report.calls == 1 and report.waiting == {}
 
 

@@ -32,36 +32,40 @@ async def pause(seconds: float) -> None:
 
 def test_inbound_call_is_routed_to_the_agent_phone_and_logged_answered(run, app):
     """A call to the billing line is offered to Alice (billing 5): the dialplan gets her phone,
-    the dial result ANSWER connects it, and the record has the timestamps and the customer."""
+    the answer (Dial's U() subroutine) connects it, the caller's hangup handler ends it, and the
+    record has every timestamp and the customer."""
     board = app.switchboard
     board.set_available("alice")
 
     async def scenario():
         peer = await connect_agi(reactor, fastagi_port(app), agi_env("inbound", "1700000000.1", "+14155550134", BILLING_LINE))
         await peer.finished
-        assert peer.variables["CC_AGENT_ENDPOINT"] == "PJSIP/1001"
+        assert peer.variables["CC_AGENT_ENDPOINT"] == "PJSIP/1001" and peer.variables["CC_OUTCOME"] == "dial"
         iid = int(peer.variables["CC_INTERACTION_ID"])
-        result = await connect_agi(reactor, fastagi_port(app),
-                                   agi_env("dialresult", "1700000000.1", "+14155550134", BILLING_LINE, (str(iid), "ANSWER")))
-        await result.finished
-        assert result.variables["CC_RETRY"] == "0"
+        answered = await connect_agi(reactor, fastagi_port(app),
+                                     agi_env("answered", "1700000000.7", "+14155550134", BILLING_LINE, (str(iid),)))
+        assert await answered.finished == []
+        await app.switchboard.settled()
+        assert (await app.store.get_interaction(iid)).state == "connected" and board.holding[iid] == "alice"
+        gone = await connect_agi(reactor, fastagi_port(app), agi_env("hangup", "1700000000.1", "+14155550134", BILLING_LINE))
+        assert await gone.finished == []
         await app.switchboard.settled()
         return iid
 
     iid = run(scenario())
     interaction = run(app.store.get_interaction(iid))
-    assert (interaction.channel, interaction.queue, interaction.agent, interaction.state) == ("voice", "billing", "alice", "connected")
-    assert interaction.queued_at and interaction.offered_at and interaction.answered_at
+    assert (interaction.channel, interaction.queue, interaction.agent, interaction.state) == ("voice", "billing", "alice", "wrap_up")
+    assert interaction.queued_at and interaction.offered_at and interaction.answered_at and interaction.ended_at
     customer = run(app.store.find_customer_by_phone("+14155550134"))
     assert customer.id == interaction.customer_id and customer.provisional
     log = run(app.store.interaction_events(iid))
     assert [(e.kind, e.details.get("to")) for e in log] == [
         ("created", None), ("routed", None), ("queued", None), ("state", "offered"), ("state", "accepted"),
-        ("state", "connected")]
+        ("state", "connected"), ("state", "wrap_up")]
     assert log[0].details["state"] == "queued" and log[1].details["rule"] == "voice-billing-line"
     assert log[2].details["position"] == 1
     assert log[3].details["agent"] == "alice" and log[3].details["trace"]["candidates"] == ["alice"]
-    assert board.holding[iid] == "alice"
+    assert board.wrapping[iid] == "alice" and iid not in board.holding
 
 
 def test_no_answer_reoffers_to_another_agent_while_the_caller_holds(run, app):
