@@ -1,178 +1,365 @@
-"""500 calls at once through the whole server: FastAGI -> switchboard -> record -> routing core.
+"""Calls at once through the whole server, from the AGI request to Dial on the wire, on SQLite and PostgreSQL.
 
-The real application is built on a copy of the shipped configuration with ``--agents`` agents
-(all available, each with billing, technical and sales skills) and SQLite in a temporary
-directory. ``--calls`` simulated Asterisk sessions connect together on loopback, each with
-its own caller id and the IVR digit 1 (the billing queue), and answer every command with
-``200 result=0``. Measured per call, from the moment its environment is written:
+A simulated Asterisk runs in a child process (as the real one does), so the server has its own
+process and the figures are taken on the PBX's side of the socket. It opens one FastAGI
+connection per call, then writes every ``inbound`` request back to back (own uniqueid and caller
+id, IVR digit 1: the billing queue) and plays each call as the dialplan of docs/telephony.md
+does: every command is answered only once it has been received, one line at a time (``200
+result=0`` for ``GET VARIABLE`` (unset) and ``SET MUSIC``, ``200 result=1`` for ``SET
+VARIABLE``). Once ``CC_OUTCOME dial`` is received Asterisk would start Dial: after a ring of
+0.2 s the agent's channel reports ``answered,<interaction id>`` (a FastAGI request of its own),
+and after a talk of 0.5-1 s the caller channel's hangup handler reports ``hangup``.
 
-  * "request -> decision": until the routing core offers the call to an agent (customer
-    identified or created, interaction logged, routed), taken from the switchboard;
-  * "request -> dialplan": until the session receives ``CC_INTERACTION_ID``, the last variable
-    of the decision. The simulated PBX answers ``EXEC Wait n`` after n seconds as Asterisk does,
-    and a decision taken during a hold slice reaches the dialplan when the slice ends.
+Printed, per backend, for a burst of ``--calls`` calls:
 
-With fewer agents than calls, the calls beyond the agents wait until the end of the run and
-are reported as still waiting (their decision never comes); by default every call finds one.
+* on as many available agents as calls: request -> Dial (from the first byte of the AGI
+  environment to the receipt of ``SET VARIABLE CC_OUTCOME dial``) p50/p99/max, and its ratio
+  to the ceiling below;
+* on ``--agents`` agents (wrap-up 0 s): the callers beyond the agents hold with music and are
+  served as agents free up. Request -> Dial over all calls, agent free -> next Dial (from the
+  ``hangup`` request of an agent's call to the receipt of the next call's ``CC_OUTCOME dial``
+  for that agent's phone), and the time until every call was dialled and until every call ended;
+* the interactions' states in the record afterwards, and any protocol fault the simulated
+  Asterisk saw (commands sent before the previous one was answered, unknown commands).
 
-    .venv/bin/python bench/voice_bench.py [--calls N] [--agents N]
+The ceiling is the same simulated Asterisk against a bare ``FastAgiService`` whose application
+returns a ``DialAgent`` at once, without a database: what FastAGI, Twisted and the sockets
+cost alone. (That decision exists before the first command, so its sessions skip ``SET MUSIC
+ON``/``OFF``.)
+
+    .venv/bin/python bench/voice_bench.py [--calls N] [--agents N] [--backend sqlite|postgres|both] [--quick]
+
+Defaults: 500 calls, 50 agents for the second burst, both backends; ``--quick`` makes it 100
+calls and 10 agents. PostgreSQL is the server on 127.0.0.1:5432 (user postgres, trust), in a
+database created for each burst and dropped afterwards; it is skipped if nothing answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
-
-install_asyncio_reactor()
-
-from twisted.internet import reactor  # noqa: E402
-from twisted.internet.defer import DeferredList, ensureDeferred  # noqa: E402
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol  # noqa: E402
-from twisted.protocols.basic import LineOnlyReceiver  # noqa: E402
-
-from callcenter.app import build_application  # noqa: E402
-from callcenter.records.migrate import upgrade  # noqa: E402
-from callcenter.settings import load_settings  # noqa: E402
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred  # noqa: E402
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol  # noqa: E402
+from twisted.internet.protocol import Protocol  # noqa: E402
+from twisted.internet.task import deferLater  # noqa: E402
+
+from tests.support.agi_peer import agi_env  # noqa: E402
+
+MAIN_LINE = "+18005550100"
+RING_SECONDS = 0.2
+TALK_SECONDS = (0.5, 1.0)
+PBX_DEADLINE = 90.0        # seconds the simulated Asterisk waits for every call to end
+QUICK = (100, 10)          # calls and agents of --quick
 
 
-class Caller(LineOnlyReceiver):
-    """The PBX side of one call: the environment, then ``200 result=0`` to every command."""
+# --- the simulated Asterisk (child process) -------------------------------------------------
 
-    delimiter = b"\n"
+class AgiChannel(Protocol):
+    """One FastAGI session as Asterisk runs it: the environment, then each command answered once
+    received (see the module docstring). ``dialled`` is when ``CC_OUTCOME dial`` arrived."""
 
-    def __init__(self, env: bytes) -> None:
-        self.env = env
+    def __init__(self, pbx: "SimulatedPbx", env: dict[str, str]) -> None:
+        self.pbx = pbx
+        self.uniqueid, self.caller = env["agi_uniqueid"], env["agi_callerid"]
+        self.env = "".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n"
+        self.variables: dict[str, str] = {}
         self.started = 0.0
-        self.decided: float | None = None
+        self.dialled: float | None = None
+        self.closed: Deferred[None] = Deferred()
+        self._buffer = b""
 
-    def connectionMade(self) -> None:  # noqa: N802 - twisted API
+    def send_request(self) -> None:
+        """Write the AGI environment; the clock of this call starts here."""
         self.started = time.perf_counter()
         self.transport.write(self.env)
 
-    def lineReceived(self, line: bytes) -> None:  # noqa: N802 - twisted API
-        if line.startswith(b"SET VARIABLE CC_INTERACTION_ID"):
-            self.decided = time.perf_counter()
-        if line.startswith(b"EXEC Wait "):
-            # Asterisk answers Wait when the time is up: the caller hears the hold for real.
-            seconds = float(line.split()[-1].strip(b'"'))
-            reactor.callLater(seconds, self.sendLine, b"200 result=0")
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - twisted API
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        # The server waits for each answer; more than one command in hand means it pipelined,
+        # which a real Asterisk would not read (it polls the socket between commands).
+        self.pbx.pipelined += max(0, len(lines) - 1)
+        for line in lines:
+            self.transport.write(self._answer(line.decode()))
+
+    def connectionLost(self, reason: object = None) -> None:  # noqa: N802 - twisted API
+        self.closed.callback(None)
+
+    def _answer(self, command: str) -> bytes:
+        if command.startswith("SET VARIABLE "):
+            name, _, value = command[len("SET VARIABLE "):].partition(" ")
+            self.variables[name] = value.strip('"')
+            if name == "CC_OUTCOME" and value == "dial":
+                self.dialled = time.perf_counter()
+                self.pbx.dial_started(self.variables.get("CC_AGENT_ENDPOINT", ""), self.dialled)
+            return b"200 result=1\n"
+        if command.startswith(("SET MUSIC ", "GET VARIABLE ")):
+            return b"200 result=0\n"
+        self.pbx.unexpected.append(command)
+        return b"510 Invalid or unknown command\n"
+
+
+class SimulatedPbx:
+    """Places ``calls`` calls on the FastAGI server at ``port`` and plays each to its end."""
+
+    def __init__(self, reactor: Any, port: int, calls: int) -> None:
+        self.reactor, self.port, self.calls = reactor, port, calls
+        self.pipelined = 0
+        self.unexpected: list[str] = []
+        self.freed: dict[str, float] = {}       # agent phone -> when its last call's hangup was sent
+        self.handoffs: list[float] = []
+        self.ended: list[float] = []
+        self._talk = random.Random(15)
+
+    def dial_started(self, endpoint: str, at: float) -> None:
+        """A call is dialled to ``endpoint``: if that phone's previous call just ended, note the hand-off."""
+        freed = self.freed.pop(endpoint, None)
+        if freed is not None:
+            self.handoffs.append(at - freed)
+
+    async def _connect(self, channel: AgiChannel) -> AgiChannel:
+        await connectProtocol(TCP4ClientEndpoint(self.reactor, "127.0.0.1", self.port), channel)
+        return channel
+
+    async def _report(self, script: str, uniqueid: str, caller: str, args: tuple[str, ...] = ()) -> None:
+        """A FastAGI request that expects no command (``answered``, ``hangup``): send, wait for the close."""
+        channel = await self._connect(AgiChannel(self, agi_env(script, uniqueid, caller, MAIN_LINE, args)))
+        channel.send_request()
+        await channel.closed
+
+    async def _after_dial(self, n: int, channel: AgiChannel) -> None:
+        await channel.closed
+        if channel.dialled is None:
             return
-        self.sendLine(b"200 result=0")
+        talk = self._talk.uniform(*TALK_SECONDS)
+        await deferLater(self.reactor, RING_SECONDS, lambda: None)
+        await self._report("answered", f"1900000000.{n}", channel.caller, (channel.variables["CC_INTERACTION_ID"],))
+        await deferLater(self.reactor, talk, lambda: None)
+        self.freed[channel.variables["CC_AGENT_ENDPOINT"]] = time.perf_counter()
+        await self._report("hangup", channel.uniqueid, channel.caller)
+        self.ended.append(time.perf_counter())
+
+    async def run(self) -> dict:
+        """Connect every call, send every request at once, wait for every call to end (or the deadline)."""
+        channels = [await self._connect(AgiChannel(self, agi_env("inbound", f"1800000000.{n}", f"+1415555{n:04d}",
+                                                                 MAIN_LINE, ("", "1"))))
+                    for n in range(self.calls)]
+        began = time.perf_counter()
+        for channel in channels:
+            channel.send_request()
+        everything = DeferredList([ensureDeferred(self._after_dial(n, c)) for n, c in enumerate(channels)],
+                                  consumeErrors=True)
+        deadline: Deferred[None] = Deferred()
+        timer = self.reactor.callLater(PBX_DEADLINE, deadline.callback, None)
+        await DeferredList([everything, deadline], fireOnOneCallback=True)
+        if timer.active():
+            timer.cancel()
+        dials = [c.dialled for c in channels if c.dialled is not None]
+        return {
+            "calls": self.calls,
+            "dial_ms": [(c.dialled - c.started) * 1000 for c in channels if c.dialled is not None],
+            "handoff_ms": [s * 1000 for s in self.handoffs],
+            "last_dial_s": (max(dials) - began) if dials else None,
+            "ended": len(self.ended),
+            "all_ended_s": (max(self.ended) - began) if len(self.ended) == self.calls else None,
+            "pipelined": self.pipelined,
+            "unexpected": self.unexpected[:5],
+        }
 
 
-def environment(n: int) -> bytes:
-    """The AGI environment of call ``n`` (own uniqueid and caller id, IVR digit 1)."""
-    fields = {
-        "agi_network": "yes", "agi_network_script": "inbound", "agi_request": "agi://127.0.0.1/inbound",
-        "agi_channel": f"PJSIP/trunk-{n:08x}", "agi_language": "en", "agi_type": "PJSIP",
-        "agi_uniqueid": f"1800000000.{n}", "agi_version": "20.5.0", "agi_callerid": f"+1415555{n:04d}",
-        "agi_calleridname": "unknown", "agi_dnid": "+18005550100", "agi_rdnis": "unknown",
-        "agi_context": "from-trunk", "agi_extension": "+18005550100", "agi_priority": "2", "agi_enhanced": "0.0",
-        "agi_accountcode": "", "agi_threadid": "1", "agi_arg_1": "", "agi_arg_2": "1",
-    }
-    return "".join(f"{k}: {v}\n" for k, v in fields.items()).encode() + b"\n"
+def pbx_main(port: int, calls: int) -> None:
+    """Child process: play the calls on the default reactor and print the figures as one JSON line."""
+    from twisted.internet.task import react
+
+    async def go(reactor: Any) -> None:
+        print(json.dumps(await SimulatedPbx(reactor, port, calls).run()), flush=True)
+
+    react(lambda reactor: ensureDeferred(go(reactor)))
+
+
+# --- the server side (parent process) --------------------------------------------------------
+
+async def play_calls(reactor: Any, port: int, calls: int) -> dict:
+    """Run the simulated Asterisk against ``port`` in a child process and return its figures."""
+    from twisted.internet.utils import getProcessOutputAndValue
+
+    out, err, code = await getProcessOutputAndValue(
+        sys.executable, [str(Path(__file__).resolve()), "--pbx-port", str(port), "--calls", str(calls)],
+        env=dict(os.environ), reactor=reactor)
+    if code != 0:
+        raise RuntimeError(f"simulated Asterisk failed ({code}):\n{err.decode(errors='replace')}")
+    return json.loads(out.decode().strip().splitlines()[-1])
 
 
 def make_config(directory: Path, agents: int) -> Path:
-    """The shipped config with ``agents`` generated agents serving every queue by skill."""
+    """The shipped config with ``agents`` generated agents, billing served by skill, no wrap-up."""
+    import yaml
+
     config = directory / "config"
     shutil.copytree(ROOT / "config", config)
-    lines = ["agents:"]
-    for n in range(agents):
-        lines += [f"  a{n:04d}:", f"    name: Agent {n}", "    skills: {billing: 5, technical: 4, sales: 3, mandarin: 3}",
-                  "    languages: [en, zh]", f"    phone: PJSIP/{2000 + n}"]
-    (config / "agents.yaml").write_text("\n".join(lines) + "\n")
-    queues = (config / "queues.yaml").read_text()
-    start = queues.index("      agents:\n        - alice")
-    end = queues.index("    selection: longest_idle")
-    (config / "queues.yaml").write_text(queues[:start] + "      skills: {billing: 1}\n" + queues[end:])
+    (config / "agents.yaml").write_text(yaml.safe_dump({"agents": {
+        f"a{n:04d}": {"name": f"Agent {n}", "skills": {"billing": 5, "technical": 4, "sales": 3, "mandarin": 3},
+                      "languages": ["en", "zh"], "phone": f"PJSIP/{2000 + n}"} for n in range(agents)}}, sort_keys=False))
+    queues = yaml.safe_load((config / "queues.yaml").read_text())
+    for queue in queues["queues"].values():
+        queue["wrap_up"] = "0s"   # agents are free again the moment a call ends
+    queues["queues"]["billing"]["members"] = {"skills": {"billing": 1}}
+    (config / "queues.yaml").write_text(yaml.safe_dump(queues, sort_keys=False))
     return config
 
 
-def percentiles(values: list[float]) -> dict:
-    """count, p50, p99 and max of millisecond figures."""
-    values = sorted(values)
-    if not values:
-        return {"n": 0}
-    return {"n": len(values), "p50": round(statistics.median(values), 1),
-            "p99": round(values[max(0, int(len(values) * 0.99) - 1)], 1), "max": round(values[-1], 1)}
+def agent_rows(conn: Any) -> int:
+    """Unit of work: how many agents the record knows (the start-up account sync writes them)."""
+    from sqlalchemy import func, select
+
+    from callcenter.records.schema import agents
+
+    return conn.execute(select(func.count()).select_from(agents)).scalar_one()
 
 
-async def run(calls: int, agents: int, directory: Path) -> dict:
-    """Build and start the app, place the calls, return the figures."""
-    config = make_config(directory, agents)
-    url = f"sqlite:///{directory / 'bench.sqlite3'}"
-    upgrade(url)
-    settings = load_settings(config, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": directory})
-    settings = dataclasses.replace(settings, queues={n: dataclasses.replace(q, schedule=None)
-                                                     for n, q in settings.queues.items()})
-    app = build_application(settings, reactor, url)
-    app.service.startService()
-    try:
-        for login in sorted(settings.agents):
-            app.switchboard.set_available(login)
-        port = app.fastagi.port.getHost().port
-        callers = [Caller(environment(n)) for n in range(calls)]
-        offered: dict[int, float] = {}
-        app.switchboard.on_offer(lambda decision: offered.setdefault(decision.interaction, time.perf_counter()))
-        began = time.perf_counter()
-        await DeferredList([connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), c) for c in callers])
-        while any(c.decided is None for c in callers) and time.perf_counter() - began < 60:
+def state_counts(conn: Any) -> dict[str, int]:
+    """Unit of work: how many interactions are in each state."""
+    from sqlalchemy import func, select
+
+    from callcenter.records.schema import interactions
+
+    return dict(conn.execute(select(interactions.c.state, func.count()).group_by(interactions.c.state)).all())
+
+
+async def whole_server(reactor: Any, url: str, calls: int, agents: int) -> dict:
+    """The application as ``callcenter serve`` builds it on ``url`` with ``agents`` agents, all
+    available; ``calls`` calls played against it; its figures and the record's states."""
+    from callcenter.app import build_application
+    from callcenter.records.migrate import upgrade
+    from callcenter.settings import load_settings
+
+    with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
+        config = make_config(Path(tmp), agents)
+        upgrade(url)
+        settings = load_settings(config, {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp})
+        settings = dataclasses.replace(settings, queues={n: dataclasses.replace(q, schedule=None)
+                                                         for n, q in settings.queues.items()})
+        app = build_application(settings, reactor, url)
+        app.service.startService()
+        try:
+            await app.service.ready
+            # The start-up account sync writes every agent after "ready": a burst in the middle of
+            # it would measure the start-up, not the calls.
+            while await app.database.read(agent_rows) < agents:
+                await deferLater(reactor, 0.05, lambda: None)
+            for login in sorted(settings.agents):
+                app.switchboard.set_available(login)
             await app.switchboard.settled()
-            from twisted.internet import task
+            result = await play_calls(reactor, app.fastagi.port.getHost().port, calls)
+            await app.switchboard.settled()
+            states = await app.database.read(state_counts)
+            result["outcome"] = "record: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+        finally:
+            await app.service.stopService()
+    return result
 
-            await task.deferLater(reactor, 0.01, lambda: None)
-        elapsed = time.perf_counter() - began
-        by_call = {f"1800000000.{n}": c for n, c in enumerate(callers)}
-        decisions = [(offered[iid] - by_call[u].started) * 1000 for u, iid in app.voice.calls().items()
-                     if iid in offered and u in by_call]
-        wire = [(c.decided - c.started) * 1000 for c in callers if c.decided is not None]
-        return {"calls": calls, "agents": agents, "seconds": round(elapsed, 2),
-                "decision": percentiles(decisions), "dialplan": percentiles(wire)}
+
+async def bare_fastagi(reactor: Any, calls: int) -> dict:
+    """The ceiling: the same calls against a FastAgiService whose application dials at once."""
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+
+    from channels.telephony.callhandling import DialAgent
+    from channels.telephony.fastagi import FastAgiService
+    from tests.telephony.fakes import ScriptedCallHandling
+
+    app = ScriptedCallHandling([DialAgent(f"PJSIP/{2000 + n}", 20, str(n + 1)) for n in range(calls)])
+    service = FastAgiService(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"), app, reactor)
+    port = (await service.startService()).getHost().port
+    try:
+        result = await play_calls(reactor, port, calls)
     finally:
-        await app.service.stopService()
+        await service.stopService()
+    result["outcome"] = f"application told of {len(app.answered)} answers, {len(app.gone)} hang-ups"
+    return result
 
 
-def main() -> None:
-    """Print the figures of one run."""
+def spread(values: list[float]) -> str:
+    """p50/p99/max of millisecond figures, as printed."""
+    from fastagi_bench import percentile
+
+    if not values:
+        return "none"
+    return (f"p50 {percentile(values, 50):7.1f} ms  p99 {percentile(values, 99):7.1f} ms  "
+            f"max {max(values):7.1f} ms  (n={len(values)})")
+
+
+def report(label: str, result: dict, ceiling: dict | None = None) -> None:
+    """Print one burst's figures (and, given the ceiling's, the ratio of the p50s and p99s)."""
+    from fastagi_bench import percentile
+
+    dials = result["dial_ms"]
+    print(f"{label}: request -> Dial {spread(dials)}", flush=True)
+    if ceiling is not None and dials:
+        ratio = [percentile(dials, p) / percentile(ceiling["dial_ms"], p) for p in (50, 99)]
+        print(f"{'':{len(label)}}  whole server / bare FastAGI: p50 {ratio[0]:.1f}x, p99 {ratio[1]:.1f}x", flush=True)
+    if result["handoff_ms"]:
+        print(f"{'':{len(label)}}  agent free -> next Dial {spread(result['handoff_ms'])}", flush=True)
+    last, ended = result["last_dial_s"], result["all_ended_s"]
+    served = f"all ended {ended:.2f} s" if ended is not None else f"only {result['ended']} of {result['calls']} ended"
+    print(f"{'':{len(label)}}  last Dial {last if last is None else round(last, 2)} s after the burst, {served}; "
+          f"{result['outcome']}", flush=True)
+    if result["pipelined"] or result["unexpected"]:
+        print(f"{'':{len(label)}}  PROTOCOL FAULTS: {result['pipelined']} pipelined commands, "
+              f"unknown commands {result['unexpected']}", flush=True)
+
+
+async def main(reactor: Any, args: argparse.Namespace) -> None:
+    """The ceiling, then both bursts on each requested backend."""
+    from recovery_bench import scratch_database
+
+    calls = args.calls or (QUICK[0] if args.quick else 500)
+    agents = args.agents or (QUICK[1] if args.quick else 50)
+    print(f"{calls} calls at once; ring {RING_SECONDS} s, talk {TALK_SECONDS[0]}-{TALK_SECONDS[1]} s, "
+          f"simulated Asterisk in its own process", flush=True)
+    ceiling = await bare_fastagi(reactor, calls)
+    report(f"{'ceiling':9s} bare FastAGI, instant DialAgent", ceiling)
+    for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
+        for count in (calls, agents):
+            with scratch_database(backend) as url:
+                if url is None:
+                    print(f"{backend:9s} skipped: nothing answers on 127.0.0.1:5432", flush=True)
+                    break
+                result = await whole_server(reactor, url, calls, count)
+            report(f"{backend:9s} {calls} calls on {count:>3} agents", result, ceiling if count >= calls else None)
+
+
+def cli() -> None:
+    """Parse the options; run the benchmark (or, with ``--pbx-port``, the simulated Asterisk)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=500)
-    parser.add_argument("--agents", type=int, default=500)
+    parser.add_argument("--calls", type=int, help="calls in the burst (default 500, --quick 100)")
+    parser.add_argument("--agents", type=int, help="agents of the second burst (default 50, --quick 10)")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="100 calls, 10 agents")
+    parser.add_argument("--pbx-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    result: dict = {}
+    if args.pbx_port is not None:
+        pbx_main(args.pbx_port, args.calls)
+        return
+    from callcenter.reactor import install_asyncio_reactor
 
-    async def go() -> None:
-        with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
-            result.update(await run(args.calls, args.agents, Path(tmp)))
-        reactor.stop()
+    install_asyncio_reactor()
+    from twisted.internet.task import react
 
-    def failed(failure) -> None:
-        print(failure.getTraceback(), file=sys.stderr)
-        reactor.stop()
-
-    reactor.callWhenRunning(lambda: ensureDeferred(go()).addErrback(failed))
-    reactor.run()
-    if not result:
-        sys.exit(1)
-    print(f"{result['calls']} calls at once through FastAGI, switchboard, record (SQLite) and routing core, "
-          f"{result['agents']} agents available")
-    for label, key in (("request -> decision", "decision"), ("request -> dialplan", "dialplan")):
-        f = result[key]
-        print(f"{label}: n={f['n']} p50 {f.get('p50')} ms, p99 {f.get('p99')} ms, max {f.get('max')} ms")
-    print(f"all calls decided within {result['seconds']} s")
+    react(lambda reactor: ensureDeferred(main(reactor, args)))
 
 
 if __name__ == "__main__":
-    main()
+    cli()
