@@ -68,6 +68,7 @@ class Application:
     authn: Any = None
     push: Any = None
     mailflow: Any = None
+    click_to_dial: Any = None
     smtp: Any = None
 
 
@@ -241,7 +242,8 @@ def _build_web(app: Application, reactor: Any) -> None:
     DesktopApi(board, app.store, agent, reply=lambda *a, **k: app.mailflow.send_reply(*a, **k)).register(app.api)
     from callcenter.telephony import ClickToDialApi
 
-    ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",)), app.voice).register(app.api)
+    app.click_to_dial = ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",)), app.voice)
+    app.click_to_dial.register(app.api)
 
     def dry_run(interaction: dict, now: Any) -> dict:
         from callcenter.dryrun import dry_run as run_dry

@@ -229,13 +229,17 @@ class ClickToDialApi:
         agent holds for the length of the call (no inbound call is offered to them meanwhile); it
         ends when the agent's channel hangs up (AMI), or at once if their phone does not answer."""
         principal = await self._principal(req)
-        agent = self._board.settings.agents.get(getattr(principal, "agent", None) or "")
-        if agent is None or not agent.phone:
-            raise ApiError(403, "not_an_agent", "only an agent with a phone can dial out")
         body = req.json_object()
         number = body.get("number")
         if not isinstance(number, str):
             raise ApiError(422, "invalid_input", "number must be a string", "number")
+        return await self.place(getattr(principal, "agent", None) or "", number)
+
+    async def place(self, login: str, number: str) -> dict[str, Any]:
+        """Agent ``login`` calls ``number`` (see :meth:`dial`); :class:`ApiError` for what it refuses."""
+        agent = self._board.settings.agents.get(login)
+        if agent is None or not agent.phone:
+            raise ApiError(403, "not_an_agent", "only an agent with a phone can dial out")
         try:
             # The formats the web form takes ("+1 212 555 0100", "(212) 555-0100"), dialled in E.164.
             e164 = normalize_phone(number, self._board.settings.server.default_region, "number")
