@@ -352,9 +352,13 @@ class Switchboard:
         self._run(lambda now: self.router.complete(iid, now))
         self._count(iid, "completed")
         holder = self.holding.pop(iid, None) or agent
-        if holder is not None:
-            self.wrapping[iid] = holder
         self._after(iid, Step.END, {"agent": holder}, **fields)
+        if holder is not None and holder in self.settings.agents and self.router.agent_view(holder).state != "wrap_up":
+            # No wrap-up (the queue has none, or the agent logged out): finished at once, since
+            # no wrap_up_ended decision will ever come for it.
+            self._after(iid, Step.WRAP_UP_END, {"agent": holder, "by": "no_wrap_up"})
+        elif holder is not None:
+            self.wrapping[iid] = holder
 
     def end_wrap_up(self, agent: str, iid: int | None = None, disposition: str | None = None,
                     notes: str | None = None) -> None:
