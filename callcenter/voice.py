@@ -117,6 +117,10 @@ class VoiceCalls:
                 self._board.customer_left(iid, "caller_hung_up")
                 return ReleaseCall()
             known.phase = Phase.WAITING
+        if known.phase is Phase.RINGING:
+            # The dialplan came back from Dial without a dial result we heard of (the dialresult
+            # request failed): the dial did not connect, and the caller is still there.
+            self._fail(known, "unreported")
         if known.phase is not Phase.WAITING:
             log.warn("call {uniqueid} asked for routing while {phase}", uniqueid=call.uniqueid, phase=known.phase.value)
             return ReleaseCall()
@@ -273,11 +277,6 @@ class VoiceCalls:
         """The interaction of a caller channel or an agent leg this server knows, or None."""
         known = self._calls.get(uniqueid) or self._by_leg.get(uniqueid)
         return None if known is None else known.interaction
-
-    def phase_of(self, iid: int) -> Phase | None:
-        """Where the call of interaction ``iid`` stands, or None if it is not a known call."""
-        known = self._by_interaction.get(iid)
-        return None if known is None else known.phase
 
     # --- transitions ---
 

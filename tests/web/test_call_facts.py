@@ -130,3 +130,13 @@ def test_a_late_dial_result_for_a_caller_still_waiting_never_hangs_up(run, make_
     assert iid not in app.switchboard.offers
     assert _dial_result(app, iid, "NOANSWER") is True
     assert [v.interaction for v in app.switchboard.router.waiting()] == [iid]
+
+
+def test_a_caller_back_from_a_dial_nobody_reported_is_routed_again(run, app):
+    """The dialresult request never reached the server (CC_RETRY unset, the dialplan routes
+    again): the same call asking again while ringing is a failed dial, not a reason to drop it."""
+    iid = _ring(run, app)
+    app.switchboard.set_available("carol")
+    again = run(ensureDeferred(app.voice.call_arrived(_call(app.clock.now()))))
+    assert again == DialAgent("PJSIP/1003", 20, str(iid))
+    assert app.switchboard.router.agent_view("alice").no_answer == 1
