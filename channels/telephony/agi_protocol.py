@@ -12,6 +12,11 @@ then the server writes one command per LF-terminated line and Asterisk answers e
 command. The socket closing means the channel is gone: every pending command fails with
 :class:`AgiHangup`.
 
+The environment is bounded: more than ``max_env_lines`` lines or ``max_env_bytes`` bytes before
+the empty line closes the session at once (nothing more is buffered). Lines that are not
+``agi_`` variables, and lines that answer no command, are counted: the first of each kind is
+logged, the count when the session ends, so a peer cannot make the log grow faster than it sends.
+
 Arguments are written bare when they are plain words and double-quoted (with ``\\`` escapes)
 otherwise; CR, LF and NUL are refused with :class:`AgiArgumentError` so no caller-controlled text
 can start a second command.
@@ -32,6 +37,11 @@ from twisted.python.failure import Failure
 log = Logger(namespace="channels.telephony.fastagi")
 
 DEFAULT_MAX_LINE = 8192
+# A live Asterisk sends about 25 variables plus one per argument (at most 128), each a short line.
+DEFAULT_MAX_ENV_LINES = 256
+DEFAULT_MAX_ENV_BYTES = 64 * 1024
+# Asterisk's longest usage text (a 520 answer) is a few dozen lines.
+MAX_USAGE_LINES = 256
 _BARE = re.compile(r"[A-Za-z0-9_.:+\-]+")
 _RESULT = re.compile(r"200 result=(-?\d+)(?: \((.*)\))?(?: endpos=(-?\d+))?")
 
@@ -113,6 +123,26 @@ def encode_command(verb: str, *args: str) -> bytes:
     return (" ".join([verb, *(quote_argument(a) for a in args)]) + "\n").encode("utf-8")
 
 
+class _SkippedLines:
+    """Counts lines of one kind that were ignored: logs the first, the total once at the end."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count = 0
+
+    def skip(self, line: str) -> None:
+        """Count ``line``; only the first one of the session is written to the log."""
+        self.count += 1
+        if self.count == 1:
+            log.warn("{what} ignored: {line!r} (further ones are only counted)", what=self.what, line=line[:80])
+
+    def report(self) -> None:
+        """Log how many were ignored when there was more than the one already logged."""
+        if self.count > 1:
+            log.warn("{what}: {count} ignored in this session", count=self.count, what=self.what)
+            self.count = 1
+
+
 @dataclass
 class _Pending:
     command: str
@@ -126,6 +156,9 @@ class AgiSessionProtocol(Protocol):
     ``(key, value)`` pairs (keys as sent, ``agi_`` included). ``on_hangup()`` is called once when
     the channel is known to be gone: a ``HANGUP`` line or the socket closing under us.
     Commands (:meth:`command`) may be issued once the environment arrived.
+
+    An environment of more than ``max_env_lines`` lines or ``max_env_bytes`` bytes (line ends
+    included, skipped lines too) closes the session with an error logged once.
     """
 
     def __init__(
@@ -133,12 +166,20 @@ class AgiSessionProtocol(Protocol):
         on_environment: Callable[[list[tuple[str, str]]], object],
         on_hangup: Callable[[], object],
         max_line: int = DEFAULT_MAX_LINE,
+        max_env_lines: int = DEFAULT_MAX_ENV_LINES,
+        max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
     ) -> None:
         self._on_environment = on_environment
         self._on_hangup = on_hangup
         self.max_line = max_line
+        self.max_env_lines = max_env_lines
+        self.max_env_bytes = max_env_bytes
         self._buffer = b""
         self._env: list[tuple[str, str]] | None = []
+        self._env_lines = 0
+        self._env_bytes = 0
+        self._skipped_env = _SkippedLines("AGI environment line")
+        self._unsolicited = _SkippedLines("AGI line with no command pending")
         self._pending: deque[_Pending] = deque()
         self._usage: list[str] | None = None
         self.hung_up = False
@@ -156,21 +197,38 @@ class AgiSessionProtocol(Protocol):
             if len(raw) > self.max_line:
                 self._abort(f"line longer than {self.max_line} bytes")
                 return
+            if self._env is not None and not self._env_within_limits(len(raw) + 1):
+                return
             self._line(raw.rstrip(b"\r").decode("utf-8", "surrogateescape"))
         if len(self._buffer) > self.max_line:
             self._abort(f"line longer than {self.max_line} bytes without LF")
+        elif self._env is not None and self._env_bytes + len(self._buffer) > self.max_env_bytes:
+            self._abort(f"AGI environment longer than {self.max_env_bytes} bytes")
+
+    def _env_within_limits(self, size: int) -> bool:
+        """Count one environment line of ``size`` bytes; close the session past either cap."""
+        self._env_lines += 1
+        self._env_bytes += size
+        if self._env_lines > self.max_env_lines:
+            self._abort(f"AGI environment longer than {self.max_env_lines} lines")
+            return False
+        if self._env_bytes > self.max_env_bytes:
+            self._abort(f"AGI environment longer than {self.max_env_bytes} bytes")
+            return False
+        return True
 
     def _line(self, line: str) -> None:
         if self._env is not None:
             if line == "":
                 env, self._env = self._env, None
+                self._skipped_env.report()
                 self._on_environment(env)
                 return
             key, sep, value = line.partition(": ")
             if not sep or not key.startswith("agi_"):
                 key, sep, value = line.partition(":")
                 if not sep or not key.startswith("agi_"):
-                    log.warn("AGI environment line skipped: {line!r}", line=line[:80])
+                    self._skipped_env.skip(line)
                     return
             self._env.append((key, value))
             return
@@ -182,12 +240,14 @@ class AgiSessionProtocol(Protocol):
             if line.startswith("520 "):
                 text, self._usage = "\n".join(self._usage), None
                 self._answer(error=(520, text))
+            elif len(self._usage) > MAX_USAGE_LINES:
+                self._abort(f"AGI usage text longer than {MAX_USAGE_LINES} lines")
+            return
+        if not self._pending:
+            self._unsolicited.skip(line)
             return
         if line.startswith("520-"):
             self._usage = [line[4:]]
-            return
-        if not self._pending:
-            log.warn("AGI line with no command pending ignored: {line!r}", line=line[:80])
             return
         code = line[:3]
         if code.isdigit() and int(code) in _ERRORS and line[3:4] in (" ", ""):
@@ -241,6 +301,11 @@ class AgiSessionProtocol(Protocol):
         self.transport.write(data)
         return deferred
 
+    def give_up(self, error: Exception) -> None:
+        """Fail every pending command with ``error`` and close the session (e.g. no answer in time)."""
+        self._fail_pending(error)
+        self.close()
+
     def close(self) -> None:
         """End the session from our side (Asterisk then goes on in the dialplan)."""
         if not self._closing:
@@ -249,6 +314,8 @@ class AgiSessionProtocol(Protocol):
                 self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+        self._skipped_env.report()
+        self._unsolicited.report()
         self._fail_pending(AgiHangup("connection closed"))
         if not self._closing:
             # Asterisk closing the socket is how a hung-up channel ends a FastAGI session.

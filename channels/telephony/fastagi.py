@@ -15,7 +15,10 @@ For ``agi://host:4573/inbound,<queue hint>,<IVR digits>`` a session
    ``release``); and closes the socket so the dialplan goes on.
 
 The caller hanging up at any point (``HANGUP``, a command answering ``result=-1`` or 511, the
-socket closed) ends the session and calls ``CallHandling.caller_hung_up`` once.
+socket closed) ends the session and calls ``CallHandling.caller_hung_up`` once. So does a command
+of ours that gets no answer within ``command_timeout`` seconds: the session is closed and the
+caller reported gone. That timer runs only while a command is outstanding; the hold in step 3
+sends nothing and has no timer, however long the caller waits.
 
 For ``dialresult,<interaction id>,<DIALSTATUS>`` the session calls ``CallHandling.dial_result``
 and sets ``CC_RETRY`` to 1 (route again) or 0. ``answered,<interaction id>`` (Dial's ``U()``
@@ -56,6 +59,8 @@ from channels.telephony.callhandling import (
 log = Logger(namespace="channels.telephony.fastagi")
 
 DEFAULT_PORT = 4573
+# Asterisk answers GET/SET VARIABLE and SET MUSIC at once; an answer this late means the peer is gone.
+DEFAULT_COMMAND_TIMEOUT = 30.0
 SCRIPTS = ("inbound", "dialresult", "answered", "hangup")
 
 # The channel variables the server sets; the dialplan in docs/telephony.md reads each of them.
@@ -102,10 +107,12 @@ def _request_path(env: dict[str, str]) -> str:
 class FastAgiSession:
     """Runs one FastAGI request over an :class:`AgiSessionProtocol` (see the module docstring)."""
 
-    def __init__(self, app: CallHandling, clock: Clock, settings: HoldSettings, environment_timeout: float = 10.0) -> None:
+    def __init__(self, app: CallHandling, clock: Clock, settings: HoldSettings, environment_timeout: float = 10.0,
+                 command_timeout: float = DEFAULT_COMMAND_TIMEOUT) -> None:
         self._app = app
         self._clock = clock
         self._settings = settings
+        self._command_timeout = command_timeout
         self.protocol = AgiSessionProtocol(self._environment, self._hangup)
         self.done: Deferred[None] = Deferred()
         self._hangup_reported = False
@@ -166,7 +173,20 @@ class FastAgiSession:
     async def _command(self, verb: str, *args: str):
         if self.protocol.hung_up:
             raise _CallerGone()
-        return await self.protocol.command(verb, *args)
+        answer = self.protocol.command(verb, *args)
+        # Armed per command, never during the hold: holding sends nothing, so nothing is awaited.
+        timer = self._clock.call_later(self._command_timeout, self._command_overdue, verb)
+        try:
+            return await answer
+        finally:
+            if timer.active():
+                timer.cancel()
+
+    def _command_overdue(self, verb: str) -> None:
+        reason = f"no answer to {verb} within {self._command_timeout:g} s"
+        log.warn("FastAGI session closed: {reason}", reason=reason)
+        # AgiHangup: _run reports the caller gone, as when the socket closes under us.
+        self.protocol.give_up(AgiHangup(reason))
 
     async def _set(self, name: str, value: str) -> None:
         await self._command("SET VARIABLE", name, value)
@@ -288,20 +308,22 @@ class FastAgiFactory(ServerFactory):
     """Builds one :class:`FastAgiSession` per connection and remembers the live ones for draining.
 
     A connection that has not sent its whole environment within ``environment_timeout`` seconds
-    is closed.
+    is closed; so is one that leaves a command unanswered for ``command_timeout`` seconds.
     """
 
     def __init__(
-        self, app: CallHandling, reactor: IReactorTime, settings: HoldSettings = HoldSettings(), environment_timeout: float = 10.0
+        self, app: CallHandling, reactor: IReactorTime, settings: HoldSettings = HoldSettings(), environment_timeout: float = 10.0,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
     ) -> None:
         self._app = app
         self._clock = Clock(reactor)
         self.settings = settings
         self.environment_timeout = environment_timeout
+        self.command_timeout = command_timeout
         self.sessions: set[FastAgiSession] = set()
 
     def buildProtocol(self, addr: object) -> AgiSessionProtocol:
-        session = FastAgiSession(self._app, self._clock, self.settings, self.environment_timeout)
+        session = FastAgiSession(self._app, self._clock, self.settings, self.environment_timeout, self.command_timeout)
         self.sessions.add(session)
         session.protocol.closed.addBoth(lambda _: self.sessions.discard(session))
         session.protocol.factory = self

@@ -172,3 +172,66 @@ def test_injection_in_arguments_is_refused_before_writing(value):
     with pytest.raises(AgiArgumentError):
         s.proto.command("SET VARIABLE", "CC_CALLER", value)
     assert s.transport.value() == b""
+
+
+def test_environment_with_too_many_lines_is_closed_without_buffering_more():
+    """Past max_env_lines the session closes at once; later bytes are dropped and no environment arrives."""
+    s = Session()
+    s.proto.max_env_lines = 40
+    with captured_log("channels.telephony.fastagi") as lines:
+        s.feed(b"".join(b"agi_x%d: y\n" % i for i in range(41)))
+        s.feed(b"agi_more: z\n" * 1000, b"\n")
+    assert s.env == [] and s.transport.disconnecting
+    assert len(s.proto._env) == 40 and s.proto._buffer == b""
+    assert lines == ["AGI session closed: AGI environment longer than 40 lines"]
+
+
+def test_environment_with_too_many_bytes_is_closed_even_mid_line():
+    """Past max_env_bytes (complete lines plus the unfinished one) the session closes at once."""
+    s = Session()
+    s.proto.max_env_bytes = 1000
+    s.feed(b"agi_a: " + b"v" * 600 + b"\n")
+    assert not s.transport.disconnecting
+    s.feed(b"agi_b: " + b"w" * 500)
+    assert s.env == [] and s.transport.disconnecting
+
+
+def test_default_environment_caps_admit_a_real_environment_and_stop_a_stream():
+    """A recorded environment fits the defaults; a stream of 300 short agi_ lines does not."""
+    real = Session()
+    env_chunks = chunks("inbound-answered", 2, True)
+    real.feed(*env_chunks[: env_chunks.index(b"\n") + 1])
+    assert len(real.env) == 1 and not real.transport.disconnecting
+    flood = Session()
+    flood.feed(b"agi_x: y\n" * 300)
+    assert flood.transport.disconnecting and len(flood.proto._env) == 256
+
+
+def test_skipped_environment_lines_are_counted_not_each_logged():
+    """A thousand malformed environment lines give two log lines: the first one, then the count."""
+    s = Session()
+    with captured_log("channels.telephony.fastagi") as lines:
+        s.feed(b"agi_network: yes\n" + b"nonsense\n" * 200 + b"agi_uniqueid: 1.2\n\n")
+    assert s.env == [[("agi_network", "yes"), ("agi_uniqueid", "1.2")]]
+    assert lines == ["AGI environment line ignored: 'nonsense' (further ones are only counted)",
+                     "AGI environment line: 200 ignored in this session"]
+
+
+def test_lines_answering_no_command_are_counted_not_each_logged():
+    """Unsolicited lines after the environment are logged once and counted when the session ends."""
+    s = Session()
+    s.feed(ENV)
+    with captured_log("channels.telephony.fastagi") as lines:
+        s.feed(b"200 result=1\n" * 50, b"520-usage\n" * 50)
+        s.proto.connectionLost(Failure(ConnectionDone()))
+    assert lines == ["AGI line with no command pending ignored: '200 result=1' (further ones are only counted)",
+                     "AGI line with no command pending: 100 ignored in this session"]
+
+
+def test_endless_usage_text_closes_the_session():
+    """A 520- usage answer that never ends is cut off at MAX_USAGE_LINES and the command fails."""
+    s = Session()
+    s.feed(ENV)
+    pending = s.run("NOOP")
+    s.feed(b"520-Invalid\n" + b" more usage\n" * 300)
+    assert pending[0].check(AgiProtocolError) and s.transport.disconnecting

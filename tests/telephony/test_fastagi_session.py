@@ -238,3 +238,46 @@ def test_peer_that_never_finishes_the_environment_is_closed():
     held.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
     held.clock.advance(60)
     assert not held.transport.disconnecting
+
+
+def test_command_without_an_answer_closes_the_session_and_reports_the_caller_gone():
+    """SET MUSIC ON unanswered for command_timeout seconds: the session closes and caller_hung_up
+    is called once, at the time the timer fired."""
+    app = ScriptedCallHandling([Deferred()])
+    s = Session(app)
+    s.feed(_env("inbound"), b"200 result=1 ()\n")
+    assert s.new_output() == b"GET VARIABLE IVR_DIGITS\nSET MUSIC ON default\n"
+    s.clock.advance(29.9)
+    assert not s.transport.disconnecting and app.hung_up == []
+    s.clock.advance(0.1)
+    assert s.transport.disconnecting
+    (call, at), = app.hung_up
+    assert at - call.arrived_at == 30.0
+    s.proto.connectionLost(Failure(ConnectionDone()))
+    assert len(app.hung_up) == 1
+
+
+def test_idle_hold_has_no_command_timeout_but_each_command_after_it_has():
+    """Held for hours with nothing outstanding the session stays open; the decision's first
+    command, left unanswered, then closes it after command_timeout."""
+    later: Deferred = Deferred()
+    app = ScriptedCallHandling([later])
+    s = Session(app)
+    s.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
+    s.new_output()
+    s.clock.advance(4 * 3600)
+    assert not s.transport.disconnecting and app.hung_up == []
+    later.callback(DialAgent("PJSIP/1001", 15, "abc-1"))
+    assert s.new_output() == b"SET MUSIC OFF\n"
+    s.clock.advance(30)
+    assert s.transport.disconnecting and len(app.hung_up) == 1
+
+
+def test_answered_commands_leave_no_timer_behind():
+    """A session whose commands were all answered in time leaves no pending call on the clock."""
+    s = Session(ScriptedCallHandling([DialAgent("Local/agent1@agents", 6, "1")]))
+    s.feed(_env("inbound"))
+    _answered(s, b"200 result=1 ()\n", *[b"200 result=1\n"] * 4)
+    assert s.transport.disconnecting
+    s.proto.connectionLost(Failure(ConnectionDone()))
+    assert s.clock.getDelayedCalls() == []
