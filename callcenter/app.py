@@ -90,9 +90,11 @@ def build_application(settings: Any, reactor: Any, database_url: str,
     health = HealthCheck(database.ping)
     web_auth: dict[str, Any] = {}
 
-    async def authorize(req: Any, action: str) -> None:
-        # Any signed-in user (or API token) may read and edit the customer record.
-        await web_auth["authn"].api_principal(req, ("agent", "supervisor", "admin"))
+    async def authorize(req: Any, action: str) -> Any:
+        # Any signed-in user (or API token) may read and edit the customer record; merging two
+        # customers rewrites history, so it takes a supervisor or an admin.
+        roles = ("supervisor", "admin") if action == "customers.merge" else ("agent", "supervisor", "admin")
+        return await web_auth["authn"].api_principal(req, roles)
 
     api = build_api(store=store, health=health, authorize=authorize)
     root = RootResource(api, recovering=lambda: health.recovering)

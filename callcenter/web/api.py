@@ -23,8 +23,9 @@ from callcenter.web.serialize import to_json
 CUSTOMER_FIELDS = ("display_name", "tier", "language", "attributes", "external_ids")
 MAX_TIMELINE_LIMIT = 200
 
-# authorize(request, action) raises ApiError 401/403 when the caller may not do ``action``.
-Authorizer = Callable[[ApiRequest, str], Awaitable[None]]
+# authorize(request, action) raises ApiError 401/403 when the caller may not do ``action``;
+# otherwise it returns who the caller is (an object with ``login``), or None when nobody signs in.
+Authorizer = Callable[[ApiRequest, str], Awaitable[Any]]
 
 
 async def _allow_all(_req: ApiRequest, _action: str) -> None:
@@ -59,7 +60,8 @@ def _only_fields(body: dict, allowed: tuple[str, ...]) -> dict:
 
 
 class CustomerApi:
-    """Handlers of ``/api/customers``; ``authorize`` guards each (actions ``customers.read/write``)."""
+    """Handlers of ``/api/customers``; ``authorize`` guards each (actions ``customers.read/write``,
+    and ``customers.merge``, which the application grants to supervisors and admins only)."""
 
     def __init__(self, store: Any, authorize: Authorizer = _allow_all) -> None:
         self._store = store
@@ -137,16 +139,20 @@ class CustomerApi:
         return JsonResponse(to_json(customer), 201)
 
     async def merge(self, req: ApiRequest) -> object:
-        """Merge ``merge_id`` into the customer in the path; the survivor is returned."""
-        await self._authorize(req, "customers.write")
-        body = _only_fields(req.json_object(), ("merge_id", "actor"))
+        """Merge ``merge_id`` into the customer in the path; the survivor is returned.
+
+        The audit entry names the authenticated caller and nobody else: an ``actor`` in the body
+        is refused (422) rather than silently replaced, so no client believes it was recorded.
+        """
+        caller = await self._authorize(req, "customers.merge")
+        body = _only_fields(req.json_object(), ("merge_id",))
         merge_id = body.get("merge_id")
         if not isinstance(merge_id, int) or isinstance(merge_id, bool):
             raise ApiError(422, "invalid_input", "merge_id must be a customer id (integer)", "merge_id")
         survivor = req.path_id("customer")
         if merge_id == survivor:
             raise ApiError(422, "invalid_input", "a customer cannot be merged into itself", "merge_id")
-        actor = body.get("actor")
+        actor = getattr(caller, "login", None)
         return to_json(await self._store.merge_customers(survivor, merge_id, actor=actor))
 
     async def interaction(self, req: ApiRequest) -> object:

@@ -134,7 +134,7 @@ def test_merge_moves_contacts_and_the_merged_id_resolves(run, server):
     _, base = server
     a = call(run, "POST", base + "/api/customers", {"display_name": "A", "contact_points": [{"kind": "email", "value": "a@example.com"}]}).json()
     b = call(run, "POST", base + "/api/customers", {"display_name": "B", "contact_points": [{"kind": "email", "value": "b@example.com"}]}).json()
-    r = call(run, "POST", base + f"/api/customers/{a['id']}/merge", {"merge_id": b["id"], "actor": "supervisor1"})
+    r = call(run, "POST", base + f"/api/customers/{a['id']}/merge", {"merge_id": b["id"]})
     assert r.status == 200, r.body
     assert sorted(p["value"] for p in r.json()["contact_points"]) == ["a@example.com", "b@example.com"]
     assert call(run, "GET", base + f"/api/customers/{b['id']}").json()["customer"]["id"] == a["id"]
@@ -142,6 +142,25 @@ def test_merge_moves_contacts_and_the_merged_id_resolves(run, server):
     assert (r.status, r.json()["error"]["field"]) == (422, "merge_id")
     r = call(run, "POST", base + f"/api/customers/{a['id']}/merge", {"merge_id": "b"})
     assert (r.status, r.json()["error"]["field"]) == (422, "merge_id")
+
+
+def test_merge_records_the_caller_and_needs_a_supervisor(run, server):
+    """An agent's merge is a 403 and merges nothing; an actor in the body is a 422; the audit
+    entry of an allowed merge names the authenticated caller only."""
+    app, base = server
+    a = call(run, "POST", base + "/api/customers", {"display_name": "A"}).json()
+    b = call(run, "POST", base + "/api/customers", {"display_name": "B"}).json()
+    run(app.users.create("agent7", "agent", "Agent Seven"))
+    _, agent_token = run(app.users.create_token("agent7", "tests"))
+    r = call(run, "POST", base + f"/api/customers/{a['id']}/merge", {"merge_id": b["id"]}, token=agent_token)
+    assert (r.status, r.json()["error"]["code"]) == (403, "forbidden")
+    r = call(run, "POST", base + f"/api/customers/{a['id']}/merge", {"merge_id": b["id"], "actor": "root (admin) - approved by legal"})
+    assert (r.status, r.json()["error"]["field"]) == (422, "actor")
+    assert call(run, "GET", base + f"/api/customers/{b['id']}").json()["customer"]["id"] == b["id"]
+    assert run(app.store.recent_audit("customer.merge")) == []
+    assert call(run, "POST", base + f"/api/customers/{a['id']}/merge", {"merge_id": b["id"]}).status == 200
+    (entry,) = run(app.store.recent_audit("customer.merge"))
+    assert entry.actor == "crm-sync"
 
 
 def test_health_reports_database_and_channels(run, server):
