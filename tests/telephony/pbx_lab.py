@@ -43,6 +43,7 @@ class Lab:
         self.asterisk, self.pid_file = asterisk, pid_file
         self._admin, self._agent, self.epoch = admin, agent, epoch
         self.steps: list[dict[str, Any]] = []
+        self.restart_server: Callable[[float], None] = lambda down: None
         self._ami = socket.create_connection(("127.0.0.1", 5038))
         self._ami.recv(100)
         self._n = 0
@@ -63,8 +64,10 @@ class Lab:
     def state(self, agent: str, state: str, reason: str | None = None) -> None:
         """A supervisor sets ``agent``'s state; logged in the steps for the replay."""
         body: dict[str, Any] = {"state": state} if reason is None else {"state": state, "reason": reason}
-        api(self._admin, "POST", f"/api/supervisor/agents/{agent}/state", body)
+        # Stamped when it is asked for: what the server does about it may reach the PBX before
+        # the request returns.
         self.steps.append({"t": round(time.time() - self.epoch, 4), "agent": agent, "state": state, "reason": reason})
+        api(self._admin, "POST", f"/api/supervisor/agents/{agent}/state", body)
 
     def dial(self, number: str) -> None:
         """Alice clicks to dial ``number`` (in the background: the request lasts until she answers)."""
@@ -118,12 +121,29 @@ SCENARIOS: dict[str, Callable[[Lab], None]] = {
                                                  time.sleep(4), _restart_asterisk(lab, kill=False), time.sleep(20)),
     "asterisk-killed-during-call": lambda lab: (lab.state("erin", "available"), time.sleep(1), lab.call(hold=60),
                                                 time.sleep(4), _restart_asterisk(lab, kill=True), time.sleep(25)),
+    "server-restart-while-caller-holds": lambda lab: (lab.call(hold=40), time.sleep(4), lab.restart_server(5),
+                                                     lab.state("alice", "available"), time.sleep(12)),
     "twenty-calls-five-agents": lambda lab: ([lab.state(a, "available") for a in ("alice", "bob", "carol", "dai", "erin")],
                                              time.sleep(1),
                                              [lab.call(caller=f"+1415555{i:04d}", name=f"Caller {i}", hold=25 + i)
                                               for i in range(20)],
                                              time.sleep(50)),
 }
+
+
+def _serve(cc: list[str], data: Path, log: Any) -> subprocess.Popen:
+    """``callcenter serve`` on the lab configuration, once its AMI link is up."""
+    server = subprocess.Popen(cc + ["serve", "--config", str(CONFIG), "--data-dir", str(data)], cwd=REPO,
+                              stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            health = json.loads(urllib.request.urlopen("http://127.0.0.1:8080/health", timeout=1).read())
+            if health["channels"]["ami"]["state"] == "up":
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    return server
 
 
 def record(name: str, out_dir: Path, asterisk: list[str], pid_file: str) -> None:
@@ -154,21 +174,24 @@ def record(name: str, out_dir: Path, asterisk: list[str], pid_file: str) -> None
     time.sleep(0.05)
     epoch = float(epoch_file.read_text())
     time.sleep(0.5)
-    server = subprocess.Popen(cc + ["serve", "--config", str(CONFIG), "--data-dir", str(data)], cwd=REPO,
-                              stdout=open(f"{out}.server.log", "w"), stderr=subprocess.STDOUT)
-    for _ in range(100):
-        try:
-            health = json.loads(urllib.request.urlopen("http://127.0.0.1:8080/health", timeout=1).read())
-            if health["channels"]["ami"]["state"] == "up":
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.2)
+    log = open(f"{out}.server.log", "w")
+    servers = [_serve(cc, data, log)]
     lab = Lab(asterisk, pid_file, admin, agent, epoch)
+
+    def restart_server(down: float) -> None:
+        lab.steps.append({"t": round(time.time() - epoch, 4), "server": "stopping"})
+        servers[0].send_signal(signal.SIGTERM)
+        servers[0].wait(30)
+        lab.steps.append({"t": round(time.time() - epoch, 4), "server": "stopped"})
+        time.sleep(down)
+        lab.steps.append({"t": round(time.time() - epoch, 4), "server": "starting"})
+        servers[0] = _serve(cc, data, log)
+
+    lab.restart_server = restart_server
     SCENARIOS[name](lab)
     shown = api(admin, "GET", "/api/supervisor/snapshot")
-    server.send_signal(signal.SIGTERM)
-    server.wait(30)
+    servers[0].send_signal(signal.SIGTERM)
+    servers[0].wait(30)
     recorder.send_signal(signal.SIGTERM)
     recorder.wait(5)
     epoch_file.unlink(missing_ok=True)

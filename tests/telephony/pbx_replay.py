@@ -88,8 +88,9 @@ class PbxPlayer:
     """Plays recording ``name`` against a started application built on ``vreactor``.
 
     ``apply_step(step)`` does what a person did at that moment (a step of the steps file: an
-    agent state change, a click to dial); ``settle()`` waits until the server's record writes
-    are done (called before each move of the clock).
+    agent state change, a click to dial, the server stopped and started again; it may return
+    an awaitable, which is awaited); ``settle()`` waits until the server's record writes are
+    done (called before each move of the clock).
     """
 
     name: str
@@ -103,6 +104,7 @@ class PbxPlayer:
     epoch: float = 0.0
     _conns: dict[int, _Conn] = field(default_factory=dict)
     _pending_ami: list[_Link] = field(default_factory=list)
+    _fresh_server: bool = True
 
     def __post_init__(self) -> None:
         chunks, meta = recording(self.name)
@@ -122,20 +124,21 @@ class PbxPlayer:
         self._ami_port = port
         return port.getHost().port
 
+    def server_started(self) -> None:
+        """A server (the first, or the next after a recorded restart) was started: its first AMI
+        connection takes the next recorded session (the live one got its banner a little later)."""
+        self._fresh_server = True
+
     def ami_connected(self, link: _Link) -> None:
-        """A server AMI connection arrived: kept for the next recorded session if one is due now,
-        else closed at once (the recorded PBX was not there)."""
+        """A server AMI connection arrived: kept for the next recorded session if one is due now
+        (or it is a new server's first), else closed at once (the recorded PBX was not there)."""
         now = self.vreactor.seconds() - self.epoch
         due = [c for c in self._conns.values() if c.ami and c.link is None]
-        if due and min(c.first_t for c in due) <= now + RECONNECT_SLACK + self._start_slack(due):
+        if due and (self._fresh_server or min(c.first_t for c in due) <= now + RECONNECT_SLACK):
+            self._fresh_server = False
             self._pending_ami.append(link)
         else:
             self.real_reactor.callLater(0, lambda: link.transport.loseConnection())
-
-    def _start_slack(self, due: list[_Conn]) -> float:
-        # The first session: the server connects as soon as it starts, the recording shows when
-        # the live server (started a little after the recorder) got its banner.
-        return 5.0 if all(c.link is None for c in self._conns.values() if c.ami) else 0.0
 
     async def play(self) -> None:
         """Play every chunk; raises AssertionError at the first byte the server wrote differently."""
@@ -144,7 +147,7 @@ class PbxPlayer:
             while steps and steps[0]["t"] <= chunk.t:
                 step = steps.pop(0)
                 await self._move_to(step["t"])
-                self.apply_step(step)
+                await self._apply(step)
             await self._move_to(chunk.t)
             conn = self._conns[chunk.conn]
             if conn.link is None:
@@ -158,7 +161,7 @@ class PbxPlayer:
                 conn.link.transport.loseConnection()
         for step in steps:
             await self._move_to(step["t"])
-            self.apply_step(step)
+            await self._apply(step)
 
     async def finish(self, extra: float) -> None:
         """Let ``extra`` more recorded seconds pass after the last chunk (timers: wrap-up...)."""
@@ -178,6 +181,11 @@ class PbxPlayer:
             link.transport.loseConnection()
         if getattr(self, "_ami_port", None) is not None:
             self._ami_port.stopListening()
+
+    async def _apply(self, step: dict[str, Any]) -> None:
+        outcome = self.apply_step(step)
+        if outcome is not None:
+            await outcome
 
     def _later_ami(self, conn: _Conn) -> bool:
         return any(c.ami and c.first_t > conn.first_t for c in self._conns.values())

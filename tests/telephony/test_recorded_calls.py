@@ -29,7 +29,6 @@ def replay(name: str, run, url: str, tmp_path) -> tuple[object, dict]:
     and return the application and the dashboard snapshot at the moment the live one was read."""
     from twisted.internet import reactor
 
-    from callcenter.app import build_application
     from callcenter.settings import load_settings
     from callcenter.web.supervision import snapshot
 
@@ -40,44 +39,75 @@ def replay(name: str, run, url: str, tmp_path) -> tuple[object, dict]:
     overrides = {"http_port": 0, "fastagi_port": 0, "smtp_port": 0, "data_dir": tmp_path}
     settings = load_settings(lab_config(), overrides)
     telephony = dataclasses.replace(settings.telephony, ami=dataclasses.replace(settings.telephony.ami, port=ami_port))
-    settings = dataclasses.replace(settings, telephony=telephony)
-    app = build_application(settings, clock, url, overrides)
-    run(app.service.startService() or _started(app))
+    servers = Servers(dataclasses.replace(settings, telephony=telephony), clock, url, overrides, player)
+    run(servers.start())
     try:
-        player.fastagi_port = app.fastagi.port.getHost().port
-        board = app.switchboard
-        player.apply_step = lambda step: _apply(app, step)
-        player.settle = board.settled
+        player.apply_step = servers.apply
+        player.settle = servers.settle
         run(player.play(), timeout=120)
         run(player.finish(meta["snapshot_at"] - player.chunks[-1].t))
-        shown = snapshot(board, app.clock)
+        shown = snapshot(servers.app.switchboard, servers.app.clock)
     finally:
         player.close()
-        run(app.service.stopService())
-    return app, shown
+        run(servers.stop())
+    return servers.app, shown
 
 
-def _apply(app, step: dict) -> None:
-    """What a person did in the live run: a supervisor set an agent's state, an agent clicked to
-    dial (the request lasts until the PBX answers, so it runs on while the replay goes on)."""
-    from twisted.internet.defer import ensureDeferred
+class Servers:
+    """The server under replay, as `callcenter serve` builds it; a recorded restart stops it and
+    starts the next one on the same record, as an operator's restart did live."""
 
-    if "dial" in step:
-        ensureDeferred(app.click_to_dial.place(step["agent"], step["dial"])).addErrback(
-            lambda f: f.printTraceback())
-    else:
-        app.switchboard.change_state(step["agent"], step["state"], step.get("reason"))
+    def __init__(self, settings, clock, url: str, overrides: dict, player: PbxPlayer) -> None:
+        self._settings, self._clock, self._url, self._overrides, self._player = settings, clock, url, overrides, player
+        self.app = None
+        self._stopping = None
 
+    async def start(self) -> None:
+        """Build and start a server; the player dials its FastAGI port from now on."""
+        from callcenter.app import build_application
+        from tests.telephony.pbx_replay import wait_for
+        from twisted.internet import reactor
 
-async def _started(app) -> None:
-    from tests.telephony.pbx_replay import wait_for
-    from twisted.internet import reactor
+        self._player.server_started()
+        self.app = build_application(self._settings, self._clock, self._url, self._overrides)
+        self.app.service.startService()
+        for _ in range(500):
+            if self.app.fastagi is not None and self.app.fastagi.port is not None:
+                break
+            await wait_for(reactor, 0.01)
+        else:
+            raise AssertionError("FastAGI never listened")
+        self._player.fastagi_port = self.app.fastagi.port.getHost().port
 
-    for _ in range(500):
-        if app.fastagi is not None and app.fastagi.port is not None:
-            return
-        await wait_for(reactor, 0.01)
-    raise AssertionError("FastAGI never listened")
+    async def stop(self) -> None:
+        """Stop the server if it runs (what SIGTERM does)."""
+        if self.app is not None and self.app.service.running:
+            await self.app.service.stopService()
+
+    async def settle(self) -> None:
+        """Wait for the running server's record writes."""
+        if self.app is not None and self.app.service.running:
+            await self.app.switchboard.settled()
+
+    def apply(self, step: dict):
+        """What a person did in the live run: a supervisor set an agent's state, an agent clicked
+        to dial (the request lasts until the PBX answers, so it runs on while the replay goes on),
+        an operator stopped the server (its drain runs on the recorded clock) and started it again."""
+        from twisted.internet.defer import ensureDeferred
+
+        if step.get("server") == "stopping":
+            self._stopping = ensureDeferred(self.stop())
+            return None
+        if step.get("server") == "stopped":
+            return self._stopping
+        if step.get("server") == "starting":
+            return ensureDeferred(self.start())
+        if "dial" in step:
+            ensureDeferred(self.app.click_to_dial.place(step["agent"], step["dial"])).addErrback(
+                lambda f: f.printTraceback())
+        else:
+            self.app.switchboard.change_state(step["agent"], step["state"], step.get("reason"))
+        return None
 
 
 @pytest.mark.parametrize("name", recordings())
