@@ -204,7 +204,8 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.records.users import UserStore
     from callcenter.web.authn import Authenticator
     from callcenter.web.desktop import DesktopApi
-    from callcenter.web.pages import DashboardPage, DesktopPage, MetricsResource, page_environment, static_resource
+    from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, MetricsResource, page_environment,
+                                      static_resource)
     from callcenter.web.push import PushHub, PushResource
     from callcenter.web.reports import ReportsResource
     from callcenter.web.supervision import SupervisionApi, collect_metrics, today_snapshot
@@ -259,9 +260,11 @@ def _build_web(app: Application, reactor: Any) -> None:
         root.putChild(name, resource)
     root.putChild(b"push", PushResource(hub, authn.principal_for))
     root.putChild(b"static", static_resource())
+    root.putChild(b"", HomePage(authn.principal_for))
     root.putChild(b"desktop", DesktopPage(env, lambda: board.settings, authn.principal_for, authn.csrf_for,
                                           crm_url=settings.server.crm_url))
-    root.putChild(b"supervisor", authn.guard(DashboardPage(env, lambda: board.settings, authn.csrf_for),
+    root.putChild(b"supervisor", authn.guard(DashboardPage(env, lambda: board.settings, authn.csrf_for,
+                                                           authn.checked_principal),
                                              roles=("supervisor", "admin"), page=True))
 
     async def can_read_reports(request: Any) -> bool:
@@ -269,7 +272,7 @@ def _build_web(app: Application, reactor: Any) -> None:
         return principal is not None and principal.role in ("supervisor", "admin")
 
     root.putChild(b"reports", ReportsResource(ReportingReader(app.database), lambda: board.settings, app.clock,
-                                              can_read_reports))
+                                              can_read_reports, authn.csrf_for, authn.checked_principal))
     registry = MetricsRegistry()
     collect_metrics(registry, board, app.health, app.clock)
     root.putChild(b"metrics", MetricsResource(registry))

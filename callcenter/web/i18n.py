@@ -77,6 +77,17 @@ _EN = {
     "queue": "Queue",
     "set_state": "Set state",
     "occupancy": "Occupancy",
+    "nav_desktop": "Desktop",
+    "nav_dashboard": "Dashboard",
+    "nav_reports": "Reports",
+    "nav_staffing": "Staffing",
+    "pages": "Pages",
+    "sign_out": "Sign out",
+    "signed_in_as": "Signed in as",
+    "filter_agents": "Filter agents",
+    "change_state": "Change state…",
+    "target": "target",
+    "priority": "Priority",
 }
 
 _ZH = {
@@ -145,6 +156,17 @@ _ZH = {
     "queue": "队列",
     "set_state": "设置状态",
     "occupancy": "占用率",
+    "nav_desktop": "工作台",
+    "nav_dashboard": "监控台",
+    "nav_reports": "报表",
+    "nav_staffing": "人力测算",
+    "pages": "页面",
+    "sign_out": "退出登录",
+    "signed_in_as": "当前用户",
+    "filter_agents": "筛选坐席",
+    "change_state": "更改状态…",
+    "target": "目标",
+    "priority": "优先级",
 }
 
 _TABLES: Mapping[str, Mapping[str, str]] = {"en": _EN, "zh": _ZH}

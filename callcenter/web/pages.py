@@ -1,4 +1,5 @@
-"""Server-rendered pages: the Jinja2 environment, static files, and the agent desktop page.
+"""Server-rendered pages: the Jinja2 environment, static files, the home redirect, the agent
+desktop and the supervisor dashboard, and the page header (links and sign-out) they share.
 
 Templates live in ``callcenter/web/templates`` and are rendered with autoescape and
 ``StrictUndefined`` (a missing value is an error, never an empty string). Static files are
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any, Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any, Awaitable, Callable, Mapping
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from twisted.internet.defer import Deferred
@@ -60,6 +62,60 @@ def request_language(request: Request) -> str:
     return pick_language(lang, header.decode("latin-1") if isinstance(header, bytes) else header)
 
 
+STAFF_ROLES = ("supervisor", "admin")
+_UNNAMED_STAFF = SimpleNamespace(login="", role="supervisor", agent=None)
+
+
+def home_of(principal: Any) -> str:
+    """Where ``principal`` starts: an agent at ``/desktop``, a supervisor or admin at
+    ``/supervisor``, nobody signed in at ``/login``."""
+    if principal is None:
+        return "/login"
+    if principal.role in STAFF_ROLES:
+        return "/supervisor"
+    return "/desktop" if principal.agent else "/login"
+
+
+def page_links(principal: Any, table: Mapping[str, str], current: str) -> list[tuple[str, str, bool]]:
+    """The header's links for ``principal``: ``(href, label, is_current)`` for every page the role
+    may open (``current`` is the path of the page shown)."""
+    links = []
+    if principal is not None and principal.agent:
+        links.append(("/desktop", table["nav_desktop"]))
+    if principal is not None and principal.role in STAFF_ROLES:
+        links += [("/supervisor", table["nav_dashboard"]), ("/reports/", table["nav_reports"]),
+                  ("/reports/erlang", table["nav_staffing"])]
+    return [(href, label, href == current) for href, label in links]
+
+
+def header_context(principal: Any, table: Mapping[str, str], csrf: str, current: str) -> dict[str, Any]:
+    """What ``page_header.html`` needs: the links, who is signed in, and the CSRF token of the
+    sign-out form (a POST to ``/logout``)."""
+    return {"links": page_links(principal, table, current), "who": principal.login if principal else "",
+            "csrf": csrf, "L": table}
+
+
+class HomePage(Resource):
+    """``GET /``: 303 to the signed-in person's page (:func:`home_of`), or to sign in."""
+
+    isLeaf = True
+
+    def __init__(self, principal_for: PrincipalOf) -> None:
+        super().__init__()
+        self._principal_for = principal_for
+
+    def render_GET(self, request: Request) -> object:  # noqa: N802 - twisted API
+        d = Deferred.fromCoroutine(self._render(request))
+        d.addErrback(lambda f: (log.failure("home redirect failed", f), _fail(request)))
+        return NOT_DONE_YET
+
+    async def _render(self, request: Request) -> None:
+        request.setResponseCode(303)
+        request.setHeader(b"location", home_of(await self._principal_for(request)).encode("ascii"))
+        request.setHeader(b"cache-control", b"no-store")
+        request.finish()
+
+
 def reply_templates(settings: Any) -> list[str]:
     """Names of the email templates an agent may answer with (the configured reply template and
     every other email template except the automatic ones)."""
@@ -75,7 +131,8 @@ def reply_templates(settings: Any) -> list[str]:
 
 
 class DesktopPage(Resource):
-    """``GET /desktop``: the agent desktop for the logged-in agent; others go to ``/login``.
+    """``GET /desktop``: the agent desktop for the logged-in agent; a signed-in supervisor or admin
+    without an agent goes to the dashboard, anybody else to ``/login``.
 
     ``principal_for(request)`` returns the authenticated principal or None; ``csrf_for``
     returns the session's CSRF token for the page's requests; ``settings()`` the settings
@@ -101,8 +158,9 @@ class DesktopPage(Resource):
     async def _render(self, request: Request) -> None:
         principal = await self._principal_for(request)
         if principal is None or not getattr(principal, "agent", None):
+            staff = principal is not None and principal.role in STAFF_ROLES
             request.setResponseCode(303)
-            request.setHeader(b"location", b"/login?next=/desktop")
+            request.setHeader(b"location", b"/supervisor" if staff else b"/login?next=/desktop")
             request.finish()
             return
         settings = self._settings()
@@ -119,6 +177,7 @@ class DesktopPage(Resource):
         }
         html = self._env.get_template("desktop/desktop.html").render(
             lang=lang, L=table, csrf=self._csrf_for(request), agent=principal.agent,
+            header=header_context(principal, table, self._csrf_for(request), "/desktop"),
             agent_name=agent.name if agent else principal.agent, crm_url=self._crm_url or "",
             reason_codes=[(c, r) for c, r in settings.reason_codes.items() if c != settings.policy.no_answer_reason],
             config_json=page_config(config))
@@ -134,26 +193,35 @@ def _fail(request: Request) -> None:
 
 
 class DashboardPage(Resource):
-    """``GET /supervisor``: the live supervisor dashboard (the guard in front checks the role)."""
+    """``GET /supervisor``: the live supervisor dashboard (the guard in front checks the role).
+
+    ``principal_of(request)`` gives the principal the guard checked (for the page header).
+    """
 
     isLeaf = True
 
-    def __init__(self, env: Environment, settings: Callable[[], Any], csrf_for: Callable[[Request], str]) -> None:
+    def __init__(self, env: Environment, settings: Callable[[], Any], csrf_for: Callable[[Request], str],
+                 principal_of: Callable[[Request], Any] = lambda request: None) -> None:
         super().__init__()
         self._env = env
         self._settings = settings
         self._csrf_for = csrf_for
+        self._principal_of = principal_of
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802 - twisted API
         settings = self._settings()
         lang = request_language(request)
+        table = labels(lang)
         config = {
-            "labels": dict(labels(lang)),
+            "labels": dict(table),
             "queues": [[name, q.label] for name, q in sorted(settings.queues.items())],
             "reasons": [[code, r.label] for code, r in settings.reason_codes.items()],
         }
+        # Without a principal (no ``principal_of`` given) the guard still proved it is staff.
+        principal = self._principal_of(request) or _UNNAMED_STAFF
+        header = header_context(principal, table, self._csrf_for(request), "/supervisor")
         html = self._env.get_template("supervisor/dashboard.html").render(
-            lang=lang, L=labels(lang), csrf=self._csrf_for(request),
+            lang=lang, L=table, csrf=self._csrf_for(request), header=header,
             config_json=page_config(config))
         return html_page(request, html)
 

@@ -10,6 +10,10 @@ or an awaitable bool): False gives 403 and nothing is read.
 ``GET /erlang``          the Erlang C calculator page
 ``GET /erlang.json``     the same as JSON
 
+The pages link their charts, CSV and each other by absolute paths under the mount point, so
+``/reports`` and ``/reports/`` show the same working page; they carry the shared page header
+(links of the signed-in role and sign-out) when the integrator supplies ``csrf_for``.
+
 Report parameters: ``from`` and ``to`` are local dates ``YYYY-MM-DD`` of the site time zone
 (``to`` inclusive; both default to today), ``interval`` is ``15min``, ``hour`` (default) or
 ``day``, ``by`` is ``queue`` (default), ``channel``, ``agent`` or ``none``, and ``queue``
@@ -41,7 +45,8 @@ from callcenter.reports.erlang import InvalidTraffic, Staffing, agents_needed, e
 from callcenter.reports.export import rows_to_csv
 from callcenter.reports.intervals import GRANULARITIES, Interval, day_range, interval_of
 from callcenter.reports.kpi import KpiRow, compute_report, rules_from_settings, total
-from callcenter.web.pages import page_environment
+from callcenter.web.i18n import labels
+from callcenter.web.pages import header_context, page_environment, request_language
 
 log = Logger(namespace="callcenter.web.reports")
 
@@ -49,7 +54,7 @@ Authorize = Callable[[Request], "bool | Awaitable[bool]"]
 BY_CHOICES = ("queue", "channel", "agent", "none")
 MAX_DAYS = 92
 CHARTS = {"volume": charts.volume_chart, "handle-time": charts.handle_time_chart}
-_CSP = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+_CSP = b"default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
 
 
 class BadParameter(Exception):
@@ -123,17 +128,22 @@ class ReportsResource(Resource):
     ``reader`` has ``async facts(start, end)`` (a :class:`~callcenter.records.reporting.ReportingReader`);
     ``settings()`` returns the settings in force (queues, targets, time zone, short-abandon
     threshold); ``clock`` (:class:`callcenter.clock.Clock`) says what "today" is;
-    ``authorize(request)`` is the access check the integrator supplies.
+    ``authorize(request)`` is the access check the integrator supplies; ``csrf_for(request)``
+    and ``principal_of(request)`` (the principal ``authorize`` found) fill the page header.
     """
 
     isLeaf = True
 
-    def __init__(self, reader: Any, settings: Callable[[], Any], clock: Any, authorize: Authorize) -> None:
+    def __init__(self, reader: Any, settings: Callable[[], Any], clock: Any, authorize: Authorize,
+                 csrf_for: Callable[[Request], str] | None = None,
+                 principal_of: Callable[[Request], Any] = lambda request: None) -> None:
         super().__init__()
         self._reader = reader
         self._settings = settings
         self._clock = clock
         self._authorize = authorize
+        self._csrf_for = csrf_for
+        self._principal_of = principal_of
         self._env = page_environment()
         self._env.filters["percent"] = lambda v: "–" if v is None else f"{v * 100:.1f} %"
         self._env.filters["seconds"] = lambda v: "–" if v is None else ("∞" if math.isinf(v) else f"{v:.0f} s")
@@ -168,6 +178,18 @@ class ReportsResource(Resource):
                 _send(request, 400, "application/json", json.dumps(body))
             else:
                 _send(request, 400, "text/plain; charset=utf-8", f"{e.field}: {e.message}")
+
+    # -- pages --------------------------------------------------------------------------------
+    def _page(self, request: Request, template: str, current: str, **values: Any) -> None:
+        """Render ``template`` with the header and ``base`` (this resource's absolute path)."""
+        base = "/" + "/".join(p.decode("utf-8", "replace") for p in request.prepath)
+        header = None
+        if self._csrf_for is not None:
+            header = header_context(self._principal_of(request), labels(request_language(request)),
+                                    self._csrf_for(request), base + current)
+        html = self._env.get_template(template).render(base=base, header=header, **values)
+        request.setHeader(b"content-security-policy", _CSP)
+        _send(request, 200, "text/html; charset=utf-8", html)
 
     # -- reports ------------------------------------------------------------------------------
     def _tz(self) -> ZoneInfo:
@@ -206,13 +228,14 @@ class ReportsResource(Resource):
     async def _report_page(self, request: Request) -> None:
         q = self._query(request)
         rows, settings = await self._rows(q)
-        html = self._env.get_template("reports/report.html").render(
-            q=q, rows=rows, totals=total(rows, Interval(rows[0].interval.start, rows[-1].interval.end, "total"))
-            if rows else None, queues=sorted(settings.queues.items()),
-            granularities=GRANULARITIES, by_choices=BY_CHOICES, timezone=settings.server.timezone,
-            short_abandon=settings.supervision.short_abandon, charts=("volume", "service-level", "handle-time"))
-        request.setHeader(b"content-security-policy", _CSP)
-        _send(request, 200, "text/html; charset=utf-8", html)
+        busy = {r.interval.start for r in rows if not _empty(r)}  # intervals where anything happened
+        self._page(request, "reports/report.html", "/",
+                   q=q, rows=[r for r in rows if r.interval.start in busy],
+                   folded=len({r.interval.start for r in rows} - busy),
+                   totals=total(rows, Interval(rows[0].interval.start, rows[-1].interval.end, "total"))
+                   if rows else None, queues=sorted(settings.queues.items()),
+                   granularities=GRANULARITIES, by_choices=BY_CHOICES, timezone=settings.server.timezone,
+                   short_abandon=settings.supervision.short_abandon, charts=("volume", "service-level", "handle-time"))
 
     async def _export(self, request: Request) -> None:
         q = self._query(request)
@@ -284,11 +307,15 @@ class ReportsResource(Resource):
                     "result": _staffing_json(result) if result else None,
                     "table": [_staffing_json(s) for s in table]}
             return _send(request, 200, "application/json", json.dumps(body))
-        html = self._env.get_template("reports/erlang.html").render(
-            inputs=inputs, result=result, table=table, problem=problem, queues=sorted(self._settings().queues),
-            granularities=GRANULARITIES, timezone=self._settings().server.timezone)
-        request.setHeader(b"content-security-policy", _CSP)
-        _send(request, 200, "text/html; charset=utf-8", html)
+        self._page(request, "reports/erlang.html", "/erlang",
+                   inputs=inputs, result=result, table=table, problem=problem, queues=sorted(self._settings().queues),
+                   granularities=GRANULARITIES, timezone=self._settings().server.timezone)
+
+
+def _empty(row: KpiRow) -> bool:
+    """True for an interval and group where nothing happened; an interval whose every group is
+    empty is folded away on the page (the CSV keeps it)."""
+    return not (row.offered or row.handled or row.abandoned or row.short_abandoned or row.staffed_seconds)
 
 
 def _staffing_json(s: Staffing) -> dict[str, Any]:

@@ -56,8 +56,16 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
 
     return {"now": now, "queues": queues, "waiting": to_json(waiting), "alerts": alerts,
             "agents": [dict(to_json(a), name=board.settings.agents[a.agent].name if a.agent in board.settings.agents
-                            else a.agent, since_seconds=round(now - a.since, 1), today=today(a.agent))
+                            else a.agent, since_seconds=time_in_state(a, now), today=today(a.agent))
                        for a in agents]}
+
+
+def time_in_state(agent: Any, now: float) -> float | None:
+    """Seconds ``agent`` has been in its state, or None when that means nothing: a logged-out
+    agent (whose ``since`` is 0, the epoch, until the first login) or a state with no start."""
+    if agent.state == "logged_out" or agent.since <= 0:
+        return None
+    return round(max(0.0, now - agent.since), 1)
 
 
 async def today_snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
