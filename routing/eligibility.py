@@ -45,7 +45,7 @@ class Eligibility:
             return "no_capacity"
         if channel == "voice" and not a.phone_ok:
             return "phone_unregistered"
-        if item.rejected.get(agent_id, -1.0) > now:
+        if item.rejected.get(agent_id, float("-inf")) > now:
             return "rejected_recently"
         if member is not None and member.delay > 0 and now - item.virtual_start < member.delay:
             return f"queue_delay:{member.delay:g}s"

@@ -27,7 +27,7 @@ class AgentState:
     work: dict[int, str] = field(default_factory=dict)      # accepted interaction -> channel
     offers: dict[int, str] = field(default_factory=dict)    # offered interaction -> channel
     wrap_until: float | None = None
-    backoff_until: float = 0.0
+    backoff_until: float = float("-inf")   # times may be negative (simulations): no back-off yet
     no_answer: int = 0
     phone_ok: bool = True
     shown: str = "logged_out"
