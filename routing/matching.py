@@ -33,6 +33,8 @@ class Matching(Eligibility):
     _channels: frozenset[str]
     _lines: Any
     _deadlines: Any
+    # during a tick: (items, agents) noted for :meth:`_settle` instead of offered at once
+    _moment: tuple[set[int], set[str]] | None = None
 
     def _route_new(self, item: WaitingItem, now: float) -> list[Decision]:
         """Offer a newly waiting item, or overflow it when nobody who could take it is logged in."""
@@ -70,9 +72,20 @@ class Matching(Eligibility):
         return out + self._route_new(item, now)
 
     def _match_item(self, item: WaitingItem, now: float) -> list[Decision]:
-        """Offer ``item`` to the best free eligible member of its queue, if any."""
+        """Offer ``item`` to the best free eligible member of its queue, if any.
+
+        Inside a moment (see :meth:`_settle`) nothing is offered yet: the item is noted.
+        """
         if item.offered_to is not None:
             return []
+        if self._moment is not None:
+            self._moment[0].add(item.spec.id)
+            return []
+        found = self._best_agent_for(item, now)
+        return [] if found is None else self._offer(item, found[1], now, found[2])
+
+    def _best_agent_for(self, item: WaitingItem, now: float) -> tuple[tuple, str, dict] | None:
+        """``(pair key, agent, trace)`` of the best free eligible member for ``item``, or None."""
         channel = item.spec.channel
         if channel not in self._channels:
             self._add_channel(channel, now)
@@ -88,7 +101,7 @@ class Matching(Eligibility):
             else:
                 excluded.append((agent_id, why))
         if not candidates:
-            return []
+            return None
         # a total order (metric, idle since, id): the pick never depends on set iteration order
         ranked = heapq.nsmallest(TRACE_LIMIT, candidates, key=lambda a: self._selection_key(a, item))
         trace = {"mode": "interaction_waiting", "policy": self.config.queues[item.queue].selection,
@@ -96,41 +109,75 @@ class Matching(Eligibility):
                  "excluded": dict(heapq.nsmallest(TRACE_LIMIT, excluded)), "excluded_count": len(excluded),
                  "unavailable_members": len(members) - len(pool),
                  "tie_break": self._tie_break(ranked, item)}
-        return self._offer(item, ranked[0], now, trace)
+        chosen = self._selection_key(ranked[0], item)
+        return (chosen[0], item.key, chosen), ranked[0], trace
 
     def _fill_agent(self, agent_id: str, now: float) -> list[Decision]:
-        """Offer the agent the best work across their queues until they are full or none fits."""
+        """Offer the agent the best work across their queues until they are full or none fits.
+
+        Inside a moment (see :meth:`_settle`) nothing is offered yet: the agent is noted.
+        """
+        if self._moment is not None:
+            self._moment[1].add(agent_id)
+            return []
         out: list[Decision] = []
         while agent_id in self._free:
-            best, skipped = None, []
-            channels = sorted(self._open_of.get(agent_id, ()))
-            lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
-                     for channel in channels]
-            # only the lines of channels the agent has room for: an agent with room for one more
-            # email never walks past the calls waiting in the same queue
-            for member_priority, queue, channel in lines:
-                member = self._members[queue][agent_id]
-                too_young = self._young_bound(member, now)
-                for key in self._lines.keys(queue, channel):
-                    item = self._waiting[key[-1]]
-                    if best is not None and (member_priority, key) >= best[0]:
-                        break
-                    if too_young is not None and key[0] > too_young:
-                        break  # this and everything after it started waiting less than the delay ago
-                    if item.offered_to is not None:
-                        continue
-                    why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
-                    if why is None:
-                        best = ((member_priority, key), item)
-                        break
-                    if len(skipped) < TRACE_LIMIT:
-                        skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
-            if best is None:
+            found = self._best_work_for(agent_id, now)
+            if found is None:
                 break
-            item = best[1]
-            trace = {"mode": "agent_free", "member_priority": best[0][0], "skipped": skipped}
-            out += self._offer(item, agent_id, now, trace)
+            out += self._offer(self._waiting[found[0][1][-1]], agent_id, now, found[1])
         return out
+
+    def _best_work_for(self, agent_id: str, now: float) -> tuple[tuple, dict] | None:
+        """``(pair key, trace)`` of the best work across the free agent's queues, or None.
+
+        The pair key is ``(member priority, order key, selection key)``: the agent's queue
+        priority first, then the interaction's score, then the queue's choice of agent.
+        """
+        best, skipped = None, []
+        channels = sorted(self._open_of.get(agent_id, ()))
+        lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
+                 for channel in channels]
+        # only the lines of channels the agent has room for: an agent with room for one more
+        # email never walks past the calls waiting in the same queue
+        for member_priority, queue, channel in lines:
+            member = self._members[queue][agent_id]
+            too_young = self._young_bound(member, now)
+            for key in self._lines.keys(queue, channel):
+                item = self._waiting[key[-1]]
+                if best is not None and (member_priority, key) >= best[0]:
+                    break
+                if too_young is not None and key[0] > too_young:
+                    break  # this and everything after it started waiting less than the delay ago
+                if item.offered_to is not None:
+                    continue
+                why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
+                if why is None:
+                    best = ((member_priority, key), item)
+                    break
+                if len(skipped) < TRACE_LIMIT:
+                    skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
+        if best is None:
+            return None
+        (member_priority, key), item = best
+        trace = {"mode": "agent_free", "member_priority": member_priority, "skipped": skipped}
+        return (member_priority, key, self._selection_key(agent_id, item)), trace
+
+    def _settle(self, items: set[int], agents: set[str], now: float) -> list[Decision]:
+        """Offer what became possible at one moment as if it had all been eligible a moment earlier.
+
+        ``items`` became eligible (a delay, a ladder step, a reject window ended; an offer
+        expired; an overflow) and ``agents`` freed up, all at ``now``. Offers go one at a
+        time, best pair first: the agent's queue priority, then the interaction's score, then
+        the queue's choice among agents, so which timer was set first never matters. The
+        trace of each offer made this way lists the pairs it won against (``same_instant``).
+        """
+        if not agents and len(items) == 1:
+            item = self._waiting.get(next(iter(items)))
+            return [] if item is None else self._match_item(item, now)
+        if not items and len(agents) == 1:
+            return self._fill_agent(next(iter(agents)), now)
+        return _Moment(self, now).settle(items, agents)
 
     def _young_bound(self, member: Any, now: float) -> float | None:
         """Where in a line (first key element) work too young for ``member``'s delay begins.
@@ -180,3 +227,75 @@ class Matching(Eligibility):
         self._refresh(agent_id, now)
         out += self._match_item(item, now)
         return out + self._after_agent(agent_id, now, fill=False)
+
+
+class _Moment:
+    """The offers of one moment, best pair first (see ``Matching._settle``).
+
+    Each free agent noted has its best work and each item noted its best agent; both are
+    candidate pairs in a heap. After an offer, only the candidates it touched are looked at
+    again (the agent who took it, agents whose best it was, items whose best agent it was),
+    so a moment with thousands of expiries stays O(n log n).
+    """
+
+    def __init__(self, matching: Matching, now: float) -> None:
+        self.m, self.now = matching, now
+        self.heap: list[tuple] = []
+        self.current: dict[tuple[str, Any], int] = {}      # ("agent", id) / ("item", id) -> live entry
+        self.wanted_by: dict[int, set[str]] = {}           # item -> agents whose best it is
+        self.wanting: dict[str, set[int]] = {}             # agent -> items whose best agent it is
+        self.seq = 0
+
+    def settle(self, items: set[int], agents: set[str]) -> list[Decision]:
+        """Make every offer the moment allows; returns them in the order made."""
+        for agent_id in sorted(agents):
+            self.look_agent(agent_id)
+        for iid in sorted(items):
+            self.look_item(iid)
+        out: list[Decision] = []
+        while self.heap:
+            entry = heapq.heappop(self.heap)
+            key, seq, iid, agent_id, trace, who = entry
+            if self.current.get(who) != seq:
+                continue
+            rivals = heapq.nsmallest(TRACE_LIMIT, self.heap) if len(self.heap) <= 4 * TRACE_LIMIT else []
+            trace = {**trace, "same_instant": [
+                {"interaction": r[2], "agent": r[3], "member_priority": r[0][0]}
+                for r in rivals if self.current.get(r[5]) == r[1] and (r[2], r[3]) != (iid, agent_id)]}
+            out += self.m._offer(self.m._waiting[iid], agent_id, self.now, trace)
+            self.forget(("item", iid))
+            for other in sorted(self.wanted_by.pop(iid, set()) | {agent_id}):
+                self.look_agent(other)
+            for other in sorted(self.wanting.pop(agent_id, set())):
+                self.look_item(other)
+        return out
+
+    def forget(self, who: tuple[str, Any]) -> None:
+        """Drop ``who``'s live candidate (its heap entry goes stale)."""
+        self.current.pop(who, None)
+
+    def push(self, key: tuple, iid: int, agent_id: str, trace: dict, who: tuple[str, Any]) -> None:
+        """Make ``(iid, agent_id)`` the live candidate of ``who``."""
+        self.seq += 1
+        self.current[who] = self.seq
+        heapq.heappush(self.heap, (key, self.seq, iid, agent_id, trace, who))
+
+    def look_agent(self, agent_id: str) -> None:
+        """(Re)compute the free agent's best work."""
+        self.forget(("agent", agent_id))
+        if agent_id in self.m._free:
+            found = self.m._best_work_for(agent_id, self.now)
+            if found is not None:
+                iid = found[0][1][-1]
+                self.wanted_by.setdefault(iid, set()).add(agent_id)
+                self.push(found[0], iid, agent_id, found[1], ("agent", agent_id))
+
+    def look_item(self, iid: int) -> None:
+        """(Re)compute the waiting item's best free agent."""
+        self.forget(("item", iid))
+        item = self.m._waiting.get(iid)
+        if item is not None and item.offered_to is None:
+            found = self.m._best_agent_for(item, self.now)
+            if found is not None:
+                self.wanting.setdefault(found[1], set()).add(iid)
+                self.push(found[0], iid, found[1], found[2], ("item", iid))

@@ -121,8 +121,8 @@ class Router(Matching, RouterViews, Restoring):
         self._free.clear()
         for agent_id in sorted(self._agents):
             self._refresh(agent_id, now)
-        for agent_id in sorted(self._free):
-            out += self._fill_agent(agent_id, now)
+        # one moment: the free agents' offers go best pair first, not by agent id
+        out += self._settle(set(), set(self._free), now)
         return out + self._states(now)
 
     # --- agents ---
@@ -346,16 +346,30 @@ class Router(Matching, RouterViews, Restoring):
             self._deadlines.pop()
 
     def tick(self, now: float) -> list[Decision]:
-        """Carry out everything due at or before ``now``, in time order."""
+        """Carry out everything due at or before ``now`` as one moment.
+
+        Timers are carried out in time order (ladder steps, wrap-ups, expiries, overflows),
+        then the offers they made possible are made together (see ``Matching._settle``):
+        work due at the same instant goes by queue priority, score and tie-breaks, never
+        by the order its timers were set. Offers that expire at once (a zero timeout) are
+        a next moment of the same tick.
+        """
         out: list[Decision] = []
         self._now = now
         while True:
             head = self._deadlines.peek()
             if head is None or head[0] > now:
                 break
-            at, kind, ref = self._deadlines.pop()
-            if self._due_valid(at, kind, ref):
-                out += self._due(at, kind, ref, now)
+            items, agents = self._moment = (set(), set())
+            try:
+                while head is not None and head[0] <= now:
+                    at, kind, ref = self._deadlines.pop()
+                    if self._due_valid(at, kind, ref):
+                        out += self._due(at, kind, ref, now)
+                    head = self._deadlines.peek()
+            finally:
+                self._moment = None
+            out += self._settle(items, agents, now)
         return out + self._states(now)
 
     def _due_valid(self, at: float, kind: str, ref: Any) -> bool:
