@@ -88,6 +88,7 @@ _EN = {
     "change_state": "Change state…",
     "target": "target",
     "priority": "Priority",
+    "nobody_waiting": "Nobody is waiting.",
 }
 
 _ZH = {
@@ -167,6 +168,7 @@ _ZH = {
     "change_state": "更改状态…",
     "target": "目标",
     "priority": "优先级",
+    "nobody_waiting": "没有排队的联络。",
 }
 
 _TABLES: Mapping[str, Mapping[str, str]] = {"en": _EN, "zh": _ZH}

@@ -97,6 +97,10 @@
   function renderWaiting(s) {
     var waiting = $("waiting-rows"); waiting.textContent = "";
     $("waiting-count").textContent = "(" + s.waiting.length + ")";
+    if (!s.waiting.length) {
+      var none = document.createElement("tr"), td = cell(none, L.nobody_waiting, "empty");
+      td.colSpan = 6; waiting.appendChild(none);
+    }
     s.waiting.forEach(function (w) {
       var tr = document.createElement("tr");
       cell(tr, w.interaction, "num"); cell(tr, (s.queues[w.queue] || {}).label || w.queue);
