@@ -231,7 +231,7 @@ def _build_web(app: Application, reactor: Any) -> None:
             out["supervisor"] = await today_snapshot(board, app.clock)
         return out
 
-    app.push = hub = PushHub(app.clock, snapshot=push_snapshot)
+    app.push = hub = PushHub(app.clock, snapshot=push_snapshot, signins=authn)
     hub.setServiceParent(app.service)
     board._publish = hub.publish  # noqa: SLF001 - the hub exists only once the site is built
 

@@ -12,7 +12,10 @@ for a real check, so timing does not tell which logins exist, and re-hashes a pa
 with a weaker cost than the store's.
 
 API tokens are random secrets shown once by :meth:`UserStore.create_token`; only their
-SHA-256 is stored. Everything returned is a frozen dataclass; errors are those of
+SHA-256 is stored. Setting a password or disabling a user deletes that user's browser sessions
+from the record in the same transaction (API tokens survive a password change; a disabled
+user's tokens are refused). :meth:`UserStore.still_signed_in` tells which sessions and tokens
+still sign someone in, so a server notices such changes made by another process. Everything returned is a frozen dataclass; errors are those of
 :mod:`callcenter.records.errors` (NotFound, InvalidInput, Conflict), raised with nothing
 changed.
 """
@@ -26,14 +29,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.auth import passwords
 from callcenter.auth.sessions import ROLES
 from callcenter.clock import Clock
 from callcenter.records.errors import Conflict, InvalidInput, NotFound
-from callcenter.records.schema import agents, api_tokens, users
+from callcenter.records.schema import agents, api_tokens, users, web_sessions
 
 TOKEN_PREFIX = "cc_"
 # last_used_at is advisory: refreshing it at most this often keeps token checks read-only.
@@ -66,6 +69,16 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """One way ``user_id`` is signed in: ``kind`` ``session`` (``key`` is the session token's
+    SHA-256, as in ``web_sessions``) or ``token`` (``key`` is :func:`token_hash` of the secret)."""
+
+    user_id: int
+    kind: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -175,18 +188,52 @@ class UserStore:
         return await self._db.read(lambda conn: [_user(r) for r in conn.execute(_user_query().order_by(users.c.login))])
 
     async def set_password(self, login: str, password: str) -> User:
-        """Replace ``login``'s password; NotFound for an unknown login, InvalidInput for an empty one."""
-        return await self._db.write(self._update, login, {"password_hash": self._hash(password)}, self._clock.utcnow())
+        """Replace ``login``'s password and end their browser sessions; NotFound for an unknown
+        login, InvalidInput for an empty one."""
+        return await self._db.write(self._update, login, {"password_hash": self._hash(password)}, self._clock.utcnow(),
+                                    True)
 
     async def set_disabled(self, login: str, disabled: bool = True) -> User:
-        """Disable (or re-enable) ``login``: a disabled user can neither log in nor use a token. NotFound."""
-        return await self._db.write(self._update, login, {"disabled": disabled}, self._clock.utcnow())
+        """Disable (or re-enable) ``login``: a disabled user can neither log in nor use a token, and
+        their browser sessions end. NotFound."""
+        return await self._db.write(self._update, login, {"disabled": disabled}, self._clock.utcnow(), disabled)
 
     @staticmethod
-    def _update(conn: Connection, _uow: Any, login: str, values: dict, now: datetime) -> User:
-        _find(conn, login=login)
+    def _update(conn: Connection, _uow: Any, login: str, values: dict, now: datetime, end_sessions: bool) -> User:
+        user_id = _find(conn, login=login)._mapping["id"]
         conn.execute(update(users).where(users.c.login == login).values(updated_at=now, **values))
+        if end_sessions:
+            conn.execute(delete(web_sessions).where(web_sessions.c.user_id == user_id))
         return _user(_find(conn, login=login))
+
+    async def still_signed_in(self, sign_ins: Iterable[SignIn], sessions_in_record: bool = True) -> set[SignIn]:
+        """The members of ``sign_ins`` that still hold, in one read: the user exists and is enabled,
+        a token is unrevoked and a session is in the record (not checked with
+        ``sessions_in_record=False``, for sessions kept only in memory)."""
+        wanted = list(sign_ins)
+        if not wanted:
+            return set()
+
+        def run(conn: Connection) -> set[SignIn]:
+            user_ids = {s.user_id for s in wanted}
+            enabled = set(conn.execute(select(users.c.id).where(users.c.id.in_(user_ids),
+                                                                users.c.disabled.is_(False))).scalars())
+            tokens = {s.key for s in wanted if s.kind == "token"}
+            live_tokens = {tuple(r) for r in conn.execute(select(api_tokens.c.user_id, api_tokens.c.token_hash).where(
+                api_tokens.c.token_hash.in_(tokens), api_tokens.c.revoked_at.is_(None)))} if tokens else set()
+            sessions = {s.key for s in wanted if s.kind == "session"}
+            live_sessions = {tuple(r) for r in conn.execute(select(web_sessions.c.user_id, web_sessions.c.token_hash).where(
+                web_sessions.c.token_hash.in_(sessions)))} if sessions and sessions_in_record else set()
+            held = set()
+            for s in wanted:
+                if s.user_id not in enabled:
+                    continue
+                if s.kind == "token" and (s.user_id, s.key) in live_tokens:
+                    held.add(s)
+                elif s.kind == "session" and (not sessions_in_record or (s.user_id, s.key) in live_sessions):
+                    held.add(s)
+            return held
+        return await self._db.read(run)
 
     def _hash(self, password: str) -> str:
         try:

@@ -8,9 +8,10 @@ Two ways in:
   ``X-Forwarded-Proto: https``). Every state-changing request (anything but GET, HEAD,
   OPTIONS) of a session must carry the session's CSRF token in ``X-CSRF-Token`` or the
   ``csrf_token`` form field, else 403. Sessions end after their idle or absolute lifetime
-  (:class:`~callcenter.auth.sessions.SessionStore`), at logout, or when the user is disabled;
-  they are kept in the record (:mod:`callcenter.records.sessions`), so a restart of the server
-  keeps everyone signed in.
+  (:class:`~callcenter.auth.sessions.SessionStore`), at logout, or when the user is disabled
+  or their password changes; they are kept in the record (:mod:`callcenter.records.sessions`),
+  so a restart of the server keeps everyone signed in, and a session the record no longer
+  holds (``callcenter user disable`` or ``passwd`` run in another process) is refused.
   The login form itself carries a pre-login token (double-submit cookie ``cc_login``) so
   another site cannot log a browser into an attacker's account; a JSON login needs none,
   since a cross-site page cannot send ``application/json`` without CORS.
@@ -27,6 +28,12 @@ What the integrator uses: :meth:`Authenticator.principal_for` (async, the reques
 for resources, :meth:`Authenticator.api_principal` / :meth:`Authenticator.api_guard` for
 :class:`~callcenter.web.jsonapi.JsonApi` handlers, and :meth:`Authenticator.resources` for
 ``/login`` and ``/logout``.
+
+Long-lived responses (the ``/push`` streams) outlive the request that authenticated them, so
+they are checked again: :meth:`Authenticator.credential_of` names what signed a request in,
+:meth:`Authenticator.ended` says which of those no longer hold (logout, disable, password
+change, token revoked, session past its absolute lifetime, in this process or another) and
+:meth:`Authenticator.on_sign_out` tells a listener at once when a session ends here.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from callcenter.auth.ratelimit import Rate, RateLimiter
 from callcenter.auth.sessions import ROLES, Session, SessionStore, csrf_ok, token_key
 from callcenter.clock import Clock
 from callcenter.records.errors import NotFound
+from callcenter.records.users import SignIn, token_hash
 from callcenter.web.jsonapi import ApiError, ApiRequest
 
 log = Logger(namespace="callcenter.web.authn")
@@ -88,6 +96,20 @@ class Principal:
     login: str
     role: str
     agent: str | None
+
+
+@dataclass(frozen=True)
+class StreamCredential:
+    """What signed a request in (``sign_in``) and when its session's absolute lifetime ends
+    (epoch seconds; None for an API token)."""
+
+    sign_in: SignIn
+    ends_at: float | None
+
+    @property
+    def key(self) -> str:
+        """The session key or token hash, as :meth:`Authenticator.on_sign_out` listeners get it."""
+        return self.sign_in.key
 
 
 class AuthError(Exception):
@@ -141,6 +163,7 @@ class Authenticator:
         self._records = records
         self._saved_seen: dict[str, float] = {}
         self._restoring: list[Deferred] | None = [] if records is not None else None
+        self._sign_out_listeners: list[Callable[[str], object]] = []
 
     # --- sessions in the record ---
 
@@ -170,6 +193,39 @@ class Authenticator:
         if self._records is not None:
             self._saved_seen.pop(token_key(token), None)
             self._in_record("end", self._records.end([token_key(token)]))
+        for listener in list(self._sign_out_listeners):
+            try:
+                listener(token_key(token))
+            except Exception:
+                log.failure("sign-out listener failed")
+
+    def on_sign_out(self, listener: Callable[[str], object]) -> None:
+        """Call ``listener(session key)`` whenever a session ends in this process (logout, a new
+        login from the same browser, a disabled user's or an ended session's next request)."""
+        self._sign_out_listeners.append(listener)
+
+    def credential_of(self, request: Request) -> StreamCredential | None:
+        """What signed ``request`` in, once :meth:`principal_for` accepted it; None otherwise."""
+        cached = getattr(request, _ATTR, None)
+        if not cached or cached[0] is None:
+            return None
+        principal, session = cached
+        if session is not None:
+            key = token_key(self.cookie(request, SESSION_COOKIE) or "")
+            return StreamCredential(SignIn(principal.user_id, "session", key), session.created_at + self.sessions.max_age)
+        secret = (_header(request, b"authorization") or "").partition(" ")[2].strip()
+        return StreamCredential(SignIn(principal.user_id, "token", token_hash(secret)), None)
+
+    async def ended(self, credentials: Iterable[StreamCredential]) -> set[StreamCredential]:
+        """Those of ``credentials`` that no longer sign anyone in: user gone or disabled, token
+        revoked, session ended in the record (or, without a record, in memory) or past its
+        absolute lifetime. One read of the record for all of them."""
+        wanted = set(credentials)
+        now = self.clock.now()
+        expired = {c for c in wanted if c.ends_at is not None and now >= c.ends_at}
+        held = await self.users.still_signed_in([c.sign_in for c in wanted - expired],
+                                                sessions_in_record=self._records is not None)
+        return {c for c in wanted if c.sign_in not in held} | expired
 
     def _seen(self, session: Session) -> None:
         key = token_key(session.token)
@@ -203,16 +259,20 @@ class Authenticator:
             d: Deferred = Deferred()
             self._restoring.append(d)
             await d
-        session = self.sessions.get(self.cookie(request, SESSION_COOKIE), self.clock.now())
-        if session is None:
+        cookie = self.cookie(request, SESSION_COOKIE)
+        session = self.sessions.get(cookie, self.clock.now())
+        if session is None or cookie is None:
             return None, None
         self._seen(session)
         try:
             user = await self.users.get_by_id(int(session.user_id))
         except NotFound:
             user = None
-        if user is None or user.disabled:
-            self._end_session(session.token)
+        # The record is asked too: another process (the ``callcenter user`` command) ends a
+        # user's sessions there when it disables them or changes their password.
+        if user is None or user.disabled or (self._records is not None and not await self.users.still_signed_in(
+                [SignIn(user.id, "session", token_key(cookie))])):
+            self._end_session(cookie)
             return None, None
         return _principal(user), session
 

@@ -19,6 +19,16 @@ published after it is lost even if the link drops right after; an event may show
 the snapshot and a later event, never in neither. ``resync`` events carry no id when a
 snapshot follows, so a drop between the two resynchronises again.
 
+Streams end with the sign-in that opened them. With ``signins`` (the
+:class:`~callcenter.web.authn.Authenticator`), a stream remembers what signed its request in;
+a logout in this process ends that session's streams at once, and every ``recheck`` seconds
+(default 2) one read of the record ends the streams whose session or token no longer holds:
+the user was disabled, their password changed or the token was revoked (also by the
+``callcenter user`` command in another process), or the session reached its absolute
+lifetime. A stream so ended gets a ``signed_out`` event and is closed; the browser's reconnect
+is then refused with 401. Nothing is sent on a stream between the change and the next check
+but events published in that window (at most ``recheck`` seconds).
+
 Flow control: a stream registers as the request's push producer. While the socket's buffer is
 full the hub queues that stream's events; past ``max_buffer`` queued bytes it drops the
 connection (the browser reconnects and gets a replay or a resync). A comment line every
@@ -52,6 +62,7 @@ log = Logger(namespace="callcenter.web.push")
 
 SUPERVISORS = "supervisors"
 KEEPALIVE_SECONDS = 15.0
+RECHECK_SECONDS = 2.0
 RETRY_MILLISECONDS = 2000
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _KEEPALIVE = b": keepalive\n\n"
@@ -111,10 +122,11 @@ class _Stream:
     """One open ``/push`` response: its cursor, and what waits while it is paused or unsynchronised."""
 
     def __init__(self, hub: PushHub, request: Request, principal: Any, topics: tuple[str, ...],
-                 cursor: dict[str, int]) -> None:
+                 cursor: dict[str, int], credential: Any = None) -> None:
         self.hub = hub
         self.request = request
         self.principal = principal
+        self.credential = credential
         self.topics = topics
         self.cursor = cursor
         self.ready = False
@@ -173,14 +185,18 @@ class PushHub(Service):
     when events carry whole screen pops); ``max_buffer`` the bytes a stalled client may have queued
     before it is dropped; ``snapshot(principal)`` (optional, async) returns the principal's
     current state, sent first on connect and on resync; ``epoch`` names this run of the hub
-    in event ids (random by default); ``max_streams`` caps the open streams of one user.
+    in event ids (random by default); ``max_streams`` caps the open streams of one user;
+    ``signins`` (``credential_of(request)``, async ``ended(credentials)``,
+    ``on_sign_out(listener)``: the Authenticator) ends streams whose sign-in ended, checked
+    every ``recheck`` seconds (see the module docstring).
     """
 
     def __init__(self, clock: Clock, replay: int = 256, max_buffer: int = 1024 * 1024,
                  snapshot: Snapshot | None = None, keepalive: float = KEEPALIVE_SECONDS,
-                 epoch: str | None = None, max_streams: int = 8, replay_bytes: int = 128 * 1024) -> None:
-        if replay < 1 or max_buffer < 1 or keepalive <= 0 or replay_bytes < 1:
-            raise ValueError("replay, replay_bytes, max_buffer and keepalive must be positive")
+                 epoch: str | None = None, max_streams: int = 8, replay_bytes: int = 128 * 1024,
+                 signins: Any = None, recheck: float = RECHECK_SECONDS) -> None:
+        if replay < 1 or max_buffer < 1 or keepalive <= 0 or replay_bytes < 1 or recheck <= 0:
+            raise ValueError("replay, replay_bytes, max_buffer, keepalive and recheck must be positive")
         self.setName("push")
         self.clock = clock
         self.replay = replay
@@ -194,6 +210,11 @@ class PushHub(Service):
         self._streams: set[_Stream] = set()
         self._order = 0
         self._timer: Any = None
+        self._recheck_timer: Any = None
+        self.signins = signins
+        self.recheck = recheck
+        if signins is not None:
+            signins.on_sign_out(self._signed_out)
         self.accepting = False
 
     # --- publishing ---
@@ -236,7 +257,8 @@ class PushHub(Service):
     def open(self, request: Request, principal: Any, topics: Iterable[str], last_event_id: str | None) -> _Stream:
         """Start streaming ``topics`` to ``request`` from ``last_event_id`` (see the module docstring)."""
         topics = tuple(topics)
-        stream = _Stream(self, request, principal, topics, {t: self._topic(t).seq for t in topics})
+        credential = self.signins.credential_of(request) if self.signins is not None else None
+        stream = _Stream(self, request, principal, topics, {t: self._topic(t).seq for t in topics}, credential)
         missed = self._missed(topics, last_event_id)
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
@@ -321,6 +343,45 @@ class PushHub(Service):
         for t in stream.topics:
             self._topics[t].streams.discard(stream)
 
+    def end(self, stream: _Stream, last: bytes = b"") -> None:
+        """End a stream cleanly, writing ``last`` first (the browser reconnects when it wants)."""
+        self.forget(stream)
+        if not stream.request.finished:
+            if last:
+                stream.request.write(last)
+            stream.request.unregisterProducer()
+            stream.request.finish()
+
+    def _sign_out(self, streams: Iterable[_Stream]) -> None:
+        for stream in list(streams):
+            log.info("push stream of {login} ended: signed out", login=getattr(stream.principal, "login", "?"))
+            self.end(stream, _body("signed_out", {}) + b"\n")
+
+    def _signed_out(self, key: str) -> None:
+        self._sign_out(s for s in self._streams if s.credential is not None and s.credential.key == key)
+
+    async def recheck_signins(self) -> int:
+        """End every stream whose sign-in no longer holds (one check for all); returns how many ended."""
+        if self.signins is None:
+            return 0
+        credentials = {s.credential for s in self._streams if s.credential is not None}
+        if not credentials:
+            return 0
+        ended = await self.signins.ended(credentials)
+        gone = [s for s in self._streams if s.credential in ended]
+        self._sign_out(gone)
+        return len(gone)
+
+    def _schedule_recheck(self, _: object = None) -> None:
+        if self.accepting and self.signins is not None:
+            self._recheck_timer = self.clock.call_later(self.recheck, self._recheck)
+
+    def _recheck(self) -> None:
+        # The next check is scheduled only when this one is done: a slow database never piles them up.
+        d = Deferred.fromCoroutine(self.recheck_signins())
+        d.addErrback(lambda f: log.failure("push sign-in check failed", f))
+        d.addBoth(self._schedule_recheck)
+
     def drop(self, stream: _Stream) -> None:
         """Cut a stream's connection at once (slow client, failed snapshot)."""
         self.forget(stream)
@@ -335,19 +396,18 @@ class PushHub(Service):
         Service.startService(self)
         self.accepting = True
         self._timer = self.clock.call_later(self.keepalive, self._keep_alive)
+        self._schedule_recheck()
 
     def stopService(self) -> None:  # noqa: N802 - twisted API
         """Refuse new streams and end every open one cleanly (the browsers reconnect later)."""
         Service.stopService(self)
         self.accepting = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for timer in (self._timer, self._recheck_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._timer = self._recheck_timer = None
         for stream in list(self._streams):
-            self.forget(stream)
-            if not stream.request.finished:
-                stream.request.unregisterProducer()
-                stream.request.finish()
+            self.end(stream)
 
     def _keep_alive(self) -> None:
         for stream in list(self._streams):

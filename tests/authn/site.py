@@ -112,7 +112,7 @@ def build_site(run, users, fake_clock, per_ip: Rate = Rate(100, 1.0), per_login:
     async def snapshot(principal):
         return {"who": principal.login}
 
-    hub = PushHub(clock, replay=8, snapshot=snapshot, epoch="e1")
+    hub = PushHub(clock, replay=8, snapshot=snapshot, epoch="e1", signins=authn)
     root = Resource()
     for name, child in authn.resources().items():
         root.putChild(name, child)

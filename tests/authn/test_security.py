@@ -270,3 +270,87 @@ def test_two_login_tabs_share_the_form_token(run, site):
     cookie = first.headers["set-cookie"].split(";")[0]
     second = run(site.request("GET", "/login", cookie=cookie))
     assert _form_token(second.body) == _form_token(first.body)
+
+
+def test_logout_ends_the_sessions_open_push_streams_at_once(run, site):
+    """Logging out ends that session's /push streams before the logout answers (a signed_out event,
+    then a clean end); another user's stream stays and later events reach only it."""
+    async def scenario():
+        a_cookie, a_csrf = await site.login("alice")
+        s_cookie, _ = await site.login("sue")
+        alice = await open_stream(reactor, site.base + "/push", {"cookie": a_cookie})
+        sue = await open_stream(reactor, site.base + "/push", {"cookie": s_cookie})
+        await alice.wait_events(1)
+        await sue.wait_events(1)
+        r = await site.request("POST", "/logout", cookie=a_cookie, headers={"x-csrf-token": a_csrf}, json_body={})
+        assert r.status == 200
+        clean = await alice.ended
+        assert site.hub.connections() == 1
+        site.hub.publish("agent:alice", "offer", {"customer": "must not leak"})
+        site.hub.publish("supervisors", "queue", {"q": 1})
+        await sue.wait_events(2)
+        sue.close()
+        return alice.events, clean
+
+    events, clean = run(scenario())
+    assert [e.event for e in events] == ["snapshot", "signed_out"] and clean
+
+
+def test_disable_revoke_and_password_change_elsewhere_end_push_streams_on_the_next_check(
+        run, users, fake_clock, database):
+    """Changes made straight in the record (as `callcenter user disable/passwd/revoke` does from
+    another process) end the affected streams at the first sign-in check (2 s), not before; an
+    untouched user's stream and the password-changed user's new requests behave accordingly."""
+    from callcenter.records.sessions import SessionRecords
+
+    site = build_site(run, users, fake_clock, records=SessionRecords(database))
+    run(site.authn.restore_sessions())
+
+    async def scenario():
+        cookies = {name: (await site.login(name))[0] for name in ("alice", "bob", "sue")}
+        token, secret = await users.create_token("root", "crm")
+        streams = {name: await open_stream(reactor, site.base + "/push", {"cookie": cookie})
+                   for name, cookie in cookies.items()}
+        streams["root"] = await open_stream(reactor, site.base + "/push", {"authorization": f"Bearer {secret}"})
+        for stream in streams.values():
+            await stream.wait_events(1)
+        await users.set_disabled("alice")
+        await users.set_password("bob", "a new long passphrase")
+        await users.revoke_token(token.id)
+        fake_clock.advance(1.9)
+        still_open = site.hub.connections()
+        fake_clock.advance(0.1)
+        for name in ("alice", "bob", "root"):
+            await streams[name].ended
+        site.hub.publish("supervisors", "queue", {"q": 1})
+        await streams["sue"].wait_events(2)
+        bob_again = await site.request("GET", "/api/whoami", cookie=cookies["bob"])
+        streams["sue"].close()
+        return still_open, {n: [e.event for e in s.events] for n, s in streams.items()}, bob_again.status
+
+    try:
+        still_open, events, bob_status = run(scenario())
+    finally:
+        site.hub.stopService()
+        run(site.http.stopService())
+    assert still_open == 4
+    assert events == {"alice": ["snapshot", "signed_out"], "bob": ["snapshot", "signed_out"],
+                      "root": ["snapshot", "signed_out"], "sue": ["snapshot", "queue"]}
+    assert bob_status == 401
+
+
+def test_a_push_stream_ends_at_its_sessions_absolute_lifetime(run, site, fake_clock):
+    """A stream open across the session's absolute lifetime is ended by the first check after it."""
+    async def scenario():
+        cookie, _ = await site.login("alice")
+        stream = await open_stream(reactor, site.base + "/push", {"cookie": cookie})
+        await stream.wait_events(1)
+        fake_clock.advance(MAX_AGE - 10)
+        assert site.hub.connections() == 1
+        fake_clock.advance(10)
+        await site.hub.recheck_signins()
+        await stream.ended
+        return [e.event for e in stream.events]
+
+    assert run(scenario()) == ["snapshot", "signed_out"]
+

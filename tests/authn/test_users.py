@@ -136,3 +136,31 @@ def test_token_source_is_injected(database, run, fake_clock):
     run(a.create("u", "admin"))
     _, secret = run(a.create_token("u", "t"))
     assert secret == "cc_tok0001" + "x" * 32
+
+
+def test_password_change_and_disable_end_sessions_and_still_signed_in_says_so(run, users, database):
+    """A password change or a disable deletes the user's sessions in the same write; still_signed_in
+    then keeps only the sign-ins that hold (enabled user, session in the record, unrevoked token)."""
+    from callcenter.auth.sessions import Session
+    from callcenter.records.sessions import SessionRecords
+    from callcenter.records.users import SignIn
+
+    alice = run(users.create("alice", "agent", password="first passphrase"))
+    bob = run(users.create("bob", "agent", password="first passphrase"))
+    records = SessionRecords(database)
+    for user, key in ((alice, "a" * 64), (bob, "b" * 64)):
+        run(records.save(key, Session("", "csrf", str(user.id), "agent", 1.0e9, 1.0e9)))
+    token, secret = run(users.create_token("bob", "crm"))
+    a_session, b_session = SignIn(alice.id, "session", "a" * 64), SignIn(bob.id, "session", "b" * 64)
+    b_token, forged = SignIn(bob.id, "token", token_hash(secret)), SignIn(alice.id, "token", token_hash(secret))
+    everything = [a_session, b_session, b_token, forged]
+    assert run(users.still_signed_in(everything)) == {a_session, b_session, b_token}
+    run(users.set_password("alice", "second passphrase"))
+    assert run(users.still_signed_in(everything)) == {b_session, b_token}
+    run(users.set_disabled("bob"))
+    assert run(users.still_signed_in(everything)) == set()
+    run(users.set_disabled("bob", False))
+    assert run(users.still_signed_in(everything)) == {b_token}
+    run(users.revoke_token(token.id))
+    assert run(users.still_signed_in(everything)) == set()
+    assert [key for key, _ in run(records.live())] == []
