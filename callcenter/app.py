@@ -526,6 +526,10 @@ def serve_main(args: argparse.Namespace) -> int:
         gc.freeze()
         log.info("callcenter serving on {host}:{port} with database {db}", host=app.http.address[0],
                  port=app.http.address[1], db=_redacted(url), pid=os.getpid())
+        if sys.stdout.isatty():  # a person is watching: say where to go; log files keep JSON only
+            ensureDeferred(app.users.list()).addCallback(
+                lambda users: print(welcome_text(app.http.address, users, args), flush=True)).addErrback(
+                lambda f: log.failure("could not list the users for the start-up message", f))
 
     def failed(failure: Any) -> None:
         log.failure("start-up failed (rebuilding from the record); stopping", failure)
@@ -548,6 +552,22 @@ def serve_main(args: argparse.Namespace) -> int:
     instance_lock.release()
     log.info("stopped")
     return exit_status[0]
+
+
+def welcome_text(address: tuple[str, int], users: list[Any], args: argparse.Namespace) -> str:
+    """What ``callcenter serve`` prints on a terminal once it serves: the URL to open and, while
+    no administrator can sign in (none enabled with a password), the command that creates one."""
+    host, port = address
+    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("", "0.0.0.0") else host)
+    lines = [f"callcenter is serving at http://{shown}:{port}/"]
+    if not any(u.role == "admin" and not u.disabled and u.has_password for u in users):
+        options = "".join(f" {flag} {value}" for flag, value in (
+            ("--config", args.config_dir), ("--data-dir", args.data_dir), ("--database-url", args.database_url))
+            if value is not None)
+        lines += ["Nobody can sign in as an administrator yet. Create one (it asks for the password):",
+                  f"    callcenter user add NAME --role admin{options}",
+                  "then agents and supervisors the same way with --role agent or --role supervisor."]
+    return "\n".join(lines)
 
 
 def _schema_message(state: Any, args: argparse.Namespace) -> str:
