@@ -183,6 +183,8 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
             app.alerts.reconfigure(new)
         if board.stats is not None:
             board.stats.reconfigure(_kpi_rules(new))
+        if app.mailflow is not None:
+            app.mailflow.settings = new  # templates, queues and tiers of email replies (email.* itself needs a restart)
 
     async def audit(action: str, details: dict, actor: str) -> None:
         await app.store.record_audit(action, "config", 0, actor=actor, details=details)

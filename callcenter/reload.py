@@ -7,6 +7,13 @@ valid, the routing core is reconfigured in one step (waiting interactions keep t
 agents keep their state and work; the waiting work of a removed queue moves to its
 fallback), the components that read settings get the new object, and the audit trail gets
 who reloaded, when, and the changes in words.
+
+Not everything can change under a running server: listeners, connections and the secrets they
+were opened with (``server.*``, ``telephony.*`` with the AMI secret and the CTI token,
+``email.*`` with the IMAP and relay passwords) are read once at start. A reload never claims
+those: every change outside :data:`LIVE_SECTIONS` is listed in ``needs_restart`` (in the
+outcome the admin API returns, the log and the audit entry) and keeps its old value until
+the server restarts.
 """
 
 from __future__ import annotations
@@ -22,17 +29,32 @@ from callcenter.settings import ConfigErrors, diff_settings, load_settings
 log = Logger(namespace="callcenter.reload")
 
 
+# The sections the running server puts in force at a reload (the routing core, forms, alerts,
+# figures and the mail flow read them on each use); a change anywhere else needs a restart.
+LIVE_SECTIONS = ("skills", "agents", "reason_codes", "dispositions", "tiers", "schedules", "queues", "default_tier",
+                 "rules", "policy", "webform.forms", "templates", "supervision")
+
+
+def needs_restart(change: str) -> bool:
+    """True when the :func:`~callcenter.settings.diff_settings` line ``change`` is outside :data:`LIVE_SECTIONS`."""
+    section = change.split(":", 1)[0]
+    return not any(section == live or section.startswith(live + ".") for live in LIVE_SECTIONS)
+
+
 @dataclass(frozen=True)
 class ReloadOutcome:
-    """What a reload did: ``applied`` with the ``changes`` in words, or the ``errors`` found."""
+    """What a reload did: ``applied`` with the ``changes`` in words (``needs_restart``: those of
+    them that take effect only after a restart), or the ``errors`` found."""
 
     applied: bool
     changes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    needs_restart: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The outcome as the admin API returns it."""
-        return {"applied": self.applied, "changes": list(self.changes), "errors": list(self.errors)}
+        return {"applied": self.applied, "changes": list(self.changes), "errors": list(self.errors),
+                "needs_restart": list(self.needs_restart)}
 
 
 @dataclass
@@ -66,7 +88,7 @@ class ConfigReloader:
                 await self.audit("config.reload_refused", {"errors": list(errors)}, actor)
                 return ReloadOutcome(False, errors=errors)
             changes = tuple(diff_settings(self.current, new))
-            restart_only = [c for c in changes if c.startswith("server.")]
+            restart_only = tuple(c for c in changes if needs_restart(c))
             try:
                 self.apply(self.current, new)
             except Exception as exc:  # noqa: BLE001 - e.g. a removed agent still holds work
@@ -77,7 +99,11 @@ class ConfigReloader:
             self.current = new
             log.info("configuration reloaded by {actor}: {count} change(s)", actor=actor, count=len(changes),
                      changes=list(changes))
-            await self.audit("config.reload", {"changes": list(changes), "needs_restart": restart_only}, actor)
-            return ReloadOutcome(True, changes=changes)
+            if restart_only:
+                # diff_settings names changed secrets without their values, so this line is safe to log.
+                log.warn("{count} change(s) take effect only after a restart: {restart}", count=len(restart_only),
+                         restart="; ".join(restart_only))
+            await self.audit("config.reload", {"changes": list(changes), "needs_restart": list(restart_only)}, actor)
+            return ReloadOutcome(True, changes=changes, needs_restart=restart_only)
         finally:
             self._busy = False

@@ -218,3 +218,16 @@ def test_reload_that_would_remove_an_agent_holding_work_is_refused_whole(run, ap
     assert not outcome.applied and "alice" in outcome.errors[0]
     assert "alice" in app.switchboard.settings.agents
     assert app.switchboard.holding[iid] == "alice"
+
+
+def test_reload_of_a_new_cti_token_says_it_needs_a_restart_and_mail_sees_new_templates(run, app):
+    """A changed CTI token is reported in needs_restart (the running token stays in force until a
+    restart); the mail flow is handed the new settings like the other live components."""
+    channels = app.config_dir / "channels.yaml"
+    channels.write_text(channels.read_text().replace("token: null", "token: rotated-token-0123456789"))
+    outcome = run(app.reloader.reload("it-admin"))
+    assert outcome.applied and outcome.needs_restart == ("telephony.cti_token: changed",)
+    assert outcome.to_json()["needs_restart"] == ["telephony.cti_token: changed"]
+    assert app.mailflow.settings is app.settings and app.settings.telephony.cti_token == "rotated-token-0123456789"
+    r = run(http_request(reactor, "POST", base(app) + "/api/cti/rotated-token-0123456789", json_body={}))
+    assert r.status == 404
