@@ -20,43 +20,31 @@ A scenario (YAML or JSON) names agents, queues, an optional policy and timed eve
 ``do`` is one of arrive, accept, reject, no_answer, complete, hangup, transfer, move,
 priority (interaction events), login, available, not_ready, logout, end_wrap_up, phone
 (agent events). Accept/reject/no_answer act on the current offer of the interaction (a
-``skipped`` line when there is none). The format is documented in ``docs/routing.md``. Each decision is printed as one JSON line (``t``,
-``kind``, ``interaction``, ``agent``, ``trace``), then one ``summary`` line: service level
-(answered within ``service_level_seconds``, default 20), average and maximum wait, abandons,
-and occupancy per agent (time busy or in wrap-up / time logged in).
+``skipped`` line when there is none, or when it is not with the ``agent`` the event names).
+The scenario is checked first, completely (:mod:`callcenter.scenario`): an unknown key, a
+misspelled name or an interaction that never arrives is an error with its file, line,
+column and key path, and nothing runs. ``until`` is an absolute time: deadlines up to it run
+after the last event (a warning when it is before the last event). The format is documented
+in ``docs/simulator.md``. Each decision is printed as one JSON line (``t``, ``kind``,
+``interaction``, ``agent``, ``trace``), then one ``summary`` line: service level (answered
+within ``service_level_seconds``, default 20), average and maximum wait, abandons, and
+occupancy per agent (time busy or in wrap-up / time logged in). Errors and warnings go to
+standard error.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
-from routing import (
-    AgentConfig,
-    InteractionSpec,
-    LadderStep,
-    Member,
-    Policy,
-    QueueConfig,
-    Router,
-    RoutingConfig,
-    RequirementSyntaxError,
-    RoutingError,
-    parse_requirement,
-)
-
-ACTIONS = ("arrive", "accept", "reject", "no_answer", "complete", "hangup", "transfer", "move", "priority",
-           "login", "available", "not_ready", "logout", "end_wrap_up", "phone")
+from callcenter.scenario import Event, Scenario, load_scenario
+from callcenter.settings.errors import ConfigErrors
+from routing import Router, RoutingError
 
 OCCUPIED = ("busy", "wrap_up")  # on offer, handling, or in after-call work
-
-
-class ScenarioError(ValueError):
-    """The scenario file is not usable; the message names the place."""
 
 
 @dataclass
@@ -70,149 +58,75 @@ class _Stats:
     logged: dict[str, float] = field(default_factory=dict)
 
 
-def load_scenario(path: Path) -> dict[str, Any]:
-    """The scenario as a dict; :class:`ScenarioError` if unreadable or not a mapping."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: the scenario must be a mapping")
-    return data
-
-
-def build_config(data: dict[str, Any]) -> RoutingConfig:
-    """The routing configuration of a scenario; :class:`ScenarioError` naming the bad key."""
-    try:
-        agents = {}
-        for name, a in (data.get("agents") or {}).items():
-            a = a or {}
-            costs = {"voice": 100, "email": 25, "webform": 25, **(a.get("costs") or {})}
-            agents[name] = AgentConfig(name, dict(a.get("skills") or {}), tuple(a.get("languages") or ()),
-                                       int(a.get("capacity", 100)), costs)
-        queues = {}
-        for name, q in (data.get("queues") or {}).items():
-            members = []
-            for m in q.get("members") or []:
-                members.append(Member(m) if isinstance(m, str) else Member(m["agent"], int(m.get("priority", 0)),
-                                                                         float(m.get("delay", 0))))
-            overflow = q.get("overflow") or {}
-            queues[name] = QueueConfig(name, tuple(members), q.get("selection", "longest_idle"),
-                                       float(q.get("offer_timeout", 20)), float(q.get("wrap_up", 0)),
-                                       overflow.get("after"), overflow.get("to"), dict(q.get("skills") or {}))
-        policy = Policy(**(data.get("policy") or {}))
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise ScenarioError(f"bad agents/queues/policy: {exc}") from None
-    for name, q in queues.items():
-        for m in q.members:
-            if m.agent not in agents:
-                raise ScenarioError(f"queues.{name}: unknown agent {m.agent!r}")
-    return RoutingConfig(agents, queues, policy)
-
-
-def _spec(event: dict[str, Any], at: float) -> InteractionSpec:
-    """The interaction of an ``arrive`` event (requirements were checked at load time)."""
-    ladder = tuple(LadderStep(parse_requirement(str(step.get("require", ""))),
-                              None if step.get("for") is None else float(step["for"]))
-                   for step in event.get("ladder") or [])
-    preferred = tuple((p, at + 3600.0) if isinstance(p, str) else (p["agent"], at + float(p.get("for", 3600)))
-                      for p in event.get("preferred") or [])
-    bonus = event.get("tier_bonus")
-    return InteractionSpec(int(event["interaction"]), event.get("channel", "voice"), event["queue"],
-                           float(event.get("virtual_start", at)), int(event.get("priority", 0)),
-                           event.get("tier", "basic"), None if bonus is None else float(bonus), ladder,
-                           preferred, customer_key=event.get("customer"),
-                           attributes={str(k): str(v) for k, v in (event.get("attributes") or {}).items()})
-
-
-def _check_events(events: Any) -> None:
-    """Every event has ``at`` and a known ``do``; arrivals' requirements parse."""
-    if not isinstance(events, list):
-        raise ScenarioError("events: must be a list")
-    for n, e in enumerate(events):
-        if not isinstance(e, dict) or e.get("do") not in ACTIONS or "at" not in e:
-            raise ScenarioError(f"events[{n}]: needs 'at' and 'do' (one of {', '.join(ACTIONS)})")
-        try:
-            float(e["at"])
-        except (TypeError, ValueError):
-            raise ScenarioError(f"events[{n}].at: not a number of seconds: {e['at']!r}") from None
-        for i, step in enumerate(e.get("ladder") or [] if e["do"] == "arrive" else []):
-            try:
-                parse_requirement(str((step or {}).get("require", "")))
-            except RequirementSyntaxError as exc:
-                raise ScenarioError(f"events[{n}].ladder[{i}].require: column {exc.column}: {exc.message}") from None
-            except AttributeError:
-                raise ScenarioError(f"events[{n}].ladder[{i}]: must be a mapping with 'require'") from None
-
-
-def simulate(data: dict[str, Any], out: TextIO) -> dict[str, Any]:
+def simulate(scenario: Scenario, out: TextIO) -> dict[str, Any]:
     """Run the scenario, print one JSON line per decision, return the summary."""
-    config = build_config(data)
-    router = Router(config)
-    events = data.get("events") or []
-    _check_events(events)
-    ordered = sorted(enumerate(events), key=lambda pair: (float(pair[1]["at"]), pair[0]))
+    router = Router(scenario.config)
     stats, now = _Stats(), 0.0
-    for n, event in ordered:
-        at = float(event["at"])
-        while (deadline := router.next_deadline()) is not None and deadline <= at:
+    for event in sorted(scenario.events, key=lambda e: (e.at, e.index)):
+        while (deadline := router.next_deadline()) is not None and deadline <= event.at:
             now = deadline
             _emit(router.tick(now), stats, out)
-        now = at
+        now = event.at
         try:
-            _emit(_apply(router, event, at, stats), stats, out)
-        except (RoutingError, KeyError, ValueError, TypeError) as exc:
-            out.write(json.dumps({"t": at, "kind": "skipped", "event": n, "why": str(exc)}) + "\n")
-    horizon = float(data.get("until", now))
+            _emit(_apply(router, event, stats), stats, out)
+        except (RoutingError, ValueError) as exc:
+            out.write(json.dumps({"t": event.at, "kind": "skipped", "event": event.index, "why": str(exc)}) + "\n")
+    horizon = now if scenario.until is None else scenario.until
     while (deadline := router.next_deadline()) is not None and deadline <= horizon:
         now = deadline
         _emit(router.tick(now), stats, out)
-    summary = _summary(stats, max(now, horizon), float(data.get("service_level_seconds", 20)))
+    summary = _summary(stats, max(now, horizon), scenario.service_level_seconds)
     out.write(json.dumps({"kind": "summary", **summary}, sort_keys=True) + "\n")
     return summary
 
 
-def _apply(router: Router, e: dict[str, Any], at: float, stats: _Stats) -> list:
-    do = e["do"]
+def _apply(router: Router, e: Event, stats: _Stats) -> list:
+    at, do, iid = e.at, e.do, e.interaction
     if do == "arrive":
-        stats.arrived[int(e["interaction"])] = at
-        return router.submit(_spec(e, at), at)
-    if do in ("accept", "reject", "no_answer"):
-        iid = int(e["interaction"])
-        offered = router.offered_to(iid)
-        if offered is None:
-            raise ValueError(f"interaction {iid} is not on offer")
-        if do == "accept":
-            stats.answered[iid] = at
-            return router.accept(iid, offered, at)
-        if do == "reject":
-            return router.reject(iid, offered, at)
-        return router.offer_failed(iid, offered, str(e.get("reason", "no_answer")), at)
-    if do == "complete":
-        return router.complete(int(e["interaction"]), at)
-    if do == "hangup":
-        decisions = router.cancel(int(e["interaction"]), "abandoned", at)
-        stats.abandoned[int(e["interaction"])] = at
-        return decisions
-    if do == "transfer":
-        return router.transfer(int(e["interaction"]), e["queue"], at)
-    if do == "move":
-        return router.move(int(e["interaction"]), e["queue"], at)
-    if do == "priority":
-        return router.set_priority(int(e["interaction"]), int(e["priority"]), at)
-    agent = e["agent"]
+        assert e.spec is not None
+        stats.arrived[e.spec.id] = at
+        return router.submit(e.spec, at)
+    if iid is not None:
+        return _apply_to_interaction(router, e, iid, stats)
+    agent = e.agent or ""
     if do == "login":
         return router.agent_login(agent, at)
     if do == "available":
         return router.set_available(agent, at)
     if do == "not_ready":
-        return router.set_not_ready(agent, e.get("reason", "break"), at)
+        return router.set_not_ready(agent, e.reason or "break", at)
     if do == "logout":
         return router.agent_logout(agent, at)
     if do == "phone":
-        return router.set_phone_registered(agent, bool(e.get("registered", True)), at)
+        return router.set_phone_registered(agent, e.registered, at)
     return router.end_wrap_up(agent, at)
+
+
+def _apply_to_interaction(router: Router, e: Event, iid: int, stats: _Stats) -> list:
+    at, do = e.at, e.do
+    if do in ("accept", "reject", "no_answer"):
+        offered = router.offered_to(iid)
+        if offered is None:
+            raise ValueError(f"interaction {iid} is not on offer")
+        if e.agent is not None and offered != e.agent:
+            raise ValueError(f"interaction {iid} is offered to {offered!r}, not {e.agent!r}")
+        if do == "accept":
+            stats.answered[iid] = at
+            return router.accept(iid, offered, at)
+        if do == "reject":
+            return router.reject(iid, offered, at)
+        return router.offer_failed(iid, offered, e.reason or "no_answer", at)
+    if do == "complete":
+        return router.complete(iid, at)
+    if do == "hangup":
+        decisions = router.cancel(iid, "abandoned", at)
+        stats.abandoned[iid] = at
+        return decisions
+    if do == "transfer":
+        return router.transfer(iid, e.queue or "", at)
+    if do == "move":
+        return router.move(iid, e.queue or "", at)
+    return router.set_priority(iid, e.priority or 0, at)
 
 
 def _emit(decisions: list, stats: _Stats, out: TextIO) -> None:
@@ -255,11 +169,16 @@ def _summary(stats: _Stats, end: float, sl_seconds: float) -> dict[str, Any]:
     }
 
 
-def simulate_main(path: Path, out: TextIO) -> int:
-    """The command: exit 0 after printing the decisions and the summary, 1 on a bad scenario."""
+def simulate_main(path: Path, out: TextIO, err: TextIO | None = None) -> int:
+    """The command: exit 0 after printing the decisions and the summary on ``out``; exit 1
+    when the scenario is unreadable or invalid, every error on ``err`` (standard error)."""
+    err = sys.stderr if err is None else err
     try:
-        simulate(load_scenario(path), out)
-    except ScenarioError as exc:
-        out.write(f"{exc}\n")
+        scenario = load_scenario(path)
+    except ConfigErrors as exc:
+        err.write(f"{exc}\n")
         return 1
+    for warning in scenario.warnings:
+        err.write(f"warning: {warning}\n")
+    simulate(scenario, out)
     return 0

@@ -1,4 +1,4 @@
-"""`callcenter simulate`: the documented scenarios run, decisions are JSON lines, bad files exit 1."""
+"""`callcenter simulate`: documented scenarios run, decisions are JSON lines, a typo is an error (exit 1, stderr)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,23 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
 
 
 def run(path):
-    """Exit status and parsed output lines."""
-    out = io.StringIO()
-    status = simulate_main(path, out)
-    return status, out.getvalue().splitlines()
+    """Exit status and output lines; errors and warnings must not reach the output."""
+    status, lines, errors = run_both(path)
+    return status, lines if status == 0 else errors
+
+
+def run_both(path):
+    """Exit status, output lines and standard-error lines."""
+    out, err = io.StringIO(), io.StringIO()
+    status = simulate_main(path, out, err)
+    return status, out.getvalue().splitlines(), err.getvalue().splitlines()
+
+
+def scenario(tmp_path, text):
+    """A scenario file holding ``text``."""
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return path
 
 
 def test_documented_scenario_prints_decisions_and_the_summary():
@@ -45,15 +58,16 @@ def test_every_documented_scenario_runs(tmp_path):
 
 
 def test_bad_scenarios_exit_1_with_the_place(tmp_path):
-    """A broken file, an unknown member and an event without `do` are reported with exit status 1."""
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("agents: [unclosed\n")
-    assert run(bad)[0] == 1
+    """A broken file, an unknown member and an event without `do` are reported on stderr, with file,
+    line, column and key path, with exit status 1 and nothing on the output."""
+    bad = scenario(tmp_path, "agents: [unclosed\n")
+    status, lines, errors = run_both(bad)
+    assert (status, lines) == (1, []) and errors[0].startswith(f"{bad}:2:1: invalid YAML")
     bad.write_text("agents: {a: {}}\nqueues: {q: {members: [zed]}}\n")
-    assert run(bad) == (1, ["queues.q: unknown agent 'zed'"])
+    assert run(bad) == (1, [f"{bad}:2:24 queues.q.members[0]: unknown agent 'zed'; expected one of: a"])
     bad.write_text("agents: {a: {}}\nqueues: {q: {members: [a]}}\nevents: [{at: 1}]\n")
-    status, lines = run(bad)
-    assert status == 1 and lines[0].startswith("events[0]: needs 'at' and 'do'")
+    status, errors = run(bad)
+    assert status == 1 and errors[0].startswith(f"{bad}:3:10 events[0]: missing required key 'do'")
 
 
 def test_mixed_channel_scenario_overflow_preference_callback_and_phone():
@@ -112,7 +126,8 @@ def test_a_bad_requirement_is_reported_with_its_place(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("agents: {a: {}}\nqueues: {q: {members: [a]}}\n"
                    "events: [{at: 1, do: arrive, interaction: 1, queue: q, ladder: [{require: 'x >='}]}]\n")
-    assert run(bad) == (1, ["events[0].ladder[0].require: column 5: expected a level after '>=', found the end"])
+    assert run(bad) == (1, [f"{bad}:3:80 events[0].ladder[0].require: invalid requirement: "
+                            "expected a level after '>=', found the end"])
 
 
 def test_output_is_the_same_under_any_hash_seed():
@@ -129,3 +144,114 @@ def test_output_is_the_same_under_any_hash_seed():
                               cwd=Path(__file__).resolve().parents[2], check=True)
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") > 20
+
+
+TYPOS = """\
+agents:
+  alice: {skills: {billing: 5}, costs: {emial: 25}}
+  bob: {}
+queues:
+  billing:
+    members: [alice, bob]
+    selction: least_loaded
+policy: {max_bonsu: 300}
+events:
+  - {at: 0, do: available, agent: alcie}
+  - {at: 1, do: arrive, interaction: 1, queue: billing, ladder: [{require: "billing >= 4", fro: 30}, {require: ""}]}
+  - {at: 2, do: acept, interaction: 1}
+  - {at: 3, do: complete, interation: 1}
+  - {at: 4, do: hangup, interaction: 7}
+"""
+
+
+def test_every_typo_of_the_issue_is_an_error_with_its_place_and_a_suggestion(tmp_path):
+    """selction, fro, a misspelled channel, interation, an unknown agent, a misspelled action and
+    policy key, and an interaction that never arrives: all reported at once, nothing runs."""
+    path = scenario(tmp_path, TYPOS)
+    status, lines, errors = run_both(path)
+    assert status == 1 and lines == []
+    assert [e.split(" ", 1)[0].removeprefix(str(path)) for e in errors] == [
+        ":2:41", ":7:5", ":8:10", ":10:28", ":11:66", ":11:92", ":12:13", ":13:5", ":13:27", ":14:25"]
+    text = "\n".join(errors)
+    for expected in [
+        "agents.alice.costs.emial: unknown channel 'emial' (did you mean 'email'?)",
+        "queues.billing.selction: unknown key 'selction' (did you mean 'selection'?)",
+        "policy.max_bonsu: unknown key 'max_bonsu' (did you mean 'max_bonus'?)",
+        "events[0].agent: unknown agent 'alcie' (did you mean 'alice'?)",
+        "events[1].ladder[0].fro: unknown key 'fro' (did you mean 'for'?)",
+        "events[1].ladder[0]: only the last step may hold until answered",
+        "events[2].do: unknown action 'acept' (did you mean 'accept'?)",
+        "events[3].interation: unknown key 'interation' (did you mean 'interaction'?)",
+        "events[3]: missing required key 'interaction'",
+        "events[4].interaction: interaction 7 never arrives",
+    ]:
+        assert expected in text, expected
+    assert "__init__" not in text
+
+
+def test_a_misspelled_policy_key_alone_is_a_located_error(tmp_path):
+    """`selection: least_loded` and a policy value of the wrong type are errors, not Python exceptions."""
+    path = scenario(tmp_path, "agents: {a: {}}\nqueues: {q: {members: [a], selection: least_loded}}\n"
+                              "policy: {strict_priority: maybe}\n")
+    assert run(path) == (1, [
+        f"{path}:2:28 queues.q.selection: unknown selection policy 'least_loded' (did you mean 'least_loaded'?); "
+        "expected one of: best_proficiency, longest_idle, least_loaded, fewest_skills",
+        f"{path}:3:10 policy.strict_priority: must be true or false"])
+
+
+def test_until_is_absolute_and_a_warning_says_so_when_before_the_last_event(tmp_path):
+    """`until: 5` with events up to 10: the run goes on (exit 0) and stderr warns that until is absolute."""
+    path = scenario(tmp_path, "agents: {a: {}}\nqueues: {q: {members: [a]}}\nuntil: 5\nevents:\n"
+                              "  - {at: 0, do: available, agent: a}\n"
+                              "  - {at: 10, do: arrive, interaction: 1, queue: q}\n")
+    status, lines, errors = run_both(path)
+    assert status == 0 and json.loads(lines[-1])["kind"] == "summary"
+    assert errors == [f"warning: {path}:3:1 until: 5 is before the last event (at 10); `until` is an absolute "
+                      "time, so nothing after that event is run"]
+    path.write_text(path.read_text().replace("until: 5", "until: 40"))
+    status, lines, errors = run_both(path)
+    expired = [json.loads(line) for line in lines if '"offer_expired"' in line]
+    assert (status, errors, [r["t"] for r in expired]) == (0, [], [30.0])
+
+
+def test_accept_may_name_the_agent_it_expects(tmp_path):
+    """An accept naming the agent that has the offer goes through; naming another prints `skipped`."""
+    path = scenario(tmp_path, "agents: {a: {}, b: {}}\nqueues: {q: {members: [a, b]}}\nevents:\n"
+                              "  - {at: 0, do: available, agent: a}\n"
+                              "  - {at: 1, do: arrive, interaction: 1, queue: q}\n"
+                              "  - {at: 2, do: arrive, interaction: 2, queue: q}\n"
+                              "  - {at: 3, do: accept, interaction: 1, agent: b}\n"
+                              "  - {at: 4, do: accept, interaction: 1, agent: a}\n")
+    status, lines = run(path)
+    records = [json.loads(line) for line in lines]
+    assert status == 0
+    assert [(r["t"], r["why"]) for r in records if r["kind"] == "skipped"] == [
+        (3.0, "interaction 1 is offered to 'a', not 'b'")]
+    assert any(r["kind"] == "removed" and r["why"] == "accepted" and r["t"] == 4.0 for r in records)
+
+
+def test_the_command_exits_1_with_errors_on_stderr_and_its_help_names_a_doc_that_exists(tmp_path):
+    """`callcenter simulate` on a typo: exit 1, stdout empty, the error on stderr; --help's doc exists."""
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    path = scenario(tmp_path, "agents: {a: {}}\nqueues: {q: {members: [a], selction: least_loaded}}\n")
+    proc = subprocess.run([sys.executable, "-m", "callcenter.cli", "simulate", str(path)], capture_output=True,
+                          text=True, cwd=root)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert "queues.q.selction: unknown key 'selction' (did you mean 'selection'?)" in proc.stderr
+    help_text = subprocess.run([sys.executable, "-m", "callcenter.cli", "simulate", "--help"], capture_output=True,
+                               text=True, cwd=root, check=True).stdout
+    docs = re.findall(r"docs/[\w./-]+\.md", help_text)
+    assert docs and all((root / doc).is_file() for doc in docs)
+
+
+def test_a_ladder_naming_a_skill_no_agent_has_is_an_error(tmp_path):
+    """`bilign >= 2` would never match and only relax later: it is reported with a suggestion."""
+    path = scenario(tmp_path, "agents: {a: {skills: {billing: 3}}}\nqueues: {q: {members: [a]}}\nevents:\n"
+                              "  - {at: 1, do: arrive, interaction: 1, queue: q,\n"
+                              "     ladder: [{require: bilign >= 2, for: 30}]}\n")
+    assert run(path) == (1, [f"{path}:5:16 events[0].ladder[0].require: no agent has the skill 'bilign' "
+                             "(did you mean 'billing'?)"])
