@@ -23,6 +23,22 @@ from twisted.web.server import NOT_DONE_YET, Request
 log = Logger(namespace="callcenter.web")
 
 MAX_JSON_BODY = 1024 * 1024
+# No document of this API nests deeper than a few levels; past this a body is refused with a
+# 400 (Python's parser would otherwise hit the recursion limit near 1,000 and answer 500).
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` (parsed JSON) has lists/objects nested more than ``limit`` deep; iterative."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 class ApiError(Exception):
@@ -94,14 +110,21 @@ class ApiRequest:
         return value
 
     def json(self) -> Any:
-        """The body parsed as JSON; ApiError 415 for another content type, 400 for malformed JSON."""
+        """The body parsed as JSON; ApiError 415 for another content type, 400 for malformed JSON
+        or JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
         ctype = (self.header("content-type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise ApiError(415, "unsupported_media_type", "the body must be application/json")
+        too_deep = ApiError(400, "malformed_json", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
         try:
-            return json.loads(self.body.decode("utf-8"))
+            value = json.loads(self.body.decode("utf-8"))
+        except RecursionError:
+            raise too_deep from None
         except (UnicodeDecodeError, ValueError) as e:
             raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
+        if json_depth_exceeds(value, MAX_JSON_DEPTH):
+            raise too_deep
+        return value
 
     def json_object(self) -> dict:
         """The body as a JSON object; ApiError 400 if it is another JSON type."""

@@ -62,6 +62,41 @@ class JsonApiTests(TestCase):
         r = await http_request(reactor, "POST", self.base + "/api/items", body=b"{nope", headers={"content-type": "application/json"})
         self.assertEqual((r.status, r.json()["error"]["code"]), (400, "malformed_json"))
 
+    async def test_deeply_nested_json_is_a_400_not_a_500(self):
+        """Bodies nested 1,000 and 100,000 levels deep, and one just past MAX_JSON_DEPTH, are 400s;
+        one at the limit is parsed."""
+        from callcenter.web.jsonapi import MAX_JSON_DEPTH
+
+        api = JsonApi()
+
+        async def echo(req: ApiRequest):
+            return {"ok": isinstance(req.json(), list)}
+
+        api.add("POST", "/api/echo", echo)
+        port = reactor.listenTCP(0, Site(api), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        url = f"http://127.0.0.1:{port.getHost().port}/api/echo"
+        for depth in (1000, 100_000, MAX_JSON_DEPTH + 1):
+            r = await http_request(reactor, "POST", url, body=b"[" * depth + b"]" * depth,
+                                   headers={"content-type": "application/json"})
+            self.assertEqual((r.status, r.json()["error"]["code"]), (400, "malformed_json"), depth)
+        r = await http_request(reactor, "POST", url, body=b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH,
+                               headers={"content-type": "application/json"})
+        self.assertEqual((r.status, r.json()), (200, {"ok": True}))
+
+    async def test_nul_in_a_path_parameter_is_a_404(self):
+        """%00 in an id is a JSON 404 naming nothing internal, never a 500."""
+        api = JsonApi()
+
+        async def get_one(req: ApiRequest):
+            return {"id": req.path_id("item")}
+
+        api.add("GET", "/api/one/{id}", get_one)
+        port = reactor.listenTCP(0, Site(api), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        r = await http_request(reactor, "GET", f"http://127.0.0.1:{port.getHost().port}/api/one/1%00")
+        self.assertEqual((r.status, r.json()["error"]["code"]), (404, "not_found"))
+
     async def test_wrong_content_type(self):
         """A body that is not application/json is a 415."""
         r = await http_request(reactor, "POST", self.base + "/api/items", body=b"a=1", headers={"content-type": "application/x-www-form-urlencoded"})
