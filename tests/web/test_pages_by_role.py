@@ -231,3 +231,37 @@ def test_the_dashboard_stays_readable_with_10_queues_and_200_agents(run, make_ap
         assert m["rows"] == m["controlsInRow"] == 205 and m["tallest"] <= 40
     assert all((text == "–") == ("logged_out" in cls) for cls, text in since)
     assert filtered == 10 and problems == []
+
+
+@pytest.mark.browser
+def test_a_web_form_with_long_values_stays_inside_its_card(run, app, tmp_path):
+    """A form whose name, address, message and consent label are long unbroken text is shown with
+    every field inside the offer's card at 1366x768 (no element sticks out on the right)."""
+    from channels.webform.submission import FormSubmission
+
+    long_name = "Wolfeschlegelsteinhausenbergerdorff" * 4
+    address = "a.very.long.address.without.any.spaces.for.testing@example-subdomain-of-something.example.net"
+    fields = {"name": long_name, "email": address, "topic": "billing", "consent": "true",
+              "message": "https://example.com/" + "x" * 300 + "\nSecond line."}
+    app.switchboard.set_available("alice")
+    run(app.forms.submit_form(FormSubmission(form="contact", fields=fields, email=address, phone=None, name=long_name,
+                                             attributes={"topic": "billing"}, attachments=(),
+                                             client_ip="127.0.0.1", language="en")))
+
+    async def scenario(context):
+        page = await context.new_page()
+        problems: list[str] = []
+        watch(page, problems)
+        await page.set_viewport_size({"width": 1366, "height": 768})
+        assert await sign_in_at_root(page, base(app), "alice") == "/desktop"
+        card = page.locator(".pop", has_text="Second line")
+        await card.wait_for(timeout=15000)
+        await card.screenshot(path=str(SHOTS / "role-desktop-long-form-card.png"))
+        sticking_out = await card.evaluate("""card => { const edge = card.getBoundingClientRect().right;
+            return Array.from(card.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > edge + 1)
+                        .map(e => e.tagName); }""")
+        height = (await card.bounding_box())["height"]
+        return sticking_out, height, problems
+
+    sticking_out, height, problems = run_in_chromium(scenario, tmp_path)
+    assert sticking_out == [] and height < 2000 and problems == []
