@@ -288,8 +288,10 @@ def _build_web(app: Application, reactor: Any) -> None:
                      send_confirmation=confirm, fallback_language=settings.server.languages[0])
     secret_file = Path(settings.server.data_dir) / "form-secret"
     if not secret_file.exists():
-        Path(settings.server.data_dir).mkdir(parents=True, exist_ok=True)
-        secret_file.write_bytes(secrets.token_bytes(32))
+        Path(settings.server.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        with os.fdopen(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(secrets.token_bytes(32))
+    secret_file.chmod(0o600)  # also tightens one an earlier version left readable by everyone
     from callcenter.alerting import AlertMonitor
     from callcenter.reports.summary import DailySummarySchedule
 
@@ -455,7 +457,12 @@ def _load_settings_or_report(args: argparse.Namespace) -> Any | None:
 
 
 def _prepare_data_dir(settings: Any) -> None:
-    Path(settings.server.data_dir).mkdir(parents=True, exist_ok=True)
+    # Customer data and secrets live here: only the server's user may enter the directory, and
+    # what this process creates (the SQLite files, stored blobs) is 0600 whatever the umask was.
+    os.umask(0o077)
+    data_dir = Path(settings.server.data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
 
 
 def migrate_main(args: argparse.Namespace) -> int:

@@ -162,3 +162,29 @@ def test_migrate_then_serve_then_sigterm_keeps_committed_writes(workdir):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_migrate_and_serve_keep_data_and_secrets_private(workdir):
+    """migrate makes the data directory 0700 (tightening an existing 0755 one) and the database
+    0600; serve creates the form-signing secret 0600, and every file it leaves there is 0600."""
+    (workdir / "var").mkdir(mode=0o755)
+    os.chmod(workdir / "var", 0o755)
+    migrated = run_cli("migrate", cwd=workdir)
+    assert migrated.returncode == 0, migrated.stderr
+    assert oct((workdir / "var").stat().st_mode & 0o777) == oct(0o700)
+    assert oct((workdir / "var" / "callcenter.sqlite3").stat().st_mode & 0o777) == oct(0o600)
+    port = free_port()
+    proc = subprocess.Popen(CLI + ["serve", "--http-port", str(port), "--fastagi-port", "0", "--smtp-port", "0"],
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for_health(port, proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (workdir / "var").iterdir() if p.is_file()}
+    assert modes["form-secret"] == oct(0o600)
+    assert set(modes.values()) == {oct(0o600)}, modes
