@@ -229,11 +229,16 @@ class ReportsResource(Resource):
         q = self._query(request)
         rows, settings = await self._rows(q)
         busy = {r.interval.start for r in rows if not _empty(r)}  # intervals where anything happened
+        whole = Interval(rows[0].interval.start, rows[-1].interval.end, "total") if rows else None
+        groups: dict[str | None, list[KpiRow]] = {}
+        for row in rows if q.by != "none" else ():
+            groups.setdefault(_group_of(row, q.by), []).append(row)
         self._page(request, "reports/report.html", "/",
                    q=q, rows=[r for r in rows if r.interval.start in busy],
                    folded=len({r.interval.start for r in rows} - busy),
-                   totals=total(rows, Interval(rows[0].interval.start, rows[-1].interval.end, "total"))
-                   if rows else None, queues=sorted(settings.queues.items()),
+                   group_totals=[(name, total(members, whole)) for name, members in groups.items()]
+                   if len(busy) > 1 else [],
+                   totals=total(rows, whole) if rows else None, queues=sorted(settings.queues.items()),
                    granularities=GRANULARITIES, by_choices=BY_CHOICES, timezone=settings.server.timezone,
                    short_abandon=settings.supervision.short_abandon, charts=("volume", "service-level", "handle-time"))
 
@@ -310,6 +315,11 @@ class ReportsResource(Resource):
         self._page(request, "reports/erlang.html", "/erlang",
                    inputs=inputs, result=result, table=table, problem=problem, queues=sorted(self._settings().queues),
                    granularities=GRANULARITIES, timezone=self._settings().server.timezone)
+
+
+def _group_of(row: KpiRow, by: str) -> str | None:
+    """The value of the ``by`` dimension of ``row`` (queue, channel or agent)."""
+    return {"queue": row.queue, "channel": row.channel, "agent": row.agent}[by]
 
 
 def _empty(row: KpiRow) -> bool:
