@@ -195,7 +195,8 @@
     var st = data.state || {};
     var name = st.state || "logged_out";
     text($("state"), (L[name] || name) + (st.reason ? " (" + st.reason + ")" : ""));
-    stateSince = st.since ? (st.since + clockSkew) * 1000 : Date.now();
+    // Logged out has no meaningful start (the core's "since" is 0 until the first login).
+    stateSince = name === "logged_out" ? null : (st.since ? (st.since + clockSkew) * 1000 : Date.now());
     renderOffers(data.offers || []);
     renderWork(data.work || [], data.wrap_up || []);
   }
@@ -212,7 +213,7 @@
 
   function tick() {
     var seconds = Math.max(0, Math.floor((Date.now() - stateSince) / 1000));
-    text($("since"), Math.floor(seconds / 60) + ":" + ("0" + (seconds % 60)).slice(-2));
+    text($("since"), stateSince === null ? "–" : Math.floor(seconds / 60) + ":" + ("0" + (seconds % 60)).slice(-2));
     Array.prototype.forEach.call(document.querySelectorAll(".countdown"), function (el) {
       var left = Math.max(0, Math.ceil(Number(el.dataset.expires) + clockSkew - Date.now() / 1000));
       text(el, left + L.seconds);
