@@ -89,6 +89,13 @@ _EN = {
     "target": "target",
     "priority": "Priority",
     "nobody_waiting": "Nobody is waiting.",
+    "configuration": "Configuration",
+    "reload_config": "Check and reload config/",
+    "reload_help": "Checks every file of the configuration directory; applies it only when it has no error, without dropping waiting work.",
+    "reload_applied": "Applied.",
+    "reload_refused": "Not applied: the running configuration is kept.",
+    "no_changes": "No change.",
+    "needs_restart": "Takes effect after a restart:",
 }
 
 _ZH = {
@@ -169,6 +176,13 @@ _ZH = {
     "target": "目标",
     "priority": "优先级",
     "nobody_waiting": "没有排队的联络。",
+    "configuration": "配置",
+    "reload_config": "检查并重新加载 config/",
+    "reload_help": "检查配置目录中的每个文件；只有没有错误时才会应用，排队中的联络不会丢失。",
+    "reload_applied": "已应用。",
+    "reload_refused": "未应用：继续使用当前配置。",
+    "no_changes": "没有变化。",
+    "needs_restart": "重启后生效：",
 }
 
 _TABLES: Mapping[str, Mapping[str, str]] = {"en": _EN, "zh": _ZH}

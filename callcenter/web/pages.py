@@ -85,6 +85,8 @@ def page_links(principal: Any, table: Mapping[str, str], current: str) -> list[t
     if principal is not None and principal.role in STAFF_ROLES:
         links += [("/supervisor", table["nav_dashboard"]), ("/reports/", table["nav_reports"]),
                   ("/reports/erlang", table["nav_staffing"])]
+    if principal is not None and principal.role == "admin":
+        links.append(("/supervisor#configuration", table["configuration"]))
     return [(href, label, href == current) for href, label in links]
 
 
@@ -195,7 +197,8 @@ def _fail(request: Request) -> None:
 class DashboardPage(Resource):
     """``GET /supervisor``: the live supervisor dashboard (the guard in front checks the role).
 
-    ``principal_of(request)`` gives the principal the guard checked (for the page header).
+    ``principal_of(request)`` gives the principal the guard checked (for the page header); an
+    admin also gets the configuration panel (check and reload ``config/``).
     """
 
     isLeaf = True
@@ -221,7 +224,7 @@ class DashboardPage(Resource):
         principal = self._principal_of(request) or _UNNAMED_STAFF
         header = header_context(principal, table, self._csrf_for(request), "/supervisor")
         html = self._env.get_template("supervisor/dashboard.html").render(
-            lang=lang, L=table, csrf=self._csrf_for(request), header=header,
+            lang=lang, L=table, csrf=self._csrf_for(request), header=header, admin=principal.role == "admin",
             config_json=page_config(config))
         return html_page(request, html)
 

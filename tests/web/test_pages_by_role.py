@@ -60,6 +60,8 @@ def test_home_and_links_follow_the_role():
     assert page_links(agent, table, "/desktop") == [("/desktop", "Desktop", True)]
     assert [href for href, _, _ in page_links(boss, table, "/supervisor")] == ["/supervisor", "/reports/", "/reports/erlang"]
     assert [href for href, _, _ in page_links(both, table, "/supervisor")][0] == "/desktop"
+    assert page_links(Principal(4, "root", "admin", None), table, "/supervisor")[-1] == (
+        "/supervisor#configuration", "Configuration", False)
 
 
 def test_root_sends_each_person_to_their_page(run, app):
@@ -164,7 +166,7 @@ async def journey(context, url: str, login: str) -> dict:
 @pytest.mark.parametrize("login, landing, links", [
     ("alice", "/desktop", ["/desktop"]),
     ("sam", "/supervisor", ["/supervisor", "/reports/", "/reports/erlang"]),
-    ("root", "/supervisor", ["/supervisor", "/reports/", "/reports/erlang"]),
+    ("root", "/supervisor", ["/supervisor", "/reports/", "/reports/erlang", "/supervisor#configuration"]),
 ])
 def test_each_role_signs_in_opens_every_page_and_signs_out(app, tmp_path, login, landing, links):
     """From ``/`` each role signs in, lands on its page, opens every linked page, chart and link at
@@ -265,3 +267,30 @@ def test_a_web_form_with_long_values_stays_inside_its_card(run, app, tmp_path):
 
     sticking_out, height, problems = run_in_chromium(scenario, tmp_path)
     assert sticking_out == [] and height < 2000 and problems == []
+
+
+@pytest.mark.browser
+def test_an_admin_checks_and_reloads_the_configuration_from_the_dashboard(app, tmp_path):
+    """The admin's dashboard has the configuration panel; reloading config/ (whose business hours
+    the test app had dropped) says it was applied and lists the changes; a supervisor has no panel."""
+
+    async def scenario(context):
+        page = await context.new_page()
+        problems: list[str] = []
+        watch(page, problems)
+        await sign_in_at_root(page, base(app), "sam")
+        supervisor_panels = await page.locator("#configuration").count()
+        await page.click("[data-testid=sign-out]")
+        await page.wait_for_url("**/login")
+        await sign_in_at_root(page, base(app), "root")
+        await page.click("[data-testid=page-links] a[href='/supervisor#configuration']")
+        await page.click("[data-testid=reload-config]")
+        result = page.locator("[data-testid=reload-result]")
+        await result.locator("p").first.wait_for()
+        await page.screenshot(path=str(SHOTS / "role-admin-reload.png"))
+        return supervisor_panels, await result.inner_text(), problems
+
+    supervisor_panels, shown, problems = run_in_chromium(scenario, tmp_path)
+    assert supervisor_panels == 0 and problems == []
+    lines = [line for line in shown.splitlines() if line.strip()]
+    assert lines[0] == "Applied." and any(line.startswith("queues.") for line in lines[1:])

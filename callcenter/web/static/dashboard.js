@@ -179,6 +179,33 @@
     }).then(function () { pending = false; });
   }
 
+  // Admins: check and reload config/; the answer lists the changes, or the errors and that
+  // nothing was applied (the API answers 422 with the same body then).
+  function showReload(result) {
+    var out = $("reload-result"); out.textContent = "";
+    function line(tag, value, cls) { var el = document.createElement(tag); el.textContent = value; if (cls) { el.className = cls; } out.appendChild(el); return el; }
+    function list(items, cls) { var ul = line("ul", "", cls); items.forEach(function (i) { var li = document.createElement("li"); li.textContent = i; ul.appendChild(li); }); }
+    line("p", result.applied ? L.reload_applied : L.reload_refused, result.applied ? "" : "error");
+    if (result.errors && result.errors.length) { list(result.errors, "error"); }
+    if (result.applied) { if (result.changes.length) { list(result.changes); } else { line("p", L.no_changes); } }
+    if (result.needs_restart && result.needs_restart.length) { line("p", L.needs_restart); list(result.needs_restart); }
+  }
+  if ($("reload-config")) {
+    $("reload-config").addEventListener("click", function () {
+      var b = $("reload-config"); b.disabled = true;
+      fetch("/api/admin/reload", { method: "POST", credentials: "same-origin",
+        headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: "{}" })
+        .then(function (r) {
+          return r.json().then(function (data) {
+            if (r.ok || r.status === 422) { showReload(data); refresh(); return; }
+            throw new Error((data.error && data.error.message) || r.status);
+          });
+        })
+        .catch(function (e) { $("reload-result").textContent = L.error + ": " + e.message; })
+        .then(function () { b.disabled = false; });
+    });
+  }
+
   $("agent-filter").addEventListener("input", function () { if (last) { renderAgents(last); tick(); } });
   Array.prototype.forEach.call(document.querySelectorAll("th[data-sort]"), function (th) {
     th.tabIndex = 0;
