@@ -2,7 +2,8 @@
 
 :class:`ReportsResource` is mounted by the composition root (for example at ``/reports``);
 paths below are relative to it. Every request first passes ``authorize(request)`` (a bool
-or an awaitable bool): False gives 403 and nothing is read.
+or an awaitable bool): False gives 403 and nothing is read, except that a page asked for by
+nobody signed in (with the header hooks given) answers 303 to ``/login?next=...``.
 
 ``GET /``                the report page: form, table, charts (``?from&to&interval&by&queue``)
 ``GET /export.csv``      the same rows as CSV (:mod:`callcenter.reports.export`)
@@ -33,6 +34,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred
@@ -52,6 +54,7 @@ log = Logger(namespace="callcenter.web.reports")
 
 Authorize = Callable[[Request], "bool | Awaitable[bool]"]
 BY_CHOICES = ("queue", "channel", "agent", "none")
+_PAGES = ("", "index.html", "erlang")  # HTML pages: without a session they lead to sign-in
 MAX_DAYS = 92
 CHARTS = {"volume": charts.volume_chart, "handle-time": charts.handle_time_chart}
 _CSP = b"default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
@@ -160,6 +163,8 @@ class ReportsResource(Resource):
         if inspect.isawaitable(allowed):
             allowed = await allowed
         if not allowed:
+            if self._csrf_for is not None and self._principal_of(request) is None and path in _PAGES:
+                return _to_sign_in(request)  # a person who is not signed in, not one who may not
             return _send(request, 403, "text/plain; charset=utf-8", "forbidden")
         try:
             if path in ("", "index.html"):
@@ -340,6 +345,15 @@ def _send(request: Request, status: int, content_type: str, body: str) -> None:
     request.setHeader(b"cache-control", b"no-store")
     request.setHeader(b"x-content-type-options", b"nosniff")
     request.write(body.encode("utf-8"))
+    request.finish()
+
+
+def _to_sign_in(request: Request) -> None:
+    """303 to the sign-in page, coming back to this page afterwards."""
+    back = quote(request.uri.decode("latin-1"), safe="/")
+    request.setResponseCode(303)
+    request.setHeader(b"location", f"/login?next={back}".encode("ascii"))
+    request.setHeader(b"cache-control", b"no-store")
     request.finish()
 
 

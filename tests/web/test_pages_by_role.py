@@ -79,6 +79,15 @@ def test_a_supervisor_on_the_desktop_url_goes_to_the_dashboard(run, app):
     assert (r.status, r.headers["location"]) == (303, "/supervisor")
 
 
+def test_reports_lead_a_stranger_to_sign_in_and_refuse_an_agent(run, app):
+    """Nobody signed in: the report pages answer 303 to sign-in and back (the CSV stays 403);
+    an agent gets 403."""
+    r = run(http_request(reactor, "GET", base(app) + "/reports/erlang?date=2026-03-02&start=09:00"))
+    assert (r.status, r.headers["location"]) == (303, "/login?next=/reports/erlang%3Fdate%3D2026-03-02%26start%3D09%3A00")
+    assert run(http_request(reactor, "GET", base(app) + "/reports/export.csv")).status == 403
+    assert run(http_request(reactor, "GET", base(app) + "/reports", headers=cookie_of(run, app, "alice"))).status == 403
+
+
 def test_logged_out_agents_have_no_time_in_state(run, app):
     """The snapshot gives no time in state for a logged-out agent (not seconds since 1970) and a
     small, growing one for a logged-in agent."""
