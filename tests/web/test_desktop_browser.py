@@ -63,7 +63,9 @@ def test_agent_gets_the_offer_with_screen_pop_accepts_and_wraps_up(app, run, tmp
         page = await context.new_page()
         await log_in(page, url, "alice")
         await page.click("[data-testid=go-available]")
-        await page.wait_for_function("document.querySelector('[data-testid=state]').textContent.includes('Available')")
+        from playwright.async_api import expect
+
+        await expect(page.locator("[data-testid=state]")).to_contain_text("Available")
         await asyncio.wrap_future(asyncio.get_running_loop().run_in_executor(
             None, mail, app.smtp.port, "Refund for invoice 77"))
         offer = page.locator("[data-testid^=offer-]")

@@ -136,8 +136,10 @@ def test_dashboard_updates_when_an_interaction_arrives(run, app, tmp_path):
         arrival = app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550104",
                                                to="+18005550100", digits="1"))
         await ensureDeferred(arrival).asFuture(asyncio.get_running_loop())
-        await page.wait_for_function(
-            "document.querySelector('[data-testid=waiting-billing]').textContent === '1'", timeout=10000)
+        # A locator, not wait_for_function: the page's CSP forbids the eval a polled predicate needs.
+        from playwright.async_api import expect
+
+        await expect(page.locator("[data-testid=waiting-billing]")).to_have_text("1", timeout=10000)
         return before, await page.locator("[data-testid=waiting] tbody tr").count()
 
     before, rows = run_in_chromium(scenario, tmp_path)
