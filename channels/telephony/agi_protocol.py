@@ -183,6 +183,7 @@ class AgiSessionProtocol(Protocol):
         self._pending: deque[_Pending] = deque()
         self._usage: list[str] | None = None
         self.hung_up = False
+        self.aborted = False  # closed by us for breaking the protocol or a limit (see _abort, give_up)
         self._closing = False
         self.closed: Deferred[None] = Deferred()
 
@@ -278,6 +279,7 @@ class AgiSessionProtocol(Protocol):
 
     def _abort(self, reason: str) -> None:
         log.error("AGI session closed: {reason}", reason=reason)
+        self.aborted = True
         self._fail_pending(AgiProtocolError(reason))
         self.close()
 
@@ -303,6 +305,7 @@ class AgiSessionProtocol(Protocol):
 
     def give_up(self, error: Exception) -> None:
         """Fail every pending command with ``error`` and close the session (e.g. no answer in time)."""
+        self.aborted = True
         self._fail_pending(error)
         self.close()
 

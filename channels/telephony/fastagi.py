@@ -61,6 +61,8 @@ log = Logger(namespace="channels.telephony.fastagi")
 DEFAULT_PORT = 4573
 # Asterisk answers GET/SET VARIABLE and SET MUSIC at once; an answer this late means the peer is gone.
 DEFAULT_COMMAND_TIMEOUT = 30.0
+# Every waiting caller holds one session, so this is also the most callers one server can hold.
+DEFAULT_MAX_SESSIONS = 1000
 SCRIPTS = ("inbound", "dialresult", "answered", "hangup")
 
 # The channel variables the server sets; the dialplan in docs/telephony.md reads each of them.
@@ -230,7 +232,7 @@ class FastAgiSession:
                 await self._command("SET MUSIC ON", self._settings.music_class)
                 music = True
             await self._hold(call, decision, outcome)
-        if self.protocol.hung_up:
+        if self.protocol.hung_up or self.protocol.aborted:
             raise _CallerGone()
         result = outcome[0]
         if not isinstance(result, (DialAgent, QueueClosed, ReleaseCall)):
@@ -251,15 +253,19 @@ class FastAgiSession:
 
         decision.addBoth(lambda result: (wake_up(), result)[1])
         self._wake_on_hangup = wake_up
+        # A peer closed for breaking a limit mid-hold (an over-long line) must not leave the
+        # caller queued with nobody to carry the decision out. A close on shutdown is no abandon:
+        # the dialplan holds the caller and asks the next server.
+        self.protocol.closed.addBoth(lambda result: (wake_up() if self.protocol.aborted else None, result)[1])
         announced: QueuePosition | None = None
         every = self._settings.announce_every
-        while not outcome and not self.protocol.hung_up:
+        while not outcome and not self.protocol.hung_up and not self.protocol.aborted:
             timer = self._clock.call_later(every, wake_up) if every else None
             await wake
             if timer is not None and timer.active():
                 timer.cancel()
             wake = Deferred()
-            if outcome or self.protocol.hung_up:
+            if outcome or self.protocol.hung_up or self.protocol.aborted:
                 return
             position = self._app.queue_position(call)
             if position is not None and position != announced:
@@ -308,21 +314,32 @@ class FastAgiFactory(ServerFactory):
     """Builds one :class:`FastAgiSession` per connection and remembers the live ones for draining.
 
     A connection that has not sent its whole environment within ``environment_timeout`` seconds
-    is closed; so is one that leaves a command unanswered for ``command_timeout`` seconds.
+    is closed; so is one that leaves a command unanswered for ``command_timeout`` seconds. With
+    ``max_sessions`` sessions open, a new connection is closed at once (Asterisk's dialplan goes
+    on without the AGI), so a flood of connections cannot exhaust the process's descriptors.
     """
 
     def __init__(
         self, app: CallHandling, reactor: IReactorTime, settings: HoldSettings = HoldSettings(), environment_timeout: float = 10.0,
-        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT, max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         self._app = app
         self._clock = Clock(reactor)
         self.settings = settings
         self.environment_timeout = environment_timeout
         self.command_timeout = command_timeout
+        self.max_sessions = max_sessions
+        self.refused = 0
         self.sessions: set[FastAgiSession] = set()
 
-    def buildProtocol(self, addr: object) -> AgiSessionProtocol:
+    def buildProtocol(self, addr: object) -> AgiSessionProtocol | None:
+        if len(self.sessions) >= self.max_sessions:
+            self.refused += 1
+            # Logged at the first refusal and then every 1,000th, so a flood cannot flood the log.
+            if self.refused % 1000 == 1:
+                log.warn("FastAGI connection refused: {max} sessions open ({refused} refused so far)",
+                         max=self.max_sessions, refused=self.refused)
+            return None
         session = FastAgiSession(self._app, self._clock, self.settings, self.environment_timeout, self.command_timeout)
         self.sessions.add(session)
         session.protocol.closed.addBoth(lambda _: self.sessions.discard(session))

@@ -281,3 +281,32 @@ def test_answered_commands_leave_no_timer_behind():
     assert s.transport.disconnecting
     s.proto.connectionLost(Failure(ConnectionDone()))
     assert s.clock.getDelayedCalls() == []
+
+
+def test_peer_closed_for_an_over_long_line_while_held_reports_the_caller_gone():
+    """A line past the cap during the silent hold closes the session; once the socket is gone the
+    caller is reported gone once and a later decision writes nothing."""
+    later: Deferred = Deferred()
+    app = ScriptedCallHandling([later])
+    s = Session(app)
+    s.feed(_env("inbound"), b"200 result=1 ()\n", b"200 result=0\n")
+    s.new_output()
+    s.feed(b"x" * 9000)
+    assert s.transport.disconnecting and app.hung_up == []
+    s.proto.connectionLost(Failure(ConnectionDone()))
+    assert len(app.hung_up) == 1
+    later.callback(DialAgent("Local/agent1@agents", 6, "1"))
+    assert s.new_output() == b"" and len(app.hung_up) == 1
+
+
+def test_connections_past_max_sessions_are_refused_until_one_ends():
+    """At max_sessions open sessions buildProtocol refuses (Twisted closes the socket); once one
+    ends a new connection is served again; refusals are counted."""
+    factory = FastAgiFactory(ScriptedCallHandling([]), Clock(), max_sessions=2)
+    first, second = factory.buildProtocol(None), factory.buildProtocol(None)
+    for proto in (first, second):
+        proto.makeConnection(StringTransport())
+    assert factory.buildProtocol(None) is None and factory.buildProtocol(None) is None
+    assert factory.refused == 2
+    first.connectionLost(Failure(ConnectionDone()))
+    assert factory.buildProtocol(None) is not None
