@@ -175,8 +175,8 @@ class Matching(Eligibility):
         if not agents and len(items) == 1:
             item = self._waiting.get(next(iter(items)))
             return [] if item is None else self._match_item(item, now)
-        if not items and len(agents) == 1:
-            return self._fill_agent(next(iter(agents)), now)
+        if not items and len(agents) <= 1:
+            return self._fill_agent(next(iter(agents)), now) if agents else []
         return _Moment(self, now).settle(items, agents)
 
     def _young_bound(self, member: Any, now: float) -> float | None:
@@ -232,70 +232,83 @@ class Matching(Eligibility):
 class _Moment:
     """The offers of one moment, best pair first (see ``Matching._settle``).
 
-    Each free agent noted has its best work and each item noted its best agent; both are
-    candidate pairs in a heap. After an offer, only the candidates it touched are looked at
-    again (the agent who took it, agents whose best it was, items whose best agent it was),
-    so a moment with thousands of expiries stays O(n log n).
+    Each free agent noted has its best work and each item noted its best agent: candidate
+    pairs in a heap. Offers only ever make candidates worse (work is taken, agents fill up),
+    so a candidate is checked when it reaches the top and, if it went stale, looked up again
+    and pushed back: the top that passes the check is the best pair left. An item enters with
+    a bound below any of its pairs and is looked up only when that bound comes up, so each
+    item costs one look-up, plus one whenever its best agent was taken first.
     """
 
     def __init__(self, matching: Matching, now: float) -> None:
         self.m, self.now = matching, now
         self.heap: list[tuple] = []
-        self.current: dict[tuple[str, Any], int] = {}      # ("agent", id) / ("item", id) -> live entry
-        self.wanted_by: dict[int, set[str]] = {}           # item -> agents whose best it is
-        self.wanting: dict[str, set[int]] = {}             # agent -> items whose best agent it is
         self.seq = 0
+        self.priorities: dict[str, int] = {}
 
     def settle(self, items: set[int], agents: set[str]) -> list[Decision]:
         """Make every offer the moment allows; returns them in the order made."""
         for agent_id in sorted(agents):
             self.look_agent(agent_id)
         for iid in sorted(items):
-            self.look_item(iid)
+            item = self.m._waiting.get(iid)
+            if item is not None and len(items) <= 4 * TRACE_LIMIT:
+                self.look_item(iid)  # a small moment: every pair known, for the traces' rivals
+            elif item is not None:
+                # a bound below any pair of this item: it is looked at only when it comes up
+                self.push((self.first_priority(item.queue), item.key, ()), iid, "", {}, "item")
         out: list[Decision] = []
         while self.heap:
-            entry = heapq.heappop(self.heap)
-            key, seq, iid, agent_id, trace, who = entry
-            if self.current.get(who) != seq:
+            key, _, iid, agent_id, trace, side = heapq.heappop(self.heap)
+            if not agent_id or not self.still_best(key, iid, agent_id):
+                if side == "agent":
+                    self.look_agent(agent_id)
+                else:
+                    self.look_item(iid)
                 continue
             rivals = heapq.nsmallest(TRACE_LIMIT, self.heap) if len(self.heap) <= 4 * TRACE_LIMIT else []
             trace = {**trace, "same_instant": [
-                {"interaction": r[2], "agent": r[3], "member_priority": r[0][0]}
-                for r in rivals if self.current.get(r[5]) == r[1] and (r[2], r[3]) != (iid, agent_id)]}
+                {"interaction": r[2], "agent": r[3], "member_priority": r[0][0]} for r in rivals
+                if r[3] and self.m._waiting[r[2]].offered_to is None and (r[2], r[3]) != (iid, agent_id)]}
             out += self.m._offer(self.m._waiting[iid], agent_id, self.now, trace)
-            self.forget(("item", iid))
-            for other in sorted(self.wanted_by.pop(iid, set()) | {agent_id}):
-                self.look_agent(other)
-            for other in sorted(self.wanting.pop(agent_id, set())):
-                self.look_item(other)
+            if side == "agent":
+                self.look_agent(agent_id)  # room for more (emails): its next best work
         return out
 
-    def forget(self, who: tuple[str, Any]) -> None:
-        """Drop ``who``'s live candidate (its heap entry goes stale)."""
-        self.current.pop(who, None)
+    def still_best(self, key: tuple, iid: int, agent_id: str) -> bool:
+        """The pair can still be made, at the key it was found with."""
+        m = self.m
+        item = m._waiting.get(iid)
+        if item is None or item.offered_to is not None or agent_id not in m._free:
+            return False
+        member = m._members[item.queue].get(agent_id)
+        if m._why_not(agent_id, item, member, self.now, m._active_preferred(item, self.now)) is not None:
+            return False
+        return m._selection_key(agent_id, item) == key[2]
 
-    def push(self, key: tuple, iid: int, agent_id: str, trace: dict, who: tuple[str, Any]) -> None:
-        """Make ``(iid, agent_id)`` the live candidate of ``who``."""
+    def first_priority(self, queue: str) -> int:
+        """The lowest member priority in ``queue`` (0 for a queue without members)."""
+        found = self.priorities.get(queue)
+        if found is None:
+            found = self.priorities[queue] = min((m.priority for m in self.m._members[queue].values()), default=0)
+        return found
+
+    def push(self, key: tuple, iid: int, agent_id: str, trace: dict, side: str) -> None:
+        """Add the candidate pair ``(iid, agent_id)`` found from ``side`` (``agent`` or ``item``)."""
         self.seq += 1
-        self.current[who] = self.seq
-        heapq.heappush(self.heap, (key, self.seq, iid, agent_id, trace, who))
+        heapq.heappush(self.heap, (key, self.seq, iid, agent_id, trace, side))
 
     def look_agent(self, agent_id: str) -> None:
-        """(Re)compute the free agent's best work."""
-        self.forget(("agent", agent_id))
+        """Find the free agent's best work now."""
         if agent_id in self.m._free:
             found = self.m._best_work_for(agent_id, self.now)
             if found is not None:
-                iid = found[0][1][-1]
-                self.wanted_by.setdefault(iid, set()).add(agent_id)
-                self.push(found[0], iid, agent_id, found[1], ("agent", agent_id))
+                self.push(found[0], found[0][1][-1], agent_id, found[1], "agent")
 
     def look_item(self, iid: int) -> None:
-        """(Re)compute the waiting item's best free agent."""
-        self.forget(("item", iid))
+        """Find the waiting item's best free agent now."""
         item = self.m._waiting.get(iid)
         if item is not None and item.offered_to is None:
             found = self.m._best_agent_for(item, self.now)
             if found is not None:
-                self.wanting.setdefault(found[1], set()).add(iid)
-                self.push(found[0], iid, found[1], found[2], ("item", iid))
+                self.push(found[0], iid, found[1], found[2], "item")

@@ -90,8 +90,11 @@ class Restoring:
             for agent, _ in item.spec.preferred:
                 self._preferring.setdefault(agent, set()).add(item.spec.id)
             self._arm_item(item)
-        # one moment: the free agents' offers go best pair first, not by agent id
-        out: list[Decision] = self._settle(set(), set(self._free), now)
+        # agent by agent, not as one moment (Matching._settle): here thousands of free agents
+        # may want the same work, and one walk of the lines per agent keeps this cheap
+        out: list[Decision] = []
+        for agent_id in sorted(self._free):
+            out += self._fill_agent(agent_id, now)
         return out + self._states(now)
 
     def restore_held(self, spec: InteractionSpec, agent: str, accepted_at: float, now: float) -> list[Decision]:

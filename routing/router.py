@@ -121,8 +121,10 @@ class Router(Matching, RouterViews, Restoring):
         self._free.clear()
         for agent_id in sorted(self._agents):
             self._refresh(agent_id, now)
-        # one moment: the free agents' offers go best pair first, not by agent id
-        out += self._settle(set(), set(self._free), now)
+        # agent by agent, not as one moment (Matching._settle): here thousands of free agents
+        # may want the same work, and one walk of the lines per agent keeps this cheap
+        for agent_id in sorted(self._free):
+            out += self._fill_agent(agent_id, now)
         return out + self._states(now)
 
     # --- agents ---
