@@ -206,8 +206,8 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.records.users import UserStore
     from callcenter.web.authn import Authenticator
     from callcenter.web.desktop import DesktopApi
-    from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, MetricsResource, page_environment,
-                                      static_resource)
+    from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, MetricsResource, home_of,
+                                      page_environment, static_resource)
     from callcenter.web.push import PushHub, PushResource
     from callcenter.web.reports import ReportsResource
     from callcenter.web.supervision import SupervisionApi, collect_metrics, today_snapshot
@@ -215,7 +215,7 @@ def _build_web(app: Application, reactor: Any) -> None:
 
     settings, board, root = app.settings, app.switchboard, app.root
     app.users = users = UserStore(app.database, app.clock)
-    app.authn = authn = Authenticator(users, app.clock, records=SessionRecords(app.database))
+    app.authn = authn = Authenticator(users, app.clock, records=SessionRecords(app.database), home=home_of)
     _one_off("sessions", authn.restore_sessions).setServiceParent(app.service)
     board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus)
 

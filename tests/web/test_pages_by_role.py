@@ -73,6 +73,20 @@ def test_root_sends_each_person_to_their_page(run, app):
     assert landing == {"alice": "/desktop", "sam": "/supervisor", "root": "/supervisor"}
 
 
+def test_a_form_sign_in_goes_straight_to_the_role_page(run, app):
+    """Signing in on the form without ``next`` answers 303 to the role's own page (no stop at ``/``)."""
+    form = run(http_request(reactor, "GET", base(app) + "/login"))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.body.decode()).group(1)
+    cookie = form.headers["set-cookie"].split(";")[0]
+    landing = {}
+    for login in PEOPLE:
+        r = run(http_request(reactor, "POST", base(app) + "/login", headers={
+            "cookie": cookie, "content-type": "application/x-www-form-urlencoded"},
+            body=f"login={login}&password={PASSWORD.replace(' ', '+')}&csrf_token={token}".encode()))
+        landing[login] = (r.status, r.headers.get("location"))
+    assert landing == {"alice": (303, "/desktop"), "sam": (303, "/supervisor"), "root": (303, "/supervisor")}
+
+
 def test_a_supervisor_on_the_desktop_url_goes_to_the_dashboard(run, app):
     """A signed-in supervisor without an agent who opens /desktop is sent to the dashboard, not to sign-in."""
     r = run(http_request(reactor, "GET", base(app) + "/desktop", headers=cookie_of(run, app, "sam")))
