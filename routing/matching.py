@@ -82,10 +82,10 @@ class Matching(Eligibility):
             self._moment[0].add(item.spec.id)
             return []
         found = self._best_agent_for(item, now)
-        return [] if found is None else self._offer(item, found[1], now, found[2])
+        return [] if found is None else self._offer(item, found[0], now, found[1])
 
-    def _best_agent_for(self, item: WaitingItem, now: float) -> tuple[tuple, str, dict] | None:
-        """``(pair key, agent, trace)`` of the best free eligible member for ``item``, or None."""
+    def _best_agent_for(self, item: WaitingItem, now: float) -> tuple[str, dict] | None:
+        """``(agent, trace)``: the best free eligible member for ``item`` (queue's selection), or None."""
         channel = item.spec.channel
         if channel not in self._channels:
             self._add_channel(channel, now)
@@ -109,8 +109,7 @@ class Matching(Eligibility):
                  "excluded": dict(heapq.nsmallest(TRACE_LIMIT, excluded)), "excluded_count": len(excluded),
                  "unavailable_members": len(members) - len(pool),
                  "tie_break": self._tie_break(ranked, item)}
-        chosen = self._selection_key(ranked[0], item)
-        return (chosen[0], item.key, chosen), ranked[0], trace
+        return ranked[0], trace
 
     def _fill_agent(self, agent_id: str, now: float) -> list[Decision]:
         """Offer the agent the best work across their queues until they are full or none fits.
@@ -125,15 +124,12 @@ class Matching(Eligibility):
             found = self._best_work_for(agent_id, now)
             if found is None:
                 break
-            out += self._offer(self._waiting[found[0][1][-1]], agent_id, now, found[1])
+            out += self._offer(found[0], agent_id, now, found[1])
         return out
 
-    def _best_work_for(self, agent_id: str, now: float) -> tuple[tuple, dict] | None:
-        """``(pair key, trace)`` of the best work across the free agent's queues, or None.
-
-        The pair key is ``(member priority, order key, selection key)``: the agent's queue
-        priority first, then the interaction's score, then the queue's choice of agent.
-        """
+    def _best_work_for(self, agent_id: str, now: float) -> tuple[WaitingItem, dict] | None:
+        """``(item, trace)``: the best work across the free agent's queues (queue priority, then
+        score), or None."""
         best, skipped = None, []
         channels = sorted(self._open_of.get(agent_id, ()))
         lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
@@ -159,9 +155,8 @@ class Matching(Eligibility):
                     skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
         if best is None:
             return None
-        (member_priority, key), item = best
-        trace = {"mode": "agent_free", "member_priority": member_priority, "skipped": skipped}
-        return (member_priority, key, self._selection_key(agent_id, item)), trace
+        trace = {"mode": "agent_free", "member_priority": best[0][0], "skipped": skipped}
+        return best[1], trace
 
     def _settle(self, items: set[int], agents: set[str], now: float) -> list[Decision]:
         """Offer what became possible at one moment as if it had all been eligible a moment earlier.
@@ -284,7 +279,7 @@ class _Moment:
         member = m._members[item.queue].get(agent_id)
         if m._why_not(agent_id, item, member, self.now, m._active_preferred(item, self.now)) is not None:
             return False
-        return m._selection_key(agent_id, item) == key[2]
+        return self.pair_key(item, agent_id) == key
 
     def first_priority(self, queue: str) -> int:
         """The lowest member priority in ``queue`` (0 for a queue without members)."""
@@ -298,12 +293,17 @@ class _Moment:
         self.seq += 1
         heapq.heappush(self.heap, (key, self.seq, iid, agent_id, trace, side))
 
+    def pair_key(self, item: WaitingItem, agent_id: str) -> tuple:
+        """``(member priority, order key, selection key)``: queue priority, score, choice of agent."""
+        chosen = self.m._selection_key(agent_id, item)
+        return chosen[0], item.key, chosen
+
     def look_agent(self, agent_id: str) -> None:
         """Find the free agent's best work now."""
         if agent_id in self.m._free:
             found = self.m._best_work_for(agent_id, self.now)
             if found is not None:
-                self.push(found[0], found[0][1][-1], agent_id, found[1], "agent")
+                self.push(self.pair_key(found[0], agent_id), found[0].spec.id, agent_id, found[1], "agent")
 
     def look_item(self, iid: int) -> None:
         """Find the waiting item's best free agent now."""
@@ -311,4 +311,4 @@ class _Moment:
         if item is not None and item.offered_to is None:
             found = self.m._best_agent_for(item, self.now)
             if found is not None:
-                self.push(found[0], iid, found[1], found[2], "item")
+                self.push(self.pair_key(item, found[0]), iid, found[0], found[1], "item")
