@@ -485,6 +485,8 @@ class Router(Matching, RouterViews, Restoring):
         return out + self._states(now)
 
     def _states(self, now: float) -> list[Decision]:
+        if self._moment is not None:
+            return []  # said once the moment is settled: an agent freed and offered at once stays busy
         out: list[Decision] = []
         dirty, self._dirty = self._dirty, set()
         for agent_id in sorted(dirty):
