@@ -271,6 +271,10 @@ class VoiceCalls:
                 log.info("call {uniqueid} waiting at the last stop never came back; abandoned", uniqueid=known.uniqueid)
                 self._gone(known, self._clock.now(), "call_lost_on_restart")
 
+    def admitting(self) -> int:
+        """How many calls are having their interaction created right now."""
+        return sum(1 for c in self._calls.values() if c.phase is Phase.ARRIVING)
+
     # --- for the call log ---
 
     def interaction_for_channel(self, uniqueid: str) -> int | None:

@@ -81,6 +81,7 @@ class _Conn:
     first_t: float = 0.0
     last_t: float = 0.0
     ami: bool = False
+    report: bool = False     # a FastAGI request the server only reads (answered, hangup)
 
 
 @dataclass
@@ -90,7 +91,8 @@ class PbxPlayer:
     ``apply_step(step)`` does what a person did at that moment (a step of the steps file: an
     agent state change, a click to dial, the server stopped and started again; it may return
     an awaitable, which is awaited); ``settle()`` waits until the server's record writes are
-    done (called before each move of the clock).
+    done and ``quiesce()`` (optional) until it has read all that was sent to it (both called
+    before each move of the clock).
     """
 
     name: str
@@ -99,6 +101,7 @@ class PbxPlayer:
     fastagi_port: int
     apply_step: Any
     settle: Any
+    quiesce: Any = None
     chunks: list[Chunk] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     epoch: float = 0.0
@@ -116,6 +119,9 @@ class PbxPlayer:
             if conn is None:
                 conn = self._conns[chunk.conn] = _Conn(first_t=chunk.t)
                 conn.ami = chunk.from_asterisk and chunk.data.startswith(b"Asterisk Call Manager")
+            if chunk.from_asterisk and (b"agi_network_script: answered\n" in chunk.data
+                                        or b"agi_network_script: hangup\n" in chunk.data):
+                conn.report = True
             conn.last_t = chunk.t
 
     async def listen_ami(self) -> int:
@@ -154,6 +160,8 @@ class PbxPlayer:
                 conn.link = await self._open(chunk.conn, conn)
             if chunk.from_asterisk:
                 conn.link.transport.write(chunk.data)
+                if conn.report and chunk.t == conn.last_t:
+                    await self._until_closed(conn)
             else:
                 await self._expect(chunk, conn)
             if conn.ami and chunk.t == conn.last_t and self._later_ami(conn):
@@ -182,6 +190,14 @@ class PbxPlayer:
         if getattr(self, "_ami_port", None) is not None:
             self._ami_port.stopListening()
 
+    async def _until_closed(self, conn: _Conn) -> None:
+        # An answered or hangup request is handled the moment its environment is read, and the
+        # server then closes it: wait for that, so the report counts at its recorded moment.
+        for _ in range(int(BYTES_TIMEOUT / 0.002)):
+            if conn.link is None or conn.link.closed:
+                return
+            await deferLater(self.real_reactor, 0.002, lambda: None)
+
     async def _apply(self, step: dict[str, Any]) -> None:
         outcome = self.apply_step(step)
         if outcome is not None:
@@ -192,8 +208,11 @@ class PbxPlayer:
 
     async def _move_to(self, t: float) -> None:
         # The server reads what was just sent on its next reactor turns: let it, so every event
-        # is taken at the moment it was recorded, before the clock moves on.
+        # is taken at the moment it was recorded, before the clock moves on (on a busy machine
+        # that takes longer; ``quiesce`` waits until its sockets hold nothing unread).
         await deferLater(self.real_reactor, 0.002, lambda: None)
+        if self.quiesce is not None:
+            await self.quiesce()
         await self.settle()
         self.vreactor.advance_to(self.epoch + t)
         # Let the reactor carry what the timers wrote before the next chunk goes out.

@@ -44,6 +44,7 @@ def replay(name: str, run, url: str, tmp_path) -> tuple[object, dict]:
     try:
         player.apply_step = servers.apply
         player.settle = servers.settle
+        player.quiesce = servers.quiesce
         run(player.play(), timeout=120)
         run(player.finish(meta["snapshot_at"] - player.chunks[-1].t))
         shown = snapshot(servers.app.switchboard, servers.app.clock)
@@ -85,9 +86,49 @@ class Servers:
             await self.app.service.stopService()
 
     async def settle(self) -> None:
-        """Wait for the running server's record writes."""
-        if self.app is not None and self.app.service.running:
+        """Wait until the running server has nothing in flight: no call being admitted (its record
+        writes), no write queued, no decision's writes pending. The recorded clock must not move
+        while the server is still doing what the last chunk asked for."""
+        from tests.telephony.pbx_replay import wait_for
+        from twisted.internet import reactor
+
+        for _ in range(5000):
+            if self.app is None or not self.app.service.running:
+                return
             await self.app.switchboard.settled()
+            await self.app.store.drain()
+            if not self.app.voice.admitting():
+                await self.app.switchboard.settled()
+                return
+            await wait_for(reactor, 0.001)
+
+    async def quiesce(self) -> None:
+        """Wait until the running server's PBX sockets hold no byte it has not read yet."""
+        import fcntl
+        import struct
+        import termios
+
+        from tests.telephony.pbx_replay import wait_for
+        from twisted.internet import reactor
+
+        if self.app is None or not self.app.service.running:
+            return
+        for _ in range(5000):
+            sessions = list(self.app.fastagi.factory.sessions) if self.app.fastagi is not None else []
+            links = [s.protocol.transport for s in sessions]
+            ami = getattr(self.app.ami, "_current", None) if self.app.ami is not None else None
+            if ami is not None:
+                links.append(ami.transport)
+            unread = 0
+            for transport in links:
+                try:
+                    handle = transport.getHandle()
+                    unread += struct.unpack("i", fcntl.ioctl(handle.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+                except (AttributeError, OSError, ValueError):
+                    continue
+            if not unread:
+                return
+            await wait_for(reactor, 0.001)
 
     def apply(self, step: dict):
         """What a person did in the live run: a supervisor set an agent's state, an agent clicked
