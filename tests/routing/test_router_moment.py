@@ -63,6 +63,19 @@ def test_wrap_up_end_and_offer_expiry_together():
     assert offers(r.tick(20.0)) == [(2, "a")]
 
 
+def test_an_agent_freed_and_offered_in_one_moment_goes_straight_to_busy():
+    """Wrap-up ends and work is offered in the same tick: one state change, wrap_up -> busy."""
+    r = router([agent("a")], {"q": queue("q", ("a",), wrap_up=10.0)})
+    r.set_available("a", 0.0)
+    r.submit(spec(1, start=0.0), 0.0)
+    r.accept(1, "a", 1.0)
+    r.submit(spec(2, start=2.0), 2.0)
+    r.complete(1, 5.0)
+    decisions = r.tick(15.0)
+    assert [(d.kind, getattr(d, "state", None)) for d in decisions] == [
+        ("wrap_up_ended", None), ("offer", None), ("agent_state", "busy")]
+
+
 # --- properties: events moved onto one instant ---
 
 # per queue: (member priority of the agent, member delay; 0 means the work waits on a ladder instead)
