@@ -216,10 +216,11 @@ class _Reader:
 
     def policy(self, node: Node | None) -> Policy:
         """``policy``: any field of :class:`routing.Policy`, each of its type."""
-        known = {f.name: f for f in dataclasses.fields(Policy)}
+        defaults = Policy()
         values: dict[str, Any] = {}
-        for key, value in self.keys(node, optional=tuple(known), allow_null=True).items():
-            default = getattr(Policy(), key)
+        known = tuple(f.name for f in dataclasses.fields(Policy))
+        for key, value in self.keys(node, optional=known, allow_null=True).items():
+            default = getattr(defaults, key)
             if isinstance(default, bool):
                 values[key] = self.c.boolean(value)
             elif isinstance(default, int) and not isinstance(default, float):

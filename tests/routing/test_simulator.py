@@ -255,3 +255,11 @@ def test_a_ladder_naming_a_skill_no_agent_has_is_an_error(tmp_path):
                               "     ladder: [{require: bilign >= 2, for: 30}]}\n")
     assert run(path) == (1, [f"{path}:5:16 events[0].ladder[0].require: no agent has the skill 'bilign' "
                              "(did you mean 'billing'?)"])
+
+
+def test_a_json_scenario_is_checked_the_same_way(tmp_path):
+    """A JSON scenario with a misspelled top-level key (`untill`) is refused with its line and column."""
+    path = tmp_path / "s.json"
+    path.write_text('{"agents": {"a": {}},\n "queues": {"q": {"members": ["a"]}},\n "untill": 60}\n')
+    assert run(path) == (1, [f"{path}:3:2 untill: unknown key 'untill' (did you mean 'until'?); expected one of: "
+                             "agents, events, policy, queues, service_level_seconds, until"])
