@@ -348,13 +348,13 @@ class Router(Matching, RouterViews, Restoring):
             self._deadlines.pop()
 
     def tick(self, now: float) -> list[Decision]:
-        """Carry out everything due at or before ``now`` as one moment.
+        """Carry out everything due at or before ``now``, in time order, one instant at a time.
 
-        Timers are carried out in time order (ladder steps, wrap-ups, expiries, overflows),
-        then the offers they made possible are made together (see ``Matching._settle``):
-        work due at the same instant goes by queue priority, score and tie-breaks, never
-        by the order its timers were set. Offers that expire at once (a zero timeout) are
-        a next moment of the same tick.
+        Everything due at one instant is one moment: its timers are carried out (ladder
+        steps, wrap-ups, expiries, overflows), then the offers they made possible are made
+        together (see ``Matching._settle``), by queue priority, score and tie-breaks, never
+        by the order the timers were set. A later instant (or an offer that expires at once,
+        with a zero timeout) is the next moment.
         """
         out: list[Decision] = []
         self._now = now
@@ -362,9 +362,10 @@ class Router(Matching, RouterViews, Restoring):
             head = self._deadlines.peek()
             if head is None or head[0] > now:
                 break
+            instant = head[0]
             items, agents = self._moment = (set(), set())
             try:
-                while head is not None and head[0] <= now:
+                while head is not None and head[0] == instant:
                     at, kind, ref = self._deadlines.pop()
                     if self._due_valid(at, kind, ref):
                         out += self._due(at, kind, ref, now)

@@ -40,6 +40,16 @@ def test_repro_trace_names_the_pair_it_won_against():
     assert offer.trace["same_instant"] == [{"interaction": 4, "agent": "ag", "member_priority": 3}]
 
 
+def test_a_late_tick_takes_the_instants_it_catches_up_on_in_time_order():
+    """Q4's contact due at 105, Q3's at 110, ticked late at 115: Q4's was due first and is offered,
+    as an on-time tick at 105 would have done."""
+    r = router([agent("ag")], {"Q3": queue("Q3", ("ag", 2, 20.0)), "Q4": queue("Q4", ("ag", 3, 80.0))})
+    r.submit(spec(4, "Q4", 25.0), 25.0)
+    r.submit(spec(3, "Q3", 90.0), 90.0)
+    r.set_available("ag", 100.0)
+    assert offers(r.tick(115.0)) == [(4, "ag")]
+
+
 def test_two_ladders_relaxing_together_offer_the_higher_score():
     """A basic call (score 30) and a platinum call (score 150) relax at 30: the platinum call goes first."""
     r = router([agent("a", {"s": 1})], {"q": ["a"]}, tier_bonuses={"platinum": 120.0})
