@@ -41,8 +41,7 @@ def test_repro_trace_names_the_pair_it_won_against():
 
 
 def test_a_late_tick_takes_the_instants_it_catches_up_on_in_time_order():
-    """Q4's contact due at 105, Q3's at 110, ticked late at 115: Q4's was due first and is offered,
-    as an on-time tick at 105 would have done."""
+    """Due at 105 (Q4) and 110 (Q3), ticked late at 115: the earlier instant goes first, Q4's contact."""
     r = router([agent("ag")], {"Q3": queue("Q3", ("ag", 2, 20.0)), "Q4": queue("Q4", ("ag", 3, 80.0))})
     r.submit(spec(4, "Q4", 25.0), 25.0)
     r.submit(spec(3, "Q3", 90.0), 90.0)
@@ -144,8 +143,7 @@ def unique(order, n):
 @settings(max_examples=150, deadline=None)
 @given(QUEUE_SHAPES, ITEMS, st.lists(st.integers(0, 7), max_size=8))
 def test_one_agent_gets_what_it_would_get_had_everything_been_eligible_a_moment_earlier(shapes, items, order):
-    """One free agent, work falling due together at 0 (delays and ladders, in any timer order): the
-    offers are those the agent gets when it frees up just after everything became eligible."""
+    """One agent, work due together in any timer order: offers as if it freed up just after all became eligible."""
     specs = item_specs(shapes, items)
     order = unique(order, len(specs))
     together = submitted(shapes, specs, order, ["a"])
@@ -157,8 +155,7 @@ def test_one_agent_gets_what_it_would_get_had_everything_been_eligible_a_moment_
 @settings(max_examples=150, deadline=None)
 @given(QUEUE_SHAPES, ITEMS, st.permutations(range(8)), st.permutations(range(8)))
 def test_many_agents_the_timer_order_never_matters(shapes, items, first, second):
-    """Three free agents, work falling due together: any submission order gives the same offers, and
-    afterwards no free agent could take anything still waiting."""
+    """Three agents, work due together: any timer order gives the same offers, and no free agent is left idle."""
     specs = item_specs(shapes, items)
     names = ["a", "b", "c"]
     results = []

@@ -58,8 +58,7 @@ def test_every_documented_scenario_runs(tmp_path):
 
 
 def test_bad_scenarios_exit_1_with_the_place(tmp_path):
-    """A broken file, an unknown member and an event without `do` are reported on stderr, with file,
-    line, column and key path, with exit status 1 and nothing on the output."""
+    """Broken YAML, an unknown member, an event without `do`: file:line:column key path on stderr, exit 1."""
     bad = scenario(tmp_path, "agents: [unclosed\n")
     status, lines, errors = run_both(bad)
     assert (status, lines) == (1, []) and errors[0].startswith(f"{bad}:2:1: invalid YAML")
@@ -165,8 +164,7 @@ events:
 
 
 def test_every_typo_of_the_issue_is_an_error_with_its_place_and_a_suggestion(tmp_path):
-    """selction, fro, a misspelled channel, interation, an unknown agent, a misspelled action and
-    policy key, and an interaction that never arrives: all reported at once, nothing runs."""
+    """Every typo the issue lists (and a few more) is reported at once, located, with a suggestion; nothing runs."""
     path = scenario(tmp_path, TYPOS)
     status, lines, errors = run_both(path)
     assert status == 1 and lines == []
