@@ -77,6 +77,21 @@ class Event:
 
 
 @dataclass(frozen=True)
+class AgentStart:
+    """Where an agent stands when the run begins (``since``: None means at the first event).
+
+    ``state`` is ``logged_out``, ``not_ready`` (with ``reason``) or ``available``; ``holds``
+    is work already accepted, each from its ``spec.queue``.
+    """
+
+    agent: str
+    state: str = "logged_out"
+    reason: str | None = None
+    since: float | None = None
+    holds: tuple[InteractionSpec, ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A valid scenario: what the simulator runs."""
 
@@ -85,6 +100,7 @@ class Scenario:
     until: float | None = None
     service_level_seconds: float = 20.0
     warnings: tuple[str, ...] = ()
+    starts: tuple[AgentStart, ...] = ()
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -101,7 +117,12 @@ def load_scenario(path: Path) -> Scenario:
     agents = reader.agents(top.get("agents"))
     policy = reader.policy(top.get("policy"))
     queues = reader.queues(top.get("queues"), agents)
-    events = reader.events(top.get("events"), agents, queues, policy) if "events" in top else []
+    starts = reader.starts(agents, queues)
+    events = reader.events(top.get("events"), agents, queues, policy, reader.held) if "events" in top else []
+    first = min((e.at for e in events), default=None)
+    for start, node in starts:
+        if start.since is not None and first is not None and start.since > first:
+            reader.c.error(node, f"since {start.since:g} is after the first event (at {first:g})")
     until = reader.number(top["until"], -LIMIT) if "until" in top else None
     service_level = reader.number(top["service_level_seconds"], 0.0) if "service_level_seconds" in top else 20.0
     if checker.errors:
@@ -112,7 +133,8 @@ def load_scenario(path: Path) -> Scenario:
         node = top["until"]
         warnings.append(f"{node.file}:{node.line}:{node.column} until: {until:g} is before the last event "
                         f"(at {last:g}); `until` is an absolute time, so nothing after that event is run")
-    return Scenario(RoutingConfig(agents, queues, policy), tuple(events), until, service_level, tuple(warnings))
+    return Scenario(RoutingConfig(agents, queues, policy), tuple(events), until, service_level, tuple(warnings),
+                    tuple(start for start, _ in starts))
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -126,6 +148,8 @@ class _Reader:
 
     def __init__(self, checker: Checker) -> None:
         self.c = checker
+        self.start_nodes: dict[str, Node] = {}
+        self.held: dict[int, Node] = {}  # interactions agents hold from the start -> where
 
     # --- structure ---
 
@@ -173,7 +197,9 @@ class _Reader:
         """``agents``: id -> skills, languages, capacity, costs per channel."""
         out = {}
         for name, a in self.c.entries(node, allow_null=True) if node is not None else []:
-            e = self.keys(a, optional=("skills", "languages", "capacity", "costs"), allow_null=True)
+            e = self.keys(a, optional=("skills", "languages", "capacity", "costs", "start"), allow_null=True)
+            if "start" in e:
+                self.start_nodes[name] = e["start"]
             costs = dict(DEFAULT_COSTS)
             for channel, cost in self.c.entries(e["costs"], allow_null=True) if "costs" in e else []:
                 if self.name(_key_node(e["costs"], channel, cost), CHANNELS, "channel"):
@@ -201,6 +227,34 @@ class _Reader:
                 self.number(overflow["after"], 0.0) if "after" in overflow else None,
                 (self.name(overflow["to"], names, "queue") or None) if "to" in overflow else None,
                 self.levels(e.get("skills")))
+        return out
+
+    def starts(self, agents: dict[str, AgentConfig], queues: dict[str, QueueConfig]) -> list[tuple[AgentStart, Node]]:
+        """Each agent's ``start``: ``{state, reason, since, holds: [{interaction, queue, channel}]}``,
+        with the node a bad ``since`` is reported at."""
+        out = []
+        seen = self.held
+        for agent, node in sorted(self.start_nodes.items()):
+            e = self.keys(node, optional=("state", "reason", "since", "holds"))
+            state = self.name(e["state"], ("logged_out", "not_ready", "available"), "state") if "state" in e else ""
+            since = self.number(e["since"], -LIMIT) if "since" in e else None
+            holds = []
+            for item in self.c.sequence(e["holds"]) if "holds" in e else []:
+                h = self.keys(item, required=("interaction", "queue"), optional=("channel",))
+                iid = self.c.integer(h["interaction"], minimum=0) if "interaction" in h else None
+                if iid is not None and iid in seen:
+                    self.c.error(h["interaction"], f"interaction {iid} is already held at {seen[iid].path}")
+                elif iid is not None:
+                    seen[iid] = item
+                queue = self.name(h["queue"], queues, "queue") if "queue" in h else ""
+                channel = (self.name(h["channel"], CHANNELS, "channel") or "voice") if "channel" in h else "voice"
+                if iid is not None and queue:
+                    holds.append(InteractionSpec(iid, channel, queue, since or 0.0))
+            if holds and (state or "logged_out") == "logged_out":
+                self.c.error(e["holds"], "an agent who holds work must start logged in (state not_ready or "
+                                         "available)")
+            reason = self.c.string(e["reason"], any_scalar=True) if "reason" in e else None
+            out.append((AgentStart(agent, state or "logged_out", reason, since, tuple(holds)), e.get("since", node)))
         return out
 
     def member(self, node: Node, agents: dict[str, AgentConfig]) -> Member | None:
@@ -237,17 +291,18 @@ class _Reader:
     # --- events ---
 
     def events(self, node: Node, agents: dict[str, AgentConfig], queues: dict[str, QueueConfig],
-               policy: Policy) -> list[Event]:
-        """``events``: each checked against its action's keys; ids must arrive exactly once."""
+               policy: Policy, held: dict[int, Node]) -> list[Event]:
+        """``events``: each checked against its action's keys; ids must arrive exactly once (or
+        be ``held`` by an agent from the start)."""
         items = self.c.sequence(node) if not node.is_null else []
-        arrivals: dict[int, Node] = {}
+        arrivals: dict[int, Node] = dict(held)
         for item in items:
             do, iid_node = item.get("do"), item.get("interaction")
             if do is None or iid_node is None or _scalar(do) != "arrive" or not isinstance(_scalar(iid_node), int):
                 continue
             iid = _scalar(iid_node)
             if iid in arrivals:
-                self.c.error(iid_node, f"interaction {iid} already arrives at {arrivals[iid].path}")
+                self.c.error(iid_node, f"interaction {iid} is already used at {arrivals[iid].path}")
             else:
                 arrivals[iid] = item
         return [event for index, item in enumerate(items)

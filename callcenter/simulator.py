@@ -1,6 +1,7 @@
 """``callcenter simulate SCENARIO``: run the routing core on simulated time.
 
-A scenario (YAML or JSON) names agents, queues, an optional policy and timed events::
+A scenario (YAML or JSON) names agents (each may have a ``start``: state, since, work held),
+queues, an optional policy and timed events::
 
     agents:
       alice: {skills: {billing: 5}, languages: [en]}
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from callcenter.scenario import Event, Scenario, load_scenario
+from callcenter.scenario import AgentStart, Event, Scenario, load_scenario
 from callcenter.settings.errors import ConfigErrors
 from routing import Router, RoutingError
 
@@ -61,8 +62,11 @@ class _Stats:
 def simulate(scenario: Scenario, out: TextIO) -> dict[str, Any]:
     """Run the scenario, print one JSON line per decision, return the summary."""
     router = Router(scenario.config)
+    events = sorted(scenario.events, key=lambda e: (e.at, e.index))
     stats, now = _Stats(), 0.0
-    for event in sorted(scenario.events, key=lambda e: (e.at, e.index)):
+    for start in scenario.starts:
+        _emit(_start(router, start, events[0].at if events else 0.0), stats, out)
+    for event in events:
         while (deadline := router.next_deadline()) is not None and deadline <= event.at:
             now = deadline
             _emit(router.tick(now), stats, out)
@@ -78,6 +82,21 @@ def simulate(scenario: Scenario, out: TextIO) -> dict[str, Any]:
     summary = _summary(stats, max(now, horizon), scenario.service_level_seconds)
     out.write(json.dumps({"kind": "summary", **summary}, sort_keys=True) + "\n")
     return summary
+
+
+def _start(router: Router, start: AgentStart, first: float) -> list:
+    """Put an agent where the scenario says it stands, with the work it holds."""
+    at = first if start.since is None else start.since
+    out: list = []
+    if start.state != "logged_out":
+        out += router.agent_login(start.agent, at)
+    for spec in start.holds:
+        out += router.restore_held(spec, start.agent, at, at)
+    if start.state == "available":
+        out += router.set_available(start.agent, at)
+    elif start.state == "not_ready":
+        out += router.set_not_ready(start.agent, start.reason or "break", at)
+    return out
 
 
 def _apply(router: Router, e: Event, stats: _Stats) -> list:

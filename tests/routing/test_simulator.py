@@ -261,3 +261,38 @@ def test_a_json_scenario_is_checked_the_same_way(tmp_path):
     path.write_text('{"agents": {"a": {}},\n "queues": {"q": {"members": ["a"]}},\n "untill": 60}\n')
     assert run(path) == (1, [f"{path}:3:2 untill: unknown key 'untill' (did you mean 'until'?); expected one of: "
                              "agents, events, policy, queues, service_level_seconds, until"])
+
+
+STARTS = """\
+agents:
+  alice: {start: {state: available, since: -60, holds: [{interaction: 90, queue: q, channel: email}]}}
+  bob: {start: {state: not_ready, reason: lunch}}
+  carol: {}
+queues: {q: {members: [alice, bob, carol]}}
+events:
+  - {at: 0, do: arrive, interaction: 1, queue: q, channel: email}
+  - {at: 5, do: complete, interaction: 90}
+"""
+
+
+def test_agents_can_start_available_not_ready_or_holding_work(tmp_path):
+    """`start`: alice is available since -60 holding email 90 (room for one more email), bob not ready."""
+    status, lines = run(scenario(tmp_path, STARTS))
+    records = [json.loads(line) for line in lines]
+    assert status == 0
+    assert [(r["t"], r["agent"], r["state"]) for r in records if r["kind"] == "agent_state"][:3] == [
+        (-60.0, "alice", "not_ready"), (-60.0, "alice", "busy"), (0.0, "bob", "not_ready")]
+    assert [(r["t"], r["interaction"], r["agent"]) for r in records if r["kind"] == "offer"] == [(0.0, 1, "alice")]
+    assert any(r["kind"] == "removed" and r["interaction"] == 90 and r["why"] == "completed" for r in records)
+
+
+def test_a_bad_start_is_a_located_error(tmp_path):
+    """A start after the first event, work held while logged out, and a held id that also arrives are refused."""
+    path = scenario(tmp_path, STARTS.replace("since: -60", "since: 3").replace("state: not_ready, reason: lunch",
+                                                                                "holds: [{interaction: 1, queue: q}]"))
+    status, errors = run(path)
+    assert status == 1
+    assert [e.split(" ", 1)[1] for e in errors] == [
+        "agents.alice.start.since: since 3 is after the first event (at 0)",
+        "agents.bob.start.holds: an agent who holds work must start logged in (state not_ready or available)",
+        "events[0].interaction: interaction 1 is already used at agents.bob.start.holds[0]"]
