@@ -158,7 +158,8 @@ class Switchboard:
             self.external.add(interaction.id)
             return Admission(interaction, customer, match, None)
         spec = self._spec(self.settings, match, iid=interaction.id, channel=intake.channel, tier=match.tier,
-                          virtual_start=intake.virtual_start or self._clock.now(),
+                          # The same instant as queued_at, so a restart puts it back exactly in place.
+                          virtual_start=intake.virtual_start or now.timestamp(),
                           language=facts["language"], attributes=facts["attributes"],
                           customer_key=str(customer.id))
         self._meta[interaction.id] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
@@ -174,14 +175,16 @@ class Switchboard:
         iid = interaction.id
         self._states[iid] = State(interaction.state)
         self.channel_of[iid] = interaction.channel
+        start = self._clock.utcnow()
         spec = self._spec(self.settings, match, iid=iid, channel=interaction.channel, tier=match.tier,
-                          virtual_start=self._clock.now(), language=facts.get("language"),
+                          virtual_start=start.timestamp(), language=facts.get("language"),
                           attributes=dict(facts.get("attributes") or {}),
                           customer_key=str(interaction.customer_id))
 
         async def queue_then_submit() -> None:
             if self._states.get(iid) is State.NEW:
-                await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule})
+                # Stamped with the spec's start: queued_at is where a restart puts it back in line.
+                await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule}, at=start)
             self._meta[iid] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
             self._run(lambda now: self.router.submit(spec, now))
 
@@ -592,12 +595,13 @@ class Switchboard:
     def _event(self, iid: int, kind: str, actor: str | None, details: Mapping[str, Any]) -> None:
         self._chain(iid, lambda: self._store.append_event(iid, kind, actor=actor, details=details))
 
-    async def _step(self, iid: int, step: Step, details: Mapping[str, Any] | None = None, **fields: Any) -> None:
+    async def _step(self, iid: int, step: Step, details: Mapping[str, Any] | None = None, at: Any = None,
+                    **fields: Any) -> None:
         state = self._states.get(iid)
         if state is None:
             state = State((await self._store.get_interaction(iid)).state)
         move = transition(state, step)
-        at = self._clock.utcnow()
+        at = at if at is not None else self._clock.utcnow()
         if move.stamp is not None:
             fields[move.stamp] = at
         actor = fields.get("agent") if step in (Step.ACCEPT, Step.CONNECT) else None
