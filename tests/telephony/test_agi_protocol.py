@@ -235,3 +235,25 @@ def test_endless_usage_text_closes_the_session():
     pending = s.run("NOOP")
     s.feed(b"520-Invalid\n" + b" more usage\n" * 300)
     assert pending[0].check(AgiProtocolError) and s.transport.disconnecting
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_never_raise_and_never_buffer_past_the_caps(seed):
+    """A seeded byte-level fuzz of the whole session (environment, answers, HANGUP, garbage in
+    random chunks): nothing escapes dataReceived and what is held stays under the caps."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = [b"agi_x: y\n", b"nonsense\n", b"\n", b"200 result=1\n", b"200 result=x\n", b"510 no\n",
+              b"520-usage\n", b"520 End\n", b"HANGUP\n", b"\r\n", b"\x00\xff", b"x" * 700, b"agi_arg_1: \xe4\n"]
+    s = Session(max_line=1024)
+    s.proto.max_env_lines, s.proto.max_env_bytes = 50, 4096
+    data = b"".join(rng.choice(pieces) for _ in range(rng.randint(50, 3000)))
+    for start in range(0, len(data), step := rng.randint(1, 700)):
+        if not s.transport.disconnecting and s.env and rng.random() < 0.3:
+            s.run("NOOP")
+        s.feed(data[start:start + step])
+        assert len(s.proto._buffer) <= 1024 + step
+        assert s.proto._env is None or len(s.proto._env) <= 50
+        assert s.proto._usage is None or len(s.proto._usage) <= 257
+    s.proto.connectionLost(Failure(ConnectionDone()))
