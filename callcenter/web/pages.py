@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
+from twisted.web.pages import notFound
 from twisted.web.static import File
 
 from callcenter.web.i18n import labels, pick_language
@@ -47,10 +48,20 @@ def html_page(request: Request, html: str) -> bytes:
     return html.encode("utf-8")
 
 
+class StaticFiles(File):
+    """A folder of static files where a path segment holding NUL is a 404 (the file system
+    refuses such a name with an exception that would otherwise become a 500)."""
+
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted API
+        if b"\x00" in path:
+            return notFound()
+        return super().getChild(path, request)
+
+
 def static_resource() -> Resource:
     """``/static/...``: the pages' CSS and JavaScript."""
     path = resources.files("callcenter.web").joinpath("static")
-    static = File(str(path))
+    static = StaticFiles(str(path))
     static.indexNames = []
     return static
 
