@@ -138,6 +138,24 @@ Index("ix_interactions_state", interactions.c.state)
 # Reports: every report is one range query on the time an interaction was queued.
 Index("ix_interactions_queued_at", interactions.c.queued_at)
 
+# Reports: a queue leg counts where it entered, which may be long after queued_at (overflow,
+# transfer, reopen); every leg entered in a range belongs to an interaction changed since.
+Index("ix_interactions_updated_at", interactions.c.updated_at)
+
+# Agents' states as the routing core decided them, one row per change, for occupancy over any
+# past interval (callcenter.records.reporting).
+agent_states = Table(
+    "agent_states",
+    metadata,
+    _id(),
+    Column("agent", String(100), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("reason", String(100), nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+Index("ix_agent_states_at", agent_states.c.at)
+Index("ix_agent_states_agent", agent_states.c.agent, agent_states.c.id)
+
 interaction_events = Table(
     "interaction_events",
     metadata,
@@ -237,8 +255,12 @@ mail_messages = Table(
     Column("details", Json, nullable=False),
     Column("raw", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Why an inbound message reached no agent and is listed for an administrator instead
+    # (automatic mail that threads nowhere, a delivery report for nothing we sent).
+    Column("review", String(300), nullable=True),
 )
 Index("ix_mail_messages_message_id", mail_messages.c.message_id)
+Index("ix_mail_messages_review", mail_messages.c.review, mail_messages.c.id)
 Index("ix_mail_messages_interaction", mail_messages.c.interaction_id, mail_messages.c.id)
 
 mail_attachments = Table(
