@@ -514,7 +514,7 @@ def serve_main(args: argparse.Namespace) -> int:
         print(str(taken), file=sys.stderr)
         return 1
 
-    start_logging(sys.stdout)
+    start_logging(sys.stdout, log_format=getattr(args, "log_format", "auto"))
     app = build_application(settings, reactor, url, _overrides(args))
     exit_status = [0]
 

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-host", default=None, help="HTTP listen address (default from config: 127.0.0.1)")
     p.add_argument("--fastagi-port", type=int, default=None, help="FastAGI port (default from config: 4573)")
     p.add_argument("--smtp-port", type=int, default=None, help="SMTP listener port (default from config: 2525)")
+    p.add_argument("--log-format", choices=("auto", "text", "json"), default="auto",
+                   help="log lines for a person (text) or for a log shipper (json); "
+                        "auto: text on a terminal, json otherwise (default)")
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema",
                        description="Create or upgrade the database schema to the version this code needs.")
