@@ -19,6 +19,27 @@ SELECTION_POLICIES = ("longest_idle", "best_proficiency", "least_loaded", "fewes
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """What one HTTP client may make the listener hold (``server.http_limits``); see docs/security.md.
+
+    Deadlines are seconds: ``header_timeout`` from a request's first byte to the end of its
+    headers, ``body_timeout`` from there to the end of its body, ``idle_timeout`` for a kept-alive
+    connection with no request under way. ``max_body_bytes`` is the body cap of every path without
+    its own (a web form has its ``max_body_bytes``); ``max_connections_per_address`` does not apply
+    to ``server.trusted_proxies``.
+    """
+
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    max_header_bytes: int = 16 * 1024
+    max_header_lines: int = 100
+    max_body_bytes: int = 1024 * 1024
+    max_connections: int = 2048
+    max_connections_per_address: int = 256
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """Listen addresses, storage and locale of the whole server (``server.yaml``)."""
 
@@ -35,6 +56,9 @@ class ServerSettings:
     languages: tuple[str, ...] = ("en", "zh")
     # The customer's page in an external CRM: {id} and any external id key (e.g. {crm}) are filled in.
     crm_url: str | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: tuple[str, ...] = ()
+    http_limits: HttpLimits = HttpLimits()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the loader discards the result if any error was recorded).
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from pathlib import Path
 from types import MappingProxyType
@@ -15,7 +16,7 @@ from typing import Mapping
 import yaml
 
 from callcenter.settings.model import (
-    CHANNELS, AgentSettings, CodeSettings, ServerSettings, SkillSettings, TierSettings,
+    CHANNELS, AgentSettings, CodeSettings, HttpLimits, ServerSettings, SkillSettings, TierSettings,
 )
 from callcenter.settings.source import Checker, Node
 
@@ -57,7 +58,8 @@ def read_server(root: Node | None, checker: Checker, overrides: Mapping[str, obj
         if "server" in top:
             e = checker.mapping(top["server"], optional=(
                 "http_host", "http_port", "fastagi_host", "fastagi_port", "smtp_host", "smtp_port",
-                "database_url", "data_dir", "default_region", "timezone", "languages", "crm_url"))
+                "database_url", "data_dir", "default_region", "timezone", "languages", "crm_url",
+                "trusted_proxies", "http_limits"))
             for key in ("http_host", "fastagi_host", "smtp_host"):
                 if key in e:
                     values[key] = checker.string(e[key])
@@ -79,6 +81,10 @@ def read_server(root: Node | None, checker: Checker, overrides: Mapping[str, obj
                     checker.error(e["crm_url"], "must be an http(s) URL such as https://crm.example.com/customers/{id}")
                     url = None
                 values["crm_url"] = url
+            if "trusted_proxies" in e:
+                values["trusted_proxies"] = _proxies(checker, e["trusted_proxies"])
+            if "http_limits" in e:
+                values["http_limits"] = _http_limits(checker, e["http_limits"])
             if "languages" in e:
                 languages = checker.string_list(e["languages"], pattern=LANGUAGE, hint="a language code like en")
                 if not languages:
@@ -87,6 +93,40 @@ def read_server(root: Node | None, checker: Checker, overrides: Mapping[str, obj
     for key, value in overrides.items():
         values[key] = Path(value) if key == "data_dir" else value  # type: ignore[arg-type]
     return ServerSettings(**{**base.__dict__, **values})  # type: ignore[arg-type]
+
+
+def _proxies(checker: Checker, node: Node) -> tuple[str, ...]:
+    """``server.trusted_proxies``: IP addresses or networks (``10.0.0.0/8``)."""
+    out = []
+    for item in checker.sequence(node):
+        text = checker.string(item)
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            checker.error(item, f"{text!r} is not an IP address or network such as 127.0.0.1 or 10.0.0.0/8")
+            continue
+        out.append(text)
+    return tuple(out)
+
+
+_HTTP_DURATIONS = ("header_timeout", "body_timeout", "idle_timeout")
+_HTTP_COUNTS = {"max_header_bytes": (1024, 1024 * 1024), "max_header_lines": (8, 10_000),
+                "max_body_bytes": (1024, 1024 ** 3), "max_connections": (1, 1_000_000),
+                "max_connections_per_address": (1, 1_000_000)}
+
+
+def _http_limits(checker: Checker, node: Node) -> HttpLimits:
+    """``server.http_limits``: deadlines as durations (``10s``), sizes and counts as integers."""
+    e = checker.mapping(node, optional=_HTTP_DURATIONS + tuple(_HTTP_COUNTS))
+    base = HttpLimits()
+    values: dict[str, object] = {}
+    for key in _HTTP_DURATIONS:
+        if key in e:
+            values[key] = checker.duration(e[key], getattr(base, key), positive=True)
+    for key, (low, high) in _HTTP_COUNTS.items():
+        if key in e:
+            values[key] = checker.integer(e[key], getattr(base, key), minimum=low, maximum=high)
+    return HttpLimits(**{**base.__dict__, **values})  # type: ignore[arg-type]
 
 
 def read_skills(root: Node, checker: Checker) -> dict[str, SkillSettings]:

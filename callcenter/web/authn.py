@@ -75,6 +75,8 @@ DEFAULT_PER_IP = Rate(burst=20, per_second=1 / 6)
 DEFAULT_PER_LOGIN = Rate(burst=5, per_second=1 / 30)
 _ATTR = "_callcenter_principal"
 MAX_LOGIN_KEY = 100
+# The largest /login body the listener takes (a form or JSON with a login and a password).
+LOGIN_MAX_BODY = 64 * 1024
 _FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -138,8 +140,8 @@ class Authenticator:
 
     ``users`` is a :class:`~callcenter.records.users.UserStore`; ``clock`` gives the time for
     sessions and rate limits; ``sessions`` defaults to a store with 8 h idle / 24 h absolute
-    lifetimes; ``per_ip``/``per_login`` are the login rates; ``trusted_proxies`` the peer
-    addresses whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed; ``home(principal)``
+    lifetimes; ``per_ip``/``per_login`` are the login rates (per client address as the
+    listener reports it, see ``server.trusted_proxies``); ``home(principal)``
     where a form login goes without ``next``; ``env`` the Jinja2 environment for the login page.
     ``records`` (a :class:`~callcenter.records.sessions.SessionRecords`) keeps the sessions in
     the record so they survive a restart; cookie logins wait until :meth:`restore_sessions` ran.
@@ -147,7 +149,7 @@ class Authenticator:
 
     def __init__(self, users: Any, clock: Clock, sessions: SessionStore | None = None,
                  per_ip: Rate = DEFAULT_PER_IP, per_login: Rate = DEFAULT_PER_LOGIN,
-                 trusted_proxies: Iterable[str] = (), home: Callable[[Principal], str] | None = None,
+                 home: Callable[[Principal], str] | None = None,
                  env: Environment | None = None, token_source: Callable[[int], str] = secrets.token_urlsafe,
                  records: Any = None) -> None:
         self.users = users
@@ -155,7 +157,6 @@ class Authenticator:
         self.sessions = sessions or SessionStore()
         self.per_ip = RateLimiter(per_ip)
         self.per_login = RateLimiter(per_login)
-        self.trusted_proxies = frozenset(trusted_proxies)
         self.home = home or (lambda p: "/desktop" if p.agent else "/")
         self.env = env or Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                                       undefined=StrictUndefined)
@@ -331,21 +332,16 @@ class Authenticator:
 
     # --- transport facts ---
 
-    def client_address(self, request: Request) -> str:
-        """The client's IP: the peer, or the last X-Forwarded-For hop when the peer is a trusted proxy."""
-        peer = getattr(request.getClientAddress(), "host", "") or ""
-        forwarded = _header(request, b"x-forwarded-for")
-        if peer in self.trusted_proxies and forwarded:
-            return forwarded.split(",")[-1].strip() or peer
-        return peer
+    @staticmethod
+    def client_address(request: Request) -> str:
+        """The client's IP. Behind a trusted proxy the listener's request already names the
+        customer, not the proxy (:class:`~callcenter.web.listener.BoundedRequest`)."""
+        return getattr(request.getClientAddress(), "host", "") or ""
 
-    def is_secure(self, request: Request) -> bool:
-        """True over TLS, or when a trusted proxy says the client used https."""
-        if request.isSecure():
-            return True
-        peer = getattr(request.getClientAddress(), "host", "")
-        proto = _header(request, b"x-forwarded-proto")
-        return peer in self.trusted_proxies and proto is not None and proto.split(",")[-1].strip().lower() == "https"
+    @staticmethod
+    def is_secure(request: Request) -> bool:
+        """True over TLS, or (through the listener's request) when a trusted proxy says https."""
+        return bool(request.isSecure())
 
     @staticmethod
     def cookie(request: Request, name: bytes) -> str | None:
@@ -541,7 +537,7 @@ class LoginResource(Resource):
         as_json = wants_json(request)
         if as_json:
             try:
-                body = json.loads(request.content.read(64 * 1024).decode("utf-8"))
+                body = json.loads(request.content.read(LOGIN_MAX_BODY).decode("utf-8"))
                 login, password = body["login"], body["password"]
                 if not isinstance(login, str) or not isinstance(password, str):
                     raise TypeError

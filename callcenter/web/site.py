@@ -9,7 +9,9 @@ from twisted.application.service import Service
 from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+
+from callcenter.settings.model import HttpLimits
+from callcenter.web.listener import BodyCap, BoundedSite, ProxyTrust
 
 log = Logger(namespace="callcenter.web")
 
@@ -53,16 +55,26 @@ class _Recovering(Resource):
 
 
 class HttpService(Service):
-    """Listens for HTTP on (host, port) while running; ``port`` 0 picks a free port (tests)."""
+    """Listens for HTTP on (host, port) while running; ``port`` 0 picks a free port (tests).
 
-    def __init__(self, reactor: IReactorTCP, root: Resource, host: str, port: int) -> None:
+    ``limits`` bound what each client may make the listener hold and ``trusted_proxies`` name
+    the reverse proxies whose forwarding headers are believed (:mod:`callcenter.web.listener`);
+    :meth:`limit_body` gives a path its own body cap.
+    """
+
+    def __init__(self, reactor: IReactorTCP, root: Resource, host: str, port: int,
+                 limits: HttpLimits = HttpLimits(), trusted_proxies: tuple[str, ...] = ()) -> None:
         self.setName("http")
         self._reactor = reactor
-        self._site = Site(root)
-        self._site.displayTracebacks = False
+        self.site = self._site = BoundedSite(root, limits, ProxyTrust(trusted_proxies), reactor=reactor)
         self._host = host
         self._port = port
         self.listening: IListeningPort | None = None
+
+    def limit_body(self, prefix: bytes, max_bytes: BodyCap) -> None:
+        """Requests to ``prefix`` (a path, e.g. ``b"/login"``) and below take bodies of at most
+        ``max_bytes`` (or ``max_bytes(path)``) instead of the default ``limits.max_body_bytes``."""
+        self._site.body_limits[prefix] = max_bytes
 
     @property
     def address(self) -> tuple[str, int]:

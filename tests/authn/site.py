@@ -107,7 +107,7 @@ def build_site(run, users, fake_clock, per_ip: Rate = Rate(100, 1.0), per_login:
         run(users.create(login, role, password=f"pw-{login}"))
     clock = Clock(fake_clock)
     authn = Authenticator(users, clock, sessions=SessionStore(idle_timeout=IDLE, max_age=MAX_AGE),
-                          per_ip=per_ip, per_login=per_login, trusted_proxies=trusted_proxies, records=records)
+                          per_ip=per_ip, per_login=per_login, records=records)
 
     async def snapshot(principal):
         return {"who": principal.login}
@@ -119,7 +119,7 @@ def build_site(run, users, fake_clock, per_ip: Rate = Rate(100, 1.0), per_login:
     root.putChild(b"api", authn.guard(build_api(authn)))
     root.putChild(b"desktop", authn.guard(HelloPage(authn), roles=("agent",), page=True))
     root.putChild(b"push", PushResource(hub, authn.principal_for))
-    http = HttpService(reactor, root, "127.0.0.1", 0)
+    http = HttpService(reactor, root, "127.0.0.1", 0, trusted_proxies=tuple(trusted_proxies))
     hub.startService()
     http.startService()
     return SecureSite(authn, users, hub, fake_clock, http)
