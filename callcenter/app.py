@@ -98,7 +98,8 @@ def build_application(settings: Any, reactor: Any, database_url: str,
 
     api = build_api(store=store, health=health, authorize=authorize)
     root = RootResource(api, recovering=lambda: health.recovering)
-    http = HttpService(reactor, root, settings.server.http_host, settings.server.http_port)
+    http = HttpService(reactor, root, settings.server.http_host, settings.server.http_port,
+                       settings.server.http_limits, settings.server.trusted_proxies)
 
     service = OrderedMultiService()
     # Order matters: children stop in reverse, so the database stops last, after every
@@ -204,7 +205,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.records.reporting import ReportingReader
     from callcenter.records.sessions import SessionRecords
     from callcenter.records.users import UserStore
-    from callcenter.web.authn import Authenticator
+    from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
     from callcenter.web.desktop import DesktopApi
     from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, MetricsResource, home_of,
                                       page_environment, static_resource)
@@ -311,6 +312,13 @@ def _build_web(app: Application, reactor: Any) -> None:
                                        secret=secret_file.read_bytes(), languages=settings.server.languages,
                                        default_region=settings.server.default_region, templates=settings.templates)
     root.putChild(b"forms", app.forms_resource)
+    app.http.limit_body(b"/login", LOGIN_MAX_BODY)
+
+    def form_body_cap(path: bytes) -> int:  # each form's own cap, as the last reload left it
+        form = board.settings.webform.forms.get((path.split(b"/") + [b""] * 3)[2].decode("utf-8", "replace"))
+        return form.max_body_bytes if form is not None else settings.server.http_limits.max_body_bytes
+
+    app.http.limit_body(b"/forms", form_body_cap)
 
 
 def _build_email(app: Application, reactor: Any) -> None:
