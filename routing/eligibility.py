@@ -22,6 +22,7 @@ class Eligibility:
     _members: dict[str, dict[str, Any]]
     _names: dict[tuple[Any, str], tuple[str, ...]]
     _min_bonus: float
+    _queue_skills: dict[str, tuple[str, ...]]
     config: Any
     policy: Any
 
@@ -78,18 +79,21 @@ class Eligibility:
     def _selection_key(self, agent_id: str, item: WaitingItem) -> tuple:
         a = self._agents[agent_id]
         policy = self.config.queues[item.queue].selection
-        if policy == "best_proficiency":
-            names = self._skill_names(item)
-            metric: float = -sum(a.cfg.skills.get(s, 0) for s in names)
-        elif policy == "least_loaded":
-            metric = a.used / a.cfg.capacity if a.cfg.capacity else 1.0
-        elif policy == "fewest_skills":
-            metric = len(a.cfg.skills)
-        else:
-            metric = 0.0
+        names = self._skill_names(item) if policy == "best_proficiency" else ()
         # a queue's own members (priority 0) before its helpers, as app_queue penalties do
         member = self._members[item.queue].get(agent_id)
-        return (member.priority if member is not None else 0, metric, a.idle_since, agent_id)
+        return (member.priority if member is not None else 0, _metric(policy, a, names), a.idle_since, agent_id)
+
+    def _free_key(self, queue: str, member: Any, a: AgentState) -> tuple:
+        """The agent's :meth:`_selection_key` in ``queue`` for work that names the queue's own skills."""
+        policy = self.config.queues[queue].selection
+        names = self._queue_skills[queue] if policy == "best_proficiency" else ()
+        return (member.priority, _metric(policy, a, names), a.idle_since, member.agent)
+
+    def _indexed(self, item: WaitingItem) -> bool:
+        """True when the queue's free-member order is ``item``'s order among agents (see ``FreeMembers``)."""
+        return self.config.queues[item.queue].selection != "best_proficiency" or \
+            self._skill_names(item) == self._queue_skills[item.queue]
 
     def _skill_names(self, item: WaitingItem) -> tuple[str, ...]:
         """Skills best proficiency sums: the step's requirement's, else the queue's member skills."""
@@ -125,3 +129,14 @@ class Eligibility:
         parts = {"waited": round(waited, 3), "aging": round(aged, 3), "priority_bonus": p, "tier_bonus": t,
                  "bonus_applied": total}
         return round(aged + total, 3), parts
+
+
+def _metric(policy: str, a: AgentState, names: tuple[str, ...]) -> float:
+    """The selection policy's measure of agent ``a`` (smaller is chosen first)."""
+    if policy == "best_proficiency":
+        return -sum(a.cfg.skills.get(s, 0) for s in names)
+    if policy == "least_loaded":
+        return a.used / a.cfg.capacity if a.cfg.capacity else 1.0
+    if policy == "fewest_skills":
+        return len(a.cfg.skills)
+    return 0.0

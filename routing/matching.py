@@ -26,10 +26,11 @@ class Matching(Eligibility):
 
     _waiting: dict[int, WaitingItem]
     _free: set[str]
-    _open: dict[tuple[str, str], set[str]]
+    _open: dict[tuple[str, str], Any]
     _open_of: dict[str, frozenset[str]]
     _logged_count: dict[str, int]
     _agent_queues: dict[str, list[tuple[int, str]]]
+    _agent_lines: dict[str, list[tuple[int, str, Any]]]
     _channels: frozenset[str]
     _lines: Any
     _deadlines: Any
@@ -85,31 +86,50 @@ class Matching(Eligibility):
         return [] if found is None else self._offer(item, found[0], now, found[1])
 
     def _best_agent_for(self, item: WaitingItem, now: float) -> tuple[str, dict] | None:
-        """``(agent, trace)``: the best free eligible member for ``item`` (queue's selection), or None."""
+        """``(agent, trace)``: the best free eligible member for ``item`` (queue's selection), or None.
+
+        Only members with room for the item's channel right now are looked at (the rest are
+        counted, not listed), in the queue's selection order (:class:`~routing.state.FreeMembers`):
+        the walk stops once it has ``TRACE_LIMIT`` eligible candidates, so with thousands idle an
+        offer costs a bisect and a few checks. Work whose requirement orders agents differently
+        (best proficiency on other skills than the queue's) ranks every free member instead.
+        """
         channel = item.spec.channel
         if channel not in self._channels:
             self._add_channel(channel, now)
         members = self._members[item.queue]
-        # only members with room for this channel right now; the rest are counted, not listed
-        pool = self._open.get((item.queue, channel), ())
-        candidates, excluded = [], []
+        pool = self._open.get((item.queue, channel))
+        if not pool:
+            return None
+        candidates: list[str] = []
+        excluded: list[tuple[str, str]] = []
         preferred = self._active_preferred(item, now)
-        for agent_id in pool:
+        if preferred is not None:
+            # only they may take it: look at them, not at everyone free
+            looked = [a for a in sorted(preferred) if a in members and channel in self._open_of.get(a, ())]
+            ordered = sorted(looked, key=lambda a: self._selection_key(a, item))
+        elif self._indexed(item):
+            ordered = None
+        else:
+            ordered = sorted((key[-1] for key in pool.keys), key=lambda a: self._selection_key(a, item))
+        examined = 0
+        for agent_id in (key[-1] for key in pool.keys) if ordered is None else ordered:
+            examined += 1
             why = self._why_not(agent_id, item, members[agent_id], now, preferred)
             if why is None:
                 candidates.append(agent_id)
+                if len(candidates) == TRACE_LIMIT:
+                    break
             else:
                 excluded.append((agent_id, why))
         if not candidates:
             return None
-        # a total order (metric, idle since, id): the pick never depends on set iteration order
-        ranked = heapq.nsmallest(TRACE_LIMIT, candidates, key=lambda a: self._selection_key(a, item))
         trace = {"mode": "interaction_waiting", "policy": self.config.queues[item.queue].selection,
-                 "candidates": ranked, "candidate_count": len(candidates),
+                 "candidates": candidates, "candidate_count": len(candidates),
                  "excluded": dict(heapq.nsmallest(TRACE_LIMIT, excluded)), "excluded_count": len(excluded),
-                 "unavailable_members": len(members) - len(pool),
-                 "tie_break": self._tie_break(ranked, item)}
-        return ranked[0], trace
+                 "examined": examined, "free_members": len(pool), "unavailable_members": len(members) - len(pool),
+                 "tie_break": self._tie_break(candidates, item)}
+        return candidates[0], trace
 
     def _fill_agent(self, agent_id: str, now: float) -> list[Decision]:
         """Offer the agent the best work across their queues until they are full or none fits.
@@ -129,34 +149,45 @@ class Matching(Eligibility):
 
     def _best_work_for(self, agent_id: str, now: float) -> tuple[WaitingItem, dict] | None:
         """``(item, trace)``: the best work across the free agent's queues (queue priority, then
-        score), or None."""
-        best, skipped = None, []
-        channels = sorted(self._open_of.get(agent_id, ()))
-        lines = [(member_priority, queue, channel) for member_priority, queue in self._agent_queues.get(agent_id, ())
-                 for channel in channels]
-        # only the lines of channels the agent has room for: an agent with room for one more
-        # email never walks past the calls waiting in the same queue
-        for member_priority, queue, channel in lines:
-            member = self._members[queue][agent_id]
-            too_young = self._young_bound(member, now)
-            for key in self._lines.keys(queue, channel):
-                item = self._waiting[key[-1]]
-                if best is not None and (member_priority, key) >= best[0]:
-                    break
-                if too_young is not None and key[0] > too_young:
-                    break  # this and everything after it started waiting less than the delay ago
-                if item.offered_to is not None:
-                    continue
-                why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
-                if why is None:
-                    best = ((member_priority, key), item)
-                    break
-                if len(skipped) < TRACE_LIMIT:
-                    skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
-        if best is None:
+        score), or None.
+
+        Only the lines of channels the agent has room for, and in them only work not on offer
+        (:meth:`routing.state.Lines.offerable`): an agent with room for one more email never
+        walks past the calls waiting in the same queue, nor past work offered to others. Queues
+        are walked best member priority first; a later priority cannot beat work already found.
+        """
+        open_channels = self._open_of.get(agent_id)
+        if not open_channels:
             return None
-        trace = {"mode": "agent_free", "member_priority": best[0][0], "skipped": skipped}
-        return best[1], trace
+        channels = sorted(open_channels)
+        waiting = self._waiting
+        best: tuple | None = None
+        found: WaitingItem | None = None
+        skipped: list[dict] = []
+        for member_priority, queue, member in self._agent_lines.get(agent_id, ()):
+            if best is not None and member_priority > best[0]:
+                break
+            by_channel = self._lines.offerable(queue)
+            if not by_channel:
+                continue
+            too_young = self._young_bound(member, now) if member.delay > 0 else None
+            for channel in channels:
+                for key in by_channel.get(channel, ()):
+                    if best is not None and (member_priority, key) >= best:
+                        break
+                    if too_young is not None and key[0] > too_young:
+                        break  # this and everything after it started waiting less than the delay ago
+                    item = waiting[key[-1]]
+                    why = self._why_not(agent_id, item, member, now, self._active_preferred(item, now))
+                    if why is None:
+                        best, found = (member_priority, key), item
+                        break
+                    if len(skipped) < TRACE_LIMIT:
+                        skipped.append({"interaction": item.spec.id, "queue": queue, "reason": why})
+        if best is None or found is None:
+            return None
+        trace = {"mode": "agent_free", "member_priority": best[0], "skipped": skipped}
+        return found, trace
 
     def _settle(self, items: set[int], agents: set[str], now: float) -> list[Decision]:
         """Offer what became possible at one moment as if it had all been eligible a moment earlier.
@@ -191,6 +222,7 @@ class Matching(Eligibility):
         a.offers[item.spec.id] = channel
         a.used += a.cfg.cost(channel)
         item.offered_to = agent_id
+        self._lines.hold(item.queue, item.key, channel)
         item.offer_expires = (now + self.config.queues[item.queue].offer_timeout
                               + self.policy.delivery_grace.get(channel, 0.0))
         self._deadlines.push(item.offer_expires, "offer", (item.spec.id, agent_id))
@@ -206,6 +238,7 @@ class Matching(Eligibility):
         a = self._agents[agent_id]
         a.used -= a.cfg.cost(a.offers.pop(item.spec.id))
         item.offered_to = item.offer_expires = None
+        self._lines.release(item.queue, item.key, item.spec.channel)
         self._refresh(agent_id, now)
         out: list[Decision] = [OfferEnded(now, item.spec.id, agent_id, why)]
         return out + self._match_item(item, now) if rematch else out

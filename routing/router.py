@@ -23,12 +23,13 @@ from routing.errors import NotOffered, RoutingError, UnknownAgent, UnknownIntera
 from routing.matching import Matching
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
 from routing.restoring import Restoring
-from routing.state import AgentState, Deadlines, HeldItem, Lines, WaitingItem, queue_members
+from routing.state import AgentState, Deadlines, FreeMembers, HeldItem, Lines, WaitingItem, queue_members
 from routing.views import RouterViews
 
 __all__ = ["NotOffered", "Router", "RoutingError", "UnknownAgent", "UnknownInteraction", "ladder"]
 
 DEFAULT_CHANNELS = ("voice", "email", "webform")
+_NONE: frozenset[str] = frozenset()
 _EMA = 0.2
 
 
@@ -47,8 +48,11 @@ class Router(Matching, RouterViews, Restoring):
         self._lines = Lines()
         self._deadlines = Deadlines()
         self._free: set[str] = set()
-        # (queue, channel) -> members who could take one more interaction of that channel now
-        self._open: dict[tuple[str, str], set[str]] = {}
+        # (queue, channel) -> members who could take one more interaction of that channel now,
+        # in the queue's selection order; (queue, agent) -> the key the agent is filed under
+        self._open: dict[tuple[str, str], FreeMembers] = {}
+        self._open_key: dict[tuple[str, str], tuple] = {}
+        self._open_sig: dict[str, tuple[int, float]] = {}
         self._open_of: dict[str, frozenset[str]] = {}
         self._preferring: dict[str, set[int]] = {}
         self._names: dict[tuple[Any, str], tuple[str, ...]] = {}
@@ -69,6 +73,13 @@ class Router(Matching, RouterViews, Restoring):
         for name, q in sorted(config.queues.items()):
             for m in q.members:
                 self._agent_queues.setdefault(m.agent, []).append((m.priority, name))
+        # agent -> (member priority, queue, member), best priority first, each queue once: a
+        # free agent's walk stops at the first priority that has work for them
+        self._agent_lines: dict[str, list[tuple[int, str, Any]]] = {
+            agent: sorted(((self._members[name][agent].priority, name, self._members[name][agent])
+                           for name in dict.fromkeys(name for _, name in entries)), key=lambda e: (e[0], e[1]))
+            for agent, entries in self._agent_queues.items()}
+        self._queue_skills = {name: tuple(q.skills) for name, q in config.queues.items()}
         for agent_id, cfg in config.agents.items():
             state = self._agents.get(agent_id)
             if state is None:
@@ -81,7 +92,7 @@ class Router(Matching, RouterViews, Restoring):
         # one recheck per distinct member delay, not one per member
         self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}
         # membership may have changed: the open sets are rebuilt by refreshing every agent
-        self._open, self._open_of = {}, {}
+        self._open, self._open_key, self._open_sig, self._open_of = {}, {}, {}, {}
         self._logged: set[str] = set()
         self._logged_count: dict[str, int] = {}
 
@@ -116,7 +127,7 @@ class Router(Matching, RouterViews, Restoring):
                 out.append(Overflowed(now, item.spec.id, item.queue, fallback, "queue_removed"))
                 item.queue, item.queued_since = fallback, now
             item.key = self._key(item.spec, item.priority, item.virtual_start)
-            self._lines.add(item.queue, item.key, item.spec.channel)
+            self._lines.add(item.queue, item.key, item.spec.channel, item.offered_to is None)
             self._arm_item(item)
         self._free.clear()
         for agent_id in sorted(self._agents):
@@ -332,7 +343,7 @@ class Router(Matching, RouterViews, Restoring):
         self._lines.remove(item.queue, item.key, item.spec.channel)
         item.priority = priority
         item.key = self._key(item.spec, priority, item.virtual_start)
-        self._lines.add(item.queue, item.key, item.spec.channel)
+        self._lines.add(item.queue, item.key, item.spec.channel, item.offered_to is None)
         return [Queued(now, iid, item.queue, self._lines.position(item.queue, item.key))] + self._match_item(item, now)
 
     # --- time ---
@@ -450,28 +461,52 @@ class Router(Matching, RouterViews, Restoring):
         self._dirty.add(agent_id)
         a = self._agents.get(agent_id)
         logged = a is not None and a.logged_in
+        lines = self._agent_lines.get(agent_id, ())
         if logged != (agent_id in self._logged):
             # logged-in members per queue: "anyone there?" without scanning the members
             change = 1 if logged else -1
-            for _, queue in self._agent_queues.get(agent_id, ()):
+            for _, queue, _ in lines:
                 self._logged_count[queue] = self._logged_count.get(queue, 0) + change
             if logged:
                 self._logged.add(agent_id)
             else:
                 self._logged.discard(agent_id)
-        can = a.open_channels(now, self._channels) if a is not None else frozenset()
-        old = self._open_of.get(agent_id, frozenset())
-        if can != old:
-            for _, queue in self._agent_queues.get(agent_id, ()):
-                for channel in old - can:
-                    self._open[(queue, channel)].discard(agent_id)
-                for channel in can - old:
-                    self._open.setdefault((queue, channel), set()).add(agent_id)
-            self._open_of[agent_id] = can
+        can = a.open_channels(now, self._channels) if a is not None else _NONE
+        old = self._open_of.get(agent_id, _NONE)
         if can:
+            sig = (a.used, a.idle_since)  # type: ignore[union-attr]
+            if can != old or self._open_sig.get(agent_id) != sig:
+                self._open_sig[agent_id] = sig
+                self._file_open(agent_id, a, lines, old, can)
             self._free.add(agent_id)
         else:
+            if old:
+                self._file_open(agent_id, a, lines, old, can)
             self._free.discard(agent_id)
+
+    def _file_open(self, agent_id: str, a: Any, lines: Any, old: frozenset[str], can: frozenset[str]) -> None:
+        """Move the agent's entries in the open sets from channels ``old`` to ``can``, under its current keys."""
+        for _, queue, member in lines:
+            before = self._open_key.get((queue, agent_id))
+            after = self._free_key(queue, member, a) if can else None
+            if after == before and can == old:
+                continue
+            if before is not None:
+                for channel in old:
+                    self._open[(queue, channel)].discard(before)
+            if after is None:
+                self._open_key.pop((queue, agent_id), None)
+                continue
+            self._open_key[(queue, agent_id)] = after
+            for channel in can:
+                pool = self._open.get((queue, channel))
+                if pool is None:
+                    pool = self._open[(queue, channel)] = FreeMembers()
+                pool.add(after)
+        if can:
+            self._open_of[agent_id] = can
+        else:
+            self._open_of.pop(agent_id, None)
 
     def _add_channel(self, channel: str, now: float) -> None:
         """A channel no agent's costs name: file every agent's capacity for it (rare)."""
