@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email.message import Message
 
 from channels.email.charsets import decode_bytes
-from channels.email.headers import decode_header_text
+from channels.email.headers import decode_header_text, raw_8bit_text, unfold
 
 _BODY_TYPES = ("text/plain", "text/html")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,7 +51,9 @@ def attachment_filename(part: Message, hints: tuple[str, ...] = ()) -> tuple[str
     """The decoded, path-free filename of ``part`` (Content-Disposition first, then ``name``)."""
     problems: list[str] = []
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
-        value = part.get_param(param, header=header)
+        value = _raw_8bit_param(part, header, param, hints)
+        if value is None:
+            value = part.get_param(param, header=header)
         if value is None:
             continue
         if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
@@ -70,6 +72,22 @@ def attachment_filename(part: Message, hints: tuple[str, ...] = ()) -> tuple[str
         if name:
             return name, problems
     return None, problems
+
+
+def _raw_8bit_param(part: Message, header: str, param: str, hints: tuple[str, ...]) -> str | tuple | None:
+    """Parameter ``param`` of ``header`` when the header carries raw 8-bit bytes, else None.
+
+    The ``email`` package turns raw 8-bit header bytes into U+FFFD when it reads a
+    parameter, so such a header is decoded first (UTF-8, as RFC 6532 allows, then the
+    hints) and the parameter read from the decoded text.
+    """
+    raw = next((value for name, value in part.raw_items() if name.lower() == header), None)
+    if raw is None or raw.isascii():
+        return None
+    text, _problems = raw_8bit_text(unfold(raw), hints)
+    decoded = Message()
+    decoded[header] = text
+    return decoded.get_param(param, header=header)
 
 
 class AttachmentCollector:

@@ -13,7 +13,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from channels.email.charsets import decode_bytes, normalize_label
 
@@ -122,26 +122,189 @@ def normalize_address(address: str) -> str:
     return address.strip().strip("<>").strip().lower()
 
 
-def parse_addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[tuple[Address, ...], list[str]]:
-    """The mailboxes in the raw header ``values`` (e.g. every ``To`` header), in order.
+# Characters never allowed unquoted in an address (RFC 5322 specials and white space);
+# anything else, UTF-8 included (RFC 6532), may appear in a local part or a domain label.
+_LOCAL_ATOM = re.compile(r"^[^\s\"(),:;<>@\[\\\]]+$")
+_QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)*"$')
+_DOMAIN_LABEL = re.compile(r"^[^\s\"(),:;<>@\[\\\].]+$")
+_DOMAIN_LITERAL = re.compile(r"^\[[^\[\]\\\s]+\]$")
 
-    Groups are flattened; entries without an address are skipped. Display names are
+
+def valid_address(address: str) -> bool:
+    """True when ``address`` is a syntactically valid ``local@domain`` (RFC 5322, RFC 6532).
+
+    Dotless domains (``root@localhost``), quoted local parts, address literals and UTF-8 in
+    either part are valid; deliverability is not judged here.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or len(address) > 998:
+        return False
+    if not (_QUOTED_LOCAL.match(local) or (
+            _LOCAL_ATOM.match(local) and not local.startswith(".") and not local.endswith(".")
+            and ".." not in local)):
+        return False
+    if _DOMAIN_LITERAL.match(domain):
+        return True
+    labels = domain.rstrip(".").split(".")
+    return all(label and _DOMAIN_LABEL.match(label) for label in labels)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` cut at commas and semicolons outside quotes, comments and angle brackets."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    comment = angle = 0
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and (quoted or comment):
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+        elif ch == '"' and not comment:
+            quoted = True
+        elif ch == "(":
+            comment += 1
+        elif ch == ")" and comment:
+            comment -= 1
+        elif comment:
+            pass
+        elif ch == "<":
+            angle += 1
+        elif ch == ">" and angle:
+            angle -= 1
+        elif ch in ",;" and not angle:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return [p for p in (p.strip() for p in parts) if p]
+
+
+def _strip_comments(text: str) -> tuple[str, list[str]]:
+    """``text`` without its (comments) outside quotes, and the comments' texts."""
+    out: list[str] = []
+    comments: list[str] = []
+    buf: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for ch in text:
+        if depth:
+            if escaped:
+                escaped = False
+                buf.append(ch)
+            elif ch == "\\":
+                escaped = True
+            elif ch == "(":
+                depth += 1
+                buf.append(ch)
+            elif ch == ")":
+                depth -= 1
+                if depth:
+                    buf.append(ch)
+                else:
+                    comments.append("".join(buf).strip())
+                    buf = []
+                    out.append(" ")
+            else:
+                buf.append(ch)
+            continue
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "(" and not quoted:
+            depth = 1
+            continue
+        out.append(ch)
+    return "".join(out), [c for c in comments if c]
+
+
+def _unquote(text: str) -> str:
+    """A display name without its double quotes and the backslashes of quoted pairs."""
+    out: list[str] = []
+    quoted = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+            continue
+        elif ch == '"':
+            quoted = not quoted
+            continue
+        out.append(ch)
+    return " ".join("".join(out).split())
+
+
+def _route_free(address: str) -> str:
+    """An angle address without an obsolete source route (``@a,@b:user@host``)."""
+    if address.startswith("@") and ":" in address:
+        return address.split(":", 1)[1]
+    return address
+
+
+def _mailboxes(chunk: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ``(raw name, address)`` pairs in one comma-separated piece of an address list."""
+    text, comments = _strip_comments(chunk)
+    angle = re.search(r"<([^<>]*)>\s*$", text) or re.search(r"<([^<>]*)>", text)
+    if angle is None:
+        group = re.match(r'^([^"<@:]*):(.*)$', text)
+        if group is not None:  # a group ("Team: a@x, b@y;"): the part after the colon
+            text = group.group(2)
+    if angle is not None:
+        # RFC 5322: the angle address is the address, whatever the display text looks like
+        # (``jang@xyzlinu <jang@xyzlinux12345678.it>``).
+        address = _route_free("".join(angle.group(1).split()))  # CFWS inside the brackets is no part of it
+        name = (text[: angle.start()] + " " + text[angle.end():]).strip() or " ".join(comments)
+        if not address:
+            return [], []
+        if not valid_address(address):
+            return [], [f"invalid address {address[:80]!r}"]
+        return [(name, address)], []
+    tokens = text.split()
+    found = [t for t in tokens if "@" in t]
+    if not found:
+        return [], ([f"no address in {chunk.strip()[:80]!r}"] if chunk.strip() and ":" not in chunk else [])
+    out: list[tuple[str, str]] = []
+    problems: list[str] = []
+    if len(found) > 1:
+        problems.append(f"several addresses without commas in {chunk.strip()[:80]!r}")
+    for token in found:
+        address = token.strip("<>\"'")
+        if valid_address(address):
+            out.append((" ".join(comments) if len(found) == 1 else "", address))
+        else:
+            problems.append(f"invalid address {address[:80]!r}")
+    return out, problems
+
+
+def parse_addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[tuple[Address, ...], list[str]]:
+    """The valid mailboxes in the raw header ``values`` (e.g. every ``To`` header), in order.
+
+    Follows RFC 5322 with the common breakage real mail has: the angle address wins over
+    display text that looks like an address; several addresses separated by white space
+    instead of commas are each taken; groups are flattened; a name in a trailing comment
+    (``a@x (Name)``) is the display name; raw UTF-8 (RFC 6532) and encoded words in names
+    are decoded. Invalid entries are skipped with a problem sentence. Display names are
     decoded after splitting, so an encoded comma in a name cannot split an address.
     """
     problems: list[str] = []
-    plain: list[str] = []
+    out: list[Address] = []
     for value in values:
         text, found = raw_8bit_text(unfold(value), hints)
         problems.extend(found)
-        plain.append(text)
-    out: list[Address] = []
-    for name, address in getaddresses(plain):
-        address = normalize_address(address)
-        if not address:
-            continue
-        decoded, found = decode_header_text(name, hints)
-        problems.extend(found)
-        out.append(Address(decoded.strip(), address))
+        for chunk in _split_top_level(text):
+            pairs, found = _mailboxes(chunk)
+            problems.extend(found)
+            for name, address in pairs:
+                decoded, found = decode_header_text(_unquote(name), hints)
+                problems.extend(found)
+                out.append(Address(decoded.strip(), normalize_address(address)))
     return tuple(out), problems
 
 

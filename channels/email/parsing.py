@@ -34,6 +34,7 @@ from channels.email.headers import (
     unfold,
 )
 from channels.email.htmltext import html_to_text
+from channels.email.language import guess_language
 
 _HEADER_LINE = re.compile(rb"^(From |[!-9;-~]+[ \t]*:)")
 # Headers that identify the content for the dedupe hash; transport headers (Received,
@@ -64,7 +65,13 @@ class ParseLimits:
 class ParsedMessage:
     """One received message, decoded. Message ids are given without angle brackets.
 
-    ``from_`` is the first From mailbox (None when missing or unreadable). ``headers``
+    ``from_`` is the first valid From mailbox; without one it falls back to the Sender
+    header, then Return-Path, then the envelope sender given to :func:`parse_message`, and
+    ``sender_source`` names which (``from``, ``sender``, ``return-path``, ``envelope``; None
+    when there is no sender at all). ``language`` is a guess at the language the message is
+    written in (a primary subtag such as ``zh``; see :mod:`channels.email.language`).
+    ``report_type`` is the ``report-type`` of a ``multipart/report`` message
+    (``delivery-status``, ``disposition-notification``, ``feedback-report``...). ``headers``
     holds every header in order as ``(lower-cased name, decoded value)``; use
     :meth:`header` and :meth:`header_all`. ``content_hash`` is a SHA-256 hex digest of the
     identifying headers and the body, stable across re-deliveries that only add transport
@@ -90,6 +97,9 @@ class ParsedMessage:
     headers: tuple[tuple[str, str], ...] = ()
     content_hash: str = ""
     problems: tuple[str, ...] = ()
+    sender_source: str | None = None
+    language: str | None = None
+    report_type: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first decoded value of header ``name`` (any case), or None."""
@@ -109,13 +119,15 @@ class ParsedMessage:
 class _Bodies:
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
 
 
-def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedMessage:
+def parse_message(raw: bytes, limits: ParseLimits = ParseLimits(), envelope_sender: str | None = None) -> ParsedMessage:
     """Parse ``raw`` (the bytes of one message, any line endings) under ``limits``.
 
-    Never raises for bad input: see the module docstring. ``raw`` must be bytes-like;
-    anything else is a programming error and raises ``TypeError``.
+    ``envelope_sender`` (the SMTP ``MAIL FROM``, when known) is the last fallback for the
+    sender. Never raises for bad input: see the module docstring. ``raw`` must be
+    bytes-like; anything else is a programming error and raises ``TypeError``.
     """
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise TypeError(f"raw must be bytes, not {type(raw).__name__}")
@@ -124,10 +136,11 @@ def parse_message(raw: bytes, limits: ParseLimits = ParseLimits()) -> ParsedMess
         return unparseable(raw, "empty message")
     if len(raw) > limits.max_message_bytes:
         return unparseable(raw, f"message of {len(raw)} bytes is over the {limits.max_message_bytes}-byte cap")
-    if not _HEADER_LINE.match(raw.lstrip(b"\r\n")):
+    text, repairs = repair_header_section(raw)
+    if not _HEADER_LINE.match(text):
         return unparseable(raw, "no header section: the first line is not a header")
     try:
-        return _parse(raw, limits)
+        return _parse(raw, text, repairs, limits, envelope_sender)
     except Exception as exc:  # the email package fails on some pathological input; keep it raw
         return unparseable(raw, f"parser failure: {type(exc).__name__}: {exc}")
 
@@ -140,9 +153,48 @@ def unparseable(raw: bytes, reason: str) -> ParsedMessage:
     )
 
 
-def _parse(raw: bytes, limits: ParseLimits) -> ParsedMessage:
-    msg = email.message_from_bytes(raw, policy=compat32)
-    problems: list[str] = []
+_BLANK_LINE = re.compile(rb"[ \t]*\r?\n")
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
+_FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
+
+
+def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
+    """The bytes to parse, and what was repaired, for a header section that breaks RFC 5322.
+
+    Leading blank or white-space-only lines (a stripped mbox separator) are skipped, and
+    a line inside the header section that is neither a field nor a continuation is folded
+    into the field before it when more fields follow it before the blank line: otherwise
+    the rest of the header section (often From and Subject) would become body text.
+    ``raw`` itself is never changed.
+    """
+    repairs: list[str] = []
+    pos = 0
+    while (m := _BLANK_LINE.match(raw, pos)) is not None and m.end() > pos:
+        pos = m.end()
+    if pos:
+        repairs.append("blank lines before the header section skipped")
+    text = raw[pos:]
+    lines = _LINE.findall(text[: 256 * 1024])
+    end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    fixed: list[bytes] = []
+    for index, line in enumerate(lines[:end]):
+        body = line.rstrip(b"\r\n")
+        if index == 0 or _FIELD.match(body) or body[:1] in (b" ", b"\t"):
+            fixed.append(line)
+            continue
+        if not any(_FIELD.match(later) for later in lines[index + 1:end]):
+            break  # the header section really ends here; the rest is body
+        repairs.append(f"stray line in the header section folded: {body[:60].decode('ascii', 'replace')!r}")
+        fixed.append(b" " + line)
+    if len(fixed) == end and any(r.startswith("stray") for r in repairs):
+        consumed = sum(len(line) for line in lines[:end])
+        text = b"".join(fixed) + text[consumed:]
+    return text, repairs
+
+
+def _parse(raw: bytes, text: bytes, repairs: list[str], limits: ParseLimits, envelope_sender: str | None) -> ParsedMessage:
+    msg = email.message_from_bytes(text, policy=compat32)
+    problems: list[str] = list(repairs)
     hints = _charset_hints(msg)
     raw_headers = [(name.lower(), value) for name, value in msg.raw_items()]
     headers: list[tuple[str, str]] = []
@@ -162,12 +214,13 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedMessage:
     if not ids:
         problems.append("no Message-ID")
     addresses: dict[str, tuple[Address, ...]] = {}
-    for name in ("from", "to", "cc", "reply-to"):
+    for name in ("from", "to", "cc", "reply-to", "sender", "return-path"):
         found_addresses, found = parse_addresses(raw_all(name), hints)
         problems.extend(f"{name}: {p}" for p in found)
         addresses[name] = found_addresses
-    if not addresses["from"]:
-        problems.append("no readable From address")
+    sender, sender_source = _sender(addresses, envelope_sender)
+    if sender_source != "from":
+        problems.append(f"no readable From address; the sender is taken from {sender_source or 'nowhere'}")
     date, found = parse_date(first("date"))
     problems.extend(found)
 
@@ -192,7 +245,7 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedMessage:
         in_reply_to=(message_ids(first("in-reply-to")) or [None])[0],
         references=tuple(message_ids(first("references"))),
         subject=subject,
-        from_=addresses["from"][0] if addresses["from"] else None,
+        from_=sender,
         to=addresses["to"],
         cc=addresses["cc"],
         reply_to=addresses["reply-to"],
@@ -204,7 +257,31 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedMessage:
         headers=tuple(headers),
         content_hash=content_hash(raw, raw_headers),
         problems=tuple(dict.fromkeys(problems)),
+        sender_source=sender_source,
+        language=guess_language(
+            [v for k, v in headers if k == "content-language"] + bodies.languages, subject + "\n" + text, hints),
+        report_type=_report_type(msg),
     )
+
+
+def _sender(addresses: dict[str, tuple[Address, ...]], envelope_sender: str | None) -> tuple[Address | None, str | None]:
+    """The first valid sender in order From, Sender, Return-Path, envelope; and where it came from."""
+    for name in ("from", "sender", "return-path"):
+        if addresses[name]:
+            return addresses[name][0], name
+    if envelope_sender:
+        found, _ = parse_addresses([f"<{envelope_sender.strip().strip('<>')}>"])
+        if found:
+            return found[0], "envelope"
+    return None, None
+
+
+def _report_type(msg: Message) -> str | None:
+    """The ``report-type`` of a ``multipart/report`` message, lower-cased (``""`` when missing)."""
+    if msg.get_content_type() != "multipart/report":
+        return None
+    value = msg.get_param("report-type")
+    return value.strip().lower() if isinstance(value, str) else ""
 
 
 def _charset_hints(msg: Message) -> tuple[str, ...]:
@@ -237,8 +314,15 @@ def _walk(part: Message, depth: int, count: list[int], limits: ParseLimits, bodi
             _walk(sub, depth + 1, count, limits, bodies, collector, hints, problems)
         return
     if ctype.startswith("multipart/"):
+        repaired = _rebound(part)
+        if repaired is not None:
+            problems.append(f"{ctype}: the declared boundary is not in the body; split at the one the body uses")
+            _walk(repaired, depth, count, limits, bodies, collector, hints, problems)
+            return
         problems.append(f"{ctype} without a usable boundary; its body is read as text")
         ctype = "text/plain"
+    if ctype.startswith("text/") and ctype[5:] in ("", "*") or _declared_type(part) == "text":
+        ctype = "text/plain"  # "Content-Type: text" without a subtype: plain text, a body
     if collector.is_attachment(part, ctype):
         collector.add(part, ctype, hints)
         return
@@ -248,12 +332,46 @@ def _walk(part: Message, depth: int, count: list[int], limits: ParseLimits, bodi
     if problem:
         problems.append(f"{ctype} body: {problem}")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    language = part.get("content-language")
+    if language:
+        bodies.languages.append(str(language))
     if ctype == "text/html":
         bodies.html.append(text)
     else:
         if (part.get_param("format") or "").lower() == "flowed":
             text = unflow(text, (part.get_param("delsp") or "").lower() == "yes")
         bodies.plain.append(text.strip("\n"))
+
+
+_DELIMITER = re.compile(rb"^--([ -~]{1,70}?)(--)?[ \t]*\r?$", re.MULTILINE)
+
+
+def _declared_type(part: Message) -> str:
+    """The Content-Type value's type as written, lower-cased (``text`` for ``Content-Type: text``)."""
+    return str(part.get("content-type", "")).split(";", 1)[0].strip().lower()
+
+
+def _rebound(part: Message) -> Message | None:
+    """``part`` (a multipart whose declared boundary is not in its body) re-read at the
+    boundary its body does use, or None when no delimiter line appears twice (or once with
+    its closing form). Senders that rewrite a boundary in the header but not in the body,
+    or quote it differently, are the usual cause."""
+    if part.is_multipart():
+        return None
+    body = part.get_payload(decode=True)
+    if not isinstance(body, bytes):
+        return None
+    seen: dict[bytes, int] = {}
+    for m in _DELIMITER.finditer(body):
+        token = m.group(1).rstrip()
+        seen[token] = seen.get(token, 0) + (2 if m.group(2) else 1)
+    usable = [token for token, n in seen.items() if n >= 2]
+    if not usable:
+        return None
+    boundary = usable[0].decode("ascii")
+    header = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'.encode("ascii")
+    rebuilt = email.message_from_bytes(header + body, policy=compat32)
+    return rebuilt if rebuilt.is_multipart() and rebuilt.get_payload() else None
 
 
 def _preferred_alternatives(subparts: list[Message]) -> list[Message]:
