@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.auth import passwords
+from callcenter.auth.policy import check_password
 from callcenter.auth.sessions import ROLES
 from callcenter.clock import Clock
 from callcenter.records.errors import Conflict, InvalidInput, NotFound
@@ -162,7 +163,7 @@ class UserStore:
         """
         _check_login(login)
         _check_role(role)
-        hashed = self._hash(password) if password is not None else None
+        hashed = await self._hashed(password, login) if password is not None else None
         return await self._db.write(self._create, login, role, name, hashed, self._clock.utcnow())
 
     @staticmethod
@@ -189,8 +190,8 @@ class UserStore:
 
     async def set_password(self, login: str, password: str) -> User:
         """Replace ``login``'s password and end their browser sessions; NotFound for an unknown
-        login, InvalidInput for an empty one."""
-        return await self._db.write(self._update, login, {"password_hash": self._hash(password)}, self._clock.utcnow(),
+        login, InvalidInput for one the password policy refuses (:mod:`callcenter.auth.policy`)."""
+        return await self._db.write(self._update, login, {"password_hash": await self._hashed(password, login)}, self._clock.utcnow(),
                                     True)
 
     async def set_disabled(self, login: str, disabled: bool = True) -> User:
@@ -234,6 +235,14 @@ class UserStore:
                     held.add(s)
             return held
         return await self._db.read(run)
+
+    async def _hashed(self, password: str, login: str) -> str:
+        # The policy is checked at once; scrypt runs on a pool thread (a read holds no writer).
+        try:
+            check_password(password, login)
+        except ValueError as e:
+            raise InvalidInput("password", str(e)) from None
+        return await self._db.read(lambda _conn: self._hash(password))
 
     def _hash(self, password: str) -> str:
         try:

@@ -86,7 +86,7 @@ class SecureSite:
 
     async def login(self, login: str, password: str | None = None) -> tuple[str, str]:
         """JSON login; returns (cookie header value, CSRF token)."""
-        r = await self.request("POST", "/login", json_body={"login": login, "password": password or f"pw-{login}"})
+        r = await self.request("POST", "/login", json_body={"login": login, "password": password or f"pw-{login}-long"})
         assert r.status == 200, r.body
         return session_cookie(r), r.json()["csrf_token"]
 
@@ -98,13 +98,13 @@ def session_cookie(result: HttpResult) -> str:
 
 def build_site(run, users, fake_clock, per_ip: Rate = Rate(100, 1.0), per_login: Rate = Rate(100, 1.0),
                trusted_proxies=(), records: Any = None, new_users: bool = True) -> SecureSite:
-    """Users alice, bob (agents), sue (supervisor), root (admin) with password ``pw-<login>``, on loopback.
+    """Users alice, bob (agents), sue (supervisor), root (admin) with password ``pw-<login>-long``, on loopback.
 
     ``records`` keeps the sessions in the record; ``new_users=False`` reuses the users of an earlier site."""
     from twisted.internet import reactor
 
     for login, role in PEOPLE.items() if new_users else ():
-        run(users.create(login, role, password=f"pw-{login}"))
+        run(users.create(login, role, password=f"pw-{login}-long"))
     clock = Clock(fake_clock)
     authn = Authenticator(users, clock, sessions=SessionStore(idle_timeout=IDLE, max_age=MAX_AGE),
                           per_ip=per_ip, per_login=per_login, records=records)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.parametrize("migrated_database_url", ["sqlite"], indire
 
 def test_json_login_sets_a_strict_http_only_cookie(run, site):
     """A JSON login answers the user and CSRF token and sets cc_session HttpOnly, SameSite=Strict, Path=/."""
-    r = run(site.request("POST", "/login", json_body={"login": "alice", "password": "pw-alice"}))
+    r = run(site.request("POST", "/login", json_body={"login": "alice", "password": "pw-alice-long"}))
     assert r.status == 200
     assert r.json()["login"] == "alice" and r.json()["agent"] == "alice" and len(r.json()["csrf_token"]) > 20
     attrs = [a.strip().lower() for a in r.headers["set-cookie"].split(";")]
@@ -30,7 +30,7 @@ def test_cookie_is_secure_only_when_a_trusted_proxy_says_https(run, users, fake_
     """X-Forwarded-Proto https marks the cookie Secure from a trusted proxy, and is ignored from others."""
     trusted = build_site(run, users, fake_clock, trusted_proxies=("127.0.0.1",))
     try:
-        body = {"login": "alice", "password": "pw-alice"}
+        body = {"login": "alice", "password": "pw-alice-long"}
         r = run(trusted.request("POST", "/login", json_body=body, headers={"x-forwarded-proto": "https"}))
         assert "secure" in [a.strip().lower() for a in r.headers["set-cookie"].split(";")]
     finally:
@@ -117,11 +117,11 @@ def test_login_is_rate_limited_per_login_with_retry_after(run, users, fake_clock
     try:
         for _ in range(3):
             assert run(s.request("POST", "/login", json_body={"login": "alice", "password": "bad"})).status == 401
-        r = run(s.request("POST", "/login", json_body={"login": "alice", "password": "pw-alice"}))
+        r = run(s.request("POST", "/login", json_body={"login": "alice", "password": "pw-alice-long"}))
         assert r.status == 429 and r.headers["retry-after"] == "30" and r.json()["error"]["code"] == "rate_limited"
-        assert run(s.request("POST", "/login", json_body={"login": "bob", "password": "pw-bob"})).status == 200
+        assert run(s.request("POST", "/login", json_body={"login": "bob", "password": "pw-bob-long"})).status == 200
         fake_clock.advance(30)
-        assert run(s.request("POST", "/login", json_body={"login": "alice", "password": "pw-alice"})).status == 200
+        assert run(s.request("POST", "/login", json_body={"login": "alice", "password": "pw-alice-long"})).status == 200
     finally:
         s.hub.stopService()
         run(s.http.stopService())
@@ -194,7 +194,7 @@ def test_logout_needs_csrf_and_ends_the_session(run, site):
 def test_new_login_replaces_the_presented_session(run, site):
     """Logging in again from a browser ends the session it presented (no session fixation)."""
     old, _ = run(site.login("alice"))
-    r = run(site.request("POST", "/login", cookie=old, json_body={"login": "alice", "password": "pw-alice"}))
+    r = run(site.request("POST", "/login", cookie=old, json_body={"login": "alice", "password": "pw-alice-long"}))
     assert session_cookie(r) != old
     assert run(site.request("GET", "/api/whoami", cookie=old)).status == 401
     assert run(site.request("GET", "/api/whoami", cookie=session_cookie(r))).status == 200
@@ -209,7 +209,7 @@ def test_form_login_with_page_token_redirects_to_next(run, site):
     page = run(site.request("GET", "/login?next=/desktop"))
     assert page.status == 200 and b'<form method="post"' in page.body
     login_cookie = page.headers["set-cookie"].split(";")[0]
-    form = f"login=alice&password=pw-alice&next=/desktop&csrf_token={_form_token(page.body)}".encode()
+    form = f"login=alice&password=pw-alice-long&next=/desktop&csrf_token={_form_token(page.body)}".encode()
     r = run(site.request("POST", "/login", cookie=login_cookie, body=form,
                          headers={"content-type": "application/x-www-form-urlencoded"}))
     assert r.status == 303 and r.headers["location"] == "/desktop"
@@ -220,7 +220,7 @@ def test_form_login_with_page_token_redirects_to_next(run, site):
 def test_form_login_refuses_offsite_next(run, site, target):
     """A next pointing off-site is ignored: the user lands on their home page."""
     page = run(site.request("GET", "/login"))
-    form = f"login=alice&password=pw-alice&next={target}&csrf_token={_form_token(page.body)}".encode()
+    form = f"login=alice&password=pw-alice-long&next={target}&csrf_token={_form_token(page.body)}".encode()
     r = run(site.request("POST", "/login", cookie=page.headers["set-cookie"].split(";")[0], body=form,
                          headers={"content-type": "application/x-www-form-urlencoded"}))
     assert r.status == 303 and r.headers["location"] == "/desktop"
@@ -228,7 +228,7 @@ def test_form_login_refuses_offsite_next(run, site, target):
 
 def test_form_login_without_the_page_token_is_refused(run, site):
     """A form post without the login page's token (a cross-site login attempt) gets 403 and no session."""
-    r = run(site.request("POST", "/login", body=b"login=alice&password=pw-alice",
+    r = run(site.request("POST", "/login", body=b"login=alice&password=pw-alice-long",
                          headers={"content-type": "application/x-www-form-urlencoded"}))
     assert r.status == 403 and "cc_session" not in r.headers.get("set-cookie", "")
 

@@ -15,7 +15,7 @@ from tests.authn.conftest import CHEAP, counting_tokens
 
 def test_agent_user_is_linked_to_an_agents_row(run, users, database):
     """Creating an agent user creates (or reuses) the agents row of the same login and links it."""
-    alice = run(users.create("alice", "agent", name="Alice", password="s3cret"))
+    alice = run(users.create("alice", "agent", name="Alice", password="s3cret-passphrase"))
     assert (alice.login, alice.role, alice.agent, alice.has_password, alice.disabled) == ("alice", "agent", "alice", True, False)
     rows = run(database.read(lambda c: c.execute(select(agents.c.login, agents.c.name)).all()))
     assert [tuple(r) for r in rows] == [("alice", "Alice")]
@@ -49,18 +49,18 @@ def test_lookup_by_login_and_id_and_list(run, users):
 
 def test_password_verification(run, users):
     """Right password -> the user; wrong, unknown, password-less or disabled -> None."""
-    run(users.create("alice", "agent", password="right"))
+    run(users.create("alice", "agent", password="right-passphrase"))
     run(users.create("nopw", "agent"))
-    assert run(users.verify_password("alice", "right")).login == "alice"
+    assert run(users.verify_password("alice", "right-passphrase")).login == "alice"
     assert run(users.verify_password("alice", "wrong")) is None
-    assert run(users.verify_password("ghost", "right")) is None
+    assert run(users.verify_password("ghost", "right-passphrase")) is None
     assert run(users.verify_password("nopw", "")) is None
     run(users.set_disabled("alice"))
-    assert run(users.verify_password("alice", "right")) is None
+    assert run(users.verify_password("alice", "right-passphrase")) is None
     run(users.set_disabled("alice", False))
-    run(users.set_password("alice", "new"))
-    assert run(users.verify_password("alice", "right")) is None
-    assert run(users.verify_password("alice", "new")) is not None
+    run(users.set_password("alice", "new-passphrase"))
+    assert run(users.verify_password("alice", "right-passphrase")) is None
+    assert run(users.verify_password("alice", "new-passphrase")) is not None
 
 
 def test_weak_hash_is_upgraded_on_login(run, users, database):
@@ -76,9 +76,9 @@ def test_weak_hash_is_upgraded_on_login(run, users, database):
 
 def test_malformed_stored_hash_refuses_login(run, users, database):
     """A damaged password hash refuses the login instead of raising."""
-    run(users.create("alice", "agent", password="pw"))
+    run(users.create("alice", "agent", password="pw-long-passphrase"))
     run(database.write(lambda c, u: c.execute(update(users_table).values(password_hash="garbage"))))
-    assert run(users.verify_password("alice", "pw")) is None
+    assert run(users.verify_password("alice", "pw-long-passphrase")) is None
 
 
 def test_tokens_authenticate_until_revoked(run, users, fake_clock, database):
@@ -164,3 +164,42 @@ def test_password_change_and_disable_end_sessions_and_still_signed_in_says_so(ru
     run(users.revoke_token(token.id))
     assert run(users.still_signed_in(everything)) == set()
     assert [key for key, _ in run(records.live())] == []
+
+
+@pytest.mark.parametrize("password, rule", [
+    ("short1!", "at least 10 characters"),
+    ("aaaaaaaaaaaa", "one character repeated"),
+    ("qwertyuiop", "common passwords"),
+    ("Password123!", "common passwords"),
+    ("CallCenter123", "common passwords"),
+    ("alice-the-agent", None),
+    ("alicealice", None),
+])
+def test_the_password_policy_refuses_short_repeated_and_common_passwords(run, users, password, rule):
+    """create refuses a password under 10 characters, one repeated character or a common one, naming the rule."""
+    if rule is None:
+        assert run(users.create("alice", "agent", password=password)).has_password
+        return
+    with pytest.raises(InvalidInput) as refused:
+        run(users.create("alice", "agent", password=password))
+    assert refused.value.field == "password" and rule in str(refused.value)
+    with pytest.raises(NotFound):
+        run(users.get("alice"))
+
+
+def test_a_password_equal_to_the_login_is_refused_and_nothing_changes(run, users):
+    """set_password refuses the login itself (with digits appended too) and keeps the old password."""
+    run(users.create("frederick", "agent", password="first passphrase"))
+    for weak in ("frederick", "Frederick2024"):
+        with pytest.raises(InvalidInput):
+            run(users.set_password("frederick", weak))
+    assert run(users.verify_password("frederick", "first passphrase")) is not None
+
+
+def test_the_shipped_common_password_list_is_read_lower_case():
+    """The list file loads, has its entries lower-cased, and skips comments."""
+    from callcenter.auth.policy import MIN_LENGTH, common_passwords
+
+    listed = common_passwords()
+    assert "qwertyuiop" in listed and all(e == e.lower() and not e.startswith("#") for e in listed)
+    assert MIN_LENGTH == 10
