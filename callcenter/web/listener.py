@@ -198,7 +198,7 @@ class BoundedChannel(HTTPChannel):
         self._abort_call = self.callLater(LINGER, self._abort)
 
     def _abort(self) -> None:
-        if self.transport is not None and self.transport.connected:
+        if self.transport is not None and getattr(self.transport, "connected", False):
             self.transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 - twisted API
