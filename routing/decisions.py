@@ -107,9 +107,10 @@ class AgentStateChanged(Decision):
 
 @dataclass(frozen=True)
 class WrapUpEnded(Decision):
-    """``agent``'s wrap-up time is over."""
+    """``agent``'s wrap-up on ``channel`` is over (wrap-up is per channel)."""
 
     agent: str
+    channel: str | None = None
 
     kind = "wrap_up_ended"
 
@@ -156,3 +157,4 @@ class AgentView:
     offers: tuple[int, ...]
     phone_registered: bool
     no_answer: int
+    wrap_ups: tuple[tuple[str, float], ...] = ()

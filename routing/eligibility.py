@@ -31,16 +31,14 @@ class Eligibility:
         a = self._agents[agent_id]
         if not a.logged_in:
             return "logged_out"
-        if a.wrap_until is not None:
+        channel = item.spec.channel
+        if a.wraps and (channel in a.wraps or channel in a.cfg.blocking):
             return "wrap_up"
         if not a.ready:
             return f"not_ready:{a.reason}" if a.reason else "not_ready"
         if now < a.backoff_until:
             return "no_answer_backoff"
-        channel = item.spec.channel
-        if any(ch in a.cfg.blocking for ch in list(a.work.values()) + list(a.offers.values())):
-            return "busy"
-        if channel in a.cfg.blocking and (a.work or a.offers):
+        if (a.work or a.offers) and (channel in a.cfg.blocking or a.holds_blocking()):
             return "busy"
         if a.used + a.cfg.cost(channel) > a.cfg.capacity:
             return "no_capacity"
@@ -82,13 +80,13 @@ class Eligibility:
         names = self._skill_names(item) if policy == "best_proficiency" else ()
         # a queue's own members (priority 0) before its helpers, as app_queue penalties do
         member = self._members[item.queue].get(agent_id)
-        return (member.priority if member is not None else 0, _metric(policy, a, names), a.idle_since, agent_id)
+        return (member.priority if member is not None else 0, selection_metric(policy, a, names), a.idle_since, agent_id)
 
     def _free_key(self, queue: str, member: Any, a: AgentState) -> tuple:
         """The agent's :meth:`_selection_key` in ``queue`` for work that names the queue's own skills."""
         policy = self.config.queues[queue].selection
         names = self._queue_skills[queue] if policy == "best_proficiency" else ()
-        return (member.priority, _metric(policy, a, names), a.idle_since, member.agent)
+        return (member.priority, selection_metric(policy, a, names), a.idle_since, member.agent)
 
     def _indexed(self, item: WaitingItem) -> bool:
         """True when the queue's free-member order is ``item``'s order among agents (see ``FreeMembers``)."""
@@ -131,7 +129,7 @@ class Eligibility:
         return round(aged + total, 3), parts
 
 
-def _metric(policy: str, a: AgentState, names: tuple[str, ...]) -> float:
+def selection_metric(policy: str, a: AgentState, names: tuple[str, ...]) -> float:
     """The selection policy's measure of agent ``a`` (smaller is chosen first)."""
     if policy == "best_proficiency":
         return -sum(a.cfg.skills.get(s, 0) for s in names)

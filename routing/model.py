@@ -48,6 +48,10 @@ class QueueConfig:
 
     ``overflow_after`` (seconds in this queue) moves waiting work to ``overflow_to``; so does
     having no eligible member logged in when ``overflow_to`` is set.
+
+    Wrap-up is per channel: after an interaction of channel C ends, the agent takes no new
+    work of C for ``wrap_up_by_channel[C]`` seconds (``wrap_up`` for a channel not listed),
+    and no blocking work (a call) while any wrap-up runs; other channels go on.
     """
 
     name: str
@@ -58,10 +62,15 @@ class QueueConfig:
     overflow_after: float | None = None
     overflow_to: str | None = None
     skills: Mapping[str, int] = field(default_factory=dict)
+    wrap_up_by_channel: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTION_POLICIES:
             raise ValueError(f"unknown selection policy {self.selection!r}")
+
+    def wrap_up_for(self, channel: str) -> float:
+        """Seconds of wrap-up after an interaction of ``channel`` ends in this queue."""
+        return self.wrap_up_by_channel.get(channel, self.wrap_up)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,11 @@ agents. Errors: :class:`UnknownAgent`, :class:`UnknownInteraction`, :class:`NotO
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from typing import Any
 
 from routing.decisions import AgentStateChanged, Decision, Overflowed, Queued, Removed, StepRelaxed, WrapUpEnded
+from routing.eligibility import selection_metric
 from routing.errors import NotOffered, RoutingError, UnknownAgent, UnknownInteraction
 from routing.matching import Matching
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
@@ -80,12 +82,15 @@ class Router(Matching, RouterViews, Restoring):
                            for name in dict.fromkeys(name for _, name in entries)), key=lambda e: (e[0], e[1]))
             for agent, entries in self._agent_queues.items()}
         self._queue_skills = {name: tuple(q.skills) for name, q in config.queues.items()}
+        self._selection_of = {name: (q.selection, self._queue_skills[name] if q.selection == "best_proficiency" else ())
+                              for name, q in config.queues.items()}
         for agent_id, cfg in config.agents.items():
             state = self._agents.get(agent_id)
             if state is None:
                 self._agents[agent_id] = AgentState(cfg)
             else:
                 state.cfg = cfg
+                state.open_cache.clear()
                 # costs may have changed: what the agent holds is counted at the new costs
                 state.used = sum(cfg.cost(ch) for ch in [*state.work.values(), *state.offers.values()])
         self._channels = frozenset(DEFAULT_CHANNELS).union(*(a.costs for a in config.agents.values()))
@@ -154,7 +159,8 @@ class Router(Matching, RouterViews, Restoring):
             raise RoutingError(f"agent {agent!r} holds work and cannot log out")
         offered = [self._waiting[iid] for iid in sorted(a.offers)]
         # logged out first, so the withdrawn offers go to someone else, never back to them
-        a.logged_in, a.ready, a.reason, a.wrap_until = False, False, None, None
+        a.logged_in, a.ready, a.reason = False, False, None
+        a.wraps.clear()
         out: list[Decision] = []
         for item in offered:
             out += self._withdraw(item, "withdrawn", now, rematch=True)
@@ -202,15 +208,20 @@ class Router(Matching, RouterViews, Restoring):
         self._agent(agent).phone_ok = registered
         return self._after_agent(agent, now)
 
-    def end_wrap_up(self, agent: str, now: float) -> list[Decision]:
-        """End the agent's wrap-up early (no-op if not wrapping up)."""
+    def end_wrap_up(self, agent: str, now: float, channel: str | None = None) -> list[Decision]:
+        """End the agent's wrap-ups early: every channel's, or only ``channel``'s (no-op if none runs).
+
+        One ``wrap_up_ended`` decision per channel ended, by channel name.
+        """
         a = self._agent(agent)
-        if a.wrap_until is None:
+        ended = sorted(a.wraps) if channel is None else [channel] if channel in a.wraps else []
+        if not ended:
             return self._after_agent(agent, now, fill=False)
-        a.wrap_until = None
-        if not a.work:
+        for name in ended:
+            del a.wraps[name]
+        if not a.work and not a.wraps:
             a.idle_since = now
-        return [WrapUpEnded(now, agent)] + self._after_agent(agent, now)
+        return [WrapUpEnded(now, agent, name) for name in ended] + self._after_agent(agent, now)
 
     # --- interactions ---
 
@@ -243,7 +254,8 @@ class Router(Matching, RouterViews, Restoring):
         a.no_answer = 0
         self._remove_waiting(item)
         self._held[iid] = HeldItem(item.spec, agent, item.queue, now)
-        return [Removed(now, iid, "accepted")] + self._after_agent(agent, now, fill=True)
+        # taking an offer frees nobody and makes no work eligible: nothing new to offer
+        return [Removed(now, iid, "accepted")] + self._after_agent(agent, now, fill=False)
 
     def reject(self, iid: int, agent: str, now: float) -> list[Decision]:
         """The agent declines; not offered to them again within the reject delay."""
@@ -268,11 +280,14 @@ class Router(Matching, RouterViews, Restoring):
         if a is not None:
             channel = a.work.pop(iid)
             a.used -= a.cfg.cost(channel)
-            wrap = self.config.queues[held.queue].wrap_up if held.queue in self.config.queues else 0.0
+            q = self.config.queues.get(held.queue)
+            wrap = q.wrap_up_for(channel) if q is not None else 0.0
             if wrap > 0 and a.logged_in:
-                a.wrap_until = now + wrap
-                self._deadlines.push(a.wrap_until, "wrap", held.agent)
-            elif not a.work:
+                # a second interaction of the channel ending extends that channel's wrap-up
+                until = max(a.wraps.get(channel, now + wrap), now + wrap)
+                a.wraps[channel] = until
+                self._deadlines.push(until, "wrap", (held.agent, channel))
+            if not a.work:
                 a.idle_since = now
         previous = self._handle_time.get(held.queue, self.policy.default_handle_time)
         self._handle_time[held.queue] = (1 - _EMA) * previous + _EMA * max(0.0, now - held.accepted_at)
@@ -399,8 +414,8 @@ class Router(Matching, RouterViews, Restoring):
         if kind == "recheck":
             return ref in self._waiting
         if kind == "wrap":
-            a = self._agents.get(ref)
-            return a is not None and a.wrap_until == at
+            a = self._agents.get(ref[0])
+            return a is not None and a.wraps.get(ref[1]) == at
         if kind == "backoff":
             a = self._agents.get(ref)
             return a is not None and a.backoff_until == at
@@ -420,11 +435,12 @@ class Router(Matching, RouterViews, Restoring):
         if kind == "recheck":
             return self._match_item(self._waiting[ref], now)
         if kind == "wrap":
-            a = self._agents[ref]
-            a.wrap_until = None
-            if not a.work:
+            agent_id, channel = ref
+            a = self._agents[agent_id]
+            del a.wraps[channel]
+            if not a.work and not a.wraps:
                 a.idle_since = now
-            return [WrapUpEnded(now, ref)] + self._after_agent(ref, now)
+            return [WrapUpEnded(now, agent_id, channel)] + self._after_agent(agent_id, now)
         return self._after_agent(ref, now)  # backoff over
 
     # --- bookkeeping ---
@@ -485,24 +501,36 @@ class Router(Matching, RouterViews, Restoring):
             self._free.discard(agent_id)
 
     def _file_open(self, agent_id: str, a: Any, lines: Any, old: frozenset[str], can: frozenset[str]) -> None:
-        """Move the agent's entries in the open sets from channels ``old`` to ``can``, under its current keys."""
+        """Move the agent's entries in the open sets from channels ``old`` to ``can``, under its current keys.
+
+        The hottest bookkeeping of the core (every offer, accept and completion comes here), so
+        the sorted lists of :class:`FreeMembers` are edited in place.
+        """
+        open_sets, open_key, selection = self._open, self._open_key, self._selection_of
         for _, queue, member in lines:
-            before = self._open_key.get((queue, agent_id))
-            after = self._free_key(queue, member, a) if can else None
-            if after == before and can == old:
-                continue
+            slot = (queue, agent_id)
+            before = open_key.get(slot)
+            if can:
+                policy, names = selection[queue]
+                after: tuple | None = (member.priority, selection_metric(policy, a, names), a.idle_since, agent_id)
+                if after == before and can == old:
+                    continue
+                open_key[slot] = after
+            else:
+                after = None
+                open_key.pop(slot, None)
             if before is not None:
                 for channel in old:
-                    self._open[(queue, channel)].discard(before)
-            if after is None:
-                self._open_key.pop((queue, agent_id), None)
-                continue
-            self._open_key[(queue, agent_id)] = after
-            for channel in can:
-                pool = self._open.get((queue, channel))
-                if pool is None:
-                    pool = self._open[(queue, channel)] = FreeMembers()
-                pool.add(after)
+                    keys = open_sets[(queue, channel)].keys
+                    i = bisect_left(keys, before)
+                    if i < len(keys) and keys[i] == before:
+                        del keys[i]
+            if after is not None:
+                for channel in can:
+                    pool = open_sets.get((queue, channel))
+                    if pool is None:
+                        pool = open_sets[(queue, channel)] = FreeMembers()
+                    insort(pool.keys, after)
         if can:
             self._open_of[agent_id] = can
         else:

@@ -13,9 +13,17 @@ from typing import Any, Iterable
 from routing.model import AgentConfig, InteractionSpec, Policy, QueueConfig
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 @dataclass
 class AgentState:
-    """An agent as the core tracks it."""
+    """An agent as the core tracks it.
+
+    ``wraps`` holds the wrap-ups running, per channel (until when): a channel in wrap-up gets
+    no new offer, and a blocking channel (a call) none while any wrap-up runs, but the other
+    channels go on, so an agent answering emails is not stopped by a call's after-call work.
+    """
 
     cfg: AgentConfig
     logged_in: bool = False
@@ -26,17 +34,28 @@ class AgentState:
     used: int = 0
     work: dict[int, str] = field(default_factory=dict)      # accepted interaction -> channel
     offers: dict[int, str] = field(default_factory=dict)    # offered interaction -> channel
-    wrap_until: float | None = None
+    wraps: dict[str, float] = field(default_factory=dict)   # channel in wrap-up -> until
     backoff_until: float = float("-inf")   # times may be negative (simulations): no back-off yet
     no_answer: int = 0
     phone_ok: bool = True
     shown: str = "logged_out"
+    # (holding, room, phone ok, wrapping channels, channels) -> open channels: a few shapes per agent
+    open_cache: dict[tuple, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def wrap_until(self) -> float | None:
+        """When the last running wrap-up ends (None: no wrap-up)."""
+        return max(self.wraps.values()) if self.wraps else None
 
     def display_state(self) -> str:
-        """logged_out, wrap_up, not_ready, busy or available."""
+        """logged_out, wrap_up, not_ready, busy or available.
+
+        ``wrap_up`` while a wrap-up runs and nothing else is held or offered; an agent who
+        holds more work than the wrap-up is ``busy``.
+        """
         if not self.logged_in:
             return "logged_out"
-        if self.wrap_until is not None:
+        if self.wraps and not (self.work or self.offers):
             return "wrap_up"
         if not self.ready:
             return "not_ready"
@@ -44,29 +63,49 @@ class AgentState:
             return "busy"
         return "available"
 
+    def holds_blocking(self) -> bool:
+        """Something held or offered is on a blocking channel (a call): nothing else fits."""
+        blocking = self.cfg.blocking
+        for ch in self.work.values():
+            if ch in blocking:
+                return True
+        for ch in self.offers.values():
+            if ch in blocking:
+                return True
+        return False
+
     def could_take_something(self, now: float) -> bool:
-        """Logged in, ready, not wrapping or backing off, capacity left, nothing blocking."""
-        if not (self.logged_in and self.ready) or self.wrap_until is not None or now < self.backoff_until:
+        """Logged in, ready, not backing off, capacity left, nothing blocking held."""
+        if not (self.logged_in and self.ready) or now < self.backoff_until:
             return False
         if self.used >= self.cfg.capacity:
             return False
-        return not any(ch in self.cfg.blocking for ch in self.work.values()) and \
-            not any(ch in self.cfg.blocking for ch in self.offers.values())
+        return not ((self.work or self.offers) and self.holds_blocking())
 
-    def open_channels(self, now: float, channels: Iterable[str]) -> frozenset[str]:
+    def open_channels(self, now: float, channels: frozenset[str]) -> frozenset[str]:
         """The channels of which the agent could take one more interaction right now.
 
-        State, wrap-up, back-off, capacity, blocking channels and the phone (voice) count;
+        State, wrap-ups, back-off, capacity, blocking channels and the phone (voice) count;
         per-interaction conditions (requirements, rejects, delays) do not.
         """
-        if not self.could_take_something(now):
-            return frozenset()
+        if not (self.logged_in and self.ready) or now < self.backoff_until:
+            return _NONE
+        cfg = self.cfg
+        room = cfg.capacity - self.used
+        if room <= 0:
+            return _NONE
         held = bool(self.work or self.offers)
-        room = self.cfg.capacity - self.used
-        return frozenset(
-            ch for ch in channels
-            if not (ch in self.cfg.blocking and held) and self.cfg.cost(ch) <= room
-            and (ch != "voice" or self.phone_ok))
+        if held and self.holds_blocking():
+            return _NONE
+        shape = (held, room, self.phone_ok, tuple(self.wraps) if self.wraps else (), channels)
+        found = self.open_cache.get(shape)
+        if found is None:
+            busy = held or bool(self.wraps)
+            found = self.open_cache[shape] = frozenset(
+                ch for ch in channels
+                if not (ch in cfg.blocking and busy) and ch not in self.wraps and cfg.cost(ch) <= room
+                and (ch != "voice" or self.phone_ok))
+        return found
 
 
 @dataclass

@@ -52,7 +52,8 @@ class RouterViews(Eligibility):
         """One agent's state."""
         a = self._agent(agent)
         return AgentView(agent, a.display_state(), a.reason, a.since, a.used, a.cfg.capacity,
-                         tuple(sorted(a.work)), tuple(sorted(a.offers)), a.phone_ok, a.no_answer)
+                         tuple(sorted(a.work)), tuple(sorted(a.offers)), a.phone_ok, a.no_answer,
+                         tuple(sorted(a.wraps.items())))
 
     def explain(self, target: InteractionSpec | int, now: float) -> dict[str, Any]:
         """For a waiting interaction (or a spec not submitted), each queue member: eligible or why not."""
