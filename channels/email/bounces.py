@@ -43,6 +43,13 @@ _ORIGINAL_START = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _DAEMONS = ("mailer-daemon", "postmaster")
+_DSN_TYPES = ("delivery-status", "global-delivery-status")
+_ORIGINAL_ID_FIELD = re.compile(r"^original-message-id\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _is_feedback(parsed: ParsedMessage) -> bool:
+    """An abuse report sent without the ARF structure (``Feedback-Type`` in the headers)."""
+    return parsed.header("feedback-type") is not None
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,12 @@ def looks_like_bounce(parsed: ParsedMessage) -> bool:
     if parsed.unparseable:
         return False
     if parsed.content_type == "multipart/report":
-        return True
+        # Read receipts (disposition-notification) and abuse reports (feedback-report, RFC
+        # 5965) are reports but no bounce: they must never mark an address as bouncing.
+        return parsed.report_type in _DSN_TYPES or (
+            not parsed.report_type and b"delivery-status" in parsed.raw[:1_000_000].lower())
+    if parsed.report_type is None and parsed.header("x-failed-recipients") is None and _is_feedback(parsed):
+        return False
     signs = [
         _is_daemon(parsed),
         bool(_BOUNCE_SUBJECT.search(parsed.subject)),
@@ -150,7 +162,7 @@ def _standard(msg: Message, report: Message) -> Bounce:
         recipients.append(BouncedRecipient(address, action or "failed", status, _status_permanent(status, action), diagnostic))
     mta = per_message.get("reporting-mta")
     return Bounce(
-        original_message_id=_original_id(msg),
+        original_message_id=_original_id(msg) or _referenced_id(msg),
         recipients=tuple(recipients),
         permanent=any(r.permanent for r in recipients),
         standard=True,
@@ -172,6 +184,39 @@ def _original_id(msg: Message) -> str | None:
             if ids:
                 return ids[0]
     return None
+
+
+def _referenced_id(msg: Message) -> str | None:
+    """The id a report's own In-Reply-To or References names (Gmail and Exchange set them)."""
+    for name in ("in-reply-to", "references"):
+        ids = message_ids(msg.get(name))
+        if ids:
+            return ids[-1] if name == "references" else ids[0]
+    return None
+
+
+def report_original_message_id(parsed: ParsedMessage) -> str | None:
+    """The Message-ID (without brackets) of the message a report or bounce is about, or None.
+
+    Works for every kind: a DSN or bounce (the returned message or its headers), a read
+    receipt (the ``Original-Message-ID`` field of RFC 8098), an abuse feedback report (the
+    attached message), and falls back to the report's own In-Reply-To and References. The
+    caller decides what a match means; it is only a claim made by the report's sender.
+    """
+    if parsed.unparseable:
+        return None
+    msg = email.message_from_bytes(parsed.raw, policy=compat32)
+    found = _original_id(msg)
+    if found:
+        return found
+    for part in msg.walk():
+        if part.get_content_type() == "message/disposition-notification":
+            body = part.get_payload()
+            text = body if isinstance(body, str) else "\n".join(str(p) for p in body) if isinstance(body, list) else ""
+            m = _ORIGINAL_ID_FIELD.search(text)
+            if m and message_ids(m.group(1)):
+                return message_ids(m.group(1))[0]
+    return _referenced_id(msg)
 
 
 def _non_standard(parsed: ParsedMessage, msg: Message) -> Bounce | None:

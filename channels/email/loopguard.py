@@ -8,22 +8,61 @@ sends none of them) gets at most ``max_count`` replies per ``window`` seconds.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Iterable
 
 from channels.email.bounces import looks_like_bounce
-from channels.email.headers import normalize_address
+from channels.email.headers import normalize_address, parse_addresses
 from channels.email.parsing import ParsedMessage
 
 _DAEMON_LOCAL_PARTS = frozenset(("mailer-daemon", "postmaster"))
 _BULK_PRECEDENCE = frozenset(("bulk", "junk", "list", "auto_reply"))
 _AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder")
 _LIST_HEADERS = ("list-id", "list-unsubscribe")
+# Exchange marks mail it generated itself (OOF, inbox-rule forwards, system messages) and
+# mail forwarded by an inbox rule that already went round once.
+_EXCHANGE_HEADERS = ("x-ms-exchange-generated-message-source", "x-ms-exchange-inbox-rules-loop")
+_COMMENT = re.compile(r"\([^()]*\)")
+# Subjects of automatic replies as the common clients write them, anchored at the start.
+# Outlook/Exchange: "Automatic reply:", "Out of Office:", "Read:", "Not read:",
+# "Undeliverable:", "Delivery delayed:"; Apple Mail: "Auto reply:"; Gmail and others:
+# "Auto-Reply", "Autoreply", "Vacation reply"; QQ Mail and Foxmail: "自动回复"; Outlook in
+# Chinese: "自动答复", "已读:", "未读:", "无法送达:"; traditional Chinese: "自動回覆".
+_AUTOMATIC_SUBJECT = re.compile(
+    r"^\s*(?:\[[^\]]*\]\s*)?(?:"
+    r"automatic reply|auto[- ]?reply|auto[- ]?response|autoresponse|out of (?:the )?office|"
+    r"vacation reply|abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[áa]tica|"
+    r"read|not read|undeliverable|undelivered mail returned to sender|delivery delayed|"
+    r"delivery status notification|returned mail|mail delivery failed|"
+    r"自动回复|自動回覆|自動回复|自动答复|自動答覆|已读|已讀|未读|未讀|无法送达|無法傳遞|退信"
+    r")\s*(?::|：|\(|（|$)",
+    re.IGNORECASE,
+)
+_REPORT_REASONS = {
+    "delivery-status": "a delivery status notification (multipart/report; report-type=delivery-status)",
+    "global-delivery-status": "a delivery status notification (multipart/report; report-type=global-delivery-status)",
+    "disposition-notification": "a read receipt (multipart/report; report-type=disposition-notification)",
+    "feedback-report": "an abuse feedback report (multipart/report; report-type=feedback-report)",
+}
 
 
 def _token(value: str | None) -> str:
-    """The first token of a header value, lower-cased (``auto-replied; owner=...`` -> ``auto-replied``)."""
-    return (value or "").split(";")[0].strip().lower()
+    """The first token of a header value without comments, lower-cased.
+
+    ``auto-replied; owner=...`` gives ``auto-replied``; ``no (sent by a person)`` gives
+    ``no`` (RFC 3834 allows comments, as every structured header does).
+    """
+    text = value or ""
+    while _COMMENT.search(text):
+        text = _COMMENT.sub(" ", text)
+    return text.split(";")[0].strip().split(" ")[0].lower()
+
+
+def automatic_subject(subject: str) -> str | None:
+    """The automatic-reply prefix ``subject`` starts with (``Automatic reply``), or None."""
+    m = _AUTOMATIC_SUBJECT.match(subject)
+    return m.group(0).strip().rstrip(":：(（").strip() if m else None
 
 
 def is_automatic(
@@ -32,12 +71,17 @@ def is_automatic(
     """Why ``parsed`` must get no automatic reply, or None when it may get one.
 
     Checked in this order (the first that applies is the reason): unparseable; sent from
-    one of ``own_addresses``; ``Auto-Submitted`` other than ``no``; ``X-Autoreply``,
-    ``X-Autorespond`` or ``X-Autoresponder``; ``Precedence`` bulk, junk, list or
-    auto_reply; ``List-Id`` or ``List-Unsubscribe``; an empty return path (the
-    ``Return-Path: <>`` header or ``envelope_sender == ""``, the SMTP null sender);
-    a MAILER-DAEMON or postmaster sender; a delivery status notification or other report
-    (``multipart/report``, or a non-standard bounce); no sender address at all.
+    one of ``own_addresses``; ``Auto-Submitted`` other than ``no`` (comments ignored, RFC
+    3834); ``X-Loop`` naming one of ``own_addresses``; Exchange's
+    ``X-MS-Exchange-Generated-Message-Source`` or ``X-MS-Exchange-Inbox-Rules-Loop``;
+    ``X-Apple-Action: VACATION``; ``X-Autoreply``, ``X-Autorespond`` or
+    ``X-Autoresponder``; ``Precedence`` bulk, junk, list or auto_reply; ``List-Id`` or
+    ``List-Unsubscribe``; an empty return path (the ``Return-Path: <>`` header or
+    ``envelope_sender == ""``, the SMTP null sender); a MAILER-DAEMON or postmaster
+    sender; a ``multipart/report`` of any report type (delivery status, read receipt,
+    abuse feedback report...); a non-standard bounce; a subject that automatic replies use
+    (``Automatic reply:``, ``Out of Office:``, ``Read:``, ``自动回复``...); no sender
+    address at all. The reason is a sentence a person can read in a list.
     """
     if parsed.unparseable:
         return "the message could not be parsed"
@@ -48,6 +92,15 @@ def is_automatic(
     auto = _token(parsed.header("auto-submitted"))
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
+    for value in parsed.header_all("x-loop"):
+        looped = {a.address for a in parse_addresses([value])[0]} | {normalize_address(value)}
+        if looped & own:
+            return f"X-Loop names our address {sorted(looped & own)[0]}"
+    for name in _EXCHANGE_HEADERS:
+        if parsed.header(name) is not None:
+            return f"generated by Exchange ({name} header)"
+    if _token(parsed.header("x-apple-action")) == "vacation":
+        return "an Apple Mail vacation reply (X-Apple-Action: VACATION)"
     for name in _AUTOREPLY_HEADERS:
         if parsed.header(name) is not None:
             return f"{name} header present"
@@ -63,9 +116,13 @@ def is_automatic(
     if sender.split("@", 1)[0] in _DAEMON_LOCAL_PARTS:
         return f"sent by {sender.split('@', 1)[0]}"
     if parsed.content_type == "multipart/report":
-        return "a delivery status notification or report (multipart/report)"
+        return _REPORT_REASONS.get(
+            parsed.report_type or "", f"a report (multipart/report; report-type={parsed.report_type or 'missing'})")
     if looks_like_bounce(parsed):
         return "a non-standard bounce"
+    prefix = automatic_subject(parsed.subject)
+    if prefix:
+        return f"an automatic reply by its subject ({prefix})"
     if not sender:
         return "no sender address"
     return None
