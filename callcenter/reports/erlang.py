@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 MAX_AGENTS = 100_000
 
@@ -48,21 +49,47 @@ class Staffing:
 def offered_load(contacts: float, period: float, aht: float) -> float:
     """Erlangs of ``contacts`` arriving over ``period`` seconds, each taking ``aht`` seconds.
 
-    Raises :class:`InvalidTraffic` for negative contacts or a non-positive period or AHT.
+    Raises :class:`InvalidTraffic` for contacts that are negative, NaN or infinite, or a
+    period or AHT that is not a finite number > 0.
     """
-    if not (contacts >= 0 and math.isfinite(contacts)):
-        raise InvalidTraffic("contacts", "must be a number of contacts >= 0")
-    if not (period > 0 and math.isfinite(period)):
-        raise InvalidTraffic("period", "must be a number of seconds > 0")
-    if not (aht > 0 and math.isfinite(aht)):
-        raise InvalidTraffic("aht", "must be a number of seconds > 0")
+    if isinstance(contacts, bool) or not isinstance(contacts, (int, float)) or not (
+            contacts >= 0 and math.isfinite(contacts)):
+        raise InvalidTraffic("contacts", "must be a finite number of contacts >= 0")
+    period = _check_seconds("period", period, positive=True)
+    aht = _check_seconds("aht", aht, positive=True)
     return contacts * aht / period
 
 
+def _check_load(load: Any) -> float:
+    if isinstance(load, bool) or not isinstance(load, (int, float)) or not (math.isfinite(load) and load >= 0):
+        raise InvalidTraffic("load", "must be a finite number of Erlangs >= 0")
+    return float(load)
+
+
+def _check_agents(agents: Any) -> int:
+    """A whole number of agents >= 0 (3 or 3.0); NaN, infinities, fractions and non-numbers are refused."""
+    if isinstance(agents, bool) or not isinstance(agents, (int, float)):
+        raise InvalidTraffic("agents", "must be a whole number of agents >= 0")
+    if isinstance(agents, float) and not (math.isfinite(agents) and agents.is_integer()):
+        raise InvalidTraffic("agents", "must be a whole number of agents >= 0")
+    if agents < 0 or agents > MAX_AGENTS:
+        raise InvalidTraffic("agents", f"must be a whole number of agents from 0 to {MAX_AGENTS}")
+    return int(agents)
+
+
+def _check_seconds(field: str, value: Any, positive: bool) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        raise InvalidTraffic(field, f"must be a finite number of seconds {'> 0' if positive else '>= 0'}")
+    return float(value)
+
+
 def erlang_b(load: float, agents: int) -> float:
-    """Blocking probability of ``agents`` servers at ``load`` Erlangs (iterative, stable)."""
-    if load < 0 or agents < 0:
-        raise InvalidTraffic("load", "load and agents must be >= 0")
+    """Blocking probability of ``agents`` servers at ``load`` Erlangs (iterative, stable).
+
+    Raises :class:`InvalidTraffic` for a load that is negative, NaN or infinite, or agents
+    that are not a whole number >= 0."""
+    load, agents = _check_load(load), _check_agents(agents)
     b = 1.0
     for n in range(1, agents + 1):
         b = load * b / (n + load * b)
@@ -80,14 +107,13 @@ def _from_b(load: float, agents: int, b: float, aht: float, within: float) -> St
 def erlang_c(load: float, agents: int, aht: float, within: float) -> Staffing:
     """The figures of ``agents`` agents at ``load`` Erlangs, service level within ``within`` s.
 
-    Raises :class:`InvalidTraffic` for a negative load, agents or ``within``, or AHT <= 0.
+    Raises :class:`InvalidTraffic` for a load that is negative, NaN or infinite; agents that
+    are not a whole number >= 0 (a fraction, NaN, an infinity); an AHT that is not a finite
+    number > 0; or a ``within`` that is not a finite number >= 0.
     """
-    if not (aht > 0):
-        raise InvalidTraffic("aht", "must be a number of seconds > 0")
-    if within < 0:
-        raise InvalidTraffic("within", "must be a number of seconds >= 0")
-    if agents < 0:
-        raise InvalidTraffic("agents", "must be >= 0")
+    aht = _check_seconds("aht", aht, positive=True)
+    within = _check_seconds("within", within, positive=False)
+    load, agents = _check_load(load), _check_agents(agents)
     return _from_b(load, agents, erlang_b(load, agents), aht, within)
 
 
@@ -100,12 +126,11 @@ def agents_needed(load: float, aht: float, target: float, within: float,
     the load. Raises :class:`InvalidTraffic` for a target outside (0, 1), a load that would
     need more than :data:`MAX_AGENTS`, or the errors of :func:`erlang_c`.
     """
-    if not 0 < target < 1:
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
         raise InvalidTraffic("target", "must be a fraction between 0 and 1 (exclusive)")
-    if not 0 < max_occupancy <= 1:
+    if isinstance(max_occupancy, bool) or not isinstance(max_occupancy, (int, float)) or not 0 < max_occupancy <= 1:
         raise InvalidTraffic("max_occupancy", "must be a fraction in (0, 1]")
-    if not (load >= 0 and math.isfinite(load)):
-        raise InvalidTraffic("load", "must be a number of Erlangs >= 0")
+    load = _check_load(load)
     erlang_c(load, 0, aht, within)  # validates aht and within
     if load == 0:
         return Staffing(0, 0.0, 0.0, 1.0, 0.0, 0.0)

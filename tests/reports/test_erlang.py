@@ -85,3 +85,34 @@ def test_bad_parameters_name_the_field(call, field):
     with pytest.raises(InvalidTraffic) as info:
         call()
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("load, agents, aht, within, field", [
+    (math.nan, 3, 180.0, 20.0, "load"),
+    (math.inf, 3, 180.0, 20.0, "load"),
+    (2.0, 2.5, 180.0, 20.0, "agents"),
+    (2.0, math.nan, 180.0, 20.0, "agents"),
+    (2.0, math.inf, 180.0, 20.0, "agents"),
+    (2.0, "3", 180.0, 20.0, "agents"),
+    (2.0, 3, math.nan, 20.0, "aht"),
+    (2.0, 3, math.inf, 20.0, "aht"),
+    (2.0, 3, 180.0, math.nan, "within"),
+])
+def test_erlang_c_refuses_nan_infinite_and_fractional_inputs(load, agents, aht, within, field):
+    """NaN, infinite and fractional inputs raise InvalidTraffic naming the field (not SL 1.0, not TypeError)."""
+    with pytest.raises(InvalidTraffic) as caught:
+        erlang_c(load, agents, aht, within)
+    assert caught.value.field == field
+
+
+def test_whole_float_agents_are_the_same_as_an_int():
+    """3.0 agents are 3 agents."""
+    assert erlang_c(2.0, 3.0, 180.0, 20.0) == erlang_c(2.0, 3, 180.0, 20.0)
+
+
+def test_staffing_refuses_nan_load_and_target():
+    """agents_needed refuses a NaN load, target or occupancy cap with InvalidTraffic."""
+    for kwargs in ({"load": math.nan}, {"target": math.nan}, {"max_occupancy": math.nan}):
+        args = {"load": 2.0, "aht": 180.0, "target": 0.8, "within": 20.0, **kwargs}
+        with pytest.raises(InvalidTraffic):
+            agents_needed(**args)
