@@ -18,6 +18,7 @@ import yaml
 from callcenter.health import HealthCheck
 from callcenter.records.errors import Conflict, InvalidContact, InvalidInput, NotFound
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi, JsonResponse
+from callcenter.web import notes
 from callcenter.web.serialize import to_json
 
 CUSTOMER_FIELDS = ("display_name", "tier", "language", "attributes", "external_ids")
@@ -106,11 +107,11 @@ class CustomerApi:
 
     async def get(self, req: ApiRequest) -> object:
         """The customer (a merged id resolves to the survivor) with its first timeline page."""
-        await self._authorize(req, "customers.read")
+        viewer = await self._authorize(req, "customers.read")
         customer = await self._store.get_customer(req.path_id("customer"))
         limit = req.query_int("limit", 50, 1, MAX_TIMELINE_LIMIT)
         page = await self._store.timeline(customer.id, limit=limit)
-        return {"customer": to_json(customer), "timeline": to_json(page)}
+        return {"customer": to_json(customer), "timeline": notes.timeline_for(viewer, to_json(page))}
 
     async def update(self, req: ApiRequest) -> object:
         """Change some of the customer's fields; documents are replaced whole."""
@@ -122,10 +123,10 @@ class CustomerApi:
 
     async def timeline(self, req: ApiRequest) -> object:
         """A page of the customer's interactions on every channel, newest first."""
-        await self._authorize(req, "customers.read")
+        viewer = await self._authorize(req, "customers.read")
         limit = req.query_int("limit", 50, 1, MAX_TIMELINE_LIMIT)
         page = await self._store.timeline(req.path_id("customer"), limit=limit, cursor=req.query_one("cursor"))
-        return to_json(page)
+        return notes.timeline_for(viewer, to_json(page))
 
     async def add_contact_point(self, req: ApiRequest) -> object:
         """Give the customer another phone or email; 409 if it belongs to someone else."""
@@ -157,10 +158,11 @@ class CustomerApi:
 
     async def interaction(self, req: ApiRequest) -> object:
         """One interaction with its append-only event log."""
-        await self._authorize(req, "interactions.read")
+        viewer = await self._authorize(req, "interactions.read")
         interaction = await self._store.get_interaction(req.path_id("interaction"))
         events = await self._store.interaction_events(interaction.id)
-        return {"interaction": to_json(interaction), "events": to_json(events)}
+        return {"interaction": notes.interaction_for(viewer, to_json(interaction)),
+                "events": notes.events_for(viewer, to_json(events))}
 
 
 def build_api(store: Any, health: HealthCheck, authorize: Authorizer = _allow_all) -> JsonApi:

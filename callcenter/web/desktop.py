@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable
 
 from callcenter.lifecycle import IllegalTransition
 from callcenter.switchboard import InvalidState, NotYours, Switchboard
+from callcenter.web import notes
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from callcenter.web.serialize import to_json
 from routing import RoutingError
@@ -173,7 +174,9 @@ class DesktopApi:
         iid = req.path_id("interaction")
         with _mapped_errors():
             self._board.require_holder(agent, iid, wrap_up=True, offered=True)
-        return await self._board.screen_pop(iid)
+        pop = await self._board.screen_pop(iid)
+        viewer = await self._principal(req)
+        return {**pop, "timeline": [notes.interaction_for(viewer, item) for item in pop.get("timeline", [])]}
 
 
 class _mapped_errors:

@@ -1,0 +1,42 @@
+"""An agent's notes are read by that agent, supervisors and admins, never by another agent."""
+
+from __future__ import annotations
+
+from twisted.internet import reactor
+
+from tests.support.http import http_request
+
+SECRET = "customer shouted; promised a callback, do not share"
+
+
+def _token(run, app, login: str, role: str) -> str:
+    if role != "agent":  # agents' users come from config/agents.yaml at start
+        run(app.users.create(login, role, login.title()))
+    return run(app.users.create_token(login, "tests"))[1]
+
+
+def _get(run, app, path: str, token: str):
+    host, port = app.http.address
+    return run(http_request(reactor, "GET", f"http://{host}:{port}{path}", headers={"authorization": f"Bearer {token}"}))
+
+
+def test_another_agent_sees_the_work_but_not_the_notes(run, make_app):
+    """Bob reads Alice's interaction and the customer's timeline without her wrap-up notes or note events;
+    Alice and a supervisor read both."""
+    app = make_app()
+    tokens = {login: _token(run, app, login, role) for login, role in
+              (("alice", "agent"), ("bob", "agent"), ("sam", "supervisor"))}
+    customer = run(app.store.create_customer(display_name="Ms Note"))
+    interaction = run(app.store.create_interaction(customer.id, "email", "inbound", "completed", agent="alice",
+                                                   notes=SECRET))
+    run(app.store.append_event(interaction.id, "note", actor="alice", details={"text": SECRET}))
+    run(app.store.append_event(interaction.id, "state", actor="alice", details={"to": "completed"}))
+
+    for login, sees in (("alice", True), ("sam", True), ("bob", False)):
+        one = _get(run, app, f"/api/interactions/{interaction.id}", tokens[login])
+        timeline = _get(run, app, f"/api/customers/{customer.id}/timeline", tokens[login])
+        card = _get(run, app, f"/api/customers/{customer.id}", tokens[login])
+        assert one.status == timeline.status == card.status == 200
+        assert (SECRET in one.body.decode()) is sees and (SECRET in timeline.body.decode()) is sees
+        assert (SECRET in card.body.decode()) is sees
+        assert "state" in [e["kind"] for e in one.json()["events"]]
