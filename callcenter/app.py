@@ -352,25 +352,14 @@ def _build_email(app: Application, reactor: Any) -> None:
             interaction, routing.match, {**routing.facts, "attributes": routing.customer.attributes}),
         on_customer_reply=lambda interaction: board.customer_replied(interaction.id),
         new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake,
-        options=MailFlowOptions(closed_policy=email.closed_reply_policy, domain=domain))
+        options=MailFlowOptions(closed_policy=email.closed_reply_policy, domain=domain,
+                                unreadable_queue=email.unreadable_queue, relay_enabled=relay_settings.enabled))
     if relay_settings.enabled:
         outbox.setServiceParent(app.service)
 
-    async def content_for(interaction: Any) -> dict[str, Any]:
-        if interaction.channel != "email":
-            return {}
-        thread = []
-        for m in await mail.messages(interaction.id):
-            attachments = await mail.attachments(m.id)
-            thread.append({"direction": m.direction, "from": m.sender, "subject": m.subject, "text": m.body_text,
-                           "at": m.created_at.isoformat() if getattr(m, "created_at", None) else None,
-                           "flagged": m.unparseable,
-                           "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type,
-                                            "size": a.size, "stored": a.stored} for a in attachments]})
-        return {"email": thread}
-
-    board.content_for = content_for
-    app.health.add_channel("smtp_relay", lambda: ChannelStatus("up" if relay_settings.enabled else "disabled"))
+    board.content_for = app.mailflow.screen_content
+    app.health.add_channel("smtp_relay", lambda: ChannelStatus(outbox.relay_state, outbox.relay_detail)
+                           if relay_settings.enabled else ChannelStatus("disabled"))
     mailboxes = {m.address: name for name, m in settings.email.mailboxes.items()}
     if settings.email.listener_enabled:
         app.smtp = SmtpListenerService(reactor, app.mailflow.accept_mail, mailboxes, app.clock,

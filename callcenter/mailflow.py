@@ -3,53 +3,58 @@
 :meth:`MailFlow.accept_mail` is the sink of the inbound email services
 (:mod:`channels.email.sink`). For each raw message it:
 
-1. parses it (:func:`channels.email.parsing.parse_message`; never fails) and **stores it
-   first** (:meth:`MailStore.store_message`, idempotent). A re-delivered message that was
-   already assigned returns a ``duplicate`` receipt and does nothing else; one stored but
-   not yet assigned (a crash in between) carries on from here. An unparseable message, or
-   one without a sender address, is kept raw and flagged for a person (no interaction);
-2. a **bounce** (DSN or non-standard) attaches to the interaction of the message that
-   bounced; a permanent failure marks the failed addresses as bouncing. Nothing is
-   answered and nothing is routed;
-3. **identifies** the sender (``find_or_create_customer("email", from)``) and **threads**:
-   In-Reply-To/References against every Message-ID sent or received, else the subject
-   tag ``[#CC-n]`` (honoured only when interaction ``n`` belongs to the same customer, so
-   a stranger cannot write into someone else's case), else a new interaction;
-4. a reply to an **open** interaction is logged on it and announced with
-   ``on_customer_reply(interaction)``. A reply to a **closed** one (completed, abandoned,
-   unhandled) follows ``closed_policy``: ``reopen`` puts it back in its queue when the
-   lifecycle allows it (a completed one), otherwise, or with ``new-linked``, a new
-   interaction is created with ``payload["linked_to"]`` naming the old one;
-5. a **new** interaction gets its queue from ``route(facts)`` (a
-   :class:`~callcenter.routing_rules.RuleMatch`), is logged in state ``new``, and is
-   announced with ``on_new_interaction(interaction, MailRouting)``; reopened ones too;
-6. the **automatic acknowledgement** (the mailbox's template, or the queue's closed-hours
-   template when ``queue_open(queue, now)`` is false) is queued in the outbox in the same
-   transaction that assigns the message, unless the loop guard says the message is itself
-   automatic or from one of our addresses, the address is bouncing, or the per-address cap
-   is reached. The context holds ``reference`` (``CC-123``), ``subject``, ``queue``,
-   ``customer_name``, ``response_time`` (the customer's tier's promise, e.g. ``4 hours``)
-   and ``response_time_seconds``.
+1. takes every decision that needs no stored row, with no I/O (:meth:`MailFlow.arrival`):
+   parse (:func:`channels.email.parsing.parse_message`; never fails), the sender's contact
+   key, name and language, the thread keys (In-Reply-To/References, the subject tag
+   ``[#CC-n]``), whether it is a delivery report (and the Message-ID it reports on),
+   and the loop guard's verdict (:func:`channels.email.loopguard.is_automatic`);
+2. hands the :class:`~callcenter.records.mail_ingest.Arrival` to the record, which stores
+   the message, finds or creates the customer, threads it or creates the interaction, logs
+   it and queues the acknowledgement **in one transaction**, group-committed with the other
+   messages arriving at the same moment (:mod:`callcenter.records.mail_ingest` says what
+   becomes of each kind of message). The sink returns (and the listener answers ``250``)
+   only after that commit; a re-delivery finds the message stored and writes nothing;
+3. then, after the commit, announces: a new or reopened interaction with
+   ``on_new_interaction(interaction, MailRouting)``, a reply to open work with
+   ``on_customer_reply(interaction)``, and wakes the outbox when an acknowledgement was
+   queued. A crash between the commit and the announcement leaves an interaction in
+   ``new``, which the rebuild on start routes (:mod:`callcenter.recovery`).
 
-:meth:`MailFlow.send_reply` composes an agent's answer and queues it in the outbox.
+Nothing accepted stays invisible: a message from an unknown, odd or missing sender gets a
+provisional (or anonymous) customer; an unreadable one becomes an interaction in the
+configured unreadable queue with its raw bytes kept; automatic mail that threads nowhere
+and delivery reports for nothing we sent are listed for an administrator
+(:meth:`MailFlow.listed`).
 
-Known window: a crash after the interaction was created but before the message was
-assigned to it leaves an empty interaction; the reprocessed message makes a second one.
+The **automatic acknowledgement** (the mailbox's template, or the queue's closed-hours
+template when ``queue_open(queue, now)`` is false) goes only to a person's new message,
+never to automatic mail, a bouncing address, an address without a usable form, or past the
+per-address cap. Its context holds ``reference`` (``CC-123``), ``subject``, ``queue``,
+``customer_name``, ``response_time`` (the customer's tier's promise, e.g. ``4 hours``) and
+``response_time_seconds``; it is rendered in the customer's language.
+
+:meth:`MailFlow.send_reply` queues an agent's answer, composed once: a text is sent as the
+agent wrote it (the desktop starts it from :meth:`MailFlow.reply_draft`, the reply
+template's greeting and signature), a template name is rendered whole.
+:meth:`MailFlow.screen_content` is the email part of the screen pop.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from sqlalchemy.exc import IntegrityError
 from twisted.logger import Logger
 
 from callcenter.clock import Clock
-from callcenter.lifecycle import FINAL_STATES, State, Step, can, transition
 from callcenter.records.errors import InvalidContact
 from callcenter.records.mail import MailStore, NewAttachment, NewMessage, NewOutgoing, OutboxItem
+from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, MailIngest, Sender
 from callcenter.records.model import Customer, Interaction
+from callcenter.records.normalize import normalize_email
 from callcenter.records.store import RecordStore
 from channels.email.bounces import parse_bounce
 from channels.email.compose import OutgoingMessage, compose, new_message_id, one_line
@@ -62,7 +67,6 @@ from channels.email.threading import DEFAULT_PREFIX, find_reference, tag_subject
 log = Logger(namespace="callcenter.mailflow")
 
 CLOSED_POLICIES = ("reopen", "new-linked")
-_CLOSED = frozenset(s.value for s in FINAL_STATES)
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,16 @@ class MailRouting:
 @dataclass(frozen=True)
 class MailFlowOptions:
     """Policy knobs: ``closed_policy`` (``reopen`` or ``new-linked``), the subject tag
-    ``reference_prefix``, the ``domain`` of our Message-IDs, and the parser's limits."""
+    ``reference_prefix``, the ``domain`` of our Message-IDs, the parser's limits, the queue
+    unreadable mail goes to (None: where the rules send the mailbox's mail), and whether
+    the relay is enabled (the desktop says a queued reply waits for it)."""
 
     closed_policy: str = "reopen"
     reference_prefix: str = DEFAULT_PREFIX
     domain: str = "callcenter.invalid"
     limits: ParseLimits = ParseLimits()
+    unreadable_queue: str | None = None
+    relay_enabled: bool = True
 
     def __post_init__(self) -> None:
         if self.closed_policy not in CLOSED_POLICIES:
@@ -101,9 +109,11 @@ class MailFlow:
 
     ``settings`` supplies ``email`` (mailboxes, relay, reply template), ``tiers``,
     ``queues`` (closed-hours templates) and ``templates``. ``route(facts)`` returns a
-    RuleMatch; ``queue_open(queue_name, now)`` says whether a queue is open.
-    ``new_token()`` returns a unique string for Message-IDs. ``wake_outbox()`` (optional)
-    asks the outbox sender to send now.
+    RuleMatch; ``queue_open(queue_name, now)`` says whether a queue is open; both are pure
+    and may be called from a database thread. ``new_token()`` returns a unique string for
+    Message-IDs. ``wake_outbox()`` (optional) asks the outbox sender to send now.
+
+    It is also the :class:`~callcenter.records.mail_ingest.IngestPolicy` of its arrivals.
     """
 
     def __init__(self, *, records: RecordStore, mail: MailStore, clock: Clock, settings: Any,
@@ -122,6 +132,36 @@ class MailFlow:
         self._token = new_token
         self._wake = wake_outbox or (lambda: None)
         self.options = options
+        self._ingest = MailIngest(mail, clock)
+
+    async def drain(self) -> None:
+        """Wait until every message being written has its outcome (before the database stops)."""
+        await self._ingest.drain()
+
+    # --- the policy the record asks inside the transaction ---
+
+    @property
+    def closed_policy(self) -> str:
+        """``reopen`` or ``new-linked``."""
+        return self.options.closed_policy
+
+    @property
+    def default_tier(self) -> str:
+        """The tier of a new customer."""
+        return self._records.tiers[0]
+
+    @property
+    def unreadable_queue(self) -> str | None:
+        """The queue unreadable mail goes to, or None for the mailbox's."""
+        return self.options.unreadable_queue
+
+    def route(self, facts: Mapping[str, Any]) -> Any:
+        """The routing rules' verdict on ``facts``."""
+        return self._route(facts)
+
+    def queue_open(self, queue: str, now: datetime) -> bool:
+        """Whether ``queue`` is open at ``now``."""
+        return self._queue_open(queue, now)
 
     @property
     def own_addresses(self) -> tuple[str, ...]:
@@ -137,144 +177,87 @@ class MailFlow:
         Returns once everything is durably stored. Raises what the database raises
         (a transient failure: the caller retries, and the retry stores nothing twice).
         """
-        parsed = parse_message(raw, self.options.limits)
-        stored = await self._mail.store_message(_new_message(parsed, envelope))
-        if stored.duplicate and stored.interaction_id is not None:
-            return MailReceipt(stored.id, stored.interaction_id, duplicate=True, flagged=stored.unparseable)
-        if parsed.unparseable or parsed.from_ is None:
-            return MailReceipt(stored.id, None, duplicate=stored.duplicate, flagged=True)
-        bounce = parse_bounce(parsed)
-        if bounce is not None:
-            iid = await self._bounce(stored.id, bounce)
-            return MailReceipt(stored.id, iid, duplicate=stored.duplicate)
+        arrival = self.arrival(parse_message(raw, self.options.limits), envelope)
         try:
-            customer = await self._records.find_or_create_customer("email", parsed.from_.address)
-        except InvalidContact:
-            return MailReceipt(stored.id, None, duplicate=stored.duplicate, flagged=True)
-        interaction, linked_to = await self._thread(parsed, customer)
-        if interaction is not None and interaction.state not in _CLOSED:
-            await self._mail.assign(stored.id, interaction.id, log=("mail_received", self._log_details(parsed)))
-            self._on_reply(interaction)
-            return MailReceipt(stored.id, interaction.id, duplicate=stored.duplicate)
-        if interaction is not None and self.options.closed_policy == "reopen" and can(interaction.state, Step.REOPEN):
-            reopened = await self._reopen(interaction)
-            await self._mail.assign(stored.id, reopened.id, log=("mail_received", self._log_details(parsed)))
-            self._on_new(reopened, self._routing(parsed, envelope, customer, reopened.queue, reopened=True))
-            return MailReceipt(stored.id, reopened.id, duplicate=stored.duplicate)
-        if interaction is not None:
-            linked_to = interaction.id
-        return await self._new_interaction(parsed, envelope, customer, stored.id, stored.duplicate, linked_to)
+            done = await self._ingest.submit(arrival, self)
+        except IntegrityError:
+            # Another node stored the same message or created the same customer at this very
+            # moment: it exists now, and a second pass finds it.
+            done = await self._ingest.submit(arrival, self)
+        self._announce(done)
+        return MailReceipt(done.message_ref, done.interaction.id if done.interaction is not None else None,
+                           duplicate=done.kind == "duplicate", flagged=done.flagged or done.kind == "listed")
 
-    async def _thread(self, parsed: ParsedMessage, customer: Customer) -> tuple[Interaction | None, int | None]:
-        """The interaction a message belongs to (or None), and an interaction to link a new one to."""
-        iid = await self._mail.interaction_for_message_ids(thread_keys(parsed).parents)
-        if iid is not None:
-            return await self._records.get_interaction(iid), None
-        reference = find_reference(parsed.subject, self.options.reference_prefix)
-        if reference is None:
-            return None, None
-        iid = await self._mail.interaction_for_reference(reference)
-        if iid is None:
-            return None, None
-        tagged = await self._records.get_interaction(iid)
-        if tagged.customer_id == customer.id:
-            return tagged, None
-        return None, tagged.id  # a stranger quoting a reference: a new interaction, linked for the agent
+    def arrival(self, parsed: ParsedMessage, envelope: MailEnvelope) -> Arrival:
+        """Everything decided about a received message before the record is touched (pure)."""
+        message = _new_message(parsed, envelope)
+        sender = _sender(parsed)
+        bounce = None if parsed.unparseable else parse_bounce(parsed)
+        automatic = None
+        if not parsed.unparseable:
+            automatic = is_automatic(parsed, self.own_addresses, envelope.mail_from)
+            if automatic is not None and parsed.from_ is None and automatic.startswith("no sender"):
+                automatic = None  # a person who wrote without a From: still reaches an agent
+        payload: dict[str, Any] = {"mailbox": envelope.mailbox, "from": sender.value, "message_id": parsed.message_id,
+                                   "content_hash": parsed.content_hash}
+        if sender.value is None and sender.raw:
+            payload["sender_as_written"] = sender.raw[:320]
+        if parsed.sender_source not in (None, "from"):
+            payload["sender_source"] = parsed.sender_source
+        if parsed.unparseable:
+            payload.update(unreadable=True, reason=(parsed.reason or "")[:300], mail_from=envelope.mail_from)
+        return Arrival(
+            message=message, sender=sender, mailbox=envelope.mailbox,
+            parents=tuple(thread_keys(parsed).parents) if not parsed.unparseable else (),
+            reference=find_reference(parsed.subject, self.options.reference_prefix),
+            is_bounce=bounce is not None,
+            bounce_original=getattr(parsed, "bounce_message_id", None) or (bounce.original_message_id if bounce else None),
+            bounced=tuple(BouncedAddress(r.address, r.status, r.diagnostic, r.permanent)
+                          for r in (bounce.recipients if bounce else ())),
+            automatic=automatic, unreadable=parsed.unparseable, subject=one_line(parsed.subject)[:998],
+            facts={"channel": "email", "to": envelope.mailbox, "subject": parsed.subject, "body": parsed.text[:20000]},
+            details=_log_details(parsed), payload=payload)
 
-    async def _reopen(self, interaction: Interaction) -> Interaction:
-        step = transition(interaction.state, Step.REOPEN)
-        now = self._clock.utcnow()
-        return await self._records.update_interaction_state(
-            interaction.id, step.state.value, at=now, details={"step": Step.REOPEN.value, "reason": "customer_reply"},
-            **({step.stamp: now} if step.stamp else {}))
-
-    async def _new_interaction(self, parsed: ParsedMessage, envelope: MailEnvelope, customer: Customer,
-                               message_ref: int, duplicate: bool, linked_to: int | None) -> MailReceipt:
-        routing = self._routing(parsed, envelope, customer, None)
-        queue = routing.match.queue
-        payload: dict[str, Any] = {
-            "mailbox": envelope.mailbox, "from": parsed.from_.address if parsed.from_ else None,
-            "message_id": parsed.message_id,
-            "routing": {"rule": routing.match.rule, "priority": routing.match.priority, "tier": routing.match.tier},
-        }
-        payload["content_hash"] = parsed.content_hash
-        if linked_to is not None:
-            payload["linked_to"] = linked_to
-        interaction = await self._unfinished_interaction(customer, parsed) if duplicate else None
-        if interaction is None:
-            interaction = await self._records.create_interaction(
-                customer.id, "email", "inbound", State.NEW.value, queue=queue,
-                subject=one_line(parsed.subject)[:998], payload=payload)
-        details = self._log_details(parsed)
-        ack = await self._acknowledgement(parsed, envelope, customer, interaction, routing.queue_closed, details)
-        await self._mail.assign(message_ref, interaction.id, outgoing=ack, log=("mail_received", details))
-        if ack is not None:
+    def _announce(self, done: Ingested) -> None:
+        """Tell routing and the outbox what the committed transaction did."""
+        if done.acknowledged:
             self._wake()
-        self._on_new(interaction, routing)
-        return MailReceipt(message_ref, interaction.id, duplicate=duplicate)
+        if done.kind == "reply" and done.interaction is not None:
+            self._on_reply(done.interaction)
+        elif done.kind in ("new", "reopened") and done.interaction is not None:
+            self._on_new(done.interaction, MailRouting(done.facts or {}, done.match, done.customer,
+                                                       done.queue_closed, reopened=done.kind == "reopened"))
 
-    async def _unfinished_interaction(self, customer: Customer, parsed: ParsedMessage) -> Interaction | None:
-        """The interaction a crash left without its message: created for this very message
-        (same Message-ID and content hash) before the message was attached to it. Reusing it is
-        what keeps a reprocessed message from making a second interaction."""
-        page = await self._records.timeline(customer.id, limit=20)
-        for item in page.items:
-            if (item.channel == "email" and item.payload.get("content_hash") == parsed.content_hash
-                    and item.payload.get("message_id") == parsed.message_id
-                    and not await self._mail.messages(item.id)):
-                return item
-        return None
-
-    def _routing(self, parsed: ParsedMessage, envelope: MailEnvelope, customer: Customer, queue: str | None,
-                 reopened: bool = False) -> MailRouting:
-        facts = {"channel": "email", "to": envelope.mailbox, "tier": customer.tier,
-                 "attributes": dict(customer.attributes), "language": customer.language,
-                 "subject": parsed.subject, "body": parsed.text[:20000]}
-        match = self._route(facts)
-        now = self._clock.utcnow()
-        return MailRouting(facts, match, customer, not self._queue_open(queue or match.queue, now), reopened)
-
-    async def _acknowledgement(self, parsed: ParsedMessage, envelope: MailEnvelope, customer: Customer,
-                               interaction: Interaction, closed: bool, details: dict[str, Any]) -> NewOutgoing | None:
-        """The automatic reply to queue, or None (``details["auto_ack"]`` says why not)."""
-        mailbox = self.settings.email.mailboxes.get(envelope.mailbox)
+    def acknowledgement(self, arrival: Arrival, customer: Customer, interaction: Interaction,
+                        queue_closed: bool) -> Acknowledgement:
+        """The automatic reply to a person's new message (pure; called inside the transaction)."""
+        mailbox = self.settings.email.mailboxes.get(arrival.mailbox)
         queue = self.settings.queues.get(interaction.queue)
-        template = (queue.closed.email_template if closed and queue is not None else None) or \
+        template = (queue.closed.email_template if queue_closed and queue is not None else None) or \
             (mailbox.auto_ack_template if mailbox is not None else None)
-        reason = is_automatic(parsed, self.own_addresses, envelope.mail_from)
-        if reason is None and template is None:
-            reason = "no acknowledgement template"
-        if reason is None and await self._mail.bouncing(parsed.from_.address) is not None:
-            reason = "the address is bouncing"
-        if reason is not None:
-            details["auto_ack"] = f"not sent: {reason}"
-            return None
+        if template is None:
+            return Acknowledgement(None, "no acknowledgement template")
         tier = self.settings.tiers.get(customer.tier)
         seconds = tier.response_time if tier is not None else None
-        context = {"reference": self.reference(interaction.id), "subject": one_line(parsed.subject),
+        context = {"reference": self.reference(interaction.id), "subject": arrival.subject,
                    "queue": (queue.label or queue.name) if queue is not None else (interaction.queue or ""),
-                   "customer_name": customer.display_name or (parsed.from_.name if parsed.from_ else ""),
+                   "customer_name": customer.display_name or arrival.sender.name,
                    "response_time": humanize_seconds(seconds) if seconds else "",
                    "response_time_seconds": seconds}
-        details["auto_ack"] = template
         from_address = mailbox.address if mailbox is not None else self.settings.email.relay.from_address
-        return self._outgoing(template, customer.language, context, interaction.id, from_address,
-                              parsed.from_.address, parsed, "closed_hours" if closed else "auto_ack", automatic=True)
+        try:
+            outgoing = self._outgoing(template, customer.language, context, interaction.id, from_address,
+                                      arrival.sender.value or "", "closed_hours" if queue_closed else "auto_ack",
+                                      automatic=True, answered_id=arrival.message.message_id,
+                                      answered_refs=tuple(arrival.message.details.get("references") or ()))
+        except Exception as error:  # noqa: BLE001 - a broken template must not lose the message
+            log.failure("acknowledgement template {template} failed", template=template)
+            return Acknowledgement(None, f"the template {template} failed: {type(error).__name__}")
+        return Acknowledgement(outgoing, template)
 
-    async def _bounce(self, message_ref: int, bounce: Any) -> int | None:
-        iid = await self._mail.interaction_for_message_ids([bounce.original_message_id] if bounce.original_message_id else [])
-        for r in bounce.recipients:
-            if r.permanent:
-                await self._mail.mark_bouncing(r.address, r.status, r.diagnostic)
-        if iid is not None:
-            await self._mail.assign(message_ref, iid, log=("mail_bounced", {
-                "permanent": bounce.permanent, "addresses": [r.address for r in bounce.recipients],
-                "statuses": [r.status for r in bounce.recipients], "message_ref": message_ref}))
-        return iid
-
-    def _log_details(self, parsed: ParsedMessage) -> dict[str, Any]:
-        return {"message_id": parsed.message_id, "from": parsed.from_.address if parsed.from_ else None,
-                "subject": one_line(parsed.subject)[:300], "attachments": len(parsed.attachments)}
+    async def listed(self, limit: int = 100, before: int | None = None) -> list[Any]:
+        """Inbound messages that reached no agent (automatic, unmatched reports), newest first."""
+        return await self._mail.listed(limit, before)
 
     # --- outbound ---
 
@@ -282,17 +265,18 @@ class MailFlow:
         """The reference customers see, e.g. ``CC-123``; the subject tag is ``[#CC-123]``."""
         return f"{self.options.reference_prefix}-{interaction_id}"
 
-    def _outgoing(self, template: str, language: str | None, context: Mapping[str, Any], interaction_id: int,
-                  from_address: str, to: str, answered: ParsedMessage | None, kind: str, automatic: bool,
-                  answered_id: str | None = None, answered_refs: tuple[str, ...] = ()) -> NewOutgoing:
-        templates = self.settings.templates
-        subject, body = templates.render_email(template, language or templates.fallback_language, context)
-        if answered is not None:
-            answered_id, answered_refs = answered.message_id, answered.references
+    def _outgoing(self, template: str | None, language: str | None, context: Mapping[str, Any], interaction_id: int,
+                  from_address: str, to: str, kind: str, automatic: bool, answered_id: str | None = None,
+                  answered_refs: tuple[str, ...] = (), body: str | None = None,
+                  subject: str | None = None) -> NewOutgoing:
+        """One message to queue: rendered from ``template``, or ``body`` (and ``subject``) as given."""
+        if body is None:
+            templates = self.settings.templates
+            subject, body = templates.render_email(template, language or templates.fallback_language, context)
         message_id = new_message_id(self._token(), self.options.domain)
         raw = compose(OutgoingMessage(
             from_address=from_address, to=(to,), text=body, message_id=message_id, date=self._clock.utcnow(),
-            subject=tag_subject(subject, interaction_id, self.options.reference_prefix, reply=not automatic),
+            subject=tag_subject(subject or "", interaction_id, self.options.reference_prefix, reply=not automatic),
             in_reply_to=answered_id, references=answered_refs, automatic=automatic,
             reference=self.reference(interaction_id)))
         parsed = parse_message(raw)
@@ -325,45 +309,113 @@ class MailFlow:
         self._wake()
         return item
 
-    async def send_reply(self, interaction_id: int, agent: str, template_or_body: str, *,
-                         context: Mapping[str, Any] | None = None, language: str | None = None,
-                         agent_name: str | None = None) -> OutboxItem:
-        """Queue an agent's answer on an email interaction; returns the outbox item.
-
-        ``template_or_body`` names a template (rendered with the customer's and the
-        interaction's fields plus ``context``) or is the answer's text, rendered through
-        the configured reply template as ``body``. The message answers the latest message
-        received (In-Reply-To, References), goes to its sender, and carries the subject tag.
-        Raises NotFound for an unknown interaction, ValueError when it has no received
-        message to answer, and ``jinja2.UndefinedError`` for a template variable not given.
-        """
+    async def _reply_fields(self, interaction_id: int, agent: str, agent_name: str | None,
+                            context: Mapping[str, Any] | None) -> tuple[Interaction, Customer, Any, dict[str, Any]]:
         interaction = await self._records.get_interaction(interaction_id)
         customer = await self._records.get_customer(interaction.customer_id)
         received = [m for m in await self._mail.messages(interaction_id) if m.direction == "inbound" and m.sender]
         if not received:
             raise ValueError(f"interaction {interaction_id} has no received message to answer")
         last = received[-1]
-        templates = self.settings.templates
-        is_template = templates.has(template_or_body)
-        template = template_or_body if is_template else (self.settings.email.reply_template or "email_reply")
         fields = {"reference": self.reference(interaction_id), "subject": one_line(interaction.subject or last.subject),
                   "customer_name": customer.display_name, "customer_tier": customer.tier,
                   "queue": interaction.queue or "", "agent": agent, "agent_name": agent_name or agent,
-                  "interaction_id": interaction_id, "body": "" if is_template else template_or_body,
-                  **(context or {})}
+                  "interaction_id": interaction_id, "body": "", **(context or {})}
+        return interaction, customer, last, fields
+
+    async def reply_draft(self, interaction_id: int, agent: str, *, agent_name: str | None = None,
+                          template: str | None = None, language: str | None = None) -> dict[str, str]:
+        """``{"subject", "body", "template", "language"}``: the reply template (or ``template``)
+        rendered with an empty ``body``, i.e. its greeting and signature, for the agent to write
+        between. Raises NotFound, ValueError (nothing to answer) and KeyError (unknown template)."""
+        _, customer, _, fields = await self._reply_fields(interaction_id, agent, agent_name, None)
+        name = template or self.settings.email.reply_template or "email_reply"
+        if not self.settings.templates.has(name):
+            raise KeyError(f"no template {name!r}")
+        lang = language or customer.language or self.settings.templates.fallback_language
+        subject, body = self.settings.templates.render_email(name, lang, fields)
+        return {"subject": tag_subject(subject, interaction_id, self.options.reference_prefix, reply=True),
+                "body": re.sub(r"\n{3,}", "\n\n\n", body), "template": name, "language": lang}
+
+    async def send_reply(self, interaction_id: int, agent: str, template_or_body: str, *,
+                         context: Mapping[str, Any] | None = None, language: str | None = None,
+                         agent_name: str | None = None) -> OutboxItem:
+        """Queue an agent's answer on an email interaction; returns the outbox item.
+
+        ``template_or_body`` names a template (rendered whole, in the customer's language,
+        with the customer's and the interaction's fields plus ``context``) or is the answer's
+        text, sent exactly as written (the desktop starts it from :meth:`reply_draft`, so the
+        greeting and signature appear once); its subject is the reply template's. The message
+        answers the latest message received (In-Reply-To, References), goes to its sender,
+        and carries the subject tag. Raises NotFound for an unknown interaction, ValueError
+        when it has no received message to answer, and ``jinja2.UndefinedError`` for a
+        template variable not given.
+        """
+        interaction, customer, last, fields = await self._reply_fields(interaction_id, agent, agent_name, context)
+        templates = self.settings.templates
+        is_template = templates.has(template_or_body)
+        template = template_or_body if is_template else (self.settings.email.reply_template or "email_reply")
+        lang = language or customer.language or templates.fallback_language
+        body = subject = None
+        if not is_template:
+            subject, _ = templates.render_email(template, lang, fields)
+            body = template_or_body.replace("\r\n", "\n")
         mailbox = self.settings.email.mailboxes.get(interaction.payload.get("mailbox", ""))
         from_address = mailbox.address if mailbox is not None else self.settings.email.relay.from_address
         references = tuple(last.details.get("references", ()))
-        outgoing = self._outgoing(template, language or customer.language, fields, interaction_id, from_address,
-                                  last.sender, None, "reply", automatic=False, answered_id=last.message_id,
-                                  answered_refs=references)
+        outgoing = self._outgoing(template, lang, fields, interaction_id, from_address, last.sender, "reply",
+                                  automatic=False, answered_id=last.message_id, answered_refs=references,
+                                  body=body, subject=subject)
         item = await self._mail.enqueue(outgoing)
         bouncing = await self._mail.bouncing(last.sender)
         await self._records.append_event(interaction_id, "mail_reply_queued", actor=agent, details={
-            "outbox_id": item.id, "to": last.sender, "template": template,
+            "outbox_id": item.id, "to": last.sender, "template": template if is_template else None,
             **({"warning": f"{last.sender} is bouncing ({bouncing.status})"} if bouncing else {})})
         self._wake()
         return item
+
+    # --- the screen pop ---
+
+    async def screen_content(self, interaction: Any) -> dict[str, Any]:
+        """The email part of a screen pop: ``{"email": [message, ...]}``, newest first.
+
+        Each message has ``id``, ``direction``, ``from``, ``name``, ``subject``, ``at``,
+        ``text`` (what is new) and ``quoted`` (the history it quotes, for folding),
+        ``flagged`` and ``reason`` (unreadable: the raw message is offered instead), ``raw_url``,
+        ``attachments`` (each with its ``url``) and, for what we send, ``delivery``:
+        ``{"state": queued|sent|failed, "detail", "at"}``.
+        """
+        if interaction.channel != "email":
+            return {}
+        outbox = {item.message_id: item for item in await self._mail.outbox(interaction.id)}
+        base = f"/api/me/work/{interaction.id}"
+        thread = []
+        for m in reversed(await self._mail.messages(interaction.id)):
+            cut = m.details.get("new_text_length")
+            cut = len(m.body_text) if not isinstance(cut, int) else max(0, min(cut, len(m.body_text)))
+            entry: dict[str, Any] = {
+                "id": m.id, "direction": m.direction, "from": m.sender, "name": m.details.get("from_name") or "",
+                "subject": m.subject, "text": m.body_text[:cut], "quoted": m.body_text[cut:],
+                "at": m.created_at.isoformat() if m.created_at else None, "flagged": m.unparseable,
+                "reason": m.reason, "raw_url": f"{base}/messages/{m.id}/raw",
+                "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
+                                 "stored": a.stored, "inline": a.inline,
+                                 "url": f"{base}/attachments/{a.id}" if a.stored else None}
+                                for a in await self._mail.attachments(m.id)]}
+            if m.id in outbox:
+                entry["delivery"] = self._delivery(outbox[m.id])
+            thread.append(entry)
+        return {"email": thread}
+
+    def _delivery(self, item: OutboxItem) -> dict[str, Any]:
+        if item.state == "sent":
+            return {"state": "sent", "detail": "", "at": item.sent_at.isoformat() if item.sent_at else None}
+        if item.state == "failed":
+            return {"state": "failed", "detail": item.last_error or "", "at": None}
+        detail = "" if self.options.relay_enabled else "the outgoing relay is off: it is sent once it is enabled"
+        if item.attempts and item.last_error:
+            detail = f"retrying after {item.attempts} failed attempt(s): {item.last_error}"
+        return {"state": "queued", "detail": detail, "at": None}
 
 
 def humanize_seconds(seconds: float) -> str:
@@ -380,6 +432,32 @@ def humanize_seconds(seconds: float) -> str:
     return f"{n} {unit}{'s' if n != 1 else ''}"
 
 
+def _sender(parsed: ParsedMessage) -> Sender:
+    """The sender as the record keys it: a normalized address, or None when there is no usable one."""
+    language = _language(parsed)
+    found = parsed.from_
+    if found is None:
+        return Sender(None, "", None, language)
+    name = found.name.strip()
+    if "@" in name or name.lower() == found.address.lower():
+        name = ""  # display text that looks like an address is no name
+    try:
+        return Sender(normalize_email(found.address), name, found.address, language)
+    except InvalidContact:
+        return Sender(None, name, found.address, language)
+
+
+def _language(parsed: ParsedMessage) -> str | None:
+    """The primary subtag of the language the parser found (declared, script, charset), or None."""
+    found = (parsed.language or "").strip()
+    return found.split("-")[0].split("_")[0].lower()[:8] or None
+
+
+def _log_details(parsed: ParsedMessage) -> dict[str, Any]:
+    return {"message_id": parsed.message_id, "from": parsed.from_.address if parsed.from_ else None,
+            "subject": one_line(parsed.subject)[:300], "attachments": len(parsed.attachments)}
+
+
 def _new_message(parsed: ParsedMessage, envelope: MailEnvelope) -> NewMessage:
     """The record of a received message, from its parse and envelope.
 
@@ -394,6 +472,7 @@ def _new_message(parsed: ParsedMessage, envelope: MailEnvelope) -> NewMessage:
         "in_reply_to": parsed.in_reply_to, "references": list(parsed.references)[-50:],
         "to": [a.address for a in parsed.to][:50], "cc": [a.address for a in parsed.cc][:50],
         "date": parsed.date.isoformat() if parsed.date else None,
+        "from_name": (parsed.from_.name if parsed.from_ else "")[:200],
     }
     attachments = tuple(NewAttachment(a.filename, a.content_type, a.size, a.sha256, a.content, a.skipped, a.inline,
                                       a.content_id) for a in parsed.attachments)

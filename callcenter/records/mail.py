@@ -213,6 +213,11 @@ class MailStore:
         self.auto_reply_window = auto_reply_window
         self.backoff = backoff
 
+    @property
+    def database(self) -> Database:
+        """The database these tables live in (the inbound flow's one-transaction writer uses it)."""
+        return self._db
+
     # --- messages ---
 
     async def store_message(self, message: NewMessage, interaction_id: int | None = None) -> StoredMessage:
@@ -265,6 +270,14 @@ class MailStore:
     async def attachment_content(self, attachment_id: int) -> bytes | None:
         """The bytes of an attachment (None when a cap kept them out); :class:`NotFound` if unknown."""
         return await self._db.read(_attachment_content, attachment_id)
+
+    async def listed(self, limit: int = 100, before: int | None = None) -> list["ListedMessage"]:
+        """Inbound messages listed for an administrator (automatic mail that threads nowhere,
+        delivery reports for nothing we sent), newest first, ``limit`` at most (1..500), with
+        ids below ``before`` when given (the next page)."""
+        if not 0 < limit <= 500:
+            raise InvalidInput("limit", "must be between 1 and 500")
+        return await self._db.read(_listed, limit, before)
 
     # --- threading ---
 
@@ -327,6 +340,20 @@ class MailStore:
     async def clear_bouncing(self, address: str) -> bool:
         """Forget that ``address`` bounces (it was fixed); True if it was marked."""
         return await self._db.write(_clear_bouncing, address.lower())
+
+
+@dataclass(frozen=True)
+class ListedMessage:
+    """An inbound message that reached no agent, and ``review``: why."""
+
+    id: int
+    received_at: datetime
+    mailbox: str | None
+    sender: str | None
+    subject: str
+    message_id: str | None
+    review: str
+    mail_from: str | None
 
 
 @dataclass(frozen=True)
@@ -569,3 +596,14 @@ def _mark_bouncing(conn: Connection, uow: UnitOfWork, address: str, status: str 
 
 def _clear_bouncing(conn: Connection, uow: UnitOfWork, address: str) -> bool:
     return bool(conn.execute(delete(mail_bouncing).where(mail_bouncing.c.address == address)).rowcount)
+
+
+def _listed(conn: Connection, limit: int, before: int | None) -> list[ListedMessage]:
+    query = (select(mail_messages.c.id, mail_messages.c.created_at, mail_messages.c.mailbox, mail_messages.c.sender,
+                    mail_messages.c.subject, mail_messages.c.message_id, mail_messages.c.review,
+                    mail_messages.c.details)
+             .where(mail_messages.c.review.is_not(None)).order_by(mail_messages.c.id.desc()).limit(limit))
+    if before is not None:
+        query = query.where(mail_messages.c.id < before)
+    return [ListedMessage(r.id, r.created_at, r.mailbox, r.sender, r.subject, r.message_id, r.review,
+                          (r.details or {}).get("mail_from")) for r in conn.execute(query)]

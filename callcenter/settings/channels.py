@@ -74,10 +74,16 @@ def _imap(node: Node, checker: Checker) -> ImapSettings:
     )
 
 
-def read_email(node: Node | None, checker: Checker, refs: TemplateReferences) -> EmailSettings:
-    """``email``: ``mailboxes``, ``relay`` (off by default), ``listener.enabled`` (on), ``reply_template``."""
+def read_email(node: Node | None, checker: Checker, refs: TemplateReferences,
+               queue_names: frozenset[str] = frozenset()) -> EmailSettings:
+    """``email``: ``mailboxes``, ``relay`` (off by default), ``listener.enabled`` (on), ``reply_template``,
+    ``unreadable_queue`` (one of ``queue_names``; where mail that cannot be read goes)."""
     m = checker.mapping(node, optional=("mailboxes", "relay", "listener", "reply_template", "closed_reply",
-                                        "auto_reply_cap", "max_message_size")) if node is not None else {}
+                                        "auto_reply_cap", "max_message_size", "unreadable_queue")) \
+        if node is not None else {}
+    unreadable_queue = checker.optional_string(m.get("unreadable_queue"))
+    if unreadable_queue is not None and unreadable_queue not in queue_names:
+        checker.error(m["unreadable_queue"], f"unknown queue {unreadable_queue!r} (not in queues.yaml)")
     mailboxes: dict[str, MailboxSettings] = {}
     addresses: dict[str, str] = {}
     for name, box in checker.entries(m["mailboxes"]) if "mailboxes" in m else ():
@@ -119,6 +125,7 @@ def read_email(node: Node | None, checker: Checker, refs: TemplateReferences) ->
         auto_reply_window=checker.duration(cap["per"], 3 * 3600.0, positive=True) if "per" in cap else 3 * 3600.0,
         max_message_bytes=checker.integer(m["max_message_size"], 25 * 1024 * 1024, minimum=1024,
                                           maximum=1024 ** 3) if "max_message_size" in m else 25 * 1024 * 1024,
+        unreadable_queue=unreadable_queue,
     )
 
 

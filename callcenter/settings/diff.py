@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from callcenter.settings.model import Settings
 
-SECRET_FIELDS = frozenset({"secret", "password", "cti_token"})
+SECRET_FIELDS = frozenset({"secret", "password", "cti_token", "metrics_token"})
 
 
 def _changed_fields(old: Any, new: Any) -> list[str]:
@@ -71,7 +71,7 @@ def diff_settings(old: Settings, new: Settings) -> list[str]:
     lines += _values("telephony", old.telephony, new.telephony)
     lines += _named("email.mailboxes", old.email.mailboxes, new.email.mailboxes)
     lines += _values("email.relay", old.email.relay, new.email.relay)
-    for name in ("listener_enabled", "reply_template"):
+    for name in ("listener_enabled", "reply_template", "unreadable_queue"):
         if getattr(old.email, name) != getattr(new.email, name):
             lines.append(f"email.{name}: {getattr(old.email, name)} -> {getattr(new.email, name)}")
     lines += _named("webform.forms", old.webform.forms, new.webform.forms)

@@ -73,7 +73,7 @@ def validate(config_dir: Path, overrides: Mapping[str, object] | None = None) ->
     channels = roots["channels"]
     top = checker.mapping(channels, optional=("telephony", "email", "webform")) if channels is not None else {}
     telephony = read_telephony(top.get("telephony"), checker)
-    email = read_email(top.get("email"), checker, refs)
+    email = read_email(top.get("email"), checker, refs, queue_names)
     webform = read_webform(top.get("webform"), checker, refs)
     queues = read_queues(required["queues"], checker, agents, skills, schedules, refs)
     addresses = {"email": frozenset(email.mailboxes), "webform": frozenset(webform.forms)}

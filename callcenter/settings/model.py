@@ -326,6 +326,8 @@ class EmailSettings:
     auto_reply_cap: int = 10
     auto_reply_window: float = 3 * 3600.0
     max_message_bytes: int = 25 * 1024 * 1024
+    # Where mail that cannot be read goes (None: the queue the rules give the mailbox's mail).
+    unreadable_queue: str | None = None
 
 
 FIELD_TYPES = ("text", "textarea", "email", "phone", "select", "checkbox", "file")

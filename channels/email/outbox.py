@@ -56,6 +56,10 @@ class OutboxSenderService(Service):
         self._again = False
         self.sent = 0
         self.failed = 0
+        # What the last attempt said about the relay: "up" (it answered, even with a refusal),
+        # "down" (no SMTP reply at all: unreachable, TLS or connection failure), or "starting".
+        self.relay_state = "starting"
+        self.relay_detail = ""
 
     def startService(self) -> None:
         """Start sending: a first round at once, then every ``interval``."""
@@ -118,13 +122,17 @@ class OutboxSenderService(Service):
             await self._send(item.raw, item.envelope_from, tuple(item.recipients))
         except SendFailure as failure:
             self.failed += 1
+            reached = failure.permanent or failure.code is not None
+            self.relay_state, self.relay_detail = ("up", "") if reached else ("down", str(failure)[:300])
             await self._mark_failed(item.id, str(failure), failure.permanent)
             return 0
         except Exception as exc:  # an unexpected error must not stop the outbox; retried later
             self.failed += 1
+            self.relay_state, self.relay_detail = "down", f"{type(exc).__name__}: {exc}"[:300]
             log.failure("sending outbox item {id} failed unexpectedly", id=item.id)
             await self._mark_failed(item.id, f"{type(exc).__name__}: {exc}", False)
             return 0
         self.sent += 1
+        self.relay_state, self.relay_detail = "up", ""
         await self._mark_sent(item.id)
         return 1

@@ -6,6 +6,7 @@ import email
 from pathlib import Path
 
 import pytest
+from twisted.internet.defer import Deferred
 
 from callcenter.mailflow import humanize_seconds
 from channels.email.sink import MailEnvelope
@@ -69,26 +70,58 @@ def test_crash_after_storing_carries_on_without_duplicate(run, harness):
     assert len(harness.new) == 1 and len(run(harness.mail.messages(receipt.interaction_id))) == 2  # in + ack
 
 
-def test_crash_between_creating_the_interaction_and_attaching_the_message_makes_no_second_one(run, harness):
-    """The interaction was created, then the server died before the message was attached to it:
-    the redelivered message joins that interaction instead of making another."""
-    real_assign = harness.mail.assign
-    crashes = []
+def test_a_failure_inside_the_write_stores_nothing_and_the_retry_makes_one_interaction(run, database,
+                                                                                       shipped_settings):
+    """The message, its customer, interaction, log and acknowledgement are one transaction: a
+    failure half-way stores none of them, and the retried delivery makes exactly one of each
+    (on SQLite and PostgreSQL)."""
+    harness = FlowHarness(database, shipped_settings)
+    real_route, calls = harness.flow._route, []
 
-    async def assign_then_crash(*args, **kwargs):
-        if not crashes:
-            crashes.append(args)
+    def route_then_crash(facts):
+        calls.append(facts)
+        if len(calls) == 1:
             raise ConnectionError("server killed mid-way")
-        return await real_assign(*args, **kwargs)
+        return real_route(facts)
 
-    harness.mail.assign = assign_then_crash
+    harness.flow._route = route_then_crash
     with pytest.raises(ConnectionError):
         run(harness.flow.accept_mail(mail(), SMTP))
+    assert run(harness.records.find_customer_by_email("ann@customer.example")) is None
+    assert run(harness.mail.outbox()) == [] and harness.new == []
     receipt = run(harness.flow.accept_mail(mail(), SMTP))
+    again = run(harness.flow.accept_mail(mail(), SMTP))
+    assert again.duplicate and again.interaction_id == receipt.interaction_id
     customer = run(harness.records.find_customer_by_email("ann@customer.example"))
-    timeline = run(harness.records.timeline(customer.id)).items
-    assert [i.id for i in timeline] == [receipt.interaction_id]
+    assert [i.id for i in run(harness.records.timeline(customer.id)).items] == [receipt.interaction_id]
     assert len(run(harness.mail.messages(receipt.interaction_id))) == 2   # the message and the acknowledgement
+    assert len(harness.new) == 1 and len(run(harness.mail.outbox())) == 1
+
+
+def test_messages_arriving_together_share_one_commit_and_each_gets_its_own_outcome(run, database, shipped_settings):
+    """Forty messages delivered at once (new senders, repeats, a reply) are written in fewer
+    transactions than messages, and each gets the outcome it would get alone."""
+    from twisted.internet.defer import gatherResults
+
+    harness = FlowHarness(database, shipped_settings)
+    writes = []
+    real_write = database.write
+
+    async def counting_write(fn, *args):
+        writes.append(fn)
+        return await real_write(fn, *args)
+
+    database.write = counting_write
+    raws = [mail(n, sender=f"c{n % 10}@customer.example", subject=f"q{n}") for n in range(40)]
+    receipts = run(gatherResults([Deferred.fromCoroutine(harness.flow.accept_mail(r, SMTP)) for r in raws]))
+    database.write = real_write
+    assert len({r.interaction_id for r in receipts}) == 40 and not any(r.duplicate for r in receipts)
+    assert len(writes) < 40
+    per_customer = {}
+    for n, receipt in enumerate(receipts):
+        per_customer.setdefault(n % 10, set()).add(run(harness.records.get_interaction(receipt.interaction_id)).customer_id)
+    assert all(len(ids) == 1 for ids in per_customer.values()) and len({min(v) for v in per_customer.values()}) == 10
+    assert len(run(harness.mail.outbox())) == 40
 
 
 def test_reply_threads_by_references_to_our_acknowledgement(run, harness):
@@ -140,20 +173,36 @@ def test_reply_to_closed_interaction_with_new_linked_policy(run, sqlite_database
 
 
 @pytest.mark.parametrize("name", ["auto_submitted", "vacation_xautoreply", "mailing_list"])
-def test_automatic_mail_gets_no_acknowledgement(run, harness, name):
-    """Auto-replies and list mail still become interactions but are never answered automatically."""
+def test_automatic_mail_that_threads_nowhere_is_listed_not_routed(run, harness, name):
+    """Auto-replies and list mail matching no interaction reach no agent and get no answer: they
+    are listed for an administrator with the loop guard's reason."""
     receipt = run(harness.flow.accept_mail((CORPUS / f"{name}.eml").read_bytes(), SMTP))
-    assert receipt.interaction_id is not None and run(harness.mail.outbox()) == []
-    [event] = [e for e in run(harness.records.interaction_events(receipt.interaction_id)) if e.kind == "mail_received"]
-    assert event.details["auto_ack"].startswith("not sent: ")
+    assert receipt.interaction_id is None and receipt.flagged
+    assert run(harness.mail.outbox()) == [] and harness.new == []
+    [listed] = run(harness.flow.listed())
+    assert listed.id == receipt.message_ref and listed.review.startswith("automatic mail: ")
+
+
+def test_automatic_reply_to_our_acknowledgement_joins_its_interaction_quietly(run, harness):
+    """An out-of-office answering our acknowledgement joins that interaction, with nobody told
+    and nothing sent back."""
+    first = run(harness.flow.accept_mail(mail(), SMTP))
+    ooo = mail(2, subject="Auto: We received your message",
+               extra="Auto-Submitted: auto-replied\r\nIn-Reply-To: <t1@cc.example.com>\r\n")
+    receipt = run(harness.flow.accept_mail(ooo, SMTP))
+    assert receipt.interaction_id == first.interaction_id
+    assert harness.replies == [] and len(harness.new) == 1 and len(run(harness.mail.outbox())) == 1
+    event = run(harness.records.interaction_events(first.interaction_id))[-1]
+    assert event.kind == "mail_received" and event.details["automatic"].startswith("Auto-Submitted")
 
 
 def test_mail_from_our_own_address_and_null_sender_get_no_acknowledgement(run, harness):
-    """Our own addresses and the SMTP null sender never get an automatic reply."""
+    """Our own addresses and the SMTP null sender never get an automatic reply, and are listed."""
     run(harness.flow.accept_mail(mail(1, sender="billing@example.com"), SMTP))
     null = MailEnvelope("support", "smtp", 0.0, mail_from="", recipients=("support@example.com",))
     run(harness.flow.accept_mail(mail(2), null))
     assert run(harness.mail.outbox()) == []
+    assert len(run(harness.flow.listed())) == 2
 
 
 def test_per_address_cap_of_ten_acknowledgements(run, harness):
@@ -196,27 +245,83 @@ def test_bounce_attaches_to_the_interaction_and_marks_the_address(run, harness):
     assert len(run(harness.mail.outbox())) == 1  # no acknowledgement to a bouncing address
 
 
-def test_unparseable_mail_is_kept_and_flagged(run, harness):
-    """Garbage is stored raw and flagged, with no interaction and nothing sent."""
+def test_unparseable_mail_becomes_a_flagged_interaction_with_the_raw_message(run, harness):
+    """Garbage reaches a person: an interaction in the mailbox's queue, for an anonymous customer,
+    with the raw bytes kept and nothing sent."""
     raw = (CORPUS / "unparseable_garbage.eml").read_bytes()
     receipt = run(harness.flow.accept_mail(raw, SMTP))
-    assert receipt.flagged and receipt.interaction_id is None
+    assert receipt.flagged and receipt.interaction_id is not None
     assert run(harness.mail.raw(receipt.message_ref)) == raw
     assert run(harness.mail.get_message(receipt.message_ref)).unparseable
+    interaction = run(harness.records.get_interaction(receipt.interaction_id))
+    assert interaction.queue == "support" and interaction.payload["unreadable"] is True
+    assert run(harness.records.get_customer(interaction.customer_id)).provisional
+    assert run(harness.mail.outbox()) == [] and len(harness.new) == 1
+    assert run(harness.flow.accept_mail(raw, SMTP)).duplicate
+
+
+def test_unreadable_mail_goes_to_the_configured_queue(run, sqlite_database, shipped_settings):
+    """With an unreadable queue configured, unparseable mail lands there whatever the mailbox."""
+    harness = FlowHarness(sqlite_database, shipped_settings, unreadable_queue="billing")
+    receipt = run(harness.flow.accept_mail((CORPUS / "unparseable_garbage.eml").read_bytes(), SMTP))
+    assert run(harness.records.get_interaction(receipt.interaction_id)).queue == "billing"
+
+
+def test_a_sender_without_a_usable_address_becomes_an_anonymous_customer(run, harness):
+    """No From: or an address the record cannot hold: an anonymous provisional customer, a
+    routed interaction, no acknowledgement."""
+    odd = run(harness.flow.accept_mail(mail(1, sender="Root <root@localhost>"), SMTP))
+    none = run(harness.flow.accept_mail(mail(2).replace(b"From: Ann <ann@customer.example>\r\n", b""), SMTP))
+    assert odd.interaction_id and none.interaction_id and odd.interaction_id != none.interaction_id
+    first = run(harness.records.get_interaction(odd.interaction_id))
+    customer = run(harness.records.get_customer(first.customer_id))
+    assert customer.provisional and customer.contact_points == () and customer.display_name == "Root"
+    assert first.payload["sender_as_written"] == "root@localhost"
+    assert run(harness.mail.outbox()) == [] and len(harness.new) == 2
+
+
+def test_the_customer_gets_the_from_name_and_the_language_of_the_message(run, harness):
+    """A new customer is named after the From: display name; one who writes Chinese gets the
+    language zh, so the Mandarin rule routes it and the acknowledgement is in Chinese."""
+    raw = mail(1, sender="=?utf-8?b?546L5Lyf?= <wang@customer.example>", subject="=?utf-8?b?5omT5Y2w5py65Z2P5LqG?=",
+               body="\u6211\u7684\u6253\u5370\u673a\u574f\u4e86\uff0c\u8bf7\u5e2e\u5fd9\u3002")
+    raw = raw.replace(b"\r\n\r\n", b"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", 1)
+    receipt = run(harness.flow.accept_mail(raw, SMTP))
+    interaction = run(harness.records.get_interaction(receipt.interaction_id))
+    customer = run(harness.records.get_customer(interaction.customer_id))
+    assert (customer.display_name, customer.language) == ("王伟", "zh")
+    assert harness.new[0][1].match.rule == "email-mandarin"
+    [ack] = parsed_outbox(harness, run)
+    assert "我们已收到您的来信" in str(email.header.make_header(email.header.decode_header(ack["Subject"])))
+    assert "王伟，您好" in ack.get_payload(decode=True).decode()
+
+
+def test_a_known_name_and_language_are_kept(run, harness):
+    """A customer who already has a name and a language keeps them."""
+    customer = run(harness.records.find_or_create_customer("email", "ann@customer.example"))
+    run(harness.records.update_customer(customer.id, display_name="Ann Lee", language="en"))
+    run(harness.flow.accept_mail(mail(sender="Annie <ann@customer.example>", body="你好你好你好"), SMTP))
+    again = run(harness.records.get_customer(customer.id))
+    assert (again.display_name, again.language) == ("Ann Lee", "en")
 
 
 def test_agent_reply_is_threaded_and_queued(run, harness):
-    """send_reply answers the latest received message with In-Reply-To, References and the subject tag."""
+    """send_reply answers the latest received message with In-Reply-To, References and the subject
+    tag, and sends the agent's text exactly as written (greeting and signature once)."""
     first = run(harness.flow.accept_mail(mail(), SMTP))
     run(harness.flow.accept_mail(mail(2, extra="In-Reply-To: <t1@cc.example.com>\r\nReferences: <c1@customer.example> <t1@cc.example.com>\r\n"), SMTP))
-    item = run(harness.flow.send_reply(first.interaction_id, "alice", "Please restart it.", agent_name="Alice"))
+    draft = run(harness.flow.reply_draft(first.interaction_id, "alice", agent_name="Alice"))
+    assert draft["body"].startswith("Hello Ann,") and draft["body"].rstrip().endswith("Alice")
+    written = draft["body"].replace("\n\n\n", "\n\nPlease restart it.\n\n")
+    item = run(harness.flow.send_reply(first.interaction_id, "alice", written, agent_name="Alice"))
     out = email.message_from_bytes(item.raw)
     assert out["Subject"] == f"Re: [#CC-{first.interaction_id}] Printer broken"
     assert out["In-Reply-To"] == "<c2@customer.example>"
     assert out["References"] == "<c1@customer.example> <t1@cc.example.com> <c2@customer.example>"
     assert out["To"] == "ann@customer.example" and "Auto-Submitted" not in out
-    body = out.get_payload(decode=True).decode()
-    assert "Please restart it." in body and "Alice" in body
+    body = out.get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert body.rstrip("\n") == written.rstrip("\n")
+    assert body.count("Hello") == 1 and body.count("Kind regards") == 1
     assert item.recipients == ("ann@customer.example",) and item.envelope_from == "contact@example.com"
     events = run(harness.records.interaction_events(first.interaction_id))
     assert events[-1].kind == "mail_reply_queued" and events[-1].actor == "alice"
