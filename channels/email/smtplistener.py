@@ -7,7 +7,19 @@ envelope and the end of data:
   anything else gets ``550 5.1.1``. The envelope sender is not checked (bounces come
   from the null sender ``<>``).
 - A message over ``max_bytes`` gets ``552 5.3.4`` and is not handed on; ``SIZE`` is
-  advertised.
+  advertised, and a ``SIZE=`` over the cap at ``MAIL FROM`` gets ``552 5.3.4`` at once
+  (RFC 1870).
+- ``SMTPUTF8`` (RFC 6531) and ``8BITMIME`` are offered: a sender address in UTF-8 is
+  accepted (``MAIL FROM`` is parsed here, not by Twisted, whose grammar is ASCII only).
+- The bytes handed on are exactly the bytes received, after dot-unstuffing: no Received
+  header, and no blank line inserted before a first line without a colon (Twisted does
+  that for headerless messages; an mbox ``From `` line or a broken first header would
+  otherwise push the whole header section into the body). Bare CR and bare LF inside a
+  line are kept as sent; lines end in CRLF.
+- A line longer than ``max_line_bytes`` (default 1 MiB; RFC 5321 allows 1000, real mail
+  has lines of tens of kilobytes) gets ``500 5.5.2 Line too long`` naming the limit, and
+  the connection is closed: after a cut line neither the message nor the command stream
+  can be trusted.
 - At the end of data the message, whatever the number of recipients, goes once to the
   sink (:mod:`channels.email.sink`). The listener answers ``250`` only after the sink
   returned (the message is durably stored), ``550 5.7.1`` when the sink raised
@@ -25,10 +37,11 @@ Service: :class:`SmtpListenerService` listens on ``host:port`` (port 0 picks a f
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.mail import smtp
@@ -41,6 +54,33 @@ from channels.email.sink import MailEnvelope, MailReceipt, MailRejected, MailSin
 log = Logger(namespace="channels.email.smtp")
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+# MAIL FROM:<path> [params]; the path may hold UTF-8 (RFC 6531) and quoted local parts.
+_MAIL_FROM = re.compile(rb"^\s*FROM:\s*<([^<>]*)>\s*(.*)$|^\s*FROM:\s*([^\s<>]+)\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+class EnvelopeSender(smtp.Address):
+    """The ``MAIL FROM`` address as text (``""`` for the null sender), UTF-8 allowed.
+
+    Replaces Twisted's ASCII-only parse of the address; it subclasses
+    :class:`twisted.mail.smtp.Address` because Twisted's ``User`` keeps an ``Address``
+    as the originator. ``smtputf8`` says the client gave the SMTPUTF8 parameter.
+    """
+
+    def __init__(self, address: str, smtputf8: bool = False) -> None:
+        # Address.__init__ is not called: it would parse the path with its ASCII grammar.
+        self.address = address
+        self.smtputf8 = smtputf8
+        local, _, domain = address.rpartition("@")
+        self.local = local.encode("utf-8") if local else address.encode("utf-8")
+        self.domain = domain.encode("utf-8") if local else b""
+        self.addrstr = address.encode("utf-8")
+
+    def __str__(self) -> str:
+        return self.address
+
+    def __repr__(self) -> str:
+        return f"EnvelopeSender({self.address!r}, smtputf8={self.smtputf8})"
 
 
 class _Refused(smtp.SMTPServerError):
@@ -55,6 +95,7 @@ class SmtpSession(smtp.ESMTP):
     def connectionMade(self) -> None:
         """Start a session with no transaction."""
         super().connectionMade()
+        self.MAX_LENGTH = self.factory.max_line_bytes
         self._mailbox_of: dict[str, str] = {}
         self._mail_from: str | None = None
 
@@ -64,9 +105,61 @@ class SmtpSession(smtp.ESMTP):
         ext.pop(b"AUTH", None)  # no authentication: nothing relays through us
         ext[b"SIZE"] = [str(self.factory.max_bytes).encode()]
         ext[b"8BITMIME"] = None
+        ext[b"SMTPUTF8"] = None
         return ext
 
-    def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:
+    def do_MAIL(self, rest: bytes) -> None:
+        """MAIL FROM with ``SIZE``, ``BODY`` and ``SMTPUTF8`` parameters and a UTF-8 path."""
+        if self._from:
+            self.sendCode(503, b"5.5.1 Only one sender per message, please")
+            return
+        self._to = []
+        m = _MAIL_FROM.match(rest)
+        if not m:
+            self.sendCode(501, b"5.5.4 Syntax: MAIL FROM:<address> [parameters]")
+            return
+        path = m.group(1) if m.group(1) is not None else m.group(3)
+        params = (m.group(2) if m.group(1) is not None else m.group(4)).split()
+        options = {}
+        for param in params:
+            key, _, value = param.partition(b"=")
+            options[key.upper()] = value
+        if b"SIZE" in options:
+            if not options[b"SIZE"].isdigit():
+                self.sendCode(501, b"5.5.4 SIZE takes a number of bytes")
+                return
+            if int(options[b"SIZE"]) > self.factory.max_bytes:
+                self.sendCode(552, f"5.3.4 Message size exceeds the {self.factory.max_bytes}-byte limit".encode())
+                return
+        try:
+            address = path.decode("utf-8")
+        except UnicodeDecodeError:
+            self.sendCode(553, b"5.1.7 The sender address is not UTF-8")
+            return
+        if address.startswith("@") and ":" in address:  # an obsolete source route
+            address = address.split(":", 1)[1]
+        origin = EnvelopeSender(address, smtputf8=b"SMTPUTF8" in options)
+        validated = maybeDeferred(self.validateFrom, self._helo, origin)
+        validated.addCallbacks(self._cbFromValidate, self._ebFromValidate)
+
+    def do_DATA(self, rest: bytes) -> None:
+        """DATA, with Twisted's blank line for headerless messages switched off."""
+        super().do_DATA(rest)
+        if self.mode == smtp.DATA:
+            # Twisted inserts an empty line before a first line without ":" unless it
+            # believes it is already in the body; the bytes must reach the sink unchanged.
+            self._SMTP__inbody = 1
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A line over the limit: a clear 500 naming the limit, then the connection closes."""
+        if self.mode == smtp.DATA:
+            for message in getattr(self, "_SMTP__messages", []):
+                message.connectionLost()
+        self.mode = smtp.COMMAND
+        self.sendCode(500, f"5.5.2 Line too long: the limit is {self.MAX_LENGTH} bytes per line".encode())
+        self.transport.loseConnection()
+
+    def validateFrom(self, helo: Any, origin: EnvelopeSender) -> EnvelopeSender:
         """Any sender is accepted (the null sender too) unless the service is stopping."""
         if self.factory.stopping:
             raise _Refused(421, b"4.3.2 Service shutting down, try again later")
@@ -219,9 +312,11 @@ class SmtpListenerFactory(smtp.SMTPFactory):
     protocol = SmtpSession
 
     def __init__(self, sink: MailSink, mailboxes: Mapping[str, str], clock: Clock, domain: str = "localhost",
-                 max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 300, lmtp: bool = False) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 300, lmtp: bool = False,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         super().__init__()
         self.lmtp = lmtp
+        self.max_line_bytes = max_line_bytes
         self.sink = sink
         self.mailboxes = {address.lower(): name for address, name in mailboxes.items()}
         self.clock = clock
@@ -253,10 +348,11 @@ class SmtpListenerService(Service):
 
     def __init__(self, reactor: Any, sink: MailSink, mailboxes: Mapping[str, str], clock: Clock,
                  host: str = "127.0.0.1", port: int = 2525, max_bytes: int = DEFAULT_MAX_BYTES,
-                 domain: str = "localhost", lmtp: bool = False) -> None:
+                 domain: str = "localhost", lmtp: bool = False, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.setName("lmtp-listener" if lmtp else "smtp-listener")
         self._reactor = reactor
-        self.factory = SmtpListenerFactory(sink, mailboxes, clock, domain, max_bytes, lmtp=lmtp)
+        self.factory = SmtpListenerFactory(sink, mailboxes, clock, domain, max_bytes, lmtp=lmtp,
+                                           max_line_bytes=max_line_bytes)
         self._host = host
         self._wanted_port = port
         self._listening: IListeningPort | None = None
