@@ -21,8 +21,9 @@ from callcenter.records.model import CONTACT_KINDS
 _MAX_EMAIL = 254
 _MAX_LOCAL = 64
 _MAX_PHONE_TEXT = 64
-# Printable ASCII except the specials that cannot appear unquoted in a local part.
-_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+# Printable ASCII except the specials that cannot appear unquoted in a local part, and any
+# non-ASCII character (RFC 6532 allows UTF-8 local parts; they are common in China).
+_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\u0080-\U0010ffff-]+$")
 
 
 def normalize_phone(text: object, default_region: str, field: str = "phone") -> str:
@@ -49,7 +50,9 @@ def normalize_email(text: object, field: str = "email") -> str:
     """Return ``text`` stripped, lower-cased, with an IDNA (ASCII) domain.
 
     Raises :class:`InvalidContact` naming ``field`` for anything that is not a plain
-    ``local@domain`` address (quoted local parts and address literals are refused).
+    ``local@domain`` address (quoted local parts and address literals are refused). A
+    domain without a dot (``root@localhost``) and a UTF-8 local part (RFC 6532) are valid:
+    real mail comes from both.
     """
     if not isinstance(text, str):
         raise InvalidContact(field, "must be a string")
@@ -62,7 +65,7 @@ def normalize_email(text: object, field: str = "email") -> str:
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise InvalidContact(field, "has an invalid part before @")
     domain = domain.rstrip(".")
-    if "." not in domain:
+    if not domain:
         raise InvalidContact(field, "has an invalid domain")
     try:
         # uts46 maps case and width variants the way browsers and mail clients do.
