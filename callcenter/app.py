@@ -245,7 +245,7 @@ def _build_web(app: Application, reactor: Any) -> None:
 
     supervisor, admin, agent = (authn.api_guard(("supervisor", "admin")), authn.api_guard(("admin",)),
                                 authn.api_guard(("agent", "supervisor", "admin")))
-    DesktopApi(board, app.store, agent, reply=lambda *a, **k: app.mailflow.send_reply(*a, **k)).register(app.api)
+    DesktopApi(board, app.store, agent, email=lambda: app.mailflow).register(app.api)
     from callcenter.telephony import ClickToDialApi
 
     app.click_to_dial = ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",)), app.voice)

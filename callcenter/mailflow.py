@@ -50,7 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from twisted.logger import Logger
 
 from callcenter.clock import Clock
-from callcenter.records.errors import InvalidContact
+from callcenter.records.errors import InvalidContact, NotFound
 from callcenter.records.mail import MailStore, NewAttachment, NewMessage, NewOutgoing, OutboxItem
 from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, MailIngest, Sender
 from callcenter.records.model import Customer, Interaction
@@ -403,11 +403,27 @@ class MailFlow:
                                  "url": f"{base}/attachments/{a.id}" if a.stored else None}
                                 for a in await self._mail.attachments(m.id)]}
             if m.id in outbox:
-                entry["delivery"] = self._delivery(outbox[m.id])
+                entry["delivery"] = self.delivery(outbox[m.id])
             thread.append(entry)
         return {"email": thread}
 
-    def _delivery(self, item: OutboxItem) -> dict[str, Any]:
+    async def attachment_file(self, interaction_id: int, attachment_id: int) -> tuple[Any, bytes]:
+        """``(attachment, bytes)`` of an attachment of ``interaction_id``'s mail; NotFound when it is
+        not one of them or its bytes were not kept (over the size cap)."""
+        attachment, content = await self._mail.attachment_in(attachment_id, interaction_id)
+        if content is None:
+            raise NotFound("mail attachment content", attachment_id)
+        return attachment, content
+
+    async def raw_message(self, interaction_id: int, message_id: int) -> bytes:
+        """The bytes of a message of ``interaction_id`` as received or sent; NotFound otherwise."""
+        message = await self._mail.get_message(message_id)
+        if message.interaction_id != interaction_id:
+            raise NotFound("mail message", message_id)
+        return await self._mail.raw(message_id)
+
+    def delivery(self, item: OutboxItem) -> dict[str, Any]:
+        """What the desktop shows of an outgoing message: ``{"state": queued|sent|failed, "detail", "at"}``."""
         if item.state == "sent":
             return {"state": "sent", "detail": "", "at": item.sent_at.isoformat() if item.sent_at else None}
         if item.state == "failed":

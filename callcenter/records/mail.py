@@ -267,6 +267,11 @@ class MailStore:
         """The attachments of a stored message, in message order."""
         return await self._db.read(_attachments, message_id)
 
+    async def attachment_in(self, attachment_id: int, interaction_id: int) -> tuple[StoredAttachment, bytes | None]:
+        """An attachment of a message of ``interaction_id`` and its bytes (None when a cap kept them
+        out); :class:`NotFound` when there is no such attachment in that interaction."""
+        return await self._db.read(_attachment_in, attachment_id, interaction_id)
+
     async def attachment_content(self, attachment_id: int) -> bytes | None:
         """The bytes of an attachment (None when a cap kept them out); :class:`NotFound` if unknown."""
         return await self._db.read(_attachment_content, attachment_id)
@@ -447,6 +452,17 @@ def _attachment_content(conn: Connection, attachment_id: int) -> bytes | None:
     if row is None:
         raise NotFound("mail attachment", attachment_id)
     return None if row.content is None else bytes(row.content)
+
+
+def _attachment_in(conn: Connection, attachment_id: int, interaction_id: int) -> tuple[StoredAttachment, bytes | None]:
+    row = conn.execute(select(*[c for c in mail_attachments.c], mail_attachments.c.content.is_not(None).label("stored"))
+                       .join(mail_messages, mail_messages.c.id == mail_attachments.c.message_id)
+                       .where(mail_attachments.c.id == attachment_id,
+                              mail_messages.c.interaction_id == interaction_id)).first()
+    if row is None:
+        raise NotFound("mail attachment", attachment_id)
+    attachment = StoredAttachment(**{k: row._mapping[k] for k in StoredAttachment.__dataclass_fields__})
+    return attachment, None if row.content is None else bytes(row.content)
 
 
 def _interaction_for_ids(conn: Connection, ids: list[str]) -> int | None:

@@ -14,7 +14,15 @@ Actions (JSON, CSRF-checked by the authentication layer):
 ``POST /api/me/work/{id}/wrap-up``            ``{"disposition", "notes"?}`` ends wrap-up
 ``POST /api/me/work/{id}/notes``              ``{"notes"}`` appended to the interaction's log
 ``POST /api/me/work/{id}/transfer``           ``{"queue"}`` hands it to another queue
-``POST /api/me/work/{id}/reply``              ``{"body"}`` or ``{"template"}``: answer an email
+``POST /api/me/work/{id}/reply``              ``{"body"}`` (sent as written) or ``{"template"}``: answer
+                                              an email; the answer says its delivery state
+``GET  /api/me/work/{id}/reply-draft``        ``?template=``: the reply template's greeting and signature
+``GET  /api/me/work/{id}/attachments/{file}`` an attachment of the interaction's mail, as a download
+``GET  /api/me/work/{id}/messages/{msg}/raw`` a message of it as received (``message/rfc822``)
+
+The downloads go only to the agent offered, holding or wrapping up the interaction, with
+``Content-Disposition: attachment``, ``X-Content-Type-Options: nosniff`` and a sandboxing CSP;
+a declared type outside :data:`INLINE_SAFE_TYPES` is sent as ``application/octet-stream``.
 """
 
 from __future__ import annotations
@@ -24,13 +32,16 @@ from typing import Any, Awaitable, Callable
 from callcenter.lifecycle import IllegalTransition
 from callcenter.switchboard import InvalidState, NotYours, Switchboard
 from callcenter.web import notes
-from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
+from callcenter.web.jsonapi import ApiError, ApiRequest, FileResponse, JsonApi
 from callcenter.web.serialize import to_json
 from routing import RoutingError
 
 Principal = Any
 PrincipalOf = Callable[[ApiRequest], Awaitable[Principal]]
 MAX_NOTES = 64 * 1024
+# Declared types an attachment keeps when downloaded; anything else is application/octet-stream.
+INLINE_SAFE_TYPES = frozenset(("application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp",
+                               "text/plain", "text/csv"))
 
 
 def _text(body: dict, name: str, limit: int, required: bool = True) -> str | None:
@@ -48,11 +59,13 @@ class DesktopApi:
     """The agent's actions; ``principal`` authenticates the request (ApiError 401/403)."""
 
     def __init__(self, switchboard: Switchboard, store: Any, principal: PrincipalOf,
-                 reply: Callable[..., Awaitable[Any]] | None = None) -> None:
+                 email: Callable[[], Any] | None = None) -> None:
+        """``email()`` returns the mail flow (:class:`callcenter.mailflow.MailFlow`), or None
+        when there is no email channel; it is asked on each request (it is built later)."""
         self._board = switchboard
         self._store = store
         self._principal = principal
-        self._reply = reply
+        self._email = email or (lambda: None)
 
     def register(self, api: JsonApi) -> None:
         """Add the desktop routes to ``api``."""
@@ -66,6 +79,9 @@ class DesktopApi:
         api.add("POST", "/api/me/work/{id}/transfer", self.transfer)
         api.add("GET", "/api/me/work/{id}", self.work_item)
         api.add("POST", "/api/me/work/{id}/reply", self.reply)
+        api.add("GET", "/api/me/work/{id}/reply-draft", self.reply_draft)
+        api.add("GET", "/api/me/work/{id}/attachments/{attachment}", self.attachment)
+        api.add("GET", "/api/me/work/{id}/messages/{message}/raw", self.raw_message)
 
     async def _agent(self, req: ApiRequest) -> str:
         principal = await self._principal(req)
@@ -148,25 +164,64 @@ class DesktopApi:
         return {"transferred": iid, "queue": queue}
 
     async def reply(self, req: ApiRequest) -> object:
-        """Answer the customer's email with a text or a configured template (queued in the outbox)."""
+        """Answer the customer's email with a text (sent as written) or a configured template (queued
+        in the outbox); the answer carries the outbox item's delivery state."""
         agent = await self._agent(req)
         iid = req.path_id("interaction")
         body = req.json_object()
         template = body.get("template") or None
-        text = None if template else _text(body, "body", MAX_NOTES)
         if template is not None and not isinstance(template, str):
             raise ApiError(422, "invalid_input", "template must be a template name", "template")
-        with _mapped_errors():
-            self._board.require_holder(agent, iid)
-        if self._reply is None or self._board.channel_of.get(iid) != "email":
-            raise ApiError(409, "not_email", "only an email interaction can be answered by email")
+        text = None if template else _text(body, "body", MAX_NOTES)
+        flow = self._email_flow(agent, iid)
         name = self._board.settings.agents[agent].name
         try:
-            item = await self._reply(iid, agent, template or text, agent_name=name)
+            item = await flow.send_reply(iid, agent, template or text, agent_name=name)
         except ValueError as error:
             raise ApiError(409, "cannot_reply", str(error)) from None
-        await self._store.append_event(iid, "reply_queued", actor=agent, details={"outbox": getattr(item, "id", None)})
-        return {"queued": True, "interaction": iid}
+        return {"queued": True, "interaction": iid, "outbox": item.id, "delivery": flow.delivery(item)}
+
+    async def reply_draft(self, req: ApiRequest) -> object:
+        """The reply template's greeting and signature for this customer, to write the answer in."""
+        agent = await self._agent(req)
+        iid = req.path_id("interaction")
+        template = req.query_one("template") or None
+        flow = self._email_flow(agent, iid)
+        try:
+            return await flow.reply_draft(iid, agent, agent_name=self._board.settings.agents[agent].name,
+                                          template=template)
+        except KeyError:
+            raise ApiError(422, "invalid_input", "template must be a configured template", "template") from None
+        except ValueError as error:
+            raise ApiError(409, "cannot_reply", str(error)) from None
+
+    async def attachment(self, req: ApiRequest) -> object:
+        """An attachment of the interaction's mail, as a download (see the module docstring)."""
+        agent = await self._agent(req)
+        iid = req.path_id("interaction")
+        flow = self._email_flow(agent, iid, offered=True)
+        found, content = await flow.attachment_file(iid, req.path_id("attachment", "attachment"))
+        declared = (found.content_type or "").split(";")[0].strip().lower()
+        return FileResponse(content, found.filename or f"attachment-{found.id}",
+                            declared if declared in INLINE_SAFE_TYPES else "application/octet-stream")
+
+    async def raw_message(self, req: ApiRequest) -> object:
+        """A message of the interaction exactly as received or sent, as ``message-{id}.eml``."""
+        agent = await self._agent(req)
+        iid = req.path_id("interaction")
+        flow = self._email_flow(agent, iid, offered=True)
+        mid = req.path_id("message", "message")
+        return FileResponse(await flow.raw_message(iid, mid), f"message-{mid}.eml", "message/rfc822")
+
+    def _email_flow(self, agent: str, iid: int, offered: bool = False) -> Any:
+        """The mail flow, once ``agent`` may act on email interaction ``iid`` (403/409 otherwise):
+        hold it to answer; hold, wrap up or be offered it (``offered``) to read its files."""
+        with _mapped_errors():
+            self._board.require_holder(agent, iid, wrap_up=offered, offered=offered)
+        flow = self._email()
+        if flow is None or self._board.channel_of.get(iid) != "email":
+            raise ApiError(409, "not_email", "only an email interaction has mail")
+        return flow
 
     async def work_item(self, req: ApiRequest) -> object:
         """The screen pop of an interaction the agent is offered or holds."""

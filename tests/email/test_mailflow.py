@@ -270,13 +270,13 @@ def test_unreadable_mail_goes_to_the_configured_queue(run, sqlite_database, ship
 def test_a_sender_without_a_usable_address_becomes_an_anonymous_customer(run, harness):
     """No From: or an address the record cannot hold: an anonymous provisional customer, a
     routed interaction, no acknowledgement."""
-    odd = run(harness.flow.accept_mail(mail(1, sender="Root <root@localhost>"), SMTP))
+    odd = run(harness.flow.accept_mail(mail(1, sender="Root <user@[127.0.0.1]>"), SMTP))
     none = run(harness.flow.accept_mail(mail(2).replace(b"From: Ann <ann@customer.example>\r\n", b""), SMTP))
     assert odd.interaction_id and none.interaction_id and odd.interaction_id != none.interaction_id
     first = run(harness.records.get_interaction(odd.interaction_id))
     customer = run(harness.records.get_customer(first.customer_id))
     assert customer.provisional and customer.contact_points == () and customer.display_name == "Root"
-    assert first.payload["sender_as_written"] == "root@localhost"
+    assert first.payload["sender_as_written"] == "user@[127.0.0.1]"
     assert run(harness.mail.outbox()) == [] and len(harness.new) == 2
 
 
