@@ -56,6 +56,7 @@ class Application:
     http: HttpService
     root: RootResource
     switchboard: Any = None
+    intake: Any = None
     voice: Any = None
     fastagi: Any = None
     ami: Any = None
@@ -124,15 +125,17 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
     from callcenter.reload import ConfigReloader
     from callcenter.routing_setup import interaction_spec, routing_config
     from callcenter.switchboard import Switchboard
-    from callcenter.telephony import CtiApi, TelephonyEvents
-    from callcenter.voice import VoiceCalls
+    from callcenter.intake.pbx_events import CtiApi, TelephonyEvents
+    from callcenter.intake.pipeline import IntakePipeline
+    from callcenter.intake.voice_calls import VoiceCalls
     from routing import Router
 
     settings = app.settings
     board = Switchboard(settings=settings, clock=app.clock, store=app.store,
                         router=Router(routing_config(settings)), spec_builder=interaction_spec)
     app.switchboard = board
-    app.voice = voice = VoiceCalls(board, app.clock)
+    app.intake = intake = IntakePipeline(store=app.store, switchboard=board, clock=app.clock)
+    app.voice = voice = VoiceCalls(board, intake, app.clock)
     CallbackService("switchboard", lambda: None, _async(board.stop)).setServiceParent(app.service)
     # HTTP listens first, /health alone answering ("recovering"), while the core is rebuilt from
     # the record; every other listener and channel starts once the rebuild is done.
@@ -170,7 +173,7 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
         return ChannelStatus("up" if up else "down", detail)
 
     app.health.add_channel("ami", ami_status)
-    cti = CtiApi(board, telephony.cti_token, app.clock)
+    cti = CtiApi(board, intake, telephony.cti_token, app.clock)
     cti.register(app.api)
     CallbackService("cti", cti.start, _async(cti.stop)).setServiceParent(app.service)
 
@@ -199,7 +202,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     """Accounts, push, the agent desktop, forms, supervision, reports and /metrics on the site."""
     import secrets
 
-    from callcenter.formflow import FormFlow
+    from callcenter.intake.webform import FormFlow
     from callcenter.livestats import LiveStats
     from callcenter.metrics import MetricsRegistry
     from callcenter.records.reporting import ReportingReader
@@ -246,7 +249,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     supervisor, admin, agent = (authn.api_guard(("supervisor", "admin")), authn.api_guard(("admin",)),
                                 authn.api_guard(("agent", "supervisor", "admin")))
     DesktopApi(board, app.store, agent, email=lambda: app.mailflow).register(app.api)
-    from callcenter.telephony import ClickToDialApi
+    from callcenter.intake.pbx_events import ClickToDialApi
 
     app.click_to_dial = ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",)), app.voice)
     app.click_to_dial.register(app.api)
@@ -283,10 +286,8 @@ def _build_web(app: Application, reactor: Any) -> None:
     async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
         await app.mailflow.send_notice(interaction.id, to, subject, body, "form_confirmation")
 
-    forms = FormFlow(store=app.store, forms=settings.webform.forms, templates=settings.templates,
-                     data_dir=Path(settings.server.data_dir), reactor=reactor,
-                     on_new_interaction=lambda interaction, facts: board.route_facts(interaction, facts),
-                     send_confirmation=confirm, fallback_language=settings.server.languages[0])
+    forms = FormFlow(admit=app.intake.admit, forms=settings.webform.forms, templates=settings.templates,
+                     data_dir=Path(settings.server.data_dir), reactor=reactor, send_confirmation=confirm, fallback_language=settings.server.languages[0])
     secret_file = Path(settings.server.data_dir) / "form-secret"
     if not secret_file.exists():
         Path(settings.server.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -395,7 +396,7 @@ def _one_off(name: str, work: Any) -> CallbackService:
 
 async def _recover(app: Application) -> None:
     """Rebuild the routing core from the record (callcenter.recovery); /health says so meanwhile."""
-    from callcenter.formflow import routing_input
+    from callcenter.intake.webform import routing_input
     from callcenter.recovery import Recovery, mail_resumer
 
     def form_facts(form: Any, interaction: Any, customer: Any) -> Any:

@@ -17,6 +17,7 @@ agents. Errors: :class:`UnknownAgent`, :class:`UnknownInteraction`, :class:`NotO
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from heapq import heappop
 from typing import Any
 
 from routing.decisions import AgentStateChanged, Decision, Overflowed, Queued, Removed, StepRelaxed, WrapUpEnded
@@ -82,6 +83,8 @@ class Router(Matching, RouterViews, Restoring):
                            for name in dict.fromkeys(name for _, name in entries)), key=lambda e: (e[0], e[1]))
             for agent, entries in self._agent_queues.items()}
         self._queue_skills = {name: tuple(q.skills) for name, q in config.queues.items()}
+        self._load_ordered = {agent for agent, entries in self._agent_lines.items()
+                              if any(config.queues[q].selection == "least_loaded" for _, q, _ in entries)}
         self._selection_of = {name: (q.selection, self._queue_skills[name] if q.selection == "best_proficiency" else ())
                               for name, q in config.queues.items()}
         for agent_id, cfg in config.agents.items():
@@ -254,8 +257,9 @@ class Router(Matching, RouterViews, Restoring):
         a.no_answer = 0
         self._remove_waiting(item)
         self._held[iid] = HeldItem(item.spec, agent, item.queue, now)
-        # taking an offer frees nobody and makes no work eligible: nothing new to offer
-        return [Removed(now, iid, "accepted")] + self._after_agent(agent, now, fill=False)
+        # the offer's units become work's: the agent's channels, state and order are unchanged, and
+        # taking an offer frees nobody and makes no work eligible, so there is nothing to re-file
+        return [Removed(now, iid, "accepted")] + self._states(now)
 
     def reject(self, iid: int, agent: str, now: float) -> list[Decision]:
         """The agent declines; not offered to them again within the reject delay."""
@@ -365,13 +369,13 @@ class Router(Matching, RouterViews, Restoring):
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do, or None."""
-        while True:
-            head = self._deadlines.peek()
-            if head is None:
-                return None
-            if self._due_valid(*head):
-                return head[0]
-            self._deadlines.pop()
+        heap = self._deadlines.heap
+        while heap:
+            at, _, kind, ref = heap[0]
+            if self._due_valid(at, kind, ref):
+                return at
+            heappop(heap)
+        return None
 
     def tick(self, now: float) -> list[Decision]:
         """Carry out everything due at or before ``now``, in time order, one instant at a time.
@@ -384,18 +388,16 @@ class Router(Matching, RouterViews, Restoring):
         """
         out: list[Decision] = []
         self._now = now
-        while True:
-            head = self._deadlines.peek()
-            if head is None or head[0] > now:
-                break
-            instant = head[0]
+        heap = self._deadlines.heap
+        while heap and heap[0][0] <= now:
+            instant = heap[0][0]
             items, agents = self._moment = (set(), set())
             try:
-                while head is not None and head[0] == instant:
-                    at, kind, ref = self._deadlines.pop()
+                # what a handler sets for this very instant (a zero-length ladder step) joins it
+                while heap and heap[0][0] == instant:
+                    at, _, kind, ref = heappop(heap)
                     if self._due_valid(at, kind, ref):
                         out += self._due(at, kind, ref, now)
-                    head = self._deadlines.peek()
             finally:
                 self._moment = None
             out += self._settle(items, agents, now)
@@ -490,7 +492,8 @@ class Router(Matching, RouterViews, Restoring):
         can = a.open_channels(now, self._channels) if a is not None else _NONE
         old = self._open_of.get(agent_id, _NONE)
         if can:
-            sig = (a.used, a.idle_since)  # type: ignore[union-attr]
+            # only least-loaded queues order by load: elsewhere a change of load moves nothing
+            sig = (a.used if agent_id in self._load_ordered else 0, a.idle_since)  # type: ignore[union-attr]
             if can != old or self._open_sig.get(agent_id) != sig:
                 self._open_sig[agent_id] = sig
                 self._file_open(agent_id, a, lines, old, can)

@@ -212,7 +212,10 @@ class Lines:
 
     def position(self, queue: str, key: tuple) -> int:
         """1-based place of ``key`` among every channel's work in ``queue``."""
-        return sum(bisect.bisect_left(line, key) for line in self._keys.get(queue, _NO_LINES).values()) + 1
+        place = 1
+        for line in self._keys.get(queue, _NO_LINES).values():
+            place += bisect.bisect_left(line, key)
+        return place
 
     def ids(self, queue: str) -> list[int]:
         """The interaction ids of ``queue`` in order, every channel merged (a copy)."""
@@ -270,31 +273,35 @@ class FreeMembers:
 
 
 class Deadlines:
-    """A heap of (time, kind, ref) with lazy invalidation by the caller's validity check."""
+    """A heap of (time, kind, ref) with lazy invalidation by the caller's validity check.
+
+    ``heap`` holds ``(time, sequence, kind, ref)`` entries; the router's tick reads and pops it
+    directly (``heapq``), as the hottest loop of the core.
+    """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, str, Any]] = []
+        self.heap: list[tuple[float, int, str, Any]] = []
         self._seq = 0
 
     def push(self, at: float, kind: str, ref: Any) -> None:
         """Remember to look at ``ref`` for ``kind`` at ``at``."""
         self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, kind, ref))
+        heapq.heappush(self.heap, (at, self._seq, kind, ref))
 
     def peek(self) -> tuple[float, str, Any] | None:
         """The earliest entry, or None."""
-        if not self._heap:
+        if not self.heap:
             return None
-        at, _, kind, ref = self._heap[0]
+        at, _, kind, ref = self.heap[0]
         return at, kind, ref
 
     def pop(self) -> tuple[float, str, Any]:
         """Remove and return the earliest entry."""
-        at, _, kind, ref = heapq.heappop(self._heap)
+        at, _, kind, ref = heapq.heappop(self.heap)
         return at, kind, ref
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self.heap)
 
 
 def queue_members(queue: QueueConfig) -> dict[str, Any]:
