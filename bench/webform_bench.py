@@ -84,7 +84,7 @@ async def _bench(args, workdir: Path) -> None:
 
     from callcenter.clock import Clock
     from callcenter.events import EventBus
-    from callcenter.formflow import FormFlow
+    from callcenter.intake.webform import FormFlow
     from callcenter.records.database import Database
     from callcenter.records.migrate import upgrade
     from callcenter.records.store import RecordStore

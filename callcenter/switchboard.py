@@ -1,11 +1,11 @@
 """The switchboard: channels -> records -> routing -> push, and back.
 
-Channels hand in an :class:`Intake` (a normalized contact); the switchboard identifies the
-customer, matches the routing rules, logs the interaction and submits it to the routing core.
-The core's decisions come back as data and are carried out here: the interaction's state and
+The intake pipeline (:mod:`callcenter.intake.pipeline`) hands in each new contact it is
+storing (:meth:`Switchboard.track_new`, then :meth:`Switchboard.route`); the switchboard
+submits it to the routing core. The core's decisions come back as data and are carried out here: the interaction's state and
 timestamps are written to the record (in decision order, per interaction), the agent's
 browser gets the offer with its screen pop, and the channel is told to deliver (a caller is
-sent to the agent's phone by :mod:`callcenter.voice`). Agents' and supervisors' commands come
+sent to the agent's phone by :mod:`callcenter.intake.voice_calls`). Agents' and supervisors' commands come
 in through the same object.
 
 The routing core is pure and synchronous; everything asynchronous (database, push) happens
@@ -15,17 +15,16 @@ its next deadline is armed on the clock after every command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Mapping
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
 from callcenter.clock import Clock
-from callcenter.records.errors import InvalidContact
 from callcenter.lifecycle import State, Step, transition
-from callcenter.routing_rules import ClosedAction, RuleMatch, closed_action, match_rule, queue_open
+from callcenter.routing_rules import RuleMatch, match_rule
 from callcenter.web.serialize import to_json
+from routing import UnknownInteraction
 
 log = Logger(namespace="callcenter.switchboard")
 
@@ -48,45 +47,6 @@ class InvalidState(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-@dataclass(frozen=True)
-class Intake:
-    """A contact as a channel adapter normalized it.
-
-    ``contact_kind``/``contact`` identify the customer (``phone`` or ``email``, raw text;
-    None for an anonymous caller); ``contact_name`` (a caller-id name) names a customer who has
-    no name yet. ``to`` is the address it came to (dialled number, mailbox name, form name).
-    ``digits``/``variables`` come from the IVR, ``subject``/``body`` are searched for rule
-    keywords; ``queue_hint`` (the dialplan's) names the queue when only the default rule
-    matches. ``payload`` is stored on the interaction as is.
-    """
-
-    channel: str
-    direction: str = "inbound"
-    contact_kind: str | None = None
-    contact: str | None = None
-    contact_name: str | None = None
-    to: str | None = None
-    subject: str | None = None
-    body: str | None = None
-    digits: str | None = None
-    variables: Mapping[str, str] = field(default_factory=dict)
-    language: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    virtual_start: float | None = None
-    queue_hint: str | None = None
-
-
-@dataclass(frozen=True)
-class Admission:
-    """What became of an intake: the logged interaction, the rule that matched, and
-    ``closed`` (the configured closed-hours action) when its queue is closed now."""
-
-    interaction: Any
-    customer: Any
-    match: RuleMatch
-    closed: ClosedAction | None
 
 
 class Switchboard:
@@ -119,93 +79,71 @@ class Switchboard:
 
     # --- intake ---
 
-    async def admit(self, intake: Intake, route: bool = True) -> Admission:
-        """Identify the customer, log the interaction and, if its queue is open (or the channel
-        queues anyway), submit it to routing. Record errors (bad contact) propagate unchanged.
+    def track_new(self, iid: int, channel: str, state: State, stored: Awaitable[Any]) -> None:
+        """A contact the intake pipeline is storing (``stored`` fires once its write committed):
+        every later write about it waits for that one. If the write fails, the contact is
+        withdrawn from routing: nothing may be carried out for an interaction that is not stored."""
+        self.channel_of[iid] = channel
+        self._states[iid] = state
+        self._chain(iid, lambda: self._stored(iid, stored))
 
-        ``route=False`` logs a contact that another system routes (a PBX speaking the CTI API):
-        it is queued in the record but never offered by the core."""
-        customer = await self._identify(intake)
-        now = self._clock.utcnow()
-        facts = {"channel": intake.channel, "to": intake.to, "digits": intake.digits,
-                 "variables": dict(intake.variables), "tier": customer.tier if customer else None,
-                 "attributes": dict(customer.attributes) if customer else {},
-                 "language": intake.language or (customer.language if customer else None),
-                 "subject": intake.subject, "body": intake.body}
-        match = match_rule(self.settings, facts)
-        if intake.queue_hint in self.settings.queues and match.rule == self.settings.rules[-1].id:
-            match = replace(match, queue=intake.queue_hint)
-        queue = self.settings.queues[match.queue]
-        closed = None if queue_open(queue, now) else closed_action(queue, intake.channel)
-        payload = dict(intake.payload)
-        payload["routing"] = {"rule": match.rule, "priority": match.priority, "tier": match.tier}
-        refused = closed is not None and not closed.queue
-        # A contact that will be queued is created queued (one write, not two): the caller is
-        # waiting, and every write before the routing decision is time on hold.
-        first = State.NEW if refused else transition(State.NEW, Step.QUEUE).state
-        stamps = {} if refused else {"queued_at": now}
-        interaction = await self._store.create_interaction(
-            customer_id=customer.id, channel=intake.channel, direction=intake.direction,
-            state=first.value, queue=match.queue, subject=intake.subject, payload=payload, at=now, **stamps)
-        self.channel_of[interaction.id] = intake.channel
-        self._states[interaction.id] = first
-        if refused:
-            await self._step(interaction.id, Step.REFUSE, details={"reason": "queue_closed", "queue": match.queue})
-            return Admission(interaction, customer, match, closed)
-        self._event(interaction.id, "routed", None, {"queue": match.queue, "rule": match.rule,
-                                                     "skipped": [list(s) for s in match.skipped]})
-        if not route:
-            self.external.add(interaction.id)
-            return Admission(interaction, customer, match, None)
-        spec = self._spec(self.settings, match, iid=interaction.id, channel=intake.channel, tier=match.tier,
-                          # The same instant as queued_at, so a restart puts it back exactly in place.
-                          virtual_start=intake.virtual_start or now.timestamp(),
-                          language=facts["language"], attributes=facts["attributes"],
-                          customer_key=str(customer.id))
-        self._meta[interaction.id] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
+    async def _stored(self, iid: int, stored: Awaitable[Any]) -> None:
+        try:
+            await stored
+        except Exception:
+            self._lost(iid)
+            raise
+
+    def _lost(self, iid: int) -> None:
+        log.error("interaction {iid} could not be stored; withdrawn from routing", iid=iid)
+        self._states.pop(iid, None)
+        self.channel_of.pop(iid, None)
+        self._meta.pop(iid, None)
+        self.external.discard(iid)
+        try:
+            self._run(lambda now: self.router.cancel(iid, "not_stored", now))
+        except UnknownInteraction:  # never submitted (refused, routed elsewhere) or already gone
+            pass
+
+    def route(self, iid: int, match: RuleMatch, facts: Mapping[str, Any], *, start: float, at: Any,
+              customer_key: str) -> None:
+        """Submit a tracked contact to the routing core in the queue ``match`` chose.
+
+        ``facts`` are what the rules matched on (language, attributes); ``start`` is its
+        place in line (seconds; a restart puts it back there); ``at`` its ``queued_at``.
+        """
+        spec = self._spec(self.settings, match, iid=iid, channel=self.channel_of[iid], tier=match.tier,
+                          virtual_start=start, language=facts.get("language"),
+                          attributes=dict(facts.get("attributes") or {}), customer_key=customer_key)
+        self._meta[iid] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
         self._run(lambda now: self.router.submit(spec, now))
-        return Admission(interaction, customer, match, closed)
+
+    def refuse(self, iid: int, queue: str) -> None:
+        """A tracked contact whose queue is closed and does not queue: refused, in the record."""
+        self._after(iid, Step.REFUSE, {"reason": "queue_closed", "queue": queue})
+
+    def route_elsewhere(self, iid: int) -> None:
+        """A tracked contact that another system routes (CTI): queued in the record, never offered."""
+        self.external.add(iid)
 
     def route_facts(self, interaction: Any, facts: Mapping[str, Any]) -> None:
         """Route an interaction a channel flow logged, matching the rules on ``facts``."""
         self.route_existing(interaction, match_rule(self.settings, facts), facts)
 
     def route_existing(self, interaction: Any, match: RuleMatch, facts: Mapping[str, Any]) -> None:
-        """Route an interaction a channel flow already logged (an email, possibly reopened, a form)."""
+        """Route an interaction a channel flow already logged (an email, possibly reopened)."""
         iid = interaction.id
         self._states[iid] = State(interaction.state)
         self.channel_of[iid] = interaction.channel
         start = self._clock.utcnow()
-        spec = self._spec(self.settings, match, iid=iid, channel=interaction.channel, tier=match.tier,
-                          virtual_start=start.timestamp(), language=facts.get("language"),
-                          attributes=dict(facts.get("attributes") or {}),
-                          customer_key=str(interaction.customer_id))
 
         async def queue_then_submit() -> None:
             if self._states.get(iid) is State.NEW:
                 # Stamped with the spec's start: queued_at is where a restart puts it back in line.
                 await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule}, at=start)
-            self._meta[iid] = {"queue": match.queue, "start": spec.virtual_start, "fallback": match.fallback}
-            self._run(lambda now: self.router.submit(spec, now))
+            self.route(iid, match, facts, start=start.timestamp(), at=start, customer_key=str(interaction.customer_id))
 
         self._chain(iid, queue_then_submit)
-
-    async def _identify(self, intake: Intake) -> Any:
-        """The customer owning the contact; an anonymous one when there is no usable contact
-        (withheld or malformed caller id): the contact is still served, and the raw text stays
-        in the payload for a person to merge later."""
-        if intake.contact_kind and intake.contact:
-            try:
-                customer = await self._store.find_or_create_customer(intake.contact_kind, intake.contact)
-            except InvalidContact as error:
-                log.info("unusable {kind} {contact!r} ({why}); serving as anonymous", kind=intake.contact_kind,
-                         contact=intake.contact, why=error.message)
-            else:
-                if intake.contact_name and not customer.display_name:
-                    customer = await self._store.update_customer(customer.id, display_name=intake.contact_name)
-                return customer
-        customer = await self._store.create_customer(display_name="Anonymous")
-        return await self._store.update_customer(customer.id, provisional=True)
 
     # --- commands from agents, supervisors and channels ---
 

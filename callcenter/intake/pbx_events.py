@@ -22,8 +22,10 @@ from twisted.logger import Logger
 
 from callcenter.records.errors import InvalidContact
 from callcenter.records.normalize import normalize_phone
-from callcenter.switchboard import Intake, Switchboard
-from callcenter.voice import VoiceCalls
+from callcenter.intake.contact import Contact
+from callcenter.intake.pipeline import IntakePipeline
+from callcenter.switchboard import Switchboard
+from callcenter.intake.voice_calls import VoiceCalls
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from channels.telephony.calllog import CallLogBuilder, CallSummary
 from channels.telephony.callevents import (
@@ -40,7 +42,7 @@ from channels.telephony.callevents import (
 from channels.telephony.cti import CallEffect, CtiCallTracker, CtiInputError, parse_cti_event
 from channels.telephony.originate import ClickToDial, InvalidDialNumber
 
-log = Logger(namespace="callcenter.telephony")
+log = Logger(namespace="callcenter.intake.pbx_events")
 
 CTI_EXPIRY_INTERVAL = 60.0
 
@@ -120,9 +122,10 @@ class TelephonyEvents:
 class CtiApi:
     """``POST /api/cti/{token}``: the generic CTI API (form or JSON body)."""
 
-    def __init__(self, switchboard: Switchboard, token: str | None, clock: Any,
+    def __init__(self, switchboard: Switchboard, intake: IntakePipeline, token: str | None, clock: Any,
                  blocked: Callable[[str | None], bool] = lambda number: False) -> None:
         self._board = switchboard
+        self._intake = intake
         self._token = token
         self._clock = clock
         self._blocked = blocked
@@ -172,14 +175,14 @@ class CtiApi:
         event = effect.event
         if effect.kind == "create":
             inbound = event.direction == "in"
-            admission = await self._board.admit(route=False, intake=Intake(
+            admission = await self._intake.admit(route=False, contact=Contact(
                 channel="voice", direction="inbound" if inbound else "outbound", contact_kind="phone",
                 contact=event.from_number if inbound else event.to_number,
                 to=event.to_number if inbound else event.from_number,
                 payload={"cti": {"call_id": event.call_id, "from": event.from_number, "to": event.to_number,
                                  "user": event.user}}))
-            self._calls[event.call_id] = admission.interaction.id
-            return admission.interaction.id
+            self._calls[event.call_id] = admission.interaction_id
+            return admission.interaction_id
         iid = self._calls.get(effect.call_id)
         if iid is None:
             return None

@@ -31,7 +31,9 @@ from twisted.logger import Logger
 from callcenter.clock import Clock
 from callcenter.records.errors import InvalidContact
 from callcenter.records.normalize import normalize_phone
-from callcenter.switchboard import Intake, Switchboard
+from callcenter.intake.contact import Contact
+from callcenter.intake.pipeline import IntakePipeline
+from callcenter.switchboard import Switchboard
 from channels.telephony.callhandling import (
     CallInstruction,
     DialAgent,
@@ -42,7 +44,7 @@ from channels.telephony.callhandling import (
     ReleaseCall,
 )
 
-log = Logger(namespace="callcenter.voice")
+log = Logger(namespace="callcenter.intake.voice_calls")
 
 # Statuses of Asterisk's DIALSTATUS that mean the caller went away while the phone rang.
 CALLER_LEFT_STATUSES = frozenset({"CANCEL"})
@@ -83,8 +85,9 @@ class VoiceCalls:
 
     restore_grace = 30.0    # seconds a call waiting at the last stop has to ask again (the dialplan retries every 2 s)
 
-    def __init__(self, switchboard: Switchboard, clock: Clock | None = None) -> None:
+    def __init__(self, switchboard: Switchboard, intake: IntakePipeline, clock: Clock | None = None) -> None:
         self._board = switchboard
+        self._intake = intake
         self._clock = clock
         self._calls: dict[str, Call] = {}           # caller channel uniqueid -> call
         self._by_interaction: dict[int, Call] = {}
@@ -105,11 +108,11 @@ class VoiceCalls:
             self._board.restore([pending])
         if known is None or known.phase is Phase.ENDED:
             known = self._calls[call.uniqueid] = Call(call.uniqueid, call.arrived_at)
-            admission = await self._board.admit(_intake(call, self._board.settings.server.default_region))
+            admission = await self._intake.admit(_contact(call, self._board.settings.server.default_region), wait=False)
             if admission.closed is not None:
                 self._end(known, call.arrived_at)
                 return QueueClosed(admission.closed.announcement or "closed")
-            iid = known.interaction = admission.interaction.id
+            iid = known.interaction = admission.interaction_id
             self._by_interaction[iid] = known
             known.ready = self._early.pop(iid, None)
             if known.phase is Phase.ENDED:
@@ -383,9 +386,9 @@ def dialled_address(call: InboundCall, region: str) -> str:
     return raw
 
 
-def _intake(call: InboundCall, region: str) -> Intake:
+def _contact(call: InboundCall, region: str) -> Contact:
     variables = dict(call.variables)
-    return Intake(
+    return Contact(
         channel="voice", direction="inbound",
         contact_kind="phone" if call.caller_number else None, contact=call.caller_number,
         contact_name=call.caller_name,

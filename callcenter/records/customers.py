@@ -80,12 +80,18 @@ def create_customer(
     points: Iterable[tuple[str, str]],
     now: datetime,
 ) -> Customer:
-    """Insert a customer with ``fields`` (see :data:`UPDATABLE_FIELDS`) and contact points.
+    """Insert a customer with ``fields`` (see :data:`UPDATABLE_FIELDS`, and optionally a
+    reserved ``id``) and contact points.
 
     Raises :class:`Conflict` if a contact point already belongs to a customer.
     """
     values = dict(display_name="", language=None, attributes={}, external_ids={}, provisional=False)
     values.update(fields)
+    if values.get("id") is None:
+        values.pop("id", None)
+        explicit = uow.new_id(conn, "customers")
+        if explicit is not None:
+            values["id"] = explicit
     customer_id = conn.execute(
         insert(customers).values(**values, created_at=now, updated_at=now).returning(customers.c.id)
     ).scalar_one()

@@ -32,6 +32,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from callcenter.events import DomainEvent, EventBus
+from callcenter.records.ids import IdSource
 
 T = TypeVar("T")
 
@@ -44,10 +45,19 @@ class DatabaseStopped(RuntimeError):
 
 
 class UnitOfWork:
-    """Collects the domain events a write produces; the database publishes them after commit."""
+    """Collects the domain events a write produces; the database publishes them after commit.
 
-    def __init__(self) -> None:
+    ``ids`` (the database's :class:`~callcenter.records.ids.IdSource`) gives rows inserted
+    inside the write an id that no reserved id collides with.
+    """
+
+    def __init__(self, ids: IdSource | None = None) -> None:
         self.events: list[DomainEvent] = []
+        self.ids = ids
+
+    def new_id(self, conn: Connection, table: str) -> int | None:
+        """The explicit id for a new row of ``table`` (SQLite), or None to use the column's default."""
+        return self.ids.take_in_transaction(conn, table) if self.ids is not None else None
 
     def emit(self, event: DomainEvent) -> None:
         """Queue ``event`` for publication once this unit of work has committed."""
@@ -81,6 +91,8 @@ class Database:
             size = pool_size or 4
             self.engine = create_engine(url, pool_size=size, max_overflow=0)
             self._read_pool = self._write_pool = ThreadPool(1, size, name="db")
+        #: Ids of customers and interactions handed out before their rows are written.
+        self.ids = IdSource(self)
         self._running = False
         self._stopped = False
         self._in_flight = 0
@@ -163,7 +175,7 @@ class Database:
                 return fn(conn, *args)
 
     def _run_write(self, fn: Callable, args: tuple) -> tuple[Any, list[DomainEvent]]:
-        uow = UnitOfWork()
+        uow = UnitOfWork(self.ids)
         with self.engine.connect() as conn:
             conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():

@@ -35,11 +35,16 @@ def create_interaction(
     """Log a new interaction for the customer ``customer_id`` resolves to.
 
     ``fields`` holds ``channel``, ``direction``, ``state`` and optionally ``queue``,
-    ``agent``, ``subject``, ``payload`` and lifecycle timestamps. A ``created`` entry is
+    ``agent``, ``subject``, ``payload``, lifecycle timestamps and a reserved ``id``. A ``created`` entry is
     appended to its event log. Raises :class:`NotFound` for an unknown customer.
     """
     owner = resolve_id(conn, customer_id)
     values = {"payload": {}, **fields}
+    if values.get("id") is None:
+        values.pop("id", None)
+        explicit = uow.new_id(conn, "interactions")
+        if explicit is not None:
+            values["id"] = explicit
     interaction_id = conn.execute(
         insert(interactions)
         .values(customer_id=owner, created_at=now, updated_at=now, **values)
@@ -188,7 +193,8 @@ def _log(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) ->
         for eid, p in zip(ids, params)
     ]
     for e in out:
-        uow.emit(InteractionEventAppended(at=e.at.timestamp(), interaction_id=e.interaction_id, event_id=e.id, kind=e.kind, actor=e.actor))
+        uow.emit(InteractionEventAppended(at=e.at.timestamp(), interaction_id=e.interaction_id, event_id=e.id, kind=e.kind, actor=e.actor,
+                                          details=e.details))
     return out
 
 

@@ -21,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from callcenter.clock import Clock
 from callcenter.records import audit, customers, interactions, validate
+from callcenter.records.admissions import Admitted, ContactWrite, admit_contacts
 from callcenter.records.batching import Coalescer, each_in_savepoint
+from callcenter.records.customer_cache import CustomerCache
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
 from callcenter.records.eventwriter import EventWriter
@@ -38,7 +40,8 @@ from callcenter.records.normalize import CONTACT_KINDS, normalize_contact
 
 DIRECTIONS = ("inbound", "outbound", "internal")
 MAX_TIMELINE_PAGE = 500
-LOOKUP_BATCH = 200
+LOOKUP_BATCH = 500
+ADMIT_BATCH = 1000
 _TEXT_LIMITS = {"queue": 100, "agent": 100, "disposition": 100, "notes": 64 * 1024, "subject": 998}
 
 
@@ -59,6 +62,7 @@ class RecordStore:
         tiers: Sequence[str] = DEFAULT_TIERS,
         max_document_bytes: int = validate.DEFAULT_MAX_DOCUMENT_BYTES,
         event_batch: int = 2000,
+        customer_cache_size: int = 100_000,
     ) -> None:
         if not tiers:
             raise ValueError("at least one tier is needed")
@@ -78,16 +82,53 @@ class RecordStore:
         # for one interaction await each change before the next (the switchboard does).
         self._state_changes: Coalescer[tuple] = Coalescer(self._write_each(interactions.update_interaction_state),
                                                            LOOKUP_BATCH)
+        # New contacts (customer, interaction, log) arriving together share one write.
+        self._admissions: Coalescer[ContactWrite] = Coalescer(self._admit_batch, ADMIT_BATCH)
+        #: Customers recently found by a contact point (see :mod:`callcenter.records.customer_cache`).
+        self.customers = CustomerCache(db.bus, customer_cache_size)
+        #: Ids handed out before their rows are written (see :mod:`callcenter.records.ids`).
+        self.ids = db.ids
 
     # --- customers ---
 
     async def find_customer_by_phone(self, raw: str) -> Customer | None:
         """The customer owning this phone (any format the default region reads), or None."""
-        return await self._lookups.submit(("phone", normalize_contact("phone", raw, self._region)))
+        return await self.find_customer(("phone", normalize_contact("phone", raw, self._region)))
 
     async def find_customer_by_email(self, raw: str) -> Customer | None:
         """The customer owning this email address (any case or IDNA form), or None."""
-        return await self._lookups.submit(("email", normalize_contact("email", raw, self._region)))
+        return await self.find_customer(("email", normalize_contact("email", raw, self._region)))
+
+    async def find_customer(self, point: tuple[str, str]) -> Customer | None:
+        """The owner of an already normalized contact point ``(kind, value)``, or None.
+
+        Answered from memory for contacts seen recently (see :mod:`callcenter.records.customer_cache`).
+        """
+        found = self.customers.get(point)
+        if found is not None:
+            return found
+        generation = self.customers.generation
+        found = await self._lookups.submit(point)
+        if found is not None:
+            self.customers.put(point, found, generation)
+        return found
+
+    def normalize_point(self, kind: str, raw: str, field: str = "value") -> tuple[str, str]:
+        """``(kind, normalized value)``; :class:`InvalidContact` naming ``field`` if unusable."""
+        return kind, normalize_contact(kind, raw, self._region, field)
+
+    async def admit_contact(self, write: ContactWrite) -> Admitted:
+        """Store a new contact whole (see :mod:`callcenter.records.admissions`) in a write shared
+        with the other contacts arriving at the same moment (one commit for all of them).
+
+        Its payload is checked against the document cap first (:class:`InvalidInput`).
+        Raises the record error that contact met; nothing of it is stored then.
+        """
+        validate.document("payload", write.fields.get("payload"), self._max_doc, optional=True)
+        return await self._admissions.submit(write)
+
+    async def _admit_batch(self, writes: Sequence[ContactWrite]) -> list[Any]:
+        return await self._db.write(admit_contacts, writes)
 
     async def find_or_create_customer(self, kind: str, raw: str) -> Customer:
         """The owner of a contact point; a new provisional customer if nobody owns it.
@@ -95,7 +136,7 @@ class RecordStore:
         Idempotent: asking twice for the same contact returns the same customer.
         """
         value = normalize_contact(kind, raw, self._region, "value")
-        found = await self._lookups.submit((kind, value))
+        found = await self.find_customer((kind, value))
         if found is not None:
             return found
         try:
@@ -270,6 +311,7 @@ class RecordStore:
         await self._new_customers.drain()
         await self._new_interactions.drain()
         await self._state_changes.drain()
+        await self._admissions.drain()
 
     # --- validation ---
 

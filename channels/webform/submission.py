@@ -1,7 +1,7 @@
 """What the forms channel hands on: a valid submission, and the receipt it gets back.
 
 The channel never stores anything itself. A :data:`FormSink` (in the server,
-:class:`callcenter.formflow.FormFlow`) takes each :class:`FormSubmission` that passed every
+:class:`callcenter.intake.webform.FormFlow`) takes each :class:`FormSubmission` that passed every
 check and returns a :class:`FormReceipt`. A sink that cannot store the submission raises;
 :class:`SubmissionRejected` means the submission was refused for its content (the client
 gets 422 with the field errors), anything else that storage is unavailable (the client gets

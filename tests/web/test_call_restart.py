@@ -114,7 +114,7 @@ def test_the_pbx_channel_list_after_a_restart_ends_calls_that_are_gone(run, serv
                               caller_number="+14155550188", application="MusicOnHold", duration="00:00:30",
                               bridge_id=None),
               ResyncFinished(at=now, channels=1, devices=0)]
-    from callcenter.telephony import TelephonyEvents
+    from callcenter.intake.pbx_events import TelephonyEvents
 
     feed = TelephonyEvents(second.switchboard, second.voice, second.store)
     for event in events:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from twisted.internet import reactor
 
-from callcenter.switchboard import Intake
+from callcenter.intake.contact import Contact
 from tests.support.browser import run_in_chromium
 from tests.support.http import http_request
 
@@ -48,7 +48,7 @@ def session(run, app, login):
 
 def admit(run, app, phone, to="+18005550100", digits="1"):
     """A call that waits (nobody available)."""
-    return run(app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact=phone, to=to, digits=digits))).interaction.id
+    return run(app.intake.admit(Contact(channel="voice", contact_kind="phone", contact=phone, to=to, digits=digits))).interaction_id
 
 
 def test_snapshot_shows_scores_and_actions_are_audited(run, app):
@@ -133,7 +133,7 @@ def test_dashboard_updates_when_an_interaction_arrives(run, app, tmp_path):
         before = await cell.inner_text()
         from twisted.internet.defer import ensureDeferred
 
-        arrival = app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550104",
+        arrival = app.intake.admit(Contact(channel="voice", contact_kind="phone", contact="+14155550104",
                                                to="+18005550100", digits="1"))
         await ensureDeferred(arrival).asFuture(asyncio.get_running_loop())
         # A locator, not wait_for_function: the page's CSP forbids the eval a polled predicate needs.
@@ -150,8 +150,8 @@ def test_long_wait_raises_an_alert_on_the_dashboard_and_clears_when_answered(run
     """A call waiting past the 2-minute threshold raises one alert, pushed and in the snapshot;
     it clears once nobody waits that long."""
     now = app.clock.now()
-    iid = run(app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550111",
-                                           to="+18005550100", digits="1", virtual_start=now - 600))).interaction.id
+    iid = run(app.intake.admit(Contact(channel="voice", contact_kind="phone", contact="+14155550111",
+                                           to="+18005550100", digits="1", virtual_start=now - 600))).interaction_id
     changes = app.alerts.check()
     raised = [(a.queue, a.kind) for a in changes.raised]
     assert ("billing", "longest_wait") in raised
@@ -168,8 +168,8 @@ def test_reload_that_removes_a_queue_hands_its_work_to_the_rule_fallback(run, ap
     """Removing the sales queue moves a waiting sales call to the rule's fallback (support), keeping
     its original start."""
     app.switchboard.login("erin")    # a sales member logged in (not ready): the call waits in sales
-    iid = run(app.switchboard.admit(Intake(channel="voice", contact_kind="phone", contact="+14155550121",
-                                           to="+18005550100", digits="2"))).interaction.id
+    iid = run(app.intake.admit(Contact(channel="voice", contact_kind="phone", contact="+14155550121",
+                                           to="+18005550100", digits="2"))).interaction_id
     before = {w.interaction: w for w in app.switchboard.router.waiting()}
     assert before[iid].queue == "sales"
     cfg = app.config_dir

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet import reactor
 
-from callcenter.telephony import TelephonyEvents
+from callcenter.intake.pbx_events import TelephonyEvents
 from channels.telephony.callevents import AgentPhonePresence
 from tests.support.agi_peer import agi_env, connect_agi
 

@@ -21,7 +21,7 @@ from twisted.web.resource import Resource
 
 from callcenter.clock import Clock
 from callcenter.events import EventBus
-from callcenter.formflow import FormFlow
+from callcenter.intake.webform import FormFlow
 from callcenter.records.database import Database
 from callcenter.records.model import Interaction
 from callcenter.records.store import RecordStore
@@ -32,6 +32,7 @@ from channels.webform.resource import FormsResource
 from tests.conftest import run_on_reactor
 from tests.records.helpers import T0
 from tests.support.http import HttpResult, http_request
+from tests.support.intake import RecordingIntake
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 SECRET = b"test-secret-of-the-form-tokens-0123456789"
@@ -49,8 +50,13 @@ class FormsServer:
     flow: FormFlow
     resource: FormsResource
     data_dir: Path
-    routed: list[tuple[Interaction, Mapping[str, Any]]]
+    intake: RecordingIntake
     confirmations: list[tuple[str, str, str, int]]
+
+    @property
+    def routed(self) -> list[tuple[Interaction, Mapping[str, Any]]]:
+        """``(interaction, facts the rules matched on)`` of every submission the pipeline admitted."""
+        return [(admission.interaction, admission.facts) for _, admission in self.intake.admitted]
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, json_body: Any = None) -> HttpResult:
@@ -127,19 +133,15 @@ def make_server(sqlite_database, tmp_path) -> Callable[..., FormsServer]:
         clock = task.Clock()
         clock.advance(T0.timestamp())
         record = store or RecordStore(sqlite_database, Clock(clock), "US")
-        routed: list = []
         confirmations: list = []
-
-        def on_new_interaction(interaction: Interaction, routing_input: Mapping[str, Any]) -> None:
-            routed.append((interaction, routing_input))
+        intake = RecordingIntake(record, settings, Clock(clock))
 
         async def send_confirmation(to_address: str, subject: str, body: str, interaction: Interaction) -> None:
             confirmations.append((to_address, subject, body, interaction.id))
 
         chosen = forms or shipped_forms()
-        flow = FormFlow(store=record, forms=chosen, templates=settings.templates, data_dir=tmp_path / "var",
-                        reactor=_reactor(), on_new_interaction=on_new_interaction,
-                        send_confirmation=send_confirmation, fallback_language="en")
+        flow = FormFlow(admit=intake.admit, forms=chosen, templates=settings.templates, data_dir=tmp_path / "var",
+                        reactor=_reactor(), send_confirmation=send_confirmation, fallback_language="en")
         resource = FormsResource(forms=chosen, sink=flow.submit_form, clock=Clock(clock), secret=SECRET,
                                  languages=settings.server.languages, default_region="US",
                                  templates=settings.templates)
@@ -150,7 +152,7 @@ def make_server(sqlite_database, tmp_path) -> Callable[..., FormsServer]:
         started.append(http)
         host, port = http.address
         return FormsServer(f"http://{host}:{port}", clock, record, sqlite_database, flow, resource,
-                           tmp_path / "var", routed, confirmations)
+                           tmp_path / "var", intake, confirmations)
 
     yield build
     for http in started:

@@ -1,5 +1,6 @@
-"""FormFlow on a SQLite record: identity without email, bad contacts, failing callbacks, and
-content-addressed attachments that a failed submission must not take away from others."""
+"""FormFlow through the real intake pipeline on a SQLite record: identity without email, bad
+contacts, failing routing and mail, and content-addressed attachments that a failed submission
+must not take away from others."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from sqlalchemy import text
 from twisted.internet import task
 
 from callcenter.clock import Clock
-from callcenter.formflow import FormFlow, store_blob
+from callcenter.intake.webform import FormFlow, store_blob
 from callcenter.records.store import RecordStore
 from callcenter.settings import load_settings
 from channels.webform.submission import Attachment, FormSubmission, SubmissionRejected
 from tests.conftest import run_on_reactor
 from tests.records.helpers import T0
+from tests.support.intake import RecordingIntake
 from tests.webform.conftest import CONFIG, _reactor
 
 PDF = b"%PDF-1.4 shared\n"
@@ -41,34 +43,34 @@ def store(sqlite_database) -> RecordStore:
 
 @pytest.fixture
 def flow_of(store, tmp_path):
-    """Builds a FormFlow with the given callbacks on ``store``."""
+    """Builds a FormFlow on ``store`` through a real intake pipeline, with the given mail callback."""
     settings = load_settings(CONFIG)
 
-    def build(on_new_interaction, send_confirmation) -> FormFlow:
-        flow = FormFlow(store=store, forms=settings.webform.forms, templates=settings.templates,
-                        data_dir=tmp_path / "var", reactor=_reactor(), on_new_interaction=on_new_interaction,
-                        send_confirmation=send_confirmation, new_reference=iter(["REF1", "REF2", "REF3"]).__next__)
-        return flow
+    def build(send_confirmation, intake: RecordingIntake | None = None) -> FormFlow:
+        intake = intake or RecordingIntake(store, settings, store_clock(store))
+        return FormFlow(admit=intake.admit, forms=settings.webform.forms, templates=settings.templates,
+                        data_dir=tmp_path / "var", reactor=_reactor(), send_confirmation=send_confirmation,
+                        new_reference=iter(["REF1", "REF2", "REF3"]).__next__)
     return build
 
 
-def ignore(interaction, routing_input) -> None:
-    """An on_new_interaction that does nothing."""
+def store_clock(store: RecordStore) -> Clock:
+    """The clock ``store`` was built with."""
+    return store._clock  # noqa: SLF001 - the fixture's own store
 
 
 async def no_mail(to_address: str, subject: str, body: str, interaction) -> None:
     """A send_confirmation that does nothing."""
 
 
-def test_fakes_match_the_documented_callback_signatures():
-    """The recording callbacks take exactly the parameters FormFlow passes."""
-    assert list(inspect.signature(ignore).parameters) == ["interaction", "routing_input"]
+def test_fake_matches_the_documented_callback_signature():
+    """The recording mail callback takes exactly the parameters FormFlow passes."""
     assert list(inspect.signature(no_mail).parameters) == ["to_address", "subject", "body", "interaction"]
 
 
 def test_phone_only_and_anonymous_submissions(flow_of, store):
     """Without an email the phone identifies the customer; with neither, a provisional named customer."""
-    flow = flow_of(ignore, no_mail)
+    flow = flow_of(no_mail)
     first = run_on_reactor(flow.submit_form(submission(email=None)))
     second = run_on_reactor(flow.submit_form(submission(email=None, phone=None, name="Mei")))
     one = run_on_reactor(store.get_interaction(first.interaction_id))
@@ -82,44 +84,38 @@ def test_phone_only_and_anonymous_submissions(flow_of, store):
 
 def test_contact_the_record_refuses_is_a_field_error(flow_of):
     """An email the record cannot normalize is rejected naming the form's email field."""
-    flow = flow_of(ignore, no_mail)
+    flow = flow_of(no_mail)
     with pytest.raises(SubmissionRejected) as caught:
         run_on_reactor(flow.submit_form(submission(email="not an address")))
     assert [(e.field, e.code) for e in caught.value.errors] == [("email", "invalid_email")]
 
 
 def test_failing_routing_and_mail_do_not_undo_the_submission(flow_of, store):
-    """Errors of the post-commit callbacks are logged; the receipt is returned and the interaction kept."""
+    """A routing core that fails and a mail that fails are logged; the receipt is returned and the
+    interaction kept, queued, for the next rebuild to put in line."""
     calls = []
+    intake = RecordingIntake(store, load_settings(CONFIG), store_clock(store))
 
-    def broken_routing(interaction, routing_input) -> None:
+    def broken_submit(spec, now):
         calls.append("routing")
         raise RuntimeError("router down")
+
+    intake.switchboard.router.submit = broken_submit
 
     async def broken_mail(to_address: str, subject: str, body: str, interaction) -> None:
         calls.append(("mail", to_address, subject))
         raise OSError("outbox full")
 
-    flow = flow_of(broken_routing, broken_mail)
+    flow = flow_of(broken_mail, intake)
     receipt = run_on_reactor(flow.submit_form(submission()))
-    assert run_on_reactor(store.get_interaction(receipt.interaction_id)).payload["reference"] == "REF1"
+    stored = run_on_reactor(store.get_interaction(receipt.interaction_id))
+    assert (stored.payload["reference"], stored.state) == ("REF1", "queued")
     assert calls == ["routing", ("mail", "lin@example.com", "联系我们：我们已收到您的请求 [#REF1]")]
-
-
-def test_async_routing_callback_is_awaited(flow_of):
-    """An async on_new_interaction is awaited before the receipt is returned."""
-    seen = []
-
-    async def routing(interaction, routing_input) -> None:
-        seen.append(routing_input["to"])
-
-    run_on_reactor(flow_of(routing, no_mail).submit_form(submission()))
-    assert seen == ["contact"]
 
 
 def test_failed_submission_keeps_a_blob_another_submission_stored(flow_of, sqlite_database, tmp_path):
     """A blob already stored is shared: a later failed submission of the same bytes leaves it."""
-    flow = flow_of(ignore, no_mail)
+    flow = flow_of(no_mail)
     with_pdf = submission(attachments=(Attachment("attachment", "a.pdf", "application/pdf", PDF),))
     run_on_reactor(flow.submit_form(with_pdf))
     blob = tmp_path / "var" / "attachments" / hashlib.sha256(PDF).hexdigest()

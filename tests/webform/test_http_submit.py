@@ -34,7 +34,7 @@ def test_urlencoded_post_redirects_to_thanks_and_stores_the_interaction(server):
     [stored] = server.interactions()
     reference = stored.payload["reference"]
     assert re.fullmatch(r"[A-Z2-9]{8}", reference)
-    assert (stored.channel, stored.direction, stored.state) == ("webform", "inbound", "new")
+    assert (stored.channel, stored.direction, stored.state) == ("webform", "inbound", "queued")
     assert stored.payload["fields"] == {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+12125550100",
                                         "topic": "billing", "message": "My invoice\nis wrong.", "consent": True}
     assert stored.payload["labels"]["topic"] == "Topic"
@@ -55,9 +55,10 @@ def test_customer_gets_both_contact_points_routing_and_a_confirmation(server):
     assert customer.display_name == "Ada Lovelace" and customer.provisional
     [(interaction, routing_input)] = server.routed
     assert interaction.id == stored.id
-    assert routing_input == {"channel": "webform", "to": "contact", "language": "en", "tier": "basic",
-                             "attributes": {"topic": "billing"}, "subject": "Contact us: Ada Lovelace",
-                             "body": "My invoice\nis wrong."}
+    assert {k: routing_input[k] for k in ("channel", "to", "language", "tier", "attributes", "subject", "body")} == {
+        "channel": "webform", "to": "contact", "language": "en", "tier": "basic",
+        "attributes": {"topic": "billing"}, "subject": "Contact us: Ada Lovelace", "body": "My invoice\nis wrong."}
+    assert stored.state == "queued" and stored.queue == "support"
     [(to, subject, body, iid)] = server.confirmations
     reference = stored.payload["reference"]
     assert (to, iid) == ("ada@example.com", stored.id)

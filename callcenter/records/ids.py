@@ -1,0 +1,97 @@
+"""Primary keys handed out before their rows are written.
+
+The intake pipeline decides where a contact goes (the routing core keys everything by the
+interaction's id) before the write that stores it commits, so the ids of a new customer and
+of its interaction must exist first. :class:`IdSource` hands them out:
+
+* **PostgreSQL**: from the tables' own sequences, reserved ahead in blocks
+  (``SELECT nextval(...) FROM generate_series(1, n)``), so several nodes and the rows inserted
+  without an explicit id never collide: every id comes from the one sequence.
+* **SQLite**: from a counter in this process, started at ``max(id) + 1`` of the table on first
+  use. SQLite is the single-node embedded database and one process writes it (the instance
+  lock sees to that), so the counter is the sequence. Rows inserted without an explicit id
+  inside a write (:meth:`take_in_transaction`) take theirs from the same counter, so an id
+  reserved but not yet written is never given to another row.
+
+An id that was reserved and never written (the write failed, the server stopped) is simply
+not used: ids are unique and increasing in order of reservation, not gapless.
+
+Thread safety: reservations happen on the reactor thread, :meth:`take_in_transaction` on the
+database's write thread; a lock guards the SQLite counters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+TABLES = ("customers", "interactions")
+_BLOCK = 256
+
+
+class IdSource:
+    """Reserves ids of ``customers`` and ``interactions`` for the :class:`Database` ``db``."""
+
+    def __init__(self, db: Any, block: int = _BLOCK) -> None:
+        self._db = db
+        self._block = block
+        self._lock = threading.Lock()
+        self._next: dict[str, int] = {}                            # SQLite: the next free id per table
+        self._ahead: dict[str, deque[int]] = {t: deque() for t in TABLES}  # PostgreSQL: reserved ids
+        self._filling: dict[str, Any] = {}
+
+    @property
+    def sqlite(self) -> bool:
+        """True when ids come from this process's counters (the database is SQLite)."""
+        return self._db.dialect == "sqlite"
+
+    async def take(self, table: str, count: int = 1) -> list[int]:
+        """``count`` new ids of ``table``, increasing. Raises ``KeyError`` for another table.
+
+        Costs a database round trip only the first time (SQLite) or once per block
+        (PostgreSQL).
+        """
+        if table not in TABLES:
+            raise KeyError(table)
+        if self.sqlite:
+            if table not in self._next:
+                start = await self._db.read(_next_free, table)
+                with self._lock:
+                    self._next.setdefault(table, start)
+            with self._lock:
+                first = self._next[table]
+                self._next[table] = first + count
+            return list(range(first, first + count))
+        ahead = self._ahead[table]
+        while len(ahead) < count:
+            ahead.extend(await self._db.read(_reserve, table, max(self._block, count - len(ahead))))
+        return [ahead.popleft() for _ in range(count)]
+
+    def take_in_transaction(self, conn: Connection, table: str) -> int | None:
+        """The id for a row of ``table`` inserted inside a write on ``conn``.
+
+        SQLite: the next id of this process's counter (started from ``conn`` if needed).
+        PostgreSQL: None, the column's default (the same sequence) assigns it.
+        """
+        if not self.sqlite:
+            return None
+        with self._lock:
+            if table not in self._next:
+                self._next[table] = _next_free(conn, table)
+            taken = self._next[table]
+            self._next[table] = taken + 1
+        return taken
+
+
+def _next_free(conn: Connection, table: str) -> int:
+    return int(conn.execute(text(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")).scalar_one())
+
+
+def _reserve(conn: Connection, table: str, count: int) -> list[int]:
+    rows = conn.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
+                        {"n": count})
+    return [int(r[0]) for r in rows]
