@@ -303,12 +303,11 @@ def decode_bytes(data: bytes, label: str | None, hints: Iterable[str] = ()) -> t
     # another charset by accident. Then the other parts' charsets, then a detection.
     candidates = [FALLBACK] + [c for c in (codec_for(h) for h in hints) if c] + [detect_codec(data), "cp1252", "latin-1"]
     for name in candidates:
-        if name in tried:
-            continue
-        tried.add(name)
-        text = _try(data, name)
-        if text is not None:
-            return text, f"{first_problem}; decoded as {name}"
+        if name not in tried:
+            tried.add(name)
+            text = _try(data, name)
+            if text is not None:
+                return text, f"{first_problem}; decoded as {name}"
         if name == FALLBACK:
             text = _mostly_utf8(data)
             if text is not None:

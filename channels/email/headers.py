@@ -259,7 +259,10 @@ def _mailboxes(chunk: str) -> tuple[list[tuple[str, str]], list[str]]:
     if angle is not None:
         # RFC 5322: the angle address is the address, whatever the display text looks like
         # (``jang@xyzlinu <jang@xyzlinux12345678.it>``).
-        address = _route_free("".join(angle.group(1).split()))  # CFWS inside the brackets is no part of it
+        inside = angle.group(1).strip()
+        # White space left where comments were inside the brackets is no part of the address
+        # (a quoted local part keeps its own).
+        address = _route_free(inside if '"' in inside else "".join(inside.split()))
         name = (text[: angle.start()] + " " + text[angle.end():]).strip() or " ".join(comments)
         if not address:
             return [], []

@@ -59,11 +59,12 @@ def _script(ch: str) -> str | None:
 def script_language(text: str) -> str | None:
     """The language the writing system of ``text`` points to, or None for Latin or too little text.
 
-    A script counts when it has at least 2 characters and, weighing an ideograph or syllable
-    as three letters, at least a third of the weight of the Latin letters (quoted English
-    history under a Chinese reply does not outweigh the reply).
+    Lines quoted with ``>`` are left out. A script counts when it has at least 2 characters
+    and, weighing an ideograph or syllable as three letters, at least a third of the weight
+    of the Latin letters (an English signature under a Chinese reply does not outweigh it).
     """
-    sample = text[:_SAMPLE]
+    # Quoted lines are someone else's words (often our own English acknowledgement).
+    sample = "\n".join(line for line in text[:_SAMPLE].split("\n") if not line.lstrip().startswith(">"))
     counts = Counter(script for script in map(_script, sample) if script)
     if not counts:
         return None

@@ -35,6 +35,7 @@ from channels.email.headers import (
 )
 from channels.email.htmltext import html_to_text
 from channels.email.language import guess_language
+from channels.email.quoting import split_quoted
 
 _HEADER_LINE = re.compile(rb"^(From |[!-9;-~]+[ \t]*:)")
 # Headers that identify the content for the dedupe hash; transport headers (Received,
@@ -259,7 +260,8 @@ def _parse(raw: bytes, text: bytes, repairs: list[str], limits: ParseLimits, env
         problems=tuple(dict.fromkeys(problems)),
         sender_source=sender_source,
         language=guess_language(
-            [v for k, v in headers if k == "content-language"] + bodies.languages, subject + "\n" + text, hints),
+            [v for k, v in headers if k == "content-language"] + bodies.languages,
+            subject + "\n" + (split_quoted(text).new or text), hints),
         report_type=_report_type(msg),
     )
 
