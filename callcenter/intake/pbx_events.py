@@ -119,8 +119,14 @@ class TelephonyEvents:
         self._board.log_event(iid, "call_summary", details)
 
 
+CTI_TOKEN_HEADER = "x-cti-token"
+
+
 class CtiApi:
-    """``POST /api/cti/{token}``: the generic CTI API (form or JSON body)."""
+    """``POST /api/cti`` with the token in the ``X-CTI-Token`` header, or ``POST /api/cti/{token}``
+    for a PBX that cannot send a header: the generic CTI API (form or JSON body). A wrong or
+    missing token is a 404, as if the endpoint did not exist; the path form's token is redacted
+    from the access log (:func:`callcenter.web.listener.redact_uri`)."""
 
     def __init__(self, switchboard: Switchboard, intake: IntakePipeline, token: str | None, clock: Any,
                  blocked: Callable[[str | None], bool] = lambda number: False) -> None:
@@ -135,6 +141,7 @@ class CtiApi:
 
     def register(self, api: JsonApi) -> None:
         """Add the CTI route to ``api``."""
+        api.add("POST", "/api/cti", self.post)
         api.add("POST", "/api/cti/{token}", self.post)
 
     def start(self) -> None:
@@ -153,7 +160,8 @@ class CtiApi:
 
     async def post(self, req: ApiRequest) -> object:
         """Validate the token and the event, apply it, reply with what happened."""
-        if not self._token or not hmac.compare_digest(req.params["token"].encode(), self._token.encode()):
+        presented = req.params.get("token") or req.header(CTI_TOKEN_HEADER) or ""
+        if not self._token or not hmac.compare_digest(presented.encode(), self._token.encode()):
             raise ApiError(404, "not_found", "no such endpoint")
         params = _cti_params(req)
         try:
