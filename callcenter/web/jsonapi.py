@@ -20,6 +20,8 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from callcenter.web.listener import redact_uri
+
 log = Logger(namespace="callcenter.web")
 
 MAX_JSON_BODY = 1024 * 1024
@@ -218,7 +220,7 @@ class JsonApi(Resource):
         finished = []
         request.notifyFinish().addBoth(finished.append)
         d.addCallback(lambda result: finished or self._send(request, result))
-        d.addErrback(lambda f: log.failure("failed writing the response to {path}", f, path=path))
+        d.addErrback(lambda f: log.failure("failed writing the response to {path}", f, path=redact_uri(path)))
         return NOT_DONE_YET
 
     async def _call(self, handler: Handler, req: ApiRequest) -> JsonResponse:
@@ -230,7 +232,7 @@ class JsonApi(Resource):
             translated = self._translate_error(e)
             if translated is not None:
                 return JsonResponse(translated.body(), translated.status)
-            log.failure("unhandled error in {method} {path}", method=req.method, path=req.path)
+            log.failure("unhandled error in {method} {path}", method=req.method, path=redact_uri(req.path))
             return JsonResponse(ApiError(500, "internal_error", "internal server error").body(), 500)
         return result if isinstance(result, (JsonResponse, FileResponse)) else JsonResponse(result)
 
