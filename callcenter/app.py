@@ -210,6 +210,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.records.users import UserStore
     from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
     from callcenter.web.desktop import DesktopApi
+    from callcenter.web.mailreview import MailReviewApi, admin_pages
     from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, MetricsResource, home_of,
                                       page_environment, static_resource)
     from callcenter.web.push import PushHub, PushResource
@@ -261,6 +262,7 @@ def _build_web(app: Application, reactor: Any) -> None:
         return run_dry(board.settings, all_available_router(board.settings), interaction, now)
 
     SupervisionApi(board, app.store, app.clock, supervisor, admin, app.reloader.reload, dry_run).register(app.api)
+    MailReviewApi(lambda: app.mail, admin).register(app.api)
     env = page_environment()
     for name, resource in authn.resources().items():
         root.putChild(name, resource)
@@ -272,6 +274,8 @@ def _build_web(app: Application, reactor: Any) -> None:
     root.putChild(b"supervisor", authn.guard(DashboardPage(env, lambda: board.settings, authn.csrf_for,
                                                            authn.checked_principal),
                                              roles=("supervisor", "admin"), page=True))
+    root.putChild(b"admin", authn.guard(admin_pages(env, lambda: app.mail, authn.csrf_for, authn.checked_principal),
+                                        roles=("admin",), page=True))
 
     async def can_read_reports(request: Any) -> bool:
         principal = await authn.principal_for(request)

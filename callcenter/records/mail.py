@@ -111,6 +111,7 @@ class StoredMessage:
     reason: str | None
     details: dict[str, Any]
     created_at: datetime
+    review: str | None = None
     duplicate: bool = False
 
 

@@ -97,7 +97,7 @@ def page_links(principal: Any, table: Mapping[str, str], current: str) -> list[t
         links += [("/supervisor", table["nav_dashboard"]), ("/reports/", table["nav_reports"]),
                   ("/reports/erlang", table["nav_staffing"])]
     if principal is not None and principal.role == "admin":
-        links.append(("/supervisor#configuration", table["configuration"]))
+        links += [("/supervisor#configuration", table["configuration"]), ("/admin/mail", table["nav_mail_review"])]
     return [(href, label, href == current) for href, label in links]
 
 

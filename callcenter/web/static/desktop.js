@@ -70,6 +70,72 @@
     });
   }
 
+  function sizeText(bytes) {
+    return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MB" :
+      bytes >= 1024 ? Math.round(bytes / 1024) + " KB" : bytes + " B";
+  }
+
+  // The email thread, newest message first (the server's order): who and when, what is new,
+  // the quoted history folded, attachments as download links, and for what we send its
+  // delivery state. A message that could not be read shows a banner and its original.
+  function renderThread(box, mails) {
+    box.textContent = "";
+    box.hidden = mails.length === 0;
+    mails.forEach(function (m) {
+      var item = make("article", "mail " + m.direction + (m.flagged ? " flagged" : ""));
+      item.setAttribute("data-testid", "mail-" + m.id);
+      var head = make("header", "mail-head");
+      head.appendChild(make("span", "mail-dir", m.direction === "inbound" ? "←" : "→"));
+      head.appendChild(make("span", "mail-from", (m.name ? m.name + " " : "") + (m.from ? "<" + m.from + ">" : "")));
+      if (m.at) { head.appendChild(make("time", "mail-at", m.at.slice(0, 16).replace("T", " "))); }
+      if (m.delivery) {
+        var state = make("span", "delivery " + m.delivery.state, L["delivery_" + m.delivery.state] || m.delivery.state);
+        state.setAttribute("data-testid", "delivery-" + m.id);
+        if (m.delivery.detail) { state.title = m.delivery.detail; }
+        head.appendChild(state);
+        if (m.delivery.detail) { head.appendChild(make("span", "delivery-detail", m.delivery.detail)); }
+      }
+      item.appendChild(head);
+      if (m.subject) { item.appendChild(make("p", "mail-subject", m.subject)); }
+      if (m.flagged) {
+        item.appendChild(make("p", "banner", L.unreadable_banner + (m.reason ? " (" + m.reason + ")" : "")));
+      }
+      if (m.text) { item.appendChild(make("pre", "mail-text", m.text)); }
+      if (m.quoted && m.quoted.trim()) {
+        var fold = make("details", "quoted");
+        fold.appendChild(make("summary", null, L.quoted_history));
+        fold.appendChild(make("pre", null, m.quoted));
+        item.appendChild(fold);
+      }
+      var files = make("ul", "attachments");
+      (m.attachments || []).forEach(function (a) {
+        var li = make("li");
+        var label = "📎 " + (a.filename || a.content_type) + " (" + sizeText(a.size) + ")";
+        if (a.url) {
+          var link = make("a", null, label);
+          link.href = a.url;
+          link.setAttribute("download", a.filename || "");
+          link.setAttribute("data-testid", "attachment-" + a.id);
+          li.appendChild(link);
+        } else {
+          li.appendChild(make("span", null, label + " · " + L.not_kept));
+        }
+        files.appendChild(li);
+      });
+      if (m.flagged && m.raw_url) {
+        var raw = make("a", null, "📎 " + L.original_message + " (.eml)");
+        raw.href = m.raw_url;
+        raw.setAttribute("download", "");
+        raw.setAttribute("data-testid", "raw-" + m.id);
+        var li2 = make("li");
+        li2.appendChild(raw);
+        files.appendChild(li2);
+      }
+      if (files.children.length) { item.appendChild(files); }
+      box.appendChild(item);
+    });
+  }
+
   function renderPop(pop, kind) {
     var node = document.getElementById("pop-template").content.firstElementChild.cloneNode(true);
     var interaction = pop.interaction, customer = pop.customer, payload = interaction.payload || {};
@@ -92,12 +158,9 @@
     var formFields = payload.fields || {}, formLabels = payload.labels || {};
     Object.keys(formFields).forEach(function (k) { fields.push([formLabels[k] || k, formFields[k]]); });
     fillDl(node.querySelector(".interaction-fields"), fields);
-    var thread = ((pop.content || {}).email || []).map(function (m) {
-      var files = (m.attachments || []).map(function (a) { return "📎 " + (a.filename || a.content_type) + " (" + a.size + " B)"; });
-      return (m.direction === "inbound" ? "← " : "→ ") + (m.from || "") + (m.subject ? " · " + m.subject : "") +
-        "\n" + (m.text || "") + (files.length ? "\n" + files.join("\n") : "");
-    }).join("\n\n────────\n\n");
-    text(node.querySelector(".interaction-body"), thread || payload.message || "");
+    var mails = (pop.content || {}).email || [];
+    renderThread(node.querySelector(".email-thread"), mails);
+    text(node.querySelector(".interaction-body"), mails.length ? "" : (payload.message || ""));
     var list = node.querySelector(".timeline");
     (pop.timeline || []).forEach(function (item) {
       list.appendChild(make("li", null, item.created_at.slice(0, 16).replace("T", " ") + " · " + item.channel +
@@ -141,6 +204,17 @@
     });
   }
 
+  // Reply boxes survive re-renders (every push re-reads /api/me), so typing is never lost.
+  var drafts = {};
+
+  function loadDraft(id, box, template, replace) {
+    box.dataset.loaded = "1";
+    var url = "/api/me/work/" + id + "/reply-draft" + (template ? "?template=" + encodeURIComponent(template) : "");
+    call("GET", url).then(function (draft) {
+      if (replace || !box.dataset.touched) { box.value = draft.body; }
+    }).catch(function (e) { showError(e.message); });
+  }
+
   function renderWork(work, wrapping) {
     var box = $("work");
     box.textContent = "";
@@ -158,15 +232,28 @@
       }));
       if (!inWrapUp) {
         if (pop.interaction.channel === "email" && config.can_reply) {
-          var reply = make("textarea");
+          // The answer is written once: it starts from the reply template's greeting and
+          // signature, and is sent exactly as it reads here (a template chosen is sent whole).
+          var reply = drafts[id] || make("textarea");
+          drafts[id] = reply;
           reply.setAttribute("aria-label", L.reply);
-          reply.rows = 6;
+          reply.setAttribute("data-testid", "reply-text-" + id);
+          reply.rows = 10;
+          reply.addEventListener("input", function () { reply.dataset.touched = "1"; });
           var templates = select("template", [["", "—"]].concat(config.reply_templates));
           actions.appendChild(templates);
+          actions.appendChild(button(L.start_from_template, "draft-" + id, function () {
+            loadDraft(id, reply, templates.value, true);
+          }));
           actions.appendChild(reply);
           actions.appendChild(button(L.send_reply, "reply-" + id, function () {
-            act("POST", "/api/me/work/" + id + "/reply", { body: reply.value, template: templates.value || null });
+            showError("");
+            call("POST", "/api/me/work/" + id + "/reply", { body: reply.value }).then(function () {
+              delete drafts[id];
+              return refresh();
+            }).catch(function (e) { showError(e.message); });
           }));
+          if (!reply.dataset.loaded) { loadDraft(id, reply, "", false); }
         }
         var queues = select("queue", config.queues);
         actions.appendChild(queues);
