@@ -204,14 +204,14 @@ def _build_web(app: Application, reactor: Any) -> None:
 
     from callcenter.intake.webform import FormFlow
     from callcenter.livestats import LiveStats
-    from callcenter.metrics import MetricsRegistry
-    from callcenter.records.reporting import ReportingReader
+    from callcenter.metrics import MetricsAccess, MetricsEndpoint, MetricsRegistry
+    from callcenter.records.reporting import AgentStateLog, ReportingReader
     from callcenter.records.sessions import SessionRecords
     from callcenter.records.users import UserStore
     from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
     from callcenter.web.desktop import DesktopApi
     from callcenter.web.mailreview import MailReviewApi, admin_pages
-    from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, MetricsResource, home_of,
+    from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, home_of,
                                       page_environment, static_resource)
     from callcenter.web.push import PushHub, PushResource
     from callcenter.web.reports import ReportsResource
@@ -222,11 +222,13 @@ def _build_web(app: Application, reactor: Any) -> None:
     app.users = users = UserStore(app.database, app.clock)
     app.authn = authn = Authenticator(users, app.clock, records=SessionRecords(app.database), home=home_of)
     _one_off("sessions", authn.restore_sessions).setServiceParent(app.service)
-    board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus)
+    board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus, clock=app.clock,
+                            state_log=AgentStateLog(app.database))
+    CallbackService("today's rollover", board.stats.start, _async(board.stats.stop)).setServiceParent(app.service)
 
     async def recompute_today() -> None:
-        count = await board.stats.recompute(ReportingReader(app.database).facts, app.clock.now())
-        log.info("today's figures recomputed from {count} contacts in the record", count=count)
+        count = await board.stats.recompute(ReportingReader(app.database).histories, app.clock.now())
+        log.info("today's figures recomputed from {count} queue legs in the record", count=count)
 
     _one_off("today's figures", recompute_today).setServiceParent(app.service)
 
@@ -285,7 +287,8 @@ def _build_web(app: Application, reactor: Any) -> None:
                                               can_read_reports, authn.csrf_for, authn.checked_principal))
     registry = MetricsRegistry()
     collect_metrics(registry, board, app.health, app.clock)
-    root.putChild(b"metrics", MetricsResource(registry))
+    root.putChild(b"metrics", MetricsEndpoint(registry, lambda: MetricsAccess(
+        board.settings.supervision.metrics_token, board.settings.supervision.metrics_allow)))
 
     async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
         await app.mailflow.send_notice(interaction.id, to, subject, body, "form_confirmation")

@@ -144,9 +144,11 @@ class InteractionStateChanged(DomainEvent):
 
 @dataclass(frozen=True)
 class InteractionEventAppended(DomainEvent):
-    """An entry was appended to an interaction's event log."""
+    """An entry was appended to an interaction's event log; ``details`` as stored (for
+    readers that derive figures from the log: today's queue legs)."""
 
     interaction_id: int
     event_id: int
     kind: str
     actor: str | None
+    details: Any = field(default=None, compare=False, repr=False)

@@ -1,13 +1,21 @@
-"""Read-only queries of the interaction log for reports.
+"""Read-only queries of the record for reports: contacts' leg-shaping log and agents' states.
 
-The reports (:mod:`callcenter.reports.kpi`) count an interaction in the interval in which
-it was queued, so every report over ``[start, end)`` is one range query on
-``interactions.queued_at``, served by the ``ix_interactions_queued_at`` index, returning
-only the columns the figures need as :class:`~callcenter.reports.kpi.InteractionFact`.
-Nothing here writes; the figures can be recomputed from the log at any time.
+The reports (:mod:`callcenter.reports.kpi`) count a queue leg in the interval it **entered**.
+A leg can enter long after its interaction was created (an overflow after ten minutes, a
+transfer, a customer's reply reopening an email the next day), but never after the
+interaction's last change, so every leg entered in ``[start, end)`` belongs to an
+interaction created before ``end`` and changed at or after ``start`` (index
+``ix_interactions_updated_at``). :func:`contact_histories` reads those interactions and the
+entries of their logs that shape legs (offers and their returns, the bulky part of a log,
+are left out) as :class:`~callcenter.reports.legs.ContactHistory`;
+:func:`callcenter.reports.legs.legs_of` turns each into legs, exactly as today's live
+figures do from the committed writes.
 
-:func:`interaction_facts` is a unit of work for ``Database.read``; :class:`ReportingReader`
-is the narrow object the web pages and the daily summary are given.
+Agents' states are stored as the routing core decided them (:class:`AgentStateLog` writes
+them, one row per change); :func:`agent_state_spans` reads the spans overlapping a range,
+each agent's state at ``start`` included, for occupancy over any past interval.
+
+Nothing here changes what exists; the figures can be recomputed from the record at any time.
 """
 
 from __future__ import annotations
@@ -15,18 +23,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from callcenter.records.errors import InvalidInput
-from callcenter.records.schema import interactions
-from callcenter.reports.kpi import InteractionFact
+from callcenter.records.schema import agent_states, interaction_events, interactions
+from callcenter.reports.kpi import AgentStateSpan, all_legs, spans_from_changes
+from callcenter.reports.legs import ContactHeader, ContactHistory, Leg, LogEntry
 
+log = Logger(namespace="callcenter.records.reporting")
 MAX_RANGE_DAYS = 366
-
-_TEXT = (interactions.c.id, interactions.c.channel, interactions.c.queue, interactions.c.agent, interactions.c.state)
-_INSTANTS = (interactions.c.queued_at, interactions.c.answered_at, interactions.c.ended_at,
-             interactions.c.wrap_up_ended_at)
+# Log entries that never open, close or time a leg: left out of the read.
+_SKIPPED_STEPS = ("offer", "return", "accept")
+_LEG_KINDS = ("created", "routed", "overflowed", "moved", "state")
 
 
 def _check_range(start: datetime, end: datetime) -> None:
@@ -38,31 +49,61 @@ def _check_range(start: datetime, end: datetime) -> None:
         raise InvalidInput("end", f"a report covers at most {MAX_RANGE_DAYS} days")
 
 
-def interaction_facts(conn: Connection, start: datetime, end: datetime) -> list[InteractionFact]:
-    """Every interaction queued in ``[start, end)``, oldest queued first.
-
-    Raises :class:`InvalidInput` for naive bounds, an empty or reversed range, or one longer
-    than :data:`MAX_RANGE_DAYS`.
-    """
+def contact_histories(conn: Connection, start: datetime, end: datetime) -> list[ContactHistory]:
+    """The histories of every inbound interaction that may have a leg entered in ``[start, end)``,
+    by id. Raises :class:`InvalidInput` for naive bounds, an empty or reversed range, or one
+    longer than :data:`MAX_RANGE_DAYS`."""
     _check_range(start, end)
-    sqlite = conn.dialect.name == "sqlite"
-    # SQLite keeps instants as fixed-width UTC text (see the schema); reading them as text
-    # and parsing with fromisoformat is several times faster than the generic DateTime
-    # result processor, which matters at 100,000 rows. PostgreSQL returns datetimes.
-    instants = [type_coerce(c, String) for c in _INSTANTS] if sqlite else list(_INSTANTS)
+    candidates = (select(interactions.c.id)
+                  .where(interactions.c.updated_at >= start, interactions.c.created_at < end,
+                         interactions.c.direction != "outbound"))
+    headers = {
+        row.id: ContactHeader(row.id, row.channel, row.direction, row.queue, row.disposition,
+                              _callback_for(row.payload))
+        for row in conn.execute(
+            select(interactions.c.id, interactions.c.channel, interactions.c.direction, interactions.c.queue,
+                   interactions.c.disposition, interactions.c.payload["callback_for"].label("payload"))
+            .where(interactions.c.id.in_(candidates)))
+    }
+    step = interaction_events.c.details["step"].as_string()
     rows = conn.execute(
-        select(*_TEXT, *instants, interactions.c.disposition)
-        .where(interactions.c.queued_at >= start, interactions.c.queued_at < end)
-        .order_by(interactions.c.queued_at, interactions.c.id)
+        select(interaction_events.c.interaction_id, interaction_events.c.id, interaction_events.c.at,
+               interaction_events.c.kind, interaction_events.c.details)
+        .where(interaction_events.c.interaction_id.in_(candidates),
+               interaction_events.c.kind.in_(_LEG_KINDS),
+               (interaction_events.c.kind != "state") | step.is_(None) | step.notin_(_SKIPPED_STEPS))
+        .order_by(interaction_events.c.interaction_id, interaction_events.c.id)
     ).all()
-    if not sqlite:
-        return [InteractionFact(*row) for row in rows]
-    return [InteractionFact(i, ch, q, a, st, _utc(qa), _utc(aa), _utc(ea), _utc(wa), d)
-            for i, ch, q, a, st, qa, aa, ea, wa, d in rows]
+    entries: dict[int, list[LogEntry]] = {}
+    for iid, eid, at, kind, details in rows:
+        entries.setdefault(iid, []).append(LogEntry(at, kind, details or {}, eid))
+    return [ContactHistory(h, tuple(entries.get(i, ()))) for i, h in sorted(headers.items())]
 
 
-def _utc(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text + "+00:00")
+def _callback_for(value: Any) -> int | None:
+    # The JSON value of payload["callback_for"]: an int, or None when absent.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def agent_state_spans(conn: Connection, start: datetime, end: datetime) -> list[AgentStateSpan]:
+    """Every agent's states over ``[start, end)``, clipped to it: the last change before
+    ``start`` gives the state at ``start``. Raises like :func:`contact_histories`."""
+    _check_range(start, end)
+    last_before = select(func.max(agent_states.c.id)).where(agent_states.c.at < start).group_by(agent_states.c.agent)
+    rows = conn.execute(
+        select(agent_states.c.agent, agent_states.c.state, agent_states.c.at)
+        .where((agent_states.c.id.in_(last_before)) | ((agent_states.c.at >= start) & (agent_states.c.at < end)))
+        .order_by(agent_states.c.id)
+    ).all()
+    changes = [(agent, state, max(at, start)) for agent, state, at in rows]
+    return spans_from_changes(changes, end)
+
+
+def record_agent_states(conn: Connection, _uow: Any, changes: list[tuple[str, str, str | None, datetime]]) -> int:
+    """Append agents' state changes ``(agent, state, reason, at)``; returns how many."""
+    if changes:
+        conn.execute(insert(agent_states), [{"agent": a, "state": s, "reason": r, "at": at} for a, s, r, at in changes])
+    return len(changes)
 
 
 class ReportingReader:
@@ -72,6 +113,54 @@ class ReportingReader:
     def __init__(self, database: Any) -> None:
         self._db = database
 
-    async def facts(self, start: datetime, end: datetime) -> list[InteractionFact]:
-        """See :func:`interaction_facts`."""
-        return await self._db.read(interaction_facts, start, end)
+    async def histories(self, start: datetime, end: datetime) -> list[ContactHistory]:
+        """See :func:`contact_histories`."""
+        return await self._db.read(contact_histories, start, end)
+
+    async def legs(self, start: datetime, end: datetime) -> list[Leg]:
+        """Every leg entered in ``[start, end)``, ordered by entry."""
+        legs = [leg for leg in all_legs(await self.histories(start, end)) if start <= leg.entered_at < end]
+        return sorted(legs, key=lambda leg: (leg.entered_at, leg.contact, leg.index))
+
+    async def spans(self, start: datetime, end: datetime) -> list[AgentStateSpan]:
+        """See :func:`agent_state_spans`."""
+        return await self._db.read(agent_state_spans, start, end)
+
+
+class AgentStateLog:
+    """Stores agents' state changes in the order they happened, off the reactor.
+
+    :meth:`record` is synchronous (the switchboard calls it while carrying out the routing
+    core's decisions); changes are written in batches, one write at a time, so their ids
+    keep their order. A failed write is logged and its changes are dropped (the figures
+    of the live day do not depend on it). :meth:`flushed` waits until everything recorded
+    so far is written.
+    """
+
+    def __init__(self, database: Any) -> None:
+        self._db = database
+        self._pending: list[tuple[str, str, str | None, datetime]] = []
+        self._writing: Deferred | None = None
+
+    def record(self, agent: str, state: str, reason: str | None, at: datetime) -> None:
+        """Queue one change for writing."""
+        self._pending.append((agent, state, reason, at))
+        if self._writing is None:
+            d = Deferred.fromCoroutine(self._drain())
+            self._writing = None if d.called else d
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._db.write(record_agent_states, batch)
+                except Exception:  # noqa: BLE001 - logged, the next batch goes on
+                    log.failure("storing {n} agent state changes failed", n=len(batch))
+        finally:
+            self._writing = None
+
+    async def flushed(self) -> None:
+        """Return once every change recorded so far is written (or failed)."""
+        while self._writing is not None:
+            await self._writing

@@ -3,7 +3,8 @@
 The documents are built with :mod:`xml.etree.ElementTree`, so every label is escaped and the
 output is always well-formed XML; no script, no external reference. A chart is a plot area
 with a y axis from 0 to a rounded maximum, one x position per interval (labels thinned to
-stay legible), and series drawn as grouped bars or as lines. ``None`` values (an interval
+stay legible), each axis titled with what it shows and its unit, and series drawn as
+grouped bars or as lines. ``None`` values (an interval
 without the data for a rate) leave a gap in a line and no bar.
 """
 
@@ -16,8 +17,8 @@ from typing import Callable, Sequence
 
 from callcenter.reports.kpi import KpiRow
 
-WIDTH, HEIGHT = 760, 280
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 36, 56
+WIDTH, HEIGHT = 760, 300
+LEFT, RIGHT, TOP, BOTTOM = 66, 16, 36, 76
 COLOURS = ("#2b6cb0", "#2f855a", "#c53030", "#b7791f")
 MAX_X_LABELS = 12
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -44,10 +45,10 @@ def _nice_max(value: float) -> float:
 
 def svg_chart(title: str, labels: Sequence[str], series: Sequence[Series],
               y_format: Callable[[float], str] = lambda v: f"{v:g}", y_max: float | None = None,
-              reference: tuple[str, float] | None = None) -> str:
+              reference: tuple[str, float] | None = None, x_title: str = "", y_title: str = "") -> str:
     """An SVG document (text) plotting ``series`` over the x ``labels``.
 
-    ``y_max`` fixes the top of the axis (else the rounded largest value); ``reference`` is a
+    ``x_title`` and ``y_title`` name the axes with their units. ``y_max`` fixes the top of the axis (else the rounded largest value); ``reference`` is a
     named horizontal line such as a service-level target. Raises ``ValueError`` when a
     series has not one value per label or an unknown ``kind``.
     """
@@ -80,6 +81,13 @@ def svg_chart(title: str, labels: Sequence[str], series: Sequence[Series],
         if i % every == 0:
             ET.SubElement(svg, "text", {"x": f"{LEFT + slot * (i + 0.5):.1f}", "y": str(HEIGHT - BOTTOM + 16),
                                         "text-anchor": "middle"}).text = label
+    if x_title:
+        ET.SubElement(svg, "text", {"x": f"{LEFT + plot_w / 2:.1f}", "y": str(HEIGHT - BOTTOM + 34),
+                                    "text-anchor": "middle", "fill": "#444"}).text = x_title
+    if y_title:
+        middle = f"{TOP + plot_h / 2:.1f}"
+        ET.SubElement(svg, "text", {"x": "14", "y": middle, "text-anchor": "middle", "fill": "#444",
+                                    "transform": f"rotate(-90 14 {middle})"}).text = y_title
     bars = [s for s in series if s.kind == "bar"]
     bar_w = slot * 0.8 / max(1, len(bars))
     for n, s in enumerate(series):
@@ -137,29 +145,34 @@ def _secs(v: float) -> str:
     return f"{v:.0f}s"
 
 
-def volume_chart(rows: Sequence[KpiRow]) -> str:
-    """Offered, handled and abandoned per interval (``rows`` one per interval: totals)."""
+def _x_title(rows: Sequence[KpiRow], timezone: str) -> str:
+    return f"interval start ({timezone})" if timezone else "interval start"
+
+
+def volume_chart(rows: Sequence[KpiRow], timezone: str = "") -> str:
+    """Offered, answered and abandoned legs per interval (``rows`` one per interval: totals)."""
     labels = [r.interval.label for r in rows]
     return svg_chart("Volume", labels, [
         Series("offered", tuple(float(r.offered) for r in rows)),
-        Series("handled", tuple(float(r.handled) for r in rows)),
+        Series("answered", tuple(float(r.answered) for r in rows)),
         Series("abandoned", tuple(float(r.abandoned) for r in rows)),
-    ])
+    ], x_title=_x_title(rows, timezone), y_title="queue legs")
 
 
-def service_level_chart(rows: Sequence[KpiRow], target: float | None = None) -> str:
+def service_level_chart(rows: Sequence[KpiRow], target: float | None = None, timezone: str = "") -> str:
     """Service level and abandon rate per interval, 0-100 %, with the target line if given."""
     labels = [r.interval.label for r in rows]
     return svg_chart("Service level", labels, [
         Series("service level", tuple(r.service_level for r in rows), "line"),
         Series("abandon rate", tuple(r.abandon_rate for r in rows), "line"),
-    ], y_format=_percent, y_max=1.0, reference=(f"target {target:.0%}", target) if target is not None else None)
+    ], y_format=_percent, y_max=1.0, reference=(f"target {target:.0%}", target) if target is not None else None,
+        x_title=_x_title(rows, timezone), y_title="% of legs")
 
 
-def handle_time_chart(rows: Sequence[KpiRow]) -> str:
+def handle_time_chart(rows: Sequence[KpiRow], timezone: str = "") -> str:
     """Average handle time and average speed of answer per interval, seconds."""
     labels = [r.interval.label for r in rows]
     return svg_chart("Handle time", labels, [
         Series("AHT", tuple(r.aht for r in rows), "line"),
         Series("ASA", tuple(r.asa for r in rows), "line"),
-    ], y_format=_secs)
+    ], y_format=_secs, x_title=_x_title(rows, timezone), y_title="seconds")

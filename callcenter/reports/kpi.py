@@ -1,27 +1,39 @@
-"""Key figures per interval, queue, channel and agent, from interaction facts (pure).
+"""Every contact-center figure, defined once, from queue legs and agents' state history (pure).
 
-An interaction counts in the interval in which it was **queued** (``queued_at``), whatever
-the interval of its answer or end: a call queued at 09:14:50 and answered at 09:15:20 is
-offered, handled and timed in the 09:00 quarter hour. Interactions never queued (outbound,
-refused) are not part of these reports. The exact definitions (``docs/reports.md``):
+The dashboard (:mod:`callcenter.livestats`), the report pages and their CSV, the charts, the
+daily summary and ``/metrics`` all count with :class:`Tally` and derive with the functions
+below; ``docs/reports.md`` gives each definition with a worked example. A leg
+(:class:`~callcenter.reports.legs.Leg`) counts in the interval, queue, channel and agent
+(the one who answered it; "" when none did) of its **entry**. ``T`` is the leg's target
+``within``: the queue's for voice, the channel's for other channels (an email's 4 hours is
+not a call's 20 seconds), see :meth:`KpiRules.target`.
 
-- offered: interactions queued in the interval;
-- handled: those answered (``answered_at`` set);
-- abandoned: those in state ``abandoned`` whose wait (``ended_at - queued_at``) was longer
-  than the short-abandon threshold; the others are **short abandons**, counted apart and
-  left out of the abandon rate and the service level;
-- abandon rate = abandoned / (offered - short abandons);
-- service level = answered within T / (answered + abandoned after T), T the ``within`` of
-  the interaction's queue target; "within" means a wait <= T, "after" a wait > T;
-  abandons between the short threshold and T count in neither part; None when the
-  denominator is 0;
-- ASA = total wait of handled interactions / handled;
-- AHT = (talk + wrap-up) / finished handles, talk = ``ended_at - answered_at``, wrap-up =
-  ``wrap_up_ended_at - ended_at``; a handle is finished once wrap-up ended (or the
-  interaction completed without wrap-up);
-- max wait = the longest wait of an answered or abandoned interaction (short ones too);
-- occupancy (per agent, when state spans are given) = busy / (busy + available) time,
-  busy meaning ``busy`` or ``wrap_up``; ``not_ready`` time counts in neither.
+Counts of legs entered:
+
+- offered: legs that entered the queue (a contact offered to three agents is one leg;
+  a contact overflowed to a second queue is one leg in each);
+- answered: legs answered (``connect``); answered within: with a wait <= T;
+- abandoned: legs the customer left unanswered after waiting at least the short-abandon
+  threshold; short abandoned: strictly less than it (counted apart);
+- overflowed out: legs that left for another queue unanswered (overflow, supervisor's move);
+- transferred out: answered legs that an agent transferred to another queue;
+- callback requested: legs left because the customer asked to be called back (not an abandon);
+- callback legs (a callback the center makes) are counted apart: ``callbacks_offered``,
+  ``callbacks_answered`` and their own wait; they are in no queue figure but the handle time.
+
+Derived figures (None when the denominator is 0):
+
+- service level, under the site's named definition (:data:`SERVICE_LEVELS`);
+- abandon rate = abandoned / (offered - short abandoned - callback requested);
+- ASA = wait of answered legs / answered legs (callback legs apart);
+- AHT = (talk + hold + wrap-up) / handled legs, a leg handled once its agent's work ended
+  (wrap-up over, or transferred); per channel when grouped by channel;
+- occupancy = handling (busy + wrap-up) / (logged in - not ready) time, from the stored
+  agent state history (:class:`AgentStateSpan`), for any past interval;
+- first-contact resolution = contacts resolved on their first contact / contacts handled,
+  counted on a contact's first leg: handled = answered on some leg and finished; resolved on
+  first contact = answered on exactly one leg, never transferred, with a disposition of
+  :attr:`KpiRules.resolved`.
 """
 
 from __future__ import annotations
@@ -32,30 +44,30 @@ from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from callcenter.reports.intervals import Interval, intervals_between
+from callcenter.reports.legs import (ABANDONED, ANSWERED, CALLBACK_REQUESTED, OVERFLOWED, ContactHistory, Leg,
+                                     legs_of)
 
 DIMENSIONS = ("queue", "channel", "agent")
 BUSY_STATES = frozenset({"busy", "wrap_up"})
 STAFFED_STATES = BUSY_STATES | {"available"}
+
+#: The named service-level definitions a site chooses from (``supervision.service_level``).
+SERVICE_LEVELS: Mapping[str, str] = {
+    "default": "answered within T / (answered + abandoned after the short threshold + overflowed out)",
+    "asterisk_sl": "answered within T / answered (Asterisk app_queue SL)",
+    "asterisk_sl2": "(answered within T + abandoned within T) / (answered + abandoned), short abandons "
+                    "included (Asterisk app_queue SL2)",
+    "contact": "contacts answered within T of their first entry / (contacts answered + contacts abandoned "
+               "after the short threshold)",
+}
 
 
 class InvalidDimension(ValueError):
     """A ``group_by`` name is not one of :data:`DIMENSIONS` or is repeated."""
 
 
-@dataclass(frozen=True)
-class InteractionFact:
-    """What the reports need of one interaction: where it went and its lifecycle instants."""
-
-    id: int
-    channel: str
-    queue: str | None
-    agent: str | None
-    state: str
-    queued_at: datetime | None
-    answered_at: datetime | None
-    ended_at: datetime | None
-    wrap_up_ended_at: datetime | None
-    disposition: str | None = None
+class UnknownDefinition(ValueError):
+    """A service-level definition is not one of :data:`SERVICE_LEVELS`."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,7 @@ class AgentStateSpan:
 
 @dataclass(frozen=True)
 class ServiceTarget:
-    """``percent`` of interactions answered within ``within`` seconds."""
+    """``percent`` of legs answered within ``within`` seconds."""
 
     percent: float
     within: float
@@ -78,15 +90,172 @@ class ServiceTarget:
 
 @dataclass(frozen=True)
 class KpiRules:
-    """Thresholds of the calculation: short abandons and each queue's service-level target."""
+    """Thresholds and choices of the calculation (``supervision.yaml`` and each queue's target).
+
+    ``short_abandon``: an abandon after strictly less than this many seconds is short.
+    ``targets``: each queue's target (for voice); ``channel_targets``: the target of a
+    non-voice channel in every queue (email 80 % in 4 h and web forms 80 % in 4 h unless
+    configured). ``service_level``: the definition in force (:data:`SERVICE_LEVELS`).
+    ``resolved``: the dispositions that mean "resolved" for first-contact resolution.
+    """
 
     short_abandon: float = 5.0
     targets: Mapping[str, ServiceTarget] = field(default_factory=dict)
     default_target: ServiceTarget = ServiceTarget(80.0, 20.0)
+    channel_targets: Mapping[str, ServiceTarget] = field(default_factory=lambda: {
+        "email": ServiceTarget(80.0, 4 * 3600.0), "webform": ServiceTarget(80.0, 4 * 3600.0)})
+    service_level: str = "default"
+    resolved: frozenset[str] = frozenset({"resolved"})
 
-    def target(self, queue: str | None) -> ServiceTarget:
-        """The target of ``queue``, or the default for an unknown or missing queue."""
+    def __post_init__(self) -> None:
+        if self.service_level not in SERVICE_LEVELS:
+            raise UnknownDefinition(f"service level must be one of {', '.join(SERVICE_LEVELS)}, "
+                                    f"not {self.service_level!r}")
+
+    def target(self, queue: str | None, channel: str = "voice") -> ServiceTarget:
+        """The target of a leg of ``channel`` in ``queue``: the channel's own for a non-voice
+        channel that has one, else the queue's, else the default."""
+        if channel != "voice" and channel in self.channel_targets:
+            return self.channel_targets[channel]
         return self.targets.get(queue or "", self.default_target)
+
+
+# The additive counts of a tally or a row; see :func:`total`.
+_COUNTS = ("offered", "answered", "answered_within", "abandoned", "short_abandoned", "abandoned_within_all",
+           "overflowed_out", "transferred_out", "callbacks_requested", "callbacks_offered", "callbacks_answered",
+           "callback_wait_total", "wait_total", "handle_count", "handle_total", "contacts", "contacts_answered",
+           "contacts_answered_within", "contacts_abandoned", "fcr_handled", "fcr_resolved")
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+# --- derived figures: for a report row and today's live counters alike (any object with _COUNTS) ---
+
+def service_level(counts: Any, definition: str = "default") -> float | None:
+    """The service level (0..1) of ``counts`` under ``definition`` (:data:`SERVICE_LEVELS`).
+
+    Raises :class:`UnknownDefinition` for another name."""
+    c = counts
+    if definition == "default":
+        return _ratio(c.answered_within, c.answered + c.abandoned + c.overflowed_out)
+    if definition == "asterisk_sl":
+        return _ratio(c.answered_within, c.answered)
+    if definition == "asterisk_sl2":
+        return _ratio(c.answered_within + c.abandoned_within_all, c.answered + c.abandoned + c.short_abandoned)
+    if definition == "contact":
+        return _ratio(c.contacts_answered_within, c.contacts_answered + c.contacts_abandoned)
+    raise UnknownDefinition(f"service level must be one of {', '.join(SERVICE_LEVELS)}, not {definition!r}")
+
+
+def abandon_rate(counts: Any) -> float | None:
+    """abandoned / (offered - short abandoned - callback requested), 0..1."""
+    return _ratio(counts.abandoned, counts.offered - counts.short_abandoned - counts.callbacks_requested)
+
+
+def asa(counts: Any) -> float | None:
+    """Average speed of answer of answered legs, seconds (callback legs apart)."""
+    return _ratio(counts.wait_total, counts.answered)
+
+
+def callback_asa(counts: Any) -> float | None:
+    """Average wait of answered callback legs, seconds."""
+    return _ratio(counts.callback_wait_total, counts.callbacks_answered)
+
+
+def aht(counts: Any) -> float | None:
+    """Average handle time (talk + hold + wrap-up) of handled legs, seconds."""
+    return _ratio(counts.handle_total, counts.handle_count)
+
+
+def first_contact_resolution(counts: Any) -> float | None:
+    """Contacts resolved on first contact / contacts handled, 0..1."""
+    return _ratio(counts.fcr_resolved, counts.fcr_handled)
+
+
+def occupancy(busy_seconds: float, staffed_seconds: float) -> float | None:
+    """Handling / (logged in - not ready) time, 0..1."""
+    return _ratio(busy_seconds, staffed_seconds)
+
+
+class Tally:
+    """The mutable counts of one group while legs are added; also today's live counters
+    (:mod:`callcenter.livestats`) and the lifetime counters of ``/metrics``."""
+
+    __slots__ = _COUNTS + ("max_wait",)
+
+    def __init__(self) -> None:
+        for name in Tally.__slots__:
+            setattr(self, name, 0)
+
+    def merge(self, other: "Tally", sign: int = 1) -> None:
+        """Add ``other``'s additive counts (``sign=-1``: take them away; ``max_wait`` only grows)."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+        self.max_wait = max(self.max_wait, other.max_wait)
+
+    def add(self, leg: Leg, rules: KpiRules) -> None:
+        """Count ``leg`` as defined in the module docstring."""
+        within = rules.target(leg.queue, leg.channel).within
+        wait = leg.wait
+        if leg.handle_time is not None:
+            self.handle_count += 1
+            self.handle_total += leg.handle_time
+        if leg.callback:
+            self.callbacks_offered += 1
+            if leg.outcome == ANSWERED:
+                self.callbacks_answered += 1
+                self.callback_wait_total += wait
+            return
+        self.offered += 1
+        if wait is not None:
+            self.max_wait = max(self.max_wait, wait)
+        if leg.outcome == ANSWERED:
+            self.answered += 1
+            self.wait_total += wait
+            self.answered_within += wait <= within
+            self.transferred_out += leg.transferred
+        elif leg.outcome == ABANDONED:
+            if wait < rules.short_abandon:
+                self.short_abandoned += 1
+            else:
+                self.abandoned += 1
+            self.abandoned_within_all += wait <= within
+        elif leg.outcome == OVERFLOWED:
+            self.overflowed_out += 1
+        elif leg.outcome == CALLBACK_REQUESTED:
+            self.callbacks_requested += 1
+        if leg.index == 0:
+            self._add_contact(leg, rules, within)
+
+    def _add_contact(self, first: Leg, rules: KpiRules, within: float) -> None:
+        self.contacts += 1
+        wait = first.contact_wait
+        if first.contact_outcome == ANSWERED:
+            self.contacts_answered += 1
+            self.contacts_answered_within += wait <= within
+        elif first.contact_outcome == ABANDONED and wait is not None and wait >= rules.short_abandon:
+            self.contacts_abandoned += 1
+        if first.contact_legs_answered and first.contact_finished:
+            self.fcr_handled += 1
+            self.fcr_resolved += (first.contact_legs_answered == 1 and not first.contact_transferred
+                                  and first.contact_disposition in rules.resolved)
+
+    @classmethod
+    def of(cls, legs: Iterable[Leg], rules: KpiRules) -> "Tally":
+        """The counts of ``legs`` together."""
+        tally = cls()
+        for leg in legs:
+            tally.add(leg, rules)
+        return tally
+
+    def figures(self, definition: str = "default") -> dict[str, Any]:
+        """The counts and derived figures as a plain dict (for JSON and comparisons)."""
+        out = {name: getattr(self, name) for name in Tally.__slots__}
+        out.update(service_level=service_level(self, definition), abandon_rate=abandon_rate(self), asa=asa(self),
+                   aht=aht(self), callback_asa=callback_asa(self), fcr=first_contact_resolution(self))
+        return out
 
 
 @dataclass(frozen=True)
@@ -101,154 +270,98 @@ class KpiRow:
     queue: str | None
     channel: str | None
     agent: str | None
+    definition: str = "default"
     offered: int = 0
-    handled: int = 0
+    answered: int = 0
+    answered_within: int = 0
     abandoned: int = 0
     short_abandoned: int = 0
-    answered_within: int = 0
-    abandoned_after: int = 0
+    abandoned_within_all: int = 0
+    overflowed_out: int = 0
+    transferred_out: int = 0
+    callbacks_requested: int = 0
+    callbacks_offered: int = 0
+    callbacks_answered: int = 0
+    callback_wait_total: float = 0.0
     wait_total: float = 0.0
     handle_count: int = 0
     handle_total: float = 0.0
+    contacts: int = 0
+    contacts_answered: int = 0
+    contacts_answered_within: int = 0
+    contacts_abandoned: int = 0
+    fcr_handled: int = 0
+    fcr_resolved: int = 0
     max_wait: float = 0.0
     busy_seconds: float = 0.0
     staffed_seconds: float = 0.0
 
     @property
+    def handled(self) -> int:
+        """Answered legs (the name the pages used before legs)."""
+        return self.answered
+
+    @property
     def abandon_rate(self) -> float | None:
-        """abandoned / (offered - short abandons), 0..1."""
+        """See :func:`abandon_rate`."""
         return abandon_rate(self)
 
     @property
     def service_level(self) -> float | None:
-        """answered within T / (answered + abandoned after T), 0..1."""
-        return service_level(self)
+        """See :func:`service_level`, under this row's definition."""
+        return service_level(self, self.definition)
 
     @property
     def asa(self) -> float | None:
-        """Average speed of answer, seconds."""
+        """See :func:`asa`."""
         return asa(self)
 
     @property
+    def callback_asa(self) -> float | None:
+        """See :func:`callback_asa`."""
+        return callback_asa(self)
+
+    @property
     def aht(self) -> float | None:
-        """Average handle time (talk + wrap-up), seconds."""
+        """See :func:`aht`."""
         return aht(self)
 
     @property
+    def fcr(self) -> float | None:
+        """See :func:`first_contact_resolution`."""
+        return first_contact_resolution(self)
+
+    @property
     def occupancy(self) -> float | None:
-        """busy / (busy + available) time, 0..1; None without state spans."""
-        return _ratio(self.busy_seconds, self.staffed_seconds)
+        """See :func:`occupancy`; None without agent state history."""
+        return occupancy(self.busy_seconds, self.staffed_seconds)
 
 
-# The additive figures of a row; see :func:`total`.
-_COUNTS = ("offered", "handled", "abandoned", "short_abandoned", "answered_within", "abandoned_after",
-           "wait_total", "handle_count", "handle_total")
+def _row_of(tally: Tally, slot: Interval, dims: tuple[str, ...], key: tuple[str, ...], definition: str) -> KpiRow:
+    named = dict(zip(dims, key))
+    return KpiRow(slot, named.get("queue"), named.get("channel"), named.get("agent"), definition,
+                  **{name: getattr(tally, name) for name in Tally.__slots__})
 
 
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den > 0 else None
-
-
-# The derived figures, for a report row and for today's live counters alike (any object
-# with the additive counts of :data:`_COUNTS`).
-
-def abandon_rate(counts: Any) -> float | None:
-    """abandoned / (offered - short abandons), 0..1; None when nothing was offered."""
-    return _ratio(counts.abandoned, counts.offered - counts.short_abandoned)
-
-
-def service_level(counts: Any) -> float | None:
-    """answered within T / (answered + abandoned after T), 0..1; None with no such contact."""
-    return _ratio(counts.answered_within, counts.handled + counts.abandoned_after)
-
-
-def asa(counts: Any) -> float | None:
-    """Average speed of answer, seconds; None before the first answer."""
-    return _ratio(counts.wait_total, counts.handled)
-
-
-def aht(counts: Any) -> float | None:
-    """Average handle time (talk + wrap-up), seconds; None before the first finished handle."""
-    return _ratio(counts.handle_total, counts.handle_count)
-
-
-def fact_of(interaction: Any) -> InteractionFact:
-    """The :class:`InteractionFact` of a record's interaction (any object with its fields)."""
-    return InteractionFact(interaction.id, interaction.channel, interaction.queue, interaction.agent,
-                           interaction.state, interaction.queued_at, interaction.answered_at,
-                           interaction.ended_at, interaction.wrap_up_ended_at, interaction.disposition)
-
-
-def _seconds(a: datetime, b: datetime) -> float:
-    return max(0.0, (b - a).total_seconds())
-
-
-class Tally:
-    """The mutable counts of one row while facts are added (a frozen row per fact is slow);
-    today's live figures (:mod:`callcenter.livestats`) keep one per queue."""
-
-    __slots__ = _COUNTS + ("max_wait",)
-
-    def __init__(self) -> None:
-        for name in Tally.__slots__:
-            setattr(self, name, 0)
-
-    @classmethod
-    def of(cls, fact: InteractionFact, rules: KpiRules) -> "Tally":
-        """The counts of one fact alone (empty when it was never queued)."""
-        tally = cls()
-        if fact.queued_at is not None:
-            tally.add(fact, rules)
-        return tally
-
-    def merge(self, other: "Tally", sign: int = 1) -> None:
-        """Add ``other``'s additive counts (``sign=-1``: take them away; ``max_wait`` only grows)."""
-        for name in _COUNTS:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
-        self.max_wait = max(self.max_wait, other.max_wait)
-
-    def add(self, fact: InteractionFact, rules: KpiRules) -> None:
-        """Count ``fact`` (which has a ``queued_at``) as defined in the module docstring."""
-        within = rules.target(fact.queue).within
-        self.offered += 1
-        if fact.answered_at is not None:
-            wait = _seconds(fact.queued_at, fact.answered_at)
-            self.handled += 1
-            self.wait_total += wait
-            self.answered_within += wait <= within
-            self.max_wait = max(self.max_wait, wait)
-            if fact.ended_at is not None and (fact.wrap_up_ended_at is not None or fact.state == "completed"):
-                self.handle_count += 1
-                self.handle_total += _seconds(fact.answered_at, fact.wrap_up_ended_at or fact.ended_at)
-        elif fact.state == "abandoned" and fact.ended_at is not None:
-            wait = _seconds(fact.queued_at, fact.ended_at)
-            self.max_wait = max(self.max_wait, wait)
-            if wait <= rules.short_abandon:
-                self.short_abandoned += 1
-            else:
-                self.abandoned += 1
-                self.abandoned_after += wait > within
-
-    def row(self, slot: Interval, dims: tuple[str, ...], key: tuple[str, ...]) -> KpiRow:
-        """The frozen row of these counts."""
-        named = dict(zip(dims, key))
-        return KpiRow(slot, named.get("queue"), named.get("channel"), named.get("agent"),
-                      **{name: getattr(self, name) for name in Tally.__slots__})
-
-
-def _check_dimensions(group_by: Sequence[str]) -> tuple[str, ...]:
+def check_dimensions(group_by: Sequence[str]) -> tuple[str, ...]:
+    """``group_by`` as a tuple; :class:`InvalidDimension` unless distinct names of :data:`DIMENSIONS`."""
     dims = tuple(group_by)
     if any(d not in DIMENSIONS for d in dims) or len(set(dims)) != len(dims):
         raise InvalidDimension(f"group_by takes distinct names among {', '.join(DIMENSIONS)}, got {dims!r}")
     return dims
 
 
-def _key(fact: InteractionFact, dims: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(getattr(fact, d) or "" for d in dims)
+def _key(leg: Leg, dims: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(getattr(leg, d) or "" for d in dims)
+
+
+def all_legs(histories: Iterable[ContactHistory]) -> list[Leg]:
+    """Every leg of ``histories`` (:func:`callcenter.reports.legs.legs_of` of each)."""
+    return [leg for history in histories for leg in legs_of(history)]
 
 
 def compute_report(
-    facts: Iterable[InteractionFact],
+    legs: Iterable[Leg],
     start: datetime,
     end: datetime,
     granularity: str,
@@ -260,38 +373,36 @@ def compute_report(
 ) -> list[KpiRow]:
     """One row per interval of ``[start, end)`` and group, ordered by interval then group.
 
-    ``group_by`` names the dimensions (any of :data:`DIMENSIONS`); a group is the tuple of the
-    fact's values in that order ("" where the fact has none, e.g. the agent of an abandoned
-    call). Every group seen in the facts or listed in ``groups`` gets a row in every
-    interval, empty intervals included. Facts queued outside the range are ignored.
-    ``spans`` give agent occupancy; they are used when ``agent`` is a dimension (each
-    group's busy and staffed time is its agent's) or when there is no dimension (all
-    agents). Raises :class:`InvalidDimension`, or ``InvalidGranularity`` from the intervals.
+    ``group_by`` names the dimensions (any one or any pair of :data:`DIMENSIONS`, or all);
+    a group is the tuple of the leg's values in that order ("" where it has none, e.g. the
+    agent of an abandoned leg). Every group seen in the legs or listed in ``groups`` gets a
+    row in every interval, empty intervals included. Legs entered outside the range are
+    ignored. ``spans`` give occupancy to an agent-only grouping (each agent's own) or to the
+    all-in-one grouping (every agent), never split by queue or channel where it would count
+    twice. Raises :class:`InvalidDimension`, or ``InvalidGranularity`` from the intervals.
     """
-    dims = _check_dimensions(group_by)
+    dims = check_dimensions(group_by)
     slots = list(intervals_between(start, end, granularity, tz))
     keys: set[tuple[str, ...]] = {tuple(g) for g in groups} if dims else {()}
     tallies: dict[tuple[datetime, tuple[str, ...]], Tally] = {}
-    for fact in facts:
-        if fact.queued_at is None or not start <= fact.queued_at < end:
+    for leg in legs:
+        if not start <= leg.entered_at < end:
             continue
-        slot = _slot_of(slots, fact.queued_at)
-        key = _key(fact, dims)
+        slot = _slot_of(slots, leg.entered_at)
+        key = _key(leg, dims)
         keys.add(key)
         tally = tallies.get((slot.start, key))
         if tally is None:
             tally = tallies[(slot.start, key)] = Tally()
-        tally.add(fact, rules)
-    # Occupancy is the agent's, not a queue's or channel's: it is given to an agent-only
-    # grouping or to the all-in-one grouping, never split where it would be counted twice.
+        tally.add(leg, rules)
     with_occupancy = dims in ((), ("agent",))
-    occupancy = _occupancy(spans, slots) if with_occupancy else {}
+    occupied = _occupancy(spans, slots) if with_occupancy else {}
     out = []
     for slot in slots:
         for key in sorted(keys):
-            row = (tallies.get((slot.start, key)) or Tally()).row(slot, dims, key)
+            row = _row_of(tallies.get((slot.start, key)) or Tally(), slot, dims, key, rules.service_level)
             if with_occupancy:
-                busy, staffed = occupancy.get((slot.start, key[0] if dims else None), (0.0, 0.0))
+                busy, staffed = occupied.get((slot.start, key[0] if dims else None), (0.0, 0.0))
                 row = replace(row, busy_seconds=busy, staffed_seconds=staffed)
             out.append(row)
     return out
@@ -307,6 +418,10 @@ def _slot_of(slots: Sequence[Interval], instant: datetime) -> Interval:
         else:
             hi = mid - 1
     return slots[lo]
+
+
+def _seconds(a: datetime, b: datetime) -> float:
+    return max(0.0, (b - a).total_seconds())
 
 
 def _occupancy(spans: Iterable[AgentStateSpan], slots: Sequence[Interval]) -> dict[tuple[datetime, str | None], tuple[float, float]]:
@@ -326,6 +441,22 @@ def _occupancy(spans: Iterable[AgentStateSpan], slots: Sequence[Interval]) -> di
     return out
 
 
+def spans_from_changes(changes: Iterable[tuple[str, str, datetime]], end: datetime) -> list[AgentStateSpan]:
+    """The spans of agents' state changes ``(agent, state, at)`` (oldest first), each state
+    lasting until the agent's next change or ``end``."""
+    spans: list[AgentStateSpan] = []
+    open_: dict[str, tuple[str, datetime]] = {}
+    for agent, state, at in changes:
+        previous = open_.get(agent)
+        if previous is not None and at > previous[1]:
+            spans.append(AgentStateSpan(agent, previous[0], previous[1], at))
+        open_[agent] = (state, at if previous is None or at > previous[1] else previous[1])
+    for agent, (state, since) in open_.items():
+        if end > since:
+            spans.append(AgentStateSpan(agent, state, since, end))
+    return spans
+
+
 def total(rows: Iterable[KpiRow], interval: Interval, queue: str | None = None, channel: str | None = None,
           agent: str | None = None) -> KpiRow:
     """The sum of ``rows`` as one row labelled ``interval`` and the given dimensions.
@@ -333,16 +464,24 @@ def total(rows: Iterable[KpiRow], interval: Interval, queue: str | None = None, 
     Counts and second totals add up; ``max_wait`` is the largest; the derived rates are
     then recomputed from the sums, so a total's service level is not an average of rates.
     """
-    acc = KpiRow(interval, queue, channel, agent)
+    rows = list(rows)
+    acc = KpiRow(interval, queue, channel, agent, rows[0].definition if rows else "default")
     sums = _COUNTS + ("busy_seconds", "staffed_seconds")
-    for row in rows:
-        acc = replace(acc, max_wait=max(acc.max_wait, row.max_wait),
-                      **{name: getattr(acc, name) + getattr(row, name) for name in sums})
-    return acc
+    values = {name: sum(getattr(r, name) for r in rows) for name in sums}
+    return replace(acc, max_wait=max((r.max_wait for r in rows), default=0.0), **values)
 
 
-def rules_from_settings(settings: Any, short_abandon: float) -> KpiRules:
-    """The :class:`KpiRules` of validated settings: each queue's ``service_level`` target."""
+def rules_from_settings(settings: Any, short_abandon: float | None = None) -> KpiRules:
+    """The :class:`KpiRules` of validated settings: each queue's ``service_level`` target and
+    ``supervision``'s short-abandon threshold, channel targets, definition and resolved codes."""
+    s = settings.supervision
     targets = {name: ServiceTarget(q.service_level.percent, q.service_level.within)
                for name, q in settings.queues.items()}
-    return KpiRules(short_abandon=short_abandon, targets=targets)
+    base = KpiRules()
+    channel_targets = getattr(s, "channel_targets", None)
+    return KpiRules(
+        short_abandon=s.short_abandon if short_abandon is None else short_abandon, targets=targets,
+        channel_targets=({c: ServiceTarget(t.percent, t.within) for c, t in channel_targets.items()}
+                         if channel_targets is not None else base.channel_targets),
+        service_level=getattr(s, "service_level", base.service_level),
+        resolved=frozenset(getattr(s, "resolved_dispositions", base.resolved)))

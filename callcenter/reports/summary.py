@@ -1,8 +1,9 @@
 """The daily summary: yesterday's figures per queue, rendered to text and HTML and sent.
 
-:func:`build_summary` (pure) turns a day's interaction facts into a :class:`DailySummary`:
-per configured queue (and in total) the volumes, service level, abandon rate, ASA, AHT and
-the most frequent dispositions. :func:`render_summary` renders it with the Jinja2 templates
+:func:`build_summary` (pure) turns a day's queue legs into a :class:`DailySummary`: per
+configured queue (and in total) the figures of :mod:`callcenter.reports.kpi` (the same
+definitions as the dashboard, the report pages, the CSV and ``/metrics``) and the most
+frequent dispositions. :func:`render_summary` renders it with the Jinja2 templates
 in ``callcenter/reports/templates`` (``StrictUndefined``; the HTML one autoescaped).
 :func:`send_daily_summary` reads, builds, renders and awaits the injected ``send``;
 :class:`DailySummarySchedule` does that every day at the configured local time.
@@ -21,7 +22,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from callcenter.reports.intervals import Interval, day_range
-from callcenter.reports.kpi import InteractionFact, KpiRow, KpiRules, compute_report, rules_from_settings, total
+from callcenter.reports.kpi import KpiRow, KpiRules, compute_report, rules_from_settings, total
+from callcenter.reports.legs import Leg
 
 log = Logger(namespace="callcenter.reports.summary")
 TOP_DISPOSITIONS = 3
@@ -60,23 +62,23 @@ class SummaryMessage:
 Sender = Callable[[SummaryMessage], Awaitable[None]]
 
 
-def build_summary(facts: Iterable[InteractionFact], day: date, tz: ZoneInfo, rules: KpiRules,
+def build_summary(legs: Iterable[Leg], day: date, tz: ZoneInfo, rules: KpiRules,
                   queue_labels: Mapping[str, str], disposition_labels: Mapping[str, str],
                   top: int = TOP_DISPOSITIONS) -> DailySummary:
-    """The summary of local ``day`` in ``tz`` from ``facts`` (other days' facts are ignored).
+    """The summary of local ``day`` in ``tz`` from ``legs`` (legs entered on other days are ignored).
 
-    Every queue of ``queue_labels`` is listed, idle ones too; a queue met in the facts but
+    Every queue of ``queue_labels`` is listed, idle ones too; a queue met in the legs but
     not configured (renamed since) is listed under its own name after them. Dispositions
-    are counted on handled interactions; ties are ordered by code.
+    are counted on the answered leg that finished each contact; ties are ordered by code.
     """
     start, end = day_range(day, tz)
-    facts = [f for f in facts if f.queued_at is not None and start <= f.queued_at < end]
-    rows = compute_report(facts, start, end, "day", tz, rules, group_by=["queue"],
+    legs = [leg for leg in legs if start <= leg.entered_at < end]
+    rows = compute_report(legs, start, end, "day", tz, rules, group_by=["queue"],
                           groups=[(q,) for q in queue_labels])
     counts: dict[str, Counter] = {}
-    for fact in facts:
-        if fact.answered_at is not None and fact.disposition:
-            counts.setdefault(fact.queue or "", Counter())[fact.disposition] += 1
+    for leg in legs:
+        if leg.answered_at is not None and leg.disposition:
+            counts.setdefault(leg.queue or "", Counter())[leg.disposition] += 1
     order = {name: i for i, name in enumerate(queue_labels)}
     queues = []
     for row in sorted(rows, key=lambda r: (order.get(r.queue or "", len(order)), r.queue or "")):
@@ -117,16 +119,16 @@ def render_summary(summary: DailySummary, recipients: Iterable[str], env: Enviro
 
 
 async def send_daily_summary(reader: Any, settings: Any, day: date, send: Sender) -> SummaryMessage:
-    """Read ``day``'s facts through ``reader`` (a ReportingReader), build, render and send.
+    """Read ``day``'s legs through ``reader`` (a ReportingReader), build, render and send.
 
     ``settings`` are the validated settings (queues, dispositions, server time zone,
     supervision recipients). Errors of the reader or of ``send`` propagate.
     """
     tz = ZoneInfo(settings.server.timezone)
     start, end = day_range(day, tz)
-    facts = await reader.facts(start, end)
-    rules = rules_from_settings(settings, settings.supervision.short_abandon)
-    summary = build_summary(facts, day, tz, rules, {n: q.label for n, q in settings.queues.items()},
+    legs = await reader.legs(start, end)
+    rules = rules_from_settings(settings)
+    summary = build_summary(legs, day, tz, rules, {n: q.label for n, q in settings.queues.items()},
                             {c: d.label for c, d in settings.dispositions.items()})
     message = render_summary(summary, settings.supervision.summary_recipients)
     await send(message)

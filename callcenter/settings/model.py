@@ -440,6 +440,15 @@ class SupervisionSettings:
     summary_enabled: bool = False
     summary_recipients: tuple[str, ...] = ()
     summary_send_at: dt.time = dt.time(7, 0)
+    # Figures (docs/reports.md): the service-level definition in force, the targets of the
+    # non-voice channels (voice uses each queue's), the dispositions that mean "resolved".
+    service_level: str = "default"
+    channel_targets: Mapping[str, ServiceLevel] = field(default_factory=lambda: MappingProxyType({
+        "email": ServiceLevel(80.0, 4 * 3600.0), "webform": ServiceLevel(80.0, 4 * 3600.0)}))
+    resolved_dispositions: tuple[str, ...] = ("resolved",)
+    # /metrics: a bearer token and/or the client addresses or networks allowed (none: open).
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

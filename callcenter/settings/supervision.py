@@ -12,6 +12,11 @@
         enabled: true
         recipients: [supervisors@example.com]
         send_at: "07:00"
+      service_level: default           # or asterisk_sl, asterisk_sl2, contact (docs/reports.md)
+      channel_targets:                 # voice uses each queue's own target
+        email: {percent: 80, within: 4h}
+      resolved_dispositions: [resolved]
+      metrics: {token: null, allow: [127.0.0.1]}
 
 Every key is optional (see docs/configuration.md for the defaults). Queue names must exist
 in ``queues.yaml``; ``service_level_below`` is ``target`` (the queue's own target percent),
@@ -24,7 +29,7 @@ import datetime as dt
 import re
 from typing import Mapping
 
-from callcenter.settings.model import QueueAlertSettings, SupervisionSettings
+from callcenter.settings.model import QueueAlertSettings, ServiceLevel, SupervisionSettings
 from callcenter.settings.sections import frozen_map
 from callcenter.settings.source import Checker, Node
 
@@ -79,10 +84,12 @@ def read_supervision(root: Node | None, checker: Checker, queue_names: frozenset
     top = checker.mapping(root, optional=("supervision",))
     if "supervision" not in top:
         return base
-    e = checker.mapping(top["supervision"], optional=("short_abandon", "alerts", "daily_summary"))
+    e = checker.mapping(top["supervision"], optional=("short_abandon", "alerts", "daily_summary", "service_level",
+                                                     "channel_targets", "resolved_dispositions", "metrics"))
     values: dict[str, object] = {}
     if "short_abandon" in e:
         values["short_abandon"] = checker.duration(e["short_abandon"], base.short_abandon)
+    values.update(_figures(e, checker, base))
     if "alerts" in e:
         a = checker.mapping(e["alerts"], optional=("defaults", "queues"))
         defaults = _alerts(a["defaults"], checker, base.alert_defaults) if "defaults" in a else base.alert_defaults
@@ -105,6 +112,43 @@ def read_supervision(root: Node | None, checker: Checker, queue_names: frozenset
         if values.get("summary_enabled") and not values.get("summary_recipients"):
             checker.error(d.get("recipients", e["daily_summary"]), "an enabled daily summary needs recipients")
     return SupervisionSettings(**{**base.__dict__, **values})  # type: ignore[arg-type]
+
+
+def _figures(e: dict[str, Node], checker: Checker, base: SupervisionSettings) -> dict[str, object]:
+    """The keys of the figures (docs/reports.md) and of /metrics' access."""
+    from callcenter.metrics import InvalidMetricsAccess, MetricsAccess
+    from callcenter.reports.kpi import SERVICE_LEVELS
+
+    values: dict[str, object] = {}
+    if "service_level" in e:
+        values["service_level"] = checker.string(e["service_level"], base.service_level, choices=tuple(SERVICE_LEVELS))
+    if "channel_targets" in e:
+        targets = dict(base.channel_targets)
+        for channel, node in checker.entries(e["channel_targets"], allow_null=True):
+            if channel not in _CHANNELS:
+                checker.error(node, f"unknown channel {channel!r} (one of {', '.join(_CHANNELS)}; voice uses each queue's)")
+                continue
+            t = checker.mapping(node, required=("percent", "within"))
+            if "percent" in t and "within" in t:
+                targets[channel] = ServiceLevel(checker.number(t["percent"], 80.0, minimum=1.0, maximum=100.0),
+                                                checker.duration(t["within"], 3600.0, positive=True))
+        values["channel_targets"] = frozen_map(targets)
+    if "resolved_dispositions" in e:
+        values["resolved_dispositions"] = checker.string_list(e["resolved_dispositions"])
+    if "metrics" in e:
+        m = checker.mapping(e["metrics"], optional=("token", "allow"))
+        token = checker.string(m["token"]) if "token" in m and not m["token"].is_null else None
+        allow = checker.string_list(m["allow"]) if "allow" in m else ()
+        for field, args in (("token", (token,)), ("allow", (None, allow))):
+            try:
+                MetricsAccess(*args)
+            except InvalidMetricsAccess as error:
+                checker.error(m[field], error.message)
+        values["metrics_token"], values["metrics_allow"] = token, allow
+    return values
+
+
+_CHANNELS = ("email", "webform")
 
 
 def alert_settings_of(supervision: SupervisionSettings, queue: str) -> QueueAlertSettings:

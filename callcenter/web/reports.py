@@ -17,8 +17,10 @@ The pages link their charts, CSV and each other by absolute paths under the moun
 
 Report parameters: ``from`` and ``to`` are local dates ``YYYY-MM-DD`` of the site time zone
 (``to`` inclusive; both default to today), ``interval`` is ``15min``, ``hour`` (default) or
-``day``, ``by`` is ``queue`` (default), ``channel``, ``agent`` or ``none``, and ``queue``
-optionally keeps one queue. The calculator takes the observed traffic of one interval
+``day``, ``by`` is ``queue`` (default), ``channel``, ``agent``, a pair of them joined by a
+comma (``queue,channel``, ``queue,agent``, ``channel,agent``) or ``none``, and ``queue``
+optionally keeps one queue. ``bom=1`` on the CSV puts a UTF-8 byte-order mark first (for
+Excel). The figures are those of :mod:`callcenter.reports.kpi`, over queue legs. The calculator takes the observed traffic of one interval
 (``date``, ``interval``, ``start`` = local ``HH:MM``, optional ``queue``): contacts offered,
 their AHT, the queue's target; ``contacts``, ``period``, ``aht``, ``target`` (percent) and
 ``within`` (seconds) given in the query replace the observed values. Bad parameters give
@@ -46,14 +48,15 @@ from callcenter.reports import charts
 from callcenter.reports.erlang import InvalidTraffic, Staffing, agents_needed, erlang_c, offered_load
 from callcenter.reports.export import rows_to_csv
 from callcenter.reports.intervals import GRANULARITIES, Interval, day_range, interval_of
-from callcenter.reports.kpi import KpiRow, compute_report, rules_from_settings, total
+from callcenter.reports.kpi import SERVICE_LEVELS, KpiRow, compute_report, rules_from_settings, total
 from callcenter.web.i18n import labels
 from callcenter.web.pages import header_context, page_environment, request_language
 
 log = Logger(namespace="callcenter.web.reports")
 
 Authorize = Callable[[Request], "bool | Awaitable[bool]"]
-BY_CHOICES = ("queue", "channel", "agent", "none")
+BY_CHOICES = ("queue", "channel", "agent", "queue,channel", "queue,agent", "channel,agent", "none")
+BY_LABELS = {"queue,channel": "queue × channel", "queue,agent": "queue × agent", "channel,agent": "channel × agent"}
 _PAGES = ("", "index.html", "erlang")  # HTML pages: without a session they lead to sign-in
 MAX_DAYS = 92
 CHARTS = {"volume": charts.volume_chart, "handle-time": charts.handle_time_chart}
@@ -128,7 +131,8 @@ def _number(request: Request, name: str, low: float, high: float) -> float | Non
 class ReportsResource(Resource):
     """The report pages described in the module docstring.
 
-    ``reader`` has ``async facts(start, end)`` (a :class:`~callcenter.records.reporting.ReportingReader`);
+    ``reader`` has ``async legs(start, end)`` and ``async spans(start, end)`` (a
+    :class:`~callcenter.records.reporting.ReportingReader`);
     ``settings()`` returns the settings in force (queues, targets, time zone, short-abandon
     threshold); ``clock`` (:class:`callcenter.clock.Clock`) says what "today" is;
     ``authorize(request)`` is the access check the integrator supplies; ``csrf_for(request)``
@@ -221,14 +225,17 @@ class ReportsResource(Resource):
         settings = self._settings()
         tz = self._tz()
         start, end = day_range(q.first, tz)[0], day_range(q.last, tz)[1]
-        facts = await self._reader.facts(start, end)
+        legs = await self._reader.legs(start, end)
         if q.queue is not None:
-            facts = [f for f in facts if f.queue == q.queue]
+            legs = [leg for leg in legs if leg.queue == q.queue]
         by = q.by if by is None else by
-        dims = [] if by == "none" else [by]
+        dims = [] if by == "none" else by.split(",")
         groups = [(name,) for name in settings.queues if q.queue in (None, name)] if by == "queue" else []
-        rules = rules_from_settings(settings, settings.supervision.short_abandon)
-        return compute_report(facts, start, end, q.interval, tz, rules, group_by=dims, groups=groups), settings
+        # Occupancy is every agent's (or each agent's) time: not for one queue's report.
+        spans = await self._reader.spans(start, end) if by in ("none", "agent") and q.queue is None else []
+        rules = rules_from_settings(settings)
+        return compute_report(legs, start, end, q.interval, tz, rules, group_by=dims, groups=groups,
+                              spans=spans), settings
 
     async def _report_page(self, request: Request) -> None:
         q = self._query(request)
@@ -238,8 +245,11 @@ class ReportsResource(Resource):
         groups: dict[str | None, list[KpiRow]] = {}
         for row in rows if q.by != "none" else ():
             groups.setdefault(_group_of(row, q.by), []).append(row)
+        definition = rules_from_settings(settings).service_level
         self._page(request, "reports/report.html", "/",
-                   q=q, rows=[r for r in rows if r.interval.start in busy],
+                   q=q, rows=[r for r in rows if r.interval.start in busy], by_labels=BY_LABELS,
+                   definition=definition, definition_text=SERVICE_LEVELS[definition],
+                   occupancy=q.by in ("agent", "none") and q.queue is None,
                    folded=len({r.interval.start for r in rows} - busy),
                    group_totals=[(name, total(members, whole)) for name, members in groups.items()]
                    if len(busy) > 1 else [],
@@ -249,10 +259,12 @@ class ReportsResource(Resource):
 
     async def _export(self, request: Request) -> None:
         q = self._query(request)
-        rows, _ = await self._rows(q)
+        bom = _choice(request, "bom", ("0", "1"), "0") == "1"
+        rows, settings = await self._rows(q)
         request.setHeader(b"content-disposition",
                           f'attachment; filename="report-{q.first}-{q.last}-{q.interval}.csv"'.encode())
-        _send(request, 200, "text/csv; charset=utf-8", rows_to_csv(rows, self._tz()))
+        _send(request, 200, "text/csv; charset=utf-8",
+              rows_to_csv(rows, self._tz(), rules_from_settings(settings).service_level, bom=bom))
 
     async def _chart(self, request: Request, name: str) -> None:
         if name not in CHARTS and name != "service-level":
@@ -261,9 +273,9 @@ class ReportsResource(Resource):
         rows, settings = await self._rows(q, by="none")
         if name == "service-level":
             target = settings.queues[q.queue].service_level.percent / 100 if q.queue else None
-            svg = charts.service_level_chart(rows, target)
+            svg = charts.service_level_chart(rows, target, settings.server.timezone)
         else:
-            svg = CHARTS[name](rows)
+            svg = CHARTS[name](rows, settings.server.timezone)
         request.setHeader(b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
         _send(request, 200, "image/svg+xml; charset=utf-8", svg)
 
@@ -283,9 +295,9 @@ class ReportsResource(Resource):
         queue = _arg(request, "queue")
         if queue is not None and queue not in settings.queues:
             raise BadParameter("queue", "is not a configured queue")
-        facts = [f for f in await self._reader.facts(slot.start, slot.end) if queue in (None, f.queue)]
-        rules = rules_from_settings(settings, settings.supervision.short_abandon)
-        [row] = compute_report(facts, slot.start, slot.end, granularity, tz, rules)
+        legs = [leg for leg in await self._reader.legs(slot.start, slot.end) if queue in (None, leg.queue)]
+        rules = rules_from_settings(settings)
+        [row] = compute_report(legs, slot.start, slot.end, granularity, tz, rules)
         target = rules.target(queue)
         return {"interval": slot.label, "granularity": granularity, "interval_start": slot.start.astimezone(tz).isoformat(),
                 "queue": queue, "contacts": row.offered - row.short_abandoned,
@@ -323,14 +335,15 @@ class ReportsResource(Resource):
 
 
 def _group_of(row: KpiRow, by: str) -> str | None:
-    """The value of the ``by`` dimension of ``row`` (queue, channel or agent)."""
-    return {"queue": row.queue, "channel": row.channel, "agent": row.agent}[by]
+    """The value of the ``by`` dimension(s) of ``row`` (queue, channel, agent; a pair joined by " / ")."""
+    values = {"queue": row.queue, "channel": row.channel, "agent": row.agent}
+    return " / ".join(values[d] or "(none)" for d in by.split(","))
 
 
 def _empty(row: KpiRow) -> bool:
     """True for an interval and group where nothing happened; an interval whose every group is
     empty is folded away on the page (the CSV keeps it)."""
-    return not (row.offered or row.handled or row.abandoned or row.short_abandoned or row.staffed_seconds)
+    return not (row.offered or row.callbacks_offered or row.staffed_seconds)
 
 
 def _staffing_json(s: Staffing) -> dict[str, Any]:

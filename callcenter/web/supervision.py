@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Awaitable, Callable
 
-from callcenter.metrics import MetricsRegistry
+from callcenter.metrics import MetricsRegistry, register_kpi_metrics
 from callcenter.switchboard import InvalidState, Switchboard
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi, JsonResponse
 from callcenter.web.serialize import to_json
@@ -40,11 +40,7 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
             "target": {"percent": q.service_level.percent, "within": q.service_level.within},
             "agents": {state: sum(1 for a in agents if a.agent in members and a.state == state)
                        for state in ("available", "busy", "wrap_up", "not_ready")},
-            "today": None if counters is None else {
-                "offered": counters.offered, "handled": counters.handled, "abandoned": counters.abandoned,
-                "short_abandoned": counters.short_abandoned, "abandon_rate": counters.abandon_rate(),
-                "service_level": counters.service_level(), "asa": counters.average_speed_of_answer(),
-                "aht": counters.average_handle_time()},
+            "today": None if counters is None else counters.today_json(),
         }
     monitor = getattr(board, "alert_monitor", None)
     alerts = [{"queue": a.queue, "kind": a.kind, "message": a.message} for a in (monitor.active if monitor else ())]
@@ -175,14 +171,6 @@ def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, 
             return [({"queue": name}, value(name, by_queue[name])) for name in sorted(board.settings.queues)]
         return collect
 
-    def counter(attribute: str) -> Callable[[str, list], float]:
-        def value(name: str, _waiting: list) -> float:
-            if board.stats is None:
-                return 0.0
-            c = board.stats.queue(name)
-            return float(c.abandoned + c.short_abandoned if attribute == "abandoned" else getattr(c, attribute))
-        return value
-
     def agents_by_state() -> list:
         states = {s: 0 for s in ("logged_out", "not_ready", "available", "busy", "wrap_up")}
         for a in board.router.agents():
@@ -196,13 +184,8 @@ def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, 
         per_queue(lambda _n, mine: float(len(mine))))
     registry.family("callcenter_queue_longest_wait_seconds", "gauge", "Longest current wait per queue",
                     ("queue",)).collect_with(per_queue(lambda _n, mine: max((w.waited for w in mine), default=0.0)))
-    registry.family("callcenter_offers_today_total", "counter",
-                    "Contacts offered to the queue today, each once however many agents it was offered to",
-                    ("queue",)).collect_with(per_queue(counter("offered"), today=True))
-    registry.family("callcenter_accepts_today_total", "counter", "Interactions answered today per queue",
-                    ("queue",)).collect_with(per_queue(counter("handled"), today=True))
-    registry.family("callcenter_abandons_today_total", "counter", "Interactions abandoned today per queue",
-                    ("queue",)).collect_with(per_queue(counter("abandoned"), today=True))
+    if board.stats is not None:
+        register_kpi_metrics(registry, board.stats, lambda: sorted(board.settings.queues))
     registry.family("callcenter_agents", "gauge", "Agents by state", ("state",)).collect_with(agents_by_state)
     registry.family("callcenter_channel_up", "gauge", "1 when the channel is up, 0 otherwise",
                     ("channel",)).collect_with(channels_up)

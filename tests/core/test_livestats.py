@@ -1,14 +1,19 @@
-"""Today's live counters: the reports' definitions per contact, recomputation, agents' occupancy."""
+"""Today's live counters: the reports' definitions over legs, recomputation, rollover, occupancy."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
 
+from twisted.internet import task
 from twisted.internet.defer import Deferred, ensureDeferred
 
-from callcenter.events import EventBus, InteractionStateChanged
+from callcenter.clock import Clock
+from callcenter.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.livestats import LiveStats
-from callcenter.reports.kpi import InteractionFact, KpiRules, ServiceTarget
+from callcenter.reports.kpi import KpiRules, ServiceTarget
+from callcenter.reports.legs import ContactHeader, ContactHistory, LogEntry
 
 NOON = dt.datetime(2026, 11, 23, 17, 0, tzinfo=dt.timezone.utc)   # 12:00 in New York
 RULES = KpiRules(short_abandon=5.0, targets={"q": ServiceTarget(80.0, 20.0)})
@@ -19,91 +24,193 @@ def at(seconds: float) -> dt.datetime:
     return NOON + dt.timedelta(seconds=seconds)
 
 
-def contact(iid: int, state: str = "queued", answered: float | None = None, ended: float | None = None,
-            wrapped: float | None = None, agent: str | None = None, queued: float = 0.0) -> InteractionFact:
-    """A support contact queued at noon + ``queued``; the other instants are seconds after noon."""
-    return InteractionFact(iid, "webform", "q", agent, state, at(queued),
-                           None if answered is None else at(answered), None if ended is None else at(ended),
-                           None if wrapped is None else at(wrapped))
+@dataclass(frozen=True)
+class Row:
+    """The fields of a record's interaction row that the live figures read."""
+
+    id: int
+    channel: str = "voice"
+    direction: str = "inbound"
+    queue: str | None = "q"
+    disposition: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def entry(seconds: float, kind: str = "state", eid: int = 0, **details: Any) -> LogEntry:
+    """A log entry ``seconds`` after noon."""
+    return LogEntry(at(seconds), kind, details, eid)
+
+
+def created(queued: float = 0.0) -> list[LogEntry]:
+    """The entries of a contact created queued in ``q``."""
+    return [entry(queued, "created", state="queued"), entry(queued, "routed", queue="q")]
+
+
+def history(iid: int, *entries: LogEntry, queued: float = 0.0) -> ContactHistory:
+    """Contact ``iid`` created queued at noon + ``queued``, then ``entries``."""
+    return ContactHistory(ContactHeader(iid, "voice", "inbound", "q"), tuple(created(queued)) + entries)
+
+
+def answered(iid: int, wait: float, talk: float = 100.0, wrap: float = 10.0, agent: str = "a") -> ContactHistory:
+    """A call answered after ``wait`` s by ``agent``, talked and wrapped up."""
+    return history(iid, entry(wait, step="connect", agent=agent), entry(wait + talk, step="end"),
+                   entry(wait + talk + wrap, step="wrap_up_end"))
+
+
+def abandoned(iid: int, wait: float) -> ContactHistory:
+    """A call abandoned after ``wait`` s."""
+    return history(iid, entry(wait, step="abandon", reason="caller_hung_up"))
 
 
 def test_queue_counters_follow_the_reports_definitions():
-    """3 answered (2 within 20 s), 1 abandoned after 30 s, 1 short abandon: SL 2/4, abandon rate 1/4."""
+    """3 answered (2 within 20 s), an abandon after 30 s, a short one after 3 s: SL 2/4, abandon rate 1/4."""
     s = LiveStats("America/New_York", RULES)
     for iid, waited in enumerate((5.0, 19.0, 45.0)):
-        s.observe(contact(iid, "connected", answered=waited, agent="a"))
-    s.observe(contact(10, "abandoned", ended=30.0))
-    s.observe(contact(11, "abandoned", ended=3.0))
+        s.load(answered(iid, waited))
+    s.load(abandoned(10, 30.0))
+    s.load(abandoned(11, 3.0))
     q = s.queue("q")
-    assert (q.offered, q.handled, q.abandoned, q.short_abandoned) == (5, 3, 1, 1)
+    assert (q.offered, q.answered, q.abandoned, q.short_abandoned) == (5, 3, 1, 1)
     assert q.service_level() == 0.5 and q.abandon_rate() == 0.25
     assert q.average_speed_of_answer() == round(69.0 / 3, 1)
+    assert q.average_handle_time() == 110.0  # talk and wrap-up
     assert s.agent("a").handled == 3
 
 
-def test_a_contact_offered_to_three_agents_is_one_offered_contact():
-    """Each write replaces what the contact counted: offered three times, answered, finished = 1, 1, 1."""
-    s = LiveStats("America/New_York", RULES)
-    for state in ("queued", "offered", "queued", "offered", "queued", "offered"):
-        s.observe(contact(1, state))
-    s.observe(contact(1, "connected", answered=25.0, agent="a"))
-    s.observe(contact(1, "wrap_up", answered=25.0, ended=145.0, agent="a"))
-    s.observe(contact(1, "completed", answered=25.0, ended=145.0, wrapped=155.0, agent="a"))
+def test_a_contact_offered_to_three_agents_is_one_leg_from_the_bus():
+    """Entries and rows published by the record's writes: offered three times, answered, finished = 1 leg."""
+    bus = EventBus()
+    s = LiveStats("America/New_York", RULES, bus)
+    s.ready = True
+    s._held = None  # noqa: SLF001 - no recompute in this test: live from the first write
+    eid = iter(range(1, 100))
+
+    def publish(seconds: float, kind: str = "state", **details: Any) -> None:
+        bus.publish(InteractionEventAppended(at(seconds).timestamp(), 1, next(eid), kind, None, details=details))
+
+    publish(0, "created", state="queued")
+    bus.publish(InteractionCreated(at(0).timestamp(), 1, 7, "voice", "inbound", "queued", interaction=Row(1)))
+    publish(0, "routed", queue="q")
+    for n in range(3):
+        publish(n, step="offer", agent=f"x{n}")
+        publish(n + 0.5, step="return", agent=f"x{n}")
+    publish(25, step="connect", agent="a")
+    publish(145, step="end")
+    publish(155, step="wrap_up_end")
+    bus.publish(InteractionStateChanged(at(155).timestamp(), 1, 7, "wrap_up", "completed", None,
+                                        interaction=Row(1, disposition="resolved")))
     q = s.queue("q")
-    assert (q.offered, q.handled, q.answered_within) == (1, 1, 0)
+    assert (q.offered, q.answered, q.answered_within) == (1, 1, 0)
     assert q.average_handle_time() == 130.0 and s.agent("a").handled == 1
 
 
 def test_recompute_reads_today_and_applies_writes_published_meanwhile_once():
-    """A write published while today's rows are read is held, then applied after them: the
-    contact counts once, in its newest state, and readers wait until then."""
+    """An entry published while today's contacts are read is held, then applied after them:
+    an entry already read is not applied twice, and readers wait until then."""
     bus = EventBus()
     s = LiveStats("America/New_York", RULES, bus)
     reading: Deferred = Deferred()
     asked: list[tuple[dt.datetime, dt.datetime]] = []
 
-    async def read_facts(start: dt.datetime, end: dt.datetime) -> list[InteractionFact]:
+    async def read_histories(start: dt.datetime, end: dt.datetime) -> list[ContactHistory]:
         asked.append((start, end))
         return await reading
 
-    done = ensureDeferred(s.recompute(read_facts, at(600).timestamp()))
+    done = ensureDeferred(s.recompute(read_histories, at(600).timestamp()))
     waiting = ensureDeferred(s.recomputed())
-    newer = contact(1, "connected", answered=10.0, agent="a")
-    bus.publish(InteractionStateChanged(at(10).timestamp(), 1, 7, "offered", "connected", "a", interaction=newer))
+    first = history(1, entry(10, eid=3, step="connect", agent="a"))
+    first = ContactHistory(first.header, tuple(LogEntry(e.at, e.kind, e.details, i + 1)
+                                               for i, e in enumerate(first.entries)))
+    # Entry 3 (the answer) was read and is also published; entry 4 (the end) only published.
+    bus.publish(InteractionEventAppended(at(10).timestamp(), 1, 3, "state", "a", details={"step": "connect",
+                                                                                          "agent": "a"}))
+    bus.publish(InteractionEventAppended(at(70).timestamp(), 1, 4, "state", None, details={"step": "end"}))
+    bus.publish(InteractionEventAppended(at(80).timestamp(), 1, 5, "state", None, details={"step": "wrap_up_end"}))
     assert not s.ready and not waiting.called and s.queue("q").offered == 0
-    reading.callback([contact(1, "offered"), contact(2, "abandoned", ended=40.0)])
+    reading.callback([first, abandoned(2, 40.0)])
     assert done.result == 2 and s.ready and waiting.called
     q = s.queue("q")
-    assert (q.offered, q.handled, q.abandoned) == (2, 1, 1)
+    assert (q.offered, q.answered, q.abandoned, q.handle_count, q.handle_total) == (2, 1, 1, 1, 70.0)
     start, end = asked[0]
-    assert (start.isoformat(), end.isoformat()) == ("2026-11-23T00:00:00-05:00", "2026-11-24T00:00:00-05:00")
+    assert (start.isoformat(), end.isoformat()) == ("2026-11-23T05:00:00+00:00", "2026-11-24T05:00:00+00:00")
 
 
 def test_reconfigure_counts_today_again_with_the_new_target():
     """A reload that widens the target to 30 s counts a 25 s answer as within it."""
     s = LiveStats("America/New_York", RULES)
-    s.observe(contact(1, "connected", answered=25.0, agent="a"))
+    s.load(answered(1, 25.0))
     assert s.queue("q").service_level() == 0.0
     s.reconfigure(KpiRules(short_abandon=5.0, targets={"q": ServiceTarget(80.0, 30.0)}))
     assert s.queue("q").service_level() == 1.0 and s.agent("a").handled == 1
 
 
-def test_agent_occupancy_is_working_over_staffed_time():
-    """Available 60 s, busy 120 s, wrap-up 20 s, not ready 100 s: occupancy 140 / 200 at the end."""
-    s = LiveStats("America/New_York", RULES)
+class RecordedStates:
+    """Collects what :class:`callcenter.records.reporting.AgentStateLog.record` is given."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, str, str | None, dt.datetime]] = []
+
+    def record(self, agent: str, state: str, reason: str | None, at: dt.datetime) -> None:
+        """Same signature as AgentStateLog.record."""
+        self.changes.append((agent, state, reason, at))
+
+
+def test_recorded_states_fake_matches_the_real_signature():
+    """The state-log fake takes the same parameters as AgentStateLog.record."""
+    import inspect
+
+    from callcenter.records.reporting import AgentStateLog
+
+    params = [(p.name, p.kind) for p in inspect.signature(RecordedStates.record).parameters.values()]
+    assert params == [(p.name, p.kind) for p in inspect.signature(AgentStateLog.record).parameters.values()]
+
+
+def test_agent_occupancy_is_working_over_staffed_time_and_states_are_stored():
+    """Available 60 s, busy 120 s, wrap-up 20 s, not ready 100 s: occupancy 140 / 200; each change is stored."""
+    log = RecordedStates()
+    s = LiveStats("America/New_York", RULES, state_log=log)
     noon = NOON.timestamp()
     s.agent_state("a", "available", noon)
     s.agent_state("a", "busy", noon + 60)
     s.agent_state("a", "wrap_up", noon + 180)
-    s.agent_state("a", "not_ready", noon + 200)
+    s.agent_state("a", "not_ready", noon + 200, reason="break")
     assert s.agent("a").occupancy(noon + 300) == 0.7
+    assert [(a, st, r) for a, st, r, _ in log.changes] == [
+        ("a", "available", None), ("a", "busy", None), ("a", "wrap_up", None), ("a", "not_ready", "break")]
+    assert log.changes[-1][3] == at(200)
 
 
-def test_counters_start_again_at_local_midnight():
-    """A contact queued on the next local day starts that day; one queued the day before is not today's."""
-    s = LiveStats("America/New_York", RULES)
-    s.observe(contact(1, "connected", answered=1.0, agent="a"))
-    s.observe(contact(2, "connected", answered=1.0 + 86400, agent="a", queued=86400))
-    assert (s.queue("q").offered, s.queue("q").handled, s.agent("a").handled) == (1, 1, 1)
-    s.observe(contact(1, "completed", answered=1.0, ended=5.0, wrapped=6.0, agent="a"))
-    assert (s.queue("q").offered, s.agent("a").handled) == (1, 1)
+def test_today_rolls_over_at_local_midnight_without_an_event_and_counters_keep_growing():
+    """At local midnight the clock alone empties today's figures; the lifetime counters keep every leg."""
+    reactor = task.Clock()
+    reactor.advance(NOON.timestamp())
+    s = LiveStats("America/New_York", RULES, clock=Clock(reactor))
+    s.start()
+    s.load(answered(1, 5.0))
+    s.load(abandoned(2, 30.0))
+    assert s.queue("q").offered == 2 and s.agent("a").handled == 1
+    reactor.advance(12 * 3600 - 1)          # 23:59:59 in New York
+    assert s.queue("q").offered == 2
+    reactor.advance(1)                       # midnight: no write happened
+    assert s.day == dt.date(2026, 11, 24)
+    assert (s.queue("q").offered, s.agent("a").handled) == (0, 0)
+    life = s.lifetime("q", "voice")
+    assert (life.offered, life.answered, life.abandoned) == (2, 1, 1)
+    s.stop()
+    assert not reactor.getDelayedCalls()
+
+
+def test_a_leg_still_open_at_midnight_keeps_its_day():
+    """A call queued at 23:59:50 and answered after midnight counts on the day it entered, not the next."""
+    reactor = task.Clock()
+    reactor.advance(NOON.timestamp())
+    s = LiveStats("America/New_York", RULES, clock=Clock(reactor))
+    s.start()
+    late = 12 * 3600 - 10
+    s.load(history(1, queued=late))
+    reactor.advance(12 * 3600)
+    s.load(history(1, entry(late + 30, step="connect", agent="a"), queued=late))
+    assert s.queue("q").offered == 0
+    life = s.lifetime("q", "voice")
+    assert (life.offered, life.answered) == (1, 1)
+    s.stop()

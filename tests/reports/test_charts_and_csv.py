@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callcenter.reports.charts import Series, handle_time_chart, service_level_chart, svg_chart, volume_chart
-from callcenter.reports.export import COLUMNS, rows_to_csv, safe_cell
+from callcenter.reports.export import BOM, columns, rows_to_csv, safe_cell
 from callcenter.reports.kpi import KpiRules, compute_report
 from tests.reports.helpers import T0, abandoned, answered, at
 
@@ -20,8 +20,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def rows():
     """An hour of quarter-hour totals, the third quarter empty."""
-    facts = [answered(0, 10), answered(300, 40), abandoned(400, 30), answered(1000, 5), answered(2800, 25)]
-    return compute_report(facts, T0, at(3600), "15min", NY, KpiRules())
+    legs = [answered(0, 10), answered(300, 40), abandoned(400, 30), answered(1000, 5), answered(2800, 25)]
+    return compute_report(legs, T0, at(3600), "15min", NY, KpiRules())
 
 
 @pytest.mark.parametrize("render", [volume_chart, lambda r: service_level_chart(r, 0.8), handle_time_chart])
@@ -60,18 +60,48 @@ def test_series_length_must_match_labels():
 def test_csv_has_offsets_rates_and_empty_unknowns():
     """The CSV parses back: local bounds with offsets, fractions, blank for unknown rates."""
     table = list(csv.reader(io.StringIO(rows_to_csv(rows(), NY))))
-    assert tuple(table[0]) == COLUMNS and len(table) == 5
-    first = dict(zip(COLUMNS, table[1]))
-    assert first["interval_start"] == "2026-03-02T09:00:00-05:00" and first["queue"] == "(all)"
-    assert (first["offered"], first["service_level"], first["asa"]) == ("3", "0.3333", "25.0")
-    empty = dict(zip(COLUMNS, table[3]))
-    assert empty["offered"] == "0" and empty["service_level"] == "" and empty["aht"] == ""
+    header = columns(NY, "default")
+    assert table[0] == header and len(table) == 5
+    first = dict(zip(header, table[1]))
+    assert first["interval_start (America/New_York) [ISO 8601]"] == "2026-03-02T09:00:00-05:00"
+    assert first["queue"] == "(all)"
+    assert (first["offered [legs]"], first["service_level (default) [0..1]"], first["asa [s]"]) == ("3", "0.3333", "25.0")
+    empty = dict(zip(header, table[3]))
+    assert empty["offered [legs]"] == "0" and empty["service_level (default) [0..1]"] == "" and empty["aht [s]"] == ""
+
+
+def test_csv_header_names_units_time_zone_and_definition():
+    """Every figure's header names its unit; the bounds name the time zone; the SL its definition."""
+    header = next(csv.reader(io.StringIO(rows_to_csv(rows(), NY, "asterisk_sl2"))))
+    assert header[:2] == ["interval_start (America/New_York) [ISO 8601]", "interval_end (America/New_York) [ISO 8601]"]
+    assert "service_level (asterisk_sl2) [0..1]" in header
+    assert all(h.endswith("]") for h in header if h not in ("queue", "channel", "agent"))
+
+
+def test_csv_with_bom_for_excel_keeps_chinese_queue_names():
+    """With bom=True the text starts with U+FEFF and a Chinese queue name round-trips through UTF-8."""
+    legs = [answered(0, 5, queue="客服")]
+    table = compute_report(legs, T0, at(900), "15min", NY, KpiRules(), group_by=["queue"])
+    data = rows_to_csv(table, NY, bom=True).encode("utf-8")
+    assert data.startswith(b"\xef\xbb\xbf")
+    back = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert back[1][2] == "客服"
+    assert not rows_to_csv(table, NY).startswith(BOM)
+
+
+def test_charts_name_their_axes_with_units():
+    """Each chart titles its x axis with the time zone and its y axis with the unit."""
+    for doc, unit in ((volume_chart(rows(), "America/New_York"), "queue legs"),
+                      (service_level_chart(rows(), 0.8, "America/New_York"), "% of legs"),
+                      (handle_time_chart(rows(), "America/New_York"), "seconds")):
+        texts = [t.text for t in ET.fromstring(doc).iter(SVG + "text")]
+        assert "interval start (America/New_York)" in texts and unit in texts
 
 
 def test_csv_quotes_and_neutralizes_formulas():
     """Commas, quotes and line breaks are quoted; cells starting like a formula get an apostrophe."""
-    facts = [answered(0, 5, queue='=HYPERLINK("x")', agent="a,b"), answered(0, 5, queue="q\r\nr", agent='say "hi"')]
-    text = rows_to_csv(compute_report(facts, T0, at(900), "15min", NY, KpiRules(), group_by=["queue", "agent"]), NY)
+    legs = [answered(0, 5, queue='=HYPERLINK("x")', agent="a,b"), answered(0, 5, queue="q\r\nr", agent='say "hi"')]
+    text = rows_to_csv(compute_report(legs, T0, at(900), "15min", NY, KpiRules(), group_by=["queue", "agent"]), NY)
     table = list(csv.reader(io.StringIO(text)))
     cells = {(row[2], row[4]) for row in table[1:]}
     assert cells == {("'=HYPERLINK(\"x\")", "a,b"), ("q\r\nr", 'say "hi"')}

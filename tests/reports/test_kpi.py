@@ -17,37 +17,38 @@ NY = ZoneInfo("America/New_York")
 RULES = KpiRules(short_abandon=5.0, targets={"support": ServiceTarget(80, 20), "sales": ServiceTarget(90, 15)})
 
 
-def quarter(facts, **kwargs):
+def quarter(legs, **kwargs):
     """The report of the quarter hour starting at T0 (09:00 New York)."""
-    return compute_report(facts, T0, at(900), "15min", NY, RULES, **kwargs)
+    return compute_report(legs, T0, at(900), "15min", NY, RULES, **kwargs)
 
 
 def test_hand_computed_quarter_hour():
-    """Offered, handled, short and real abandons, rate, service level, ASA, AHT and max wait match the hand count."""
-    facts = [
+    """Offered, answered, short and real abandons, rate, service level, ASA, AHT and max wait match the hand count."""
+    legs = [
         answered(0, 10, talk=60, wrap=10),     # within 20 s, handle 70
         answered(30, 30, talk=120, wrap=20),   # after 20 s, handle 140
         answered(60, 20, talk=100, wrap=None),  # exactly 20 s counts as within; wrap-up not over: no AHT
-        abandoned(90, 3), abandoned(120, 5),   # short abandons (5 s is within the threshold)
-        abandoned(150, 12),                    # abandoned before T: in neither part of the service level
+        abandoned(90, 3),                      # short abandon: strictly less than 5 s
+        abandoned(120, 5),                     # 5 s is not short: an abandon, within T
+        abandoned(150, 12),                    # abandoned before T: in the denominator all the same
         abandoned(200, 45),                    # abandoned after T
         waiting(600),
     ]
-    [row] = quarter(facts)
-    assert (row.offered, row.handled, row.short_abandoned, row.abandoned) == (8, 3, 2, 2)
-    assert row.abandon_rate == pytest.approx(2 / 6)
-    assert (row.answered_within, row.abandoned_after) == (2, 1)
-    assert row.service_level == pytest.approx(2 / 4)
+    [row] = quarter(legs)
+    assert (row.offered, row.answered, row.short_abandoned, row.abandoned) == (8, 3, 1, 3)
+    assert row.abandon_rate == pytest.approx(3 / 7)
+    assert row.answered_within == 2
+    assert row.service_level == pytest.approx(2 / (3 + 3))
     assert row.asa == pytest.approx(20.0)
     assert row.aht == pytest.approx(105.0)
     assert row.max_wait == 45.0
     assert row.interval.label == "2026-03-02 09:00"
 
 
-def test_interaction_counts_in_the_interval_it_was_queued():
-    """A call queued at 09:14:50 and answered at 09:15:20 is offered, handled and timed in the 09:00 quarter."""
+def test_leg_counts_in_the_interval_it_entered():
+    """A call queued at 09:14:50 and answered at 09:15:20 is offered, answered and timed in the 09:00 quarter."""
     rows = compute_report([answered(890, 30), answered(905, 5)], T0, at(1800), "15min", NY, RULES)
-    assert [(r.interval.label, r.offered, r.handled, r.answered_within) for r in rows] == [
+    assert [(r.interval.label, r.offered, r.answered, r.answered_within) for r in rows] == [
         ("2026-03-02 09:00", 1, 1, 0), ("2026-03-02 09:15", 1, 1, 1)]
     assert rows[0].asa == 30.0
 
@@ -61,22 +62,22 @@ def test_empty_intervals_are_listed_with_no_rates():
 
 
 def test_only_short_abandons_give_no_abandon_rate_or_service_level():
-    """An interval whose only contacts abandoned within the threshold has neither rate nor service level."""
+    """An interval whose only contacts abandoned before the threshold has neither rate nor service level."""
     [row] = quarter([abandoned(0, 2), abandoned(10, 4)])
     assert (row.offered, row.short_abandoned, row.abandoned) == (2, 2, 0)
     assert row.abandon_rate is None and row.service_level is None
 
 
-def test_facts_outside_the_range_are_ignored():
-    """Interactions queued before the start or at the (exclusive) end are not counted."""
+def test_legs_outside_the_range_are_ignored():
+    """Legs entered before the start or at the (exclusive) end are not counted."""
     [row] = quarter([answered(-1, 5), answered(900, 5), answered(899, 5)])
     assert row.offered == 1
 
 
 def test_group_by_queue_uses_each_queue_target_and_lists_given_groups():
-    """Grouped by queue, each interaction is judged on its own queue's T; listed queues without work get rows."""
-    facts = [answered(0, 18, queue="support"), answered(5, 18, queue="sales")]
-    rows = quarter(facts, group_by=["queue"], groups=[("billing",)])
+    """Grouped by queue, each leg is judged on its own queue's T; listed queues without work get rows."""
+    legs = [answered(0, 18, queue="support"), answered(5, 18, queue="sales")]
+    rows = quarter(legs, group_by=["queue"], groups=[("billing",)])
     by_queue = {r.queue: r for r in rows}
     assert sorted(by_queue) == ["billing", "sales", "support"]
     assert by_queue["support"].service_level == 1.0  # 18 s <= 20 s
@@ -86,9 +87,9 @@ def test_group_by_queue_uses_each_queue_target_and_lists_given_groups():
 
 def test_group_by_channel_and_agent():
     """Rows group by several dimensions; an abandoned call has no agent ("")."""
-    facts = [answered(0, 5, channel="voice", agent="alice"), answered(0, 5, channel="email", agent="bob"),
-             abandoned(10, 30, channel="voice")]
-    rows = quarter(facts, group_by=["channel", "agent"])
+    legs = [answered(0, 5, channel="voice", agent="alice"), answered(0, 5, channel="email", agent="bob"),
+            abandoned(10, 30, channel="voice")]
+    rows = quarter(legs, group_by=["channel", "agent"])
     assert [(r.channel, r.agent, r.offered) for r in rows] == [
         ("email", "bob", 1), ("voice", "", 1), ("voice", "alice", 1)]
 

@@ -22,7 +22,7 @@ from tests.reports.helpers import abandoned, answered
 from tests.support.http import http_request
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
-FACTS = [
+LEGS = [
     answered(0, 10, queue="support", channel="voice"),     # 09:00 New York
     answered(60, 30, queue="support", channel="email"),
     abandoned(120, 40, queue="billing"),
@@ -36,7 +36,7 @@ def site(run):
     settings = load_settings(CONFIG)
     fake = task.Clock()
     fake.advance(datetime(2026, 3, 2, 20, 0, tzinfo=timezone.utc).timestamp())  # 15:00 in New York
-    reader, allowed = FakeReportingReader(FACTS), [True]
+    reader, allowed = FakeReportingReader(LEGS), [True]
     resource = ReportsResource(reader, lambda: settings, Clock(fake), lambda request: allowed[0])
     root = Resource()
     root.putChild(b"reports", resource)
@@ -70,11 +70,29 @@ def test_csv_export_of_quarter_hours_by_channel(run, site):
     r = get(run, base + "/export.csv?from=2026-03-02&interval=15min&by=channel")
     assert r.status == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'filename="report-2026-03-02-2026-03-02-15min.csv"' in r.headers["content-disposition"]
-    table = list(csv.DictReader(io.StringIO(r.body.decode())))
+    table = named(r.body.decode())
     assert len(table) == 96 * 2  # email and voice, every quarter hour of the day
     nine = [row for row in table if row["interval_start"] == "2026-03-02T09:00:00-05:00"]
-    assert [(row["channel"], row["offered"], row["handled"], row["abandoned"]) for row in nine] == [
+    assert [(row["channel"], row["offered"], row["answered"], row["abandoned"]) for row in nine] == [
         ("email", "1", "1", "0"), ("voice", "2", "1", "1")]
+    # The email answered after 30 s is within its channel's 4 h; the call after 10 s within 20 s.
+    assert [row["service_level"] for row in nine] == ["1.0000", "0.5000"]
+
+
+def test_csv_for_excel_has_a_bom_and_a_pair_grouping(run, site):
+    """bom=1 leads the CSV with a UTF-8 byte-order mark; by=queue,channel groups by the pair."""
+    base, _, _ = site
+    r = get(run, base + "/export.csv?from=2026-03-02&interval=day&by=queue,channel&bom=1")
+    assert r.status == 200 and r.body.startswith(b"\xef\xbb\xbf")
+    table = named(r.body.decode("utf-8-sig"))
+    assert [(row["queue"], row["channel"], row["offered"]) for row in table] == [
+        ("billing", "voice", "1"), ("sales", "voice", "1"), ("support", "email", "1"), ("support", "voice", "1")]
+    assert get(run, base + "/export.csv?bom=yes").status == 400
+
+
+def named(text):
+    """The CSV's rows keyed by column name without its unit and zone (``offered [legs]`` -> ``offered``)."""
+    return [{k.split(" ")[0]: v for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
 
 
 @pytest.mark.parametrize("name", ["volume", "service-level", "handle-time"])
@@ -155,11 +173,9 @@ def test_erlang_bad_parameter_is_a_json_400(run, site):
 
 def test_report_from_a_real_database(run, database):
     """The page reads through the real ReportingReader on SQLite and PostgreSQL."""
-    from tests.reports.test_reporting_queries import _row, _store
-    from tests.reports.helpers import at
+    from tests.reports.test_reporting_queries import _day
 
-    run(database.write(_store, [_row(0, state="completed", answered_at=at(8), ended_at=at(68),
-                                     wrap_up_ended_at=at(78))]))
+    run(database.write(_day))
     settings = load_settings(CONFIG)
     fake = task.Clock()
     fake.advance(datetime(2026, 3, 2, 20, tzinfo=timezone.utc).timestamp())
@@ -170,7 +186,11 @@ def test_report_from_a_real_database(run, database):
     try:
         host, port = service.address
         r = get(run, f"http://{host}:{port}/reports/export.csv?by=none&interval=day")
-        [row] = list(csv.DictReader(io.StringIO(r.body.decode())))
-        assert (row["offered"], row["handled"], row["service_level"], row["aht"]) == ("1", "1", "1.0000", "70.0")
+        [row] = named(r.body.decode())
+        # Four legs (sales overflowed to support, support abandoned after 30 s, support answered
+        # after 8 s and transferred to billing, answered after 30 s): SL 2 / (2 + 1 + 1);
+        # handles of 52 s and 80 s.
+        assert (row["offered"], row["answered"], row["service_level"], row["aht"]) == ("4", "2", "0.5000", "66.0")
+        assert (row["transferred_out"], row["abandoned"], row["overflowed_out"]) == ("1", "1", "1")
     finally:
         run(service.stopService())

@@ -1,57 +1,99 @@
-"""The report range query on SQLite and PostgreSQL: bounds, order, time zones and refusals."""
+"""The report queries on SQLite and PostgreSQL: legs from the log as the record writes it, agents' states."""
 
 from __future__ import annotations
 
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import insert
 
+from callcenter.records.customers import create_customer
 from callcenter.records.errors import InvalidInput
-from callcenter.records.reporting import ReportingReader, interaction_facts
-from callcenter.records.schema import customers, interactions
-from callcenter.reports.kpi import InteractionFact
+from callcenter.records.interactions import append_events, create_interaction, update_interaction_state
+from callcenter.records.reporting import AgentStateLog, ReportingReader, contact_histories
+from callcenter.reports.legs import ANSWERED, OVERFLOWED
 from tests.reports.helpers import T0, at
 
 
-def _store(conn, _uow, rows):
-    conn.execute(insert(customers).values(id=1, display_name="", tier="basic", attributes={}, external_ids={},
-                                          provisional=False, created_at=T0, updated_at=T0))
-    for row in rows:
-        conn.execute(insert(interactions).values(customer_id=1, direction="inbound", created_at=row["queued_at"] or T0,
-                                                 updated_at=T0, payload={}, **row))
+def _contact(conn, uow, queue, queued, steps, channel="voice", direction="inbound", disposition=None, payload=None):
+    """Write a contact as the switchboard does: created queued (or new for outbound), routed, then each
+    ``(seconds, state, step, details, kind)``; returns its id."""
+    customer = create_customer(conn, uow, {"tier": "standard", "attributes": {}, "external_ids": {}}, [], at(queued))
+    fields = {"channel": channel, "direction": direction, "state": "queued" if direction == "inbound" else "accepted",
+              "queue": queue, "queued_at": at(queued), "payload": payload or {}}
+    iid = create_interaction(conn, uow, customer.id, fields, None, at(queued)).id
+    append_events(conn, uow, [(iid, at(queued), "routed", None, {"queue": queue})])
+    for seconds, state, step, details, kind in steps:
+        if kind != "state":
+            append_events(conn, uow, [(iid, at(seconds), kind, None, details)])
+            continue
+        extra = {"disposition": disposition} if state == "completed" and disposition else {}
+        update_interaction_state(conn, uow, iid, state, at(seconds), None, {**details, "step": step}, extra)
+    return iid
 
 
-def _row(queued, **extra):
-    base = dict(channel="voice", queue="support", agent=None, state="queued",
-                queued_at=None if queued is None else at(queued))
-    return {**base, **extra}
+def _day(conn, uow):
+    """A transfer, an overflow, an abandon, an outbound call and a contact of the day before."""
+    s = "state"
+    ids = {}
+    ids["transfer"] = _contact(conn, uow, "support", 0, [
+        (2, "offered", "offer", {"agent": "alice", "trace": {"big": "x" * 500}}, s),
+        (8, "connected", "connect", {"agent": "alice"}, s),
+        (60, "queued", "transfer", {"queue": "billing"}, s),
+        (90, "connected", "connect", {"agent": "carol"}, s),
+        (150, "wrap_up", "end", {}, s), (170, "completed", "wrap_up_end", {}, s)], disposition="resolved")
+    ids["overflow"] = _contact(conn, uow, "sales", -600, [
+        (0, "queued", None, {"interaction": 0, "source": "sales", "target": "support", "why": "timeout"}, "overflowed"),
+        (30, "abandoned", "abandon", {"reason": "caller_hung_up"}, s)])
+    ids["outbound"] = _contact(conn, uow, "support", 10, [(40, "wrap_up", "end", {}, s)], direction="outbound")
+    ids["yesterday"] = _contact(conn, uow, "support", -86400, [(-86390, "abandoned", "abandon", {}, s)])
+    return ids
 
 
-def test_facts_of_a_range_in_queued_order(run, database):
-    """Only interactions queued in [start, end) come back, oldest first, with aware UTC instants."""
-    rows = [
-        _row(100, state="completed", agent="alice", answered_at=at(110), ended_at=at(200),
-             wrap_up_ended_at=at(230), disposition="resolved"),
-        _row(0, state="abandoned", ended_at=at(40)),
-        _row(-1), _row(900), _row(None, state="new"),
+def test_legs_of_a_range_from_the_log(run, database):
+    """Transfer and overflow each close a leg and open the next; outbound calls and other days have none."""
+    ids = run(database.write(_day))
+    legs = run(ReportingReader(database).legs(T0, at(900)))
+    assert [(leg.contact, leg.index, leg.queue, leg.outcome, leg.entered_at) for leg in legs] == [
+        (ids["transfer"], 0, "support", ANSWERED, at(0)),
+        (ids["overflow"], 1, "support", "abandoned", at(0)),
+        (ids["transfer"], 1, "billing", ANSWERED, at(60)),
     ]
-    run(database.write(_store, rows))
-    facts = run(ReportingReader(database).facts(T0, at(900)))
-    assert [f.queued_at for f in facts] == [at(0), at(100)]
-    first, second = facts
-    assert first == InteractionFact(first.id, "voice", "support", None, "abandoned", at(0), None, at(40), None, None)
-    assert (second.agent, second.answered_at, second.wrap_up_ended_at, second.disposition) == (
-        "alice", at(110), at(230), "resolved")
-    assert second.queued_at.tzinfo is not None and second.queued_at.utcoffset() == timedelta(0)
+    first, second = legs[0], legs[2]
+    assert (first.wait, first.agent, first.transferred, first.handle_time) == (8.0, "alice", True, 52.0)
+    assert (second.wait, second.agent, second.handle_time, second.disposition) == (30.0, "carol", 80.0, "resolved")
+    assert first.entered_at.utcoffset() == timedelta(0)
+    earlier = run(ReportingReader(database).legs(at(-3600), T0))
+    assert [(leg.contact, leg.outcome) for leg in earlier] == [(ids["overflow"], OVERFLOWED)]
+
+
+def test_offers_are_not_read(run, database):
+    """The entries read for legs leave offers out (their traces are the bulk of a log)."""
+    run(database.write(_day))
+    histories = run(database.read(contact_histories, T0, at(900)))
+    steps = [e.details.get("step") for h in histories for e in h.entries]
+    assert "offer" not in steps and "connect" in steps
 
 
 def test_bounds_in_another_zone_mean_the_same_instants(run, database):
     """Bounds given with a local offset select by instant, not by wall-clock text."""
-    run(database.write(_store, [_row(0), _row(3600)]))
+    run(database.write(_day))
     plus_two = timezone(timedelta(hours=2))
-    facts = run(ReportingReader(database).facts(T0.astimezone(plus_two), at(60).astimezone(plus_two)))
-    assert [f.queued_at for f in facts] == [at(0)]
+    legs = run(ReportingReader(database).legs(T0.astimezone(plus_two), at(30).astimezone(plus_two)))
+    assert [leg.entered_at for leg in legs] == [at(0), at(0)]
+
+
+def test_agent_state_spans_include_the_state_at_the_start(run, database):
+    """States stored in order give spans clipped to the range, the last change before it included."""
+    log = AgentStateLog(database)
+    for agent, state, seconds in (("alice", "available", -100), ("bob", "not_ready", -50), ("alice", "busy", 60),
+                                  ("alice", "wrap_up", 120), ("alice", "available", 150), ("bob", "available", 900)):
+        log.record(agent, state, None, at(seconds))
+    run(log.flushed())
+    spans = run(ReportingReader(database).spans(T0, at(300)))
+    assert sorted((s.agent, s.state, s.start, s.end) for s in spans) == [
+        ("alice", "available", at(0), at(60)), ("alice", "available", at(150), at(300)),
+        ("alice", "busy", at(60), at(120)), ("alice", "wrap_up", at(120), at(150)),
+        ("bob", "not_ready", at(0), at(300))]
 
 
 @pytest.mark.parametrize("start,end,field", [
@@ -63,5 +105,5 @@ def test_bounds_in_another_zone_mean_the_same_instants(run, database):
 def test_bad_ranges_are_refused(start, end, field):
     """Empty, reversed, naive or over-long ranges raise InvalidInput naming the field, before any query."""
     with pytest.raises(InvalidInput) as info:
-        interaction_facts(None, start, end)
+        contact_histories(None, start, end)
     assert info.value.field == field
