@@ -316,11 +316,14 @@ def decode_bytes(data: bytes, label: str | None, hints: Iterable[str] = ()) -> t
 
 
 def _mostly_utf8(data: bytes) -> str | None:
-    """``data`` as UTF-8 with U+FFFD for broken sequences, when at most one byte sequence
-    in twenty is broken (a truncated character, one stray byte); else None."""
+    """``data`` as UTF-8 with U+FFFD for broken sequences, when it is mostly good UTF-8: at
+    least two well-formed non-ASCII characters and at most one broken sequence for every
+    twenty of them (a character cut at a line or length limit). Else None, so one stray
+    Latin-1 byte is read as Latin-1, not replaced."""
     text = data.decode("utf-8", "replace")
-    high = sum(1 for b in data if b >= 0x80)
-    return text if text.count("\ufffd") <= max(1, high // 20) else None
+    broken = text.count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 0x7F) - broken
+    return text if good >= 2 and broken * 20 <= good else None
 
 
 def is_known(label: str | None) -> bool:

@@ -355,8 +355,8 @@ def _declared_type(part: Message) -> str:
 
 def _rebound(part: Message) -> Message | None:
     """``part`` (a multipart whose declared boundary is not in its body) re-read at the
-    boundary its body does use, or None when no delimiter line appears twice (or once with
-    its closing form). Senders that rewrite a boundary in the header but not in the body,
+    boundary its body does use, or None when no delimiter line appears twice (or once in
+    its closing form, or once followed by a part header). Senders that rewrite a boundary in the header but not in the body,
     or quote it differently, are the usual cause."""
     if part.is_multipart():
         return None
@@ -366,7 +366,10 @@ def _rebound(part: Message) -> Message | None:
     seen: dict[bytes, int] = {}
     for m in _DELIMITER.finditer(body):
         token = m.group(1).rstrip()
-        seen[token] = seen.get(token, 0) + (2 if m.group(2) else 1)
+        # A delimiter followed by a part header counts double: a lone opening delimiter
+        # before "Content-Type:" (no closing one) is still clearly where the parts are.
+        heads_a_part = body[m.end():m.end() + 40].lstrip(b"\r\n")[:8].lower() == b"content-"
+        seen[token] = seen.get(token, 0) + (2 if m.group(2) or heads_a_part else 1)
     usable = [token for token, n in seen.items() if n >= 2]
     if not usable:
         return None
