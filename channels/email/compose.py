@@ -1,7 +1,8 @@
 """Composing outgoing mail: headers that thread, suppress loops, and carry no injected text.
 
 :func:`compose` turns an :class:`OutgoingMessage` into the exact bytes the outbox stores and
-the relay sends (CRLF line ends, UTF-8 text, RFC 2047-encoded headers where needed).
+the relay sends (CRLF line ends, UTF-8 text in a 7-bit transfer encoding, RFC 2047-encoded
+headers where needed).
 
 - Threading: ``Message-ID`` is ours (:func:`new_message_id`); a reply carries
   ``In-Reply-To`` (the message answered) and ``References`` (that message's references
@@ -89,5 +90,16 @@ def compose(message: OutgoingMessage) -> bytes:
         msg["X-Auto-Response-Suppress"] = "All"
     if message.reference:
         msg["X-Callcenter-Reference"] = one_line(message.reference)
-    msg.set_content(message.text, charset="utf-8")
+    msg.set_content(message.text, charset="utf-8", cte=_transfer_encoding(message.text))
     return msg.as_bytes()
+
+
+def _transfer_encoding(text: str) -> str:
+    """A 7-bit transfer encoding for ``text``: the bytes we send never need ``BODY=8BITMIME``
+    (which not every relay offers): plain ASCII as is, mostly-ASCII text quoted-printable (still
+    readable raw) as are lines over SMTP's 998 octets, the rest (Chinese, Cyrillic...) base64,
+    the shorter of the two there."""
+    if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
+        return "7bit"
+    non_ascii = sum(1 for c in text if not c.isascii())
+    return "quoted-printable" if non_ascii * 5 < len(text) else "base64"

@@ -39,3 +39,14 @@ def test_bad_addresses_and_ids_are_refused():
     with pytest.raises(ValueError):
         new_message_id("has space", "cc.example.com")
     assert new_message_id("abc", "cc.example.com") == "abc@cc.example.com"
+
+
+@pytest.mark.parametrize("text", ["Hello José, your café order is ready.\n" * 30, "您好，打印机已经修好了。\n" * 5,
+                                  "Привет! " * 40, "a" * 1500 + "\nplain"])
+def test_every_reply_is_seven_bit_on_the_wire_and_reads_back_the_same(text):
+    """Non-ASCII text and over-long lines go quoted-printable or base64: no byte above 127, no line
+    over 998 octets, so no relay needs BODY=8BITMIME; the text decodes back unchanged."""
+    raw = compose(OutgoingMessage("support@example.com", ("ann@example.org",), "Re: 打印机", text, "r1@cc.example", NOW))
+    assert max(raw) < 128 and max(len(line) for line in raw.split(b"\r\n")) <= 998
+    decoded = email.message_from_bytes(raw).get_payload(decode=True).decode("utf-8")
+    assert decoded.replace("\r\n", "\n").rstrip("\n") == text.rstrip("\n")
