@@ -14,9 +14,9 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 
 from callcenter.clock import Clock
@@ -490,8 +490,11 @@ def migrate_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_main(args: argparse.Namespace) -> int:
-    """``callcenter serve``: run the server until SIGINT/SIGTERM; the exit status says how it ended."""
+def serve_main(args: argparse.Namespace, on_serving: Callable[[Application], Awaitable[None]] | None = None) -> int:
+    """``callcenter serve``: run the server until SIGINT/SIGTERM; the exit status says how it ended.
+
+    ``on_serving(app)`` (the demo floor's seeding) is awaited once everything serves, before
+    the start-up message; its failure is logged and the server keeps serving."""
     from callcenter.logs import start_logging
     from callcenter.reactor import install_asyncio_reactor, require_asyncio_reactor
 
@@ -540,8 +543,10 @@ def serve_main(args: argparse.Namespace) -> int:
         gc.freeze()
         log.info("callcenter serving on {host}:{port} with database {db}", host=app.http.address[0],
                  port=app.http.address[1], db=_redacted(url), pid=os.getpid())
+        after = ensureDeferred(on_serving(app)) if on_serving is not None else succeed(None)
+        after.addErrback(lambda f: log.failure("the step after start-up failed", f))
         if sys.stdout.isatty():  # a person is watching: say where to go; log files keep JSON only
-            ensureDeferred(app.users.list()).addCallback(
+            after.addCallback(lambda _: ensureDeferred(app.users.list())).addCallback(
                 lambda users: print(welcome_text(app.http.address, users, args), flush=True)).addErrback(
                 lambda f: log.failure("could not list the users for the start-up message", f))
 

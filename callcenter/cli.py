@@ -1,4 +1,5 @@
-"""The ``callcenter`` command: serve, migrate, check-config, route, simulate, import-asterisk, user.
+"""The ``callcenter`` command: serve, migrate, check-config, route, simulate, import-asterisk, user,
+demo-floor.
 
 Each subcommand parses its own arguments here and hands them to the module that owns the
 work; those modules are imported lazily so ``callcenter --help`` stays fast and a command
@@ -62,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read an app_queue queues.conf and print equivalent queues and agents as YAML.")
     p.add_argument("queues_conf", type=Path, help="path to queues.conf")
 
+    p = sub.add_parser("demo-floor", help="serve a seeded demo floor (10 queues, 200 agents) on a throw-away database",
+                       description="Serve a demo floor from a temporary directory (deleted at exit): 10 queues, "
+                                   "200 agents in every state, contacts waiting on every channel.")
+    p.add_argument("--config", dest="config_dir", type=Path, default=None,
+                   help="configuration to start from (default: ./config); agents, queues and rules are replaced")
+    p.add_argument("--http-port", type=int, default=8080, help="HTTP port (default: 8080)")
+    p.add_argument("--http-host", default=None, help="HTTP listen address (default: 127.0.0.1)")
+    p.add_argument("--fastagi-port", type=int, default=0, help="FastAGI port (default: any free port)")
+    p.add_argument("--smtp-port", type=int, default=0, help="SMTP listener port (default: any free port)")
+    p.add_argument("--seed", type=int, default=7, help="the same seed gives the same floor (default: 7)")
+    p.add_argument("--password", default=None, help="the demo users' password (default: a random one, printed)")
+    p.add_argument("--log-format", choices=("auto", "text", "json"), default="auto", help="as for serve")
+
     _add_user_parser(sub)
     return parser
 
@@ -117,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "user":
         from callcenter.records.users import user_main
         return user_main(args, sys.stdin, sys.stdout, sys.stderr)
+    if args.command == "demo-floor":
+        from callcenter.demo import demo_main
+        return demo_main(args)
     if args.command == "import-asterisk":
         from callcenter.asterisk_import import import_main
         return import_main(args.queues_conf, sys.stdout)
