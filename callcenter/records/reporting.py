@@ -50,13 +50,12 @@ def _check_range(start: datetime, end: datetime) -> None:
 
 
 def contact_histories(conn: Connection, start: datetime, end: datetime) -> list[ContactHistory]:
-    """The histories of every inbound interaction that may have a leg entered in ``[start, end)``,
+    """The histories of every interaction that may have a leg entered in ``[start, end)``,
     by id. Raises :class:`InvalidInput` for naive bounds, an empty or reversed range, or one
     longer than :data:`MAX_RANGE_DAYS`."""
     _check_range(start, end)
     candidates = (select(interactions.c.id)
-                  .where(interactions.c.updated_at >= start, interactions.c.created_at < end,
-                         interactions.c.direction != "outbound"))
+                  .where(interactions.c.updated_at >= start, interactions.c.created_at < end))
     headers = {
         row.id: ContactHeader(row.id, row.channel, row.direction, row.queue, row.disposition,
                               _callback_for(row.payload))

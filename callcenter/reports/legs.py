@@ -126,7 +126,7 @@ def _step(entry: LogEntry) -> str | None:
 def legs_of(history: ContactHistory) -> list[Leg]:
     """The legs of one contact, in order; [] for an outbound contact or one never queued."""
     header = history.header
-    if header.direction == "outbound":
+    if header.direction == "outbound" and header.callback_for is None:
         return []
     legs: list[Leg] = []
     callback = header.callback_for is not None
