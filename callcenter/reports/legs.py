@@ -18,7 +18,8 @@ one, at the same instant:
 Within a leg: ``connect`` is the answer (its agent is the leg's agent), ``end`` the end of
 the conversation, ``wrap_up_end`` the end of the after-contact work; ``abandon`` closes the
 leg unanswered. Outbound contacts (click-to-dial, an outbound call reported by a PBX) never
-wait in a queue: they have no legs.
+wait in a queue: they have no legs, except a callback (outbound, ``callback_for`` set), which
+waits in a queue for an agent like any contact.
 
 :func:`legs_of` is the one derivation; the reports read the log from the record
 (:mod:`callcenter.records.reporting`) and today's live figures from the committed writes
