@@ -227,6 +227,7 @@ def _cyrillic_score(text: str) -> int:
 
 _GB2312_PAIR = re.compile(rb"[\xa1-\xf7][\xa1-\xfe]")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_DETECT_SAMPLE = 64 * 1024
 
 
 def _share(text: str, low: str, high: str) -> float:
@@ -243,6 +244,9 @@ def detect_codec(data: bytes) -> str:
     Windows-1251, whichever gives mostly lower-case letters) when most letters are 8-bit;
     Chinese when the pairs fit GB2312 (GB18030), else Big5; Windows-1252 for the rest.
     """
+    if len(data) > _DETECT_SAMPLE:  # a sample is enough, cut after an ASCII byte so no character is split
+        cut = max(data.rfind(b" ", 0, _DETECT_SAMPLE), data.rfind(b"\n", 0, _DETECT_SAMPLE))
+        data = data[: cut if cut > 0 else _DETECT_SAMPLE]
     runs = _HIGH_RUN.findall(data)
     high = sum(len(r) for r in runs)
     if not high:

@@ -1,7 +1,8 @@
-"""ParsePool: parses run on worker threads, never more than the bound at once."""
+"""ParsePool: parses run off the reactor (worker processes or threads), never more than the bound at once."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -51,7 +52,7 @@ def test_parser_signature_matches_parse_message():
 def test_at_most_the_bound_run_at_once_and_the_reactor_keeps_running(run):
     """Five parses with a bound of 2: two run, three wait; the reactor runs timers meanwhile."""
     parser = GatedParser()
-    pool = ParsePool(reactor, max_concurrent=2, parser=parser)
+    pool = ParsePool(reactor, max_concurrent=2, parser=parser, mode="thread")
     pool.start()
 
     async def scenario():
@@ -88,3 +89,41 @@ def test_bound_must_be_positive():
     """A bound below 1 is refused."""
     with pytest.raises(ValueError):
         ParsePool(reactor, max_concurrent=0)
+
+
+def dying_parser(raw: bytes, limits: ParseLimits, envelope_sender: str | None) -> ParsedMessage:
+    """A parser whose worker process dies on a message that says so (as one out of memory would)."""
+    if b"die" in raw:
+        os._exit(3)
+    return parse_message(raw, limits, envelope_sender)
+
+
+def test_process_mode_gives_what_parse_message_gives(run):
+    """In worker processes the parse is the same as parse_message's, raw bytes included."""
+    pool = ParsePool(reactor, max_concurrent=2)
+    pool.start()
+    raw = "From: 张三 <z@example.cn>\r\nSubject: 订单\r\n\r\n您好\r\n".encode()
+    try:
+        parsed = run(pool.parse(raw, ParseLimits(), "env@example.com"))
+    finally:
+        pool.stop()
+    assert parsed == parse_message(raw, ParseLimits(), "env@example.com")
+
+
+def test_a_dying_worker_costs_only_its_message(run):
+    """A worker process that dies makes that message unparseable (kept raw); the next parse works."""
+    pool = ParsePool(reactor, max_concurrent=1, parser=dying_parser)
+    pool.start()
+    try:
+        died = run(pool.parse(MESSAGE + b"die\r\n"))
+        after = run(pool.parse(MESSAGE))
+    finally:
+        pool.stop()
+    assert died.unparseable and died.raw == MESSAGE + b"die\r\n" and "worker process died" in died.reason
+    assert (after.unparseable, after.text, pool.worker_failures) == (False, "body", 1)
+
+
+def test_unknown_mode_is_refused():
+    """Only the process and thread modes exist."""
+    with pytest.raises(ValueError):
+        ParsePool(reactor, mode="fiber")
