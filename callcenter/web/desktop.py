@@ -133,7 +133,7 @@ class DesktopApi:
         iid = req.path_id("interaction")
         body = req.json_object()
         disposition = body.get("disposition")
-        if disposition not in self._board.settings.dispositions:
+        if not isinstance(disposition, str) or disposition not in self._board.settings.dispositions:
             raise ApiError(422, "invalid_input", "disposition must be one of the configured dispositions", "disposition")
         notes = _text(body, "notes", MAX_NOTES, required=False)
         with _mapped_errors():

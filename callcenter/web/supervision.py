@@ -121,7 +121,7 @@ class SupervisionApi:
         who = await self._supervisor(req)
         iid = req.path_id("interaction")
         queue = req.json_object().get("queue")
-        if queue not in self._board.settings.queues:
+        if not isinstance(queue, str) or queue not in self._board.settings.queues:
             raise ApiError(422, "invalid_input", "queue must be a configured queue", "queue")
         try:
             self._board.move(iid, queue, who.login)
@@ -157,7 +157,30 @@ class SupervisionApi:
     async def dry_run(self, req: ApiRequest) -> object:
         """How the posted interaction would be routed now, with every agent assumed available."""
         await self._supervisor(req)
-        return self._dry_run(req.json_object(), self._clock.utcnow())
+        return self._dry_run(_dry_run_input(req.json_object()), self._clock.utcnow())
+
+
+_DRY_RUN_TEXT = ("channel", "to", "digits", "language", "subject", "body", "tier", "at")
+_DRY_RUN_MAPS = ("variables", "attributes")
+
+
+def _dry_run_input(body: dict) -> dict:
+    """The posted sample interaction, checked: ApiError 422 naming a key the rules do not read,
+    a text that is not a string, an unknown channel, or variables/attributes that are not flat."""
+    unknown = sorted(set(body) - set(_DRY_RUN_TEXT) - set(_DRY_RUN_MAPS))
+    if unknown:
+        raise ApiError(422, "invalid_input", f"unknown key; use {', '.join(_DRY_RUN_TEXT + _DRY_RUN_MAPS)}", unknown[0])
+    for key in _DRY_RUN_TEXT:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ApiError(422, "invalid_input", f"{key} must be a string", key)
+    if body.get("channel") not in (None, "voice", "email", "webform"):
+        raise ApiError(422, "invalid_input", "channel must be voice, email or webform", "channel")
+    for key in _DRY_RUN_MAPS:
+        value = body.get(key)
+        if value is not None and (not isinstance(value, dict)
+                                  or any(isinstance(v, (dict, list)) for v in value.values())):
+            raise ApiError(422, "invalid_input", f"{key} must be an object of strings, numbers or booleans", key)
+    return body
 
 
 def collect_metrics(registry: MetricsRegistry, board: Switchboard, health: Any, clock: Any) -> None:
