@@ -91,3 +91,35 @@ def test_reload_summary_names_supervision_changes(load):
         """)
     assert diff_settings(before, after) == [
         "supervision.short_abandon: 5.0 -> 3.0", "supervision.alert_queues: added billing"]
+
+
+def test_figures_and_metrics_keys(load):
+    """Service-level definition, channel targets, resolved dispositions and /metrics access are read."""
+    s = load("""
+        supervision:
+          service_level: asterisk_sl2
+          channel_targets:
+            email: {percent: 90, within: 2h}
+          resolved_dispositions: [resolved, sale]
+          metrics: {token: abcdefghijklmnopqrstuvwx, allow: [127.0.0.1, "10.0.0.0/8", "::1"]}
+        """).supervision
+    assert s.service_level == "asterisk_sl2" and s.resolved_dispositions == ("resolved", "sale")
+    assert (s.channel_targets["email"].percent, s.channel_targets["email"].within) == (90.0, 7200.0)
+    assert s.channel_targets["webform"].within == 4 * 3600
+    assert s.metrics_allow == ("127.0.0.1", "10.0.0.0/8", "::1")
+    assert "abcdefghijklmnop" not in repr(s)  # the token stays out of logs and diffs
+
+
+def test_bad_figures_and_metrics_keys_are_located_together(load):
+    """An unknown definition or channel, a short token and a bad address are each reported with its key."""
+    errors = load("""
+        supervision:
+          service_level: best
+          channel_targets:
+            fax: {percent: 80, within: 1h}
+          metrics: {token: short, allow: [127.0.0.1, somewhere]}
+        """)
+    text = "\n".join(errors)
+    assert "supervision.service_level" in text and "supervision.channel_targets.fax" in text
+    assert "supervision.metrics.token" in text and "'somewhere' is not an IP address" in text
+    assert len(errors) == 4
