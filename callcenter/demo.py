@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from twisted.internet.defer import Deferred
@@ -65,12 +65,14 @@ LAST = ("Abbott", "Brennan", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcí
 
 @dataclass
 class FloorSummary:
-    """What :func:`seed_floor` made: agents by state, contacts waiting by channel, and the
-    users one can sign in as (login -> what they show)."""
+    """What :func:`seed_floor` made: agents by state, contacts waiting by channel, the users
+    one can sign in as (login -> what they show), and ``stop_timers()`` cancelling what is still
+    to happen (late answers, callers hanging up)."""
 
     states: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)
+    stop_timers: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
 def agent_login(n: int) -> str:
@@ -101,7 +103,7 @@ def write_config(target: Path, shipped: Path, seed: int = 7) -> Path:
             # One contact at a time whatever the channel: each busy agent shows one piece of work.
             "capacity": 100, "channel_costs": {"voice": 100, "email": 100, "webform": 100}}
     queues = {name: {"label": label, "members": {"skills": {name: 1}}, "selection": "longest_idle",
-                     "offer_timeout": "30s", "wrap_up": WRAP_UP,
+                     "offer_timeout": "2m", "wrap_up": WRAP_UP,
                      "service_level": {"percent": percent, "within": f"{within}s"}}
               for name, label, _, percent, within in QUEUES}
     routing = yaml.safe_load((shipped / "routing.yaml").read_text(encoding="utf-8"))
@@ -160,6 +162,7 @@ class FloorSeeder:
         self._rng = rng
         self._serial = 0
         self.offered: dict[int, str] = {}
+        self.timers: list[Any] = []
         self._waiting_for: dict[int, Deferred] = {}
         self._board.on_offer(self._on_offer)
 
@@ -243,23 +246,48 @@ class FloorSeeder:
         await self._board.settled()
         await self._board.settled()
 
-    async def work(self, agent: str, queue: str, kind: str) -> int | None:
-        """``agent`` (available, alone free in ``queue``) takes a new ``kind`` contact; the interaction id."""
-        within = self._board.settings.queues[queue].service_level.within
+    async def work(self, agent: str, queue: str, kind: str, late: bool = False) -> int | None:
+        """``agent`` (available, alone free in ``queue``) takes a new ``kind`` contact; the
+        interaction id. A ``late`` call rings until a few seconds past the queue's service-level
+        target before it is answered (a timer, so the floor's service levels differ)."""
         if kind == "call":
-            # Some answered after the target, so queues' service levels differ.
-            iid = await self.call(queue, self._rng.choice((2.0, 5.0, within * 0.5, within * 2.5)))
+            iid = await self.call(queue, self._rng.uniform(1.0, 8.0))
         elif kind == "email":
             iid = await self.email(queue)
         else:
             iid = await self.form(queue)
         if iid is None or await self.offered_to(iid) != agent:
             return None
-        if kind == "call":
+        if kind == "call" and late:
+            within = self._board.settings.queues[queue].service_level.within
+            self.later(within + self._rng.uniform(3.0, 25.0), self._answer_late, iid, agent)
+        elif kind == "call":
             self._board.connected(iid, agent)
         else:
             self._board.accept(agent, iid)
         return iid
+
+    def _answer_late(self, iid: int, agent: str) -> None:
+        if self._board.is_offered(iid, agent):
+            self._board.connected(iid, agent)
+
+    def hang_up_later(self, iid: int, delay: float) -> None:
+        """The caller of ``iid`` gives up after ``delay`` seconds if still waiting."""
+        def give_up() -> None:
+            if self._board.is_waiting(iid):
+                self._board.customer_left(iid, "caller_hung_up")
+        self.later(delay, give_up)
+
+    def later(self, delay: float, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` in ``delay`` seconds (cancelled by :meth:`cancel`)."""
+        self.timers.append(self._app.clock.call_later(delay, fn, *args))
+
+    def cancel(self) -> None:
+        """Cancel what is still to happen (the server is stopping)."""
+        for timer in self.timers:
+            if timer.active():
+                timer.cancel()
+        self.timers.clear()
 
 
 async def seed_floor(app: Any, password: str, seed: int = 7) -> FloorSummary:
@@ -271,14 +299,17 @@ async def seed_floor(app: Any, password: str, seed: int = 7) -> FloorSummary:
     rng = random.Random(seed)
     plan = _plan(settings, rng)
     seeder = FloorSeeder(app, rng)
-    summary = FloorSummary()
+    summary = FloorSummary(stop_timers=seeder.cancel)
     shown: set[str] = set()
     # Working agents one at a time: each is the only one free in its queue when its contact comes.
+    # The share of each queue's calls answered after its target: service levels from good to bad.
+    late_share = {name: (0.0, 0.1, 0.3, 0.5, 0.8)[i % 5] for i, (name, *_) in enumerate(QUEUES)}
     for state, kind in (("busy_call", "call"), ("busy_email", "email"), ("busy_form", "form")):
         for login in plan[state]:
             board.login(login)
             board.set_available(login)
-            iid = await seeder.work(login, _home(settings, login), kind)
+            home = _home(settings, login)
+            iid = await seeder.work(login, home, kind, late=rng.random() < late_share[home])
             summary.states[state] = summary.states.get(state, 0) + (iid is not None)
             if iid is not None and kind not in shown:
                 shown.add(kind)
@@ -314,7 +345,9 @@ async def seed_floor(app: Any, password: str, seed: int = 7) -> FloorSummary:
         for _ in range(rng.choice((0, 3, 5, 8, 12, 16))):
             kind = rng.choice(("call", "call", "email", "form"))
             if kind == "call":
-                await seeder.call(name, rng.uniform(5, 240))
+                iid = await seeder.call(name, rng.uniform(5, 240))
+                if rng.random() < 0.25:
+                    seeder.hang_up_later(iid, rng.uniform(20.0, 90.0))
             elif kind == "email":
                 await seeder.email(name)
             else:

@@ -25,7 +25,9 @@ Guard = Callable[[ApiRequest], Awaitable[Any]]
 
 
 def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
-    """Everything the live dashboard shows, JSON-ready."""
+    """Everything the live dashboard shows, JSON-ready: per queue its waiting count, longest
+    wait, target, agents by state and today's figures; the waiting work in order with its
+    score parts and channel; the active alerts; every agent with time in state."""
     now = clock.now()
     by_queue = board.waiting_by_queue(now)
     waiting = [view for views in by_queue.values() for view in views]
@@ -50,9 +52,12 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
         counters = board.stats.agent(agent)
         return {"handled": counters.handled, "occupancy": counters.occupancy(now)}
 
-    return {"now": now, "queues": queues, "waiting": to_json(waiting), "alerts": alerts,
+    waiting_json = [dict(view, channel=board.channel_of.get(view["interaction"])) for view in to_json(waiting)]
+    return {"now": now, "queues": queues, "waiting": waiting_json, "alerts": alerts,
             "agents": [dict(to_json(a), name=board.settings.agents[a.agent].name if a.agent in board.settings.agents
-                            else a.agent, since_seconds=time_in_state(a, now), today=today(a.agent))
+                            else a.agent, since_seconds=time_in_state(a, now), today=today(a.agent),
+                            work_channels=[board.channel_of.get(iid) for iid in a.work],
+                            offer_channels=[board.channel_of.get(iid) for iid in a.offers])
                        for a in agents]}
 
 

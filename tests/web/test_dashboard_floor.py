@@ -26,7 +26,8 @@ def floor(run, make_app, tmp_path):
     """The app on the demo floor's configuration, seeded; (app, summary)."""
     app = make_app(config=write_config(tmp_path / "demo-config", SHIPPED_CONFIG))
     summary = run(seed_floor(app, PASSWORD), timeout=120)
-    return app, summary
+    yield app, summary
+    summary.stop_timers()
 
 
 def base(app) -> str:
@@ -55,3 +56,89 @@ def test_the_floor_has_every_state_and_work_waiting_on_every_channel(run, floor)
     assert waiting and not waiting & set(QUIET)
     assert all(snap["queues"][q]["agents"]["available"] == 0 for q in waiting)
     assert set(summary.waiting) == {"call", "email", "form"}
+
+
+async def sign_in(page, url: str, login: str) -> None:
+    """Sign in on the form and wait for the page it leads to."""
+    await page.goto(url + "/login")
+    await page.fill("#login", login)
+    await page.fill("#password", PASSWORD)
+    await page.click("[data-testid=login-submit]")
+    await page.wait_for_load_state("networkidle")
+
+
+def watch(page, problems: list[str]) -> None:
+    """Collect every 4xx/5xx response, console error and uncaught page error of ``page``."""
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+
+MEASURE = """() => {
+    const panels = Array.from(document.querySelectorAll('main .panel'));
+    const cut = panels.filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.getAttribute('aria-labelledby'));
+    const scrolled = Array.from(document.querySelectorAll('main .scroll'))
+        .filter(s => s.scrollWidth > s.clientWidth + 1).map(s => s.closest('.panel').getAttribute('aria-labelledby'));
+    const rows = Array.from(document.querySelectorAll('tr[data-agent]'));
+    const order = panels.map(p => p.getAttribute('aria-labelledby'));
+    return {cut, scrolled, order, pageOverflow: document.documentElement.scrollWidth - window.innerWidth,
+            agents: rows.length, tallest: Math.max(...rows.map(r => r.getBoundingClientRect().height)),
+            queueRows: document.querySelectorAll('#queue-rows tr').length,
+            queuesBottom: document.querySelector('[data-testid=queues]').getBoundingClientRect().bottom,
+            height: window.innerHeight,
+            sl: Array.from(document.querySelectorAll('#queue-rows td.sl')).map(td => td.className)};
+}"""
+
+
+@pytest.mark.browser
+def test_the_wallboard_reads_and_works_at_both_sizes_with_200_agents(run, floor, tmp_path):
+    """At 1366x768 and 1400x1000: queues first (all ten on the first screen), then the waiting
+    list, then the agents; no card cut or scrolled sideways, no page overflow, every agent row one
+    compact line, service level coloured against the target; sorting by state puts busy agents
+    first and again reversed, and the filter finds agents by name and by state."""
+    app, _ = floor
+
+    async def scenario(context):
+        page = await context.new_page()
+        problems: list[str] = []
+        watch(page, problems)
+        await sign_in(page, base(app), "supervisor")
+        await page.locator("tr[data-agent]").nth(199).wait_for()
+        measures = {}
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        for width, height in SIZES:
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.wait_for_timeout(300)
+            await page.screenshot(path=str(SHOTS / f"dashboard-floor-{width}x{height}.png"))
+            measures[width] = await page.evaluate(MEASURE)
+        await page.set_viewport_size({"width": 1366, "height": 768})
+        for part in ("waiting", "agents"):
+            await page.evaluate(f"document.getElementById('{part}-h').scrollIntoView()")
+            await page.screenshot(path=str(SHOTS / f"dashboard-floor-1366x768-{part}.png"))
+        states = "els => els.map(e => e.querySelector('span.state').className.replace('state ', ''))"
+        await page.click("th[data-sort=state]")
+        up = await page.locator("tr[data-agent]").evaluate_all(states)
+        await page.click("th[data-sort=state]")
+        down = await page.locator("tr[data-agent]").evaluate_all(states)
+        sort_mark = await page.get_attribute("th[data-sort=state]", "aria-sort")
+        await page.fill("[data-testid=agent-filter]", "wrap")
+        by_state = await page.locator("tr[data-agent]").evaluate_all(states)
+        name = await page.locator("tr[data-agent] td.name").first.inner_text()
+        await page.fill("[data-testid=agent-filter]", name)
+        by_name = await page.locator("tr[data-agent] td.name").all_inner_texts()
+        count = await page.locator("#agent-count").inner_text()
+        await page.screenshot(path=str(SHOTS / "dashboard-floor-filtered.png"))
+        return measures, up, down, sort_mark, by_state, name, by_name, count, problems
+
+    measures, up, down, sort_mark, by_state, name, by_name, count, problems = run_in_chromium(scenario, tmp_path,
+                                                                                          timeout=120)
+    for width, m in measures.items():
+        assert m["order"] == ["queues-h", "waiting-h", "agents-h"], width
+        assert (m["cut"], m["scrolled"], m["pageOverflow"]) == ([], [], 0), (width, m)
+        assert m["queueRows"] == 10 and m["agents"] == 200 and m["tallest"] <= 32, (width, m)
+        assert m["queuesBottom"] <= m["height"] and {"good", "warn", "bad"} & {c.split()[-1] for c in m["sl"]}, (width, m)
+    order = ["busy", "wrap_up", "available", "not_ready", "logged_out"]
+    assert up == sorted(up, key=order.index) and up[0] == "busy" and down == up[::-1] and sort_mark == "descending"
+    assert set(by_state) == {"wrap_up"} and len(by_state) >= 8
+    assert name in by_name and count == f"({len(by_name)}/200)"
+    assert problems == []

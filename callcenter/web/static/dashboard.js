@@ -86,9 +86,12 @@
       sl.appendChild(small);
       cell(tr, t.offered, "num"); cell(tr, t.handled, "num"); cell(tr, t.abandoned, "num");
       cell(tr, pct(t.abandon_rate), "num"); cell(tr, secs(t.asa), "num"); cell(tr, secs(t.aht), "num");
+      // One coloured count per state (the column header is the legend), so ten queues fit a narrow screen.
       var td = cell(tr, "", "states");
       Object.keys(q.agents).forEach(function (k) {
-        var b = document.createElement("span"); b.className = "state " + k; b.textContent = (L[k] || k) + " " + q.agents[k]; td.appendChild(b);
+        var b = document.createElement("span"); b.className = "state " + k + (q.agents[k] ? "" : " none");
+        b.textContent = String(q.agents[k]); b.title = (L[k] || k) + ": " + q.agents[k];
+        b.setAttribute("data-testid", "agents-" + k + "-" + name); td.appendChild(b);
       });
       rows.appendChild(tr);
     });
@@ -99,13 +102,17 @@
     $("waiting-count").textContent = "(" + s.waiting.length + ")";
     if (!s.waiting.length) {
       var none = document.createElement("tr"), td = cell(none, L.nobody_waiting, "empty");
-      td.colSpan = 6; waiting.appendChild(none);
+      td.colSpan = 9; waiting.appendChild(none);
     }
     s.waiting.forEach(function (w) {
       var tr = document.createElement("tr");
+      tr.setAttribute("data-interaction", String(w.interaction));
       cell(tr, w.interaction, "num"); cell(tr, (s.queues[w.queue] || {}).label || w.queue);
-      cell(tr, w.score + " = " + w.parts.aging + " + " + w.parts.bonus_applied, "num");
-      ticking(tr, w.waited, "num"); cell(tr, w.priority, "num");
+      cell(tr, w.channel ? (L["channel_" + w.channel] || w.channel) : null);
+      ticking(tr, w.waited, "num");
+      // Whole seconds read at a glance; the exact parts are in the tooltip.
+      cell(tr, Math.round(w.score), "num").title = w.score + " = " + w.parts.aging + " + " + w.parts.bonus_applied;
+      cell(tr, w.priority, "num"); cell(tr, w.tier); cell(tr, w.offered_to ? agentName(s, w.offered_to) : null);
       var td = cell(tr, "", "actions"), queues = select(config.queues, L.move);
       queues.value = w.queue;
       td.appendChild(queues);
@@ -113,6 +120,21 @@
       td.appendChild(button(L.raise_priority, function () { act("POST", "/api/supervisor/interactions/" + w.interaction + "/priority", { priority: w.priority + 1 }); }));
       waiting.appendChild(tr);
     });
+  }
+
+  function agentName(s, login) {
+    for (var i = 0; i < s.agents.length; i += 1) { if (s.agents[i].agent === login) { return s.agents[i].name; } }
+    return login;
+  }
+
+  // "Call #12, Email #40", and what is offered to the agent: "(offered: Web form #41)".
+  function workText(a) {
+    function named(ids, channels) {
+      return ids.map(function (id, i) { var ch = (channels || [])[i]; return (ch ? (L["channel_" + ch] || ch) + " " : "") + "#" + id; });
+    }
+    var text = named(a.work, a.work_channels).join(", ");
+    if (a.offers && a.offers.length) { text += (text ? " " : "") + "(" + L.offered + ": " + named(a.offers, a.offer_channels).join(", ") + ")"; }
+    return text;
   }
 
   function sortValue(a) {
@@ -156,7 +178,7 @@
       var st = cell(tr, "", ""), dot = document.createElement("span");
       dot.className = "state " + a.state; dot.textContent = state; st.appendChild(dot);
       ticking(tr, a.since_seconds, "num").setAttribute("data-testid", "since-" + a.agent);
-      cell(tr, a.work.length ? a.work.join(", ") : "", "work");
+      cell(tr, workText(a), "work");
       cell(tr, a.today.handled, "num"); cell(tr, pct(a.today.occupancy), "num");
       cell(tr, "", "actions").appendChild(stateControl(a));
       agents.appendChild(tr);
