@@ -19,6 +19,8 @@ Printed, per backend, for a burst of ``--calls`` calls:
   served as agents free up. Request -> Dial over all calls, agent free -> next Dial (from the
   ``hangup`` request of an agent's call to the receipt of the next call's ``CC_OUTCOME dial``
   for that agent's phone), and the time until every call was dialled and until every call ended;
+* the server process's CPU time per call (every thread: the reactor, the database's), which
+  a busy machine stretches less than latency, and the peak resident memory;
 * the interactions' states in the record afterwards, and any protocol fault the simulated
   Asterisk saw (commands sent before the previous one was answered, unknown commands).
 
@@ -37,6 +39,7 @@ database created for each burst and dropped afterwards; it is skipped if nothing
 from __future__ import annotations
 
 import argparse
+import resource
 import dataclasses
 import json
 import os
@@ -263,8 +266,10 @@ async def whole_server(reactor: Any, url: str, calls: int, agents: int) -> dict:
             for login in sorted(settings.agents):
                 app.switchboard.set_available(login)
             await app.switchboard.settled()
+            before = cpu_seconds()
             result = await play_calls(reactor, app.fastagi.port.getHost().port, calls)
             await app.switchboard.settled()
+            result["cpu_ms_per_call"] = (cpu_seconds() - before) * 1000 / calls
             states = await app.database.read(state_counts)
             result["outcome"] = "record: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
         finally:
@@ -284,11 +289,24 @@ async def bare_fastagi(reactor: Any, calls: int) -> dict:
     service = FastAgiService(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"), app, reactor)
     port = (await service.startService()).getHost().port
     try:
+        before = cpu_seconds()
         result = await play_calls(reactor, port, calls)
+        result["cpu_ms_per_call"] = (cpu_seconds() - before) * 1000 / calls
     finally:
         await service.stopService()
     result["outcome"] = f"application told of {len(app.answered)} answers, {len(app.gone)} hang-ups"
     return result
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used so far, every thread included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """The highest resident memory this process has had, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def spread(values: list[float]) -> str:
@@ -310,6 +328,10 @@ def report(label: str, result: dict, ceiling: dict | None = None) -> None:
     if ceiling is not None and dials:
         ratio = [percentile(dials, p) / percentile(ceiling["dial_ms"], p) for p in (50, 99)]
         print(f"{'':{len(label)}}  whole server / bare FastAGI: p50 {ratio[0]:.1f}x, p99 {ratio[1]:.1f}x", flush=True)
+    cpu = f"server CPU {result['cpu_ms_per_call']:.2f} ms per call"
+    if ceiling is not None:
+        cpu += f" ({result['cpu_ms_per_call'] / ceiling['cpu_ms_per_call']:.1f}x the bare FastAGI's)"
+    print(f"{'':{len(label)}}  {cpu}; peak RSS {peak_rss_mb():.0f} MiB so far", flush=True)
     if result["handoff_ms"]:
         print(f"{'':{len(label)}}  agent free -> next Dial {spread(result['handoff_ms'])}", flush=True)
     last, ended = result["last_dial_s"], result["all_ended_s"]

@@ -575,9 +575,7 @@ class Switchboard:
 
     async def screen_pop(self, iid: int) -> dict[str, Any]:
         """What the agent's browser shows for ``iid``: customer card, timeline, the interaction."""
-        interaction = await self._store.get_interaction(iid)
-        customer = await self._store.get_customer(interaction.customer_id)
-        page = await self._store.timeline(customer.id, limit=TIMELINE_IN_POP)
+        interaction, customer, page = await self._store.interaction_view(iid, TIMELINE_IN_POP)
         pop = {"interaction": to_json(interaction), "customer": to_json(customer), "timeline": to_json(page.items)}
         if self.content_for is not None:
             pop["content"] = await self.content_for(interaction)

@@ -14,7 +14,9 @@ of its interaction must exist first. :class:`IdSource` hands them out:
   reserved but not yet written is never given to another row.
 
 An id that was reserved and never written (the write failed, the server stopped) is simply
-not used: ids are unique and increasing in order of reservation, not gapless.
+not used: ids are unique, not gapless. On SQLite they increase in order of reservation; on
+PostgreSQL they increase within a reserved block, while a row inserted without an explicit id
+takes the sequence's next value, which may be past the block.
 
 Thread safety: reservations happen on the reactor thread, :meth:`take_in_transaction` on the
 database's write thread; a lock guards the SQLite counters.

@@ -12,16 +12,18 @@ arrive.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
 from callcenter.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.records.customers import resolve_id
 from callcenter.records.database import UnitOfWork
-from callcenter.records.errors import InvalidInput, NotFound
+from callcenter.records.errors import InvalidInput, NotFound, RecordError
 from callcenter.records.model import Interaction, InteractionEvent, TimelinePage
 from callcenter.records.schema import interaction_events, interactions
 
@@ -100,6 +102,63 @@ def update_interaction_state(
         )
     )
     return after
+
+
+# One state change: (interaction_id, state, at, actor, details, fields), as update_interaction_state takes them.
+StateRequest = tuple[int, str, datetime, "str | None", dict, dict]
+
+
+def update_states(conn: Connection, uow: UnitOfWork, requests: Sequence[StateRequest]) -> list[Interaction | Exception]:
+    """:func:`update_interaction_state` for many interactions at once; one outcome per request.
+
+    The rows are read in one statement, changed with one statement per set of changed
+    columns, and logged with one insert. If that fails (an unknown interaction, a constraint),
+    or the batch changes one interaction twice (order matters then), each request runs alone
+    in its own savepoint: only the bad one gets its error.
+    """
+    ids = [r[0] for r in requests]
+    if len(set(ids)) == len(ids):
+        mark = len(uow.events)
+        try:
+            with conn.begin_nested():
+                return list(_update_all(conn, uow, requests))
+        except (RecordError, IntegrityError):
+            del uow.events[mark:]
+    outcomes: list[Interaction | Exception] = []
+    for request in requests:
+        mark = len(uow.events)
+        try:
+            with conn.begin_nested():
+                outcomes.append(update_interaction_state(conn, uow, *request))
+        except (RecordError, IntegrityError) as error:
+            del uow.events[mark:]
+            outcomes.append(error)
+    return outcomes
+
+
+def _update_all(conn: Connection, uow: UnitOfWork, requests: Sequence[StateRequest]) -> list[Interaction]:
+    rows = {r.id: r for r in conn.execute(select(interactions).where(interactions.c.id.in_([q[0] for q in requests])))}
+    for q in requests:
+        if q[0] not in rows:
+            raise NotFound("interaction", q[0])
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for iid, state, at, _, _, fields in requests:
+        values = {"state": state, "updated_at": at, **fields}
+        groups.setdefault(tuple(sorted(values)), []).append({"row_id": iid, **values})
+    for columns, params in groups.items():
+        statement = (update(interactions).where(interactions.c.id == bindparam("row_id"))
+                     .values({c: bindparam(c) for c in columns}))
+        conn.execute(statement, params)
+    _log(conn, uow, [(iid, at, "state", actor, {**details, "from": rows[iid].state, "to": state})
+                     for iid, state, at, actor, details, _ in requests])
+    out = []
+    for iid, state, at, actor, _, fields in requests:
+        before = _interaction(rows[iid])
+        after = dataclasses.replace(before, state=state, updated_at=at, **fields)
+        uow.emit(InteractionStateChanged(at=at.timestamp(), interaction_id=iid, customer_id=before.customer_id,
+                                         previous_state=before.state, state=state, actor=actor, interaction=after))
+        out.append(after)
+    return out
 
 
 def append_events(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[InteractionEvent]:

@@ -80,8 +80,7 @@ class RecordStore:
                                                               LOOKUP_BATCH)
         # State changes of different interactions commit together; callers that need an order
         # for one interaction await each change before the next (the switchboard does).
-        self._state_changes: Coalescer[tuple] = Coalescer(self._write_each(interactions.update_interaction_state),
-                                                           LOOKUP_BATCH)
+        self._state_changes: Coalescer[tuple] = Coalescer(self._update_states, LOOKUP_BATCH)
         # New contacts (customer, interaction, log) arriving together share one write.
         self._admissions: Coalescer[ContactWrite] = Coalescer(self._admit_batch, ADMIT_BATCH)
         #: Customers recently found by a contact point (see :mod:`callcenter.records.customer_cache`).
@@ -152,6 +151,9 @@ class RecordStore:
         async def run(requests: Sequence[tuple]) -> list[Any]:
             return await self._db.write(each_in_savepoint, fn, requests)
         return run
+
+    async def _update_states(self, requests: Sequence[tuple]) -> list[Any]:
+        return await self._db.write(interactions.update_states, requests)
 
     async def _find_many(self, points: Sequence[tuple[str, str]]) -> list[Customer | None]:
         return await self._db.read(customers.find_many_by_contact, points)
@@ -282,6 +284,12 @@ class RecordStore:
         )
         return await self._events.append(request)
 
+    async def interaction_view(self, interaction_id: int | str, limit: int = 20) -> tuple[Interaction, Customer, TimelinePage]:
+        """An interaction, its customer and the first ``limit`` items of the customer's timeline,
+        read in one transaction (a screen pop); :class:`NotFound` if the interaction is unknown."""
+        limit = validate.positive_int("limit", limit, maximum=MAX_TIMELINE_PAGE)
+        return await self._db.read(_interaction_view, _ident("interaction_id", interaction_id), limit)
+
     async def get_interaction(self, interaction_id: int | str) -> Interaction:
         """One interaction; :class:`NotFound` if unknown."""
         return await self._db.read(interactions.get_interaction, _ident("interaction_id", interaction_id))
@@ -361,6 +369,12 @@ class RecordStore:
             else:
                 raise InvalidInput(key, "is not an interaction field")
         return out
+
+
+def _interaction_view(conn: Any, interaction_id: int, limit: int) -> tuple[Interaction, Customer, TimelinePage]:
+    interaction = interactions.get_interaction(conn, interaction_id)
+    customer = customers.get_customer(conn, interaction.customer_id)
+    return interaction, customer, interactions.timeline(conn, customer.id, limit, None)
 
 
 def _ident(field: str, value: Any) -> int:
