@@ -99,6 +99,14 @@ class SmtpSession(smtp.ESMTP):
         self._mailbox_of: dict[str, str] = {}
         self._mail_from: str | None = None
 
+    def lookupMethod(self, command: bytes) -> Any:  # noqa: N802 - twisted API
+        """The handler of ``command``; None (a ``500``) for a verb that is not ASCII, which
+        Twisted would otherwise let escape as a UnicodeDecodeError and a logged traceback."""
+        try:
+            return super().lookupMethod(command)
+        except UnicodeDecodeError:
+            return None
+
     def extensions(self) -> dict[bytes, Any]:
         """ESMTP extensions: Twisted's, plus ``SIZE`` with our cap."""
         ext = super().extensions()
