@@ -67,6 +67,6 @@ def test_empty_intervals_fold_away_and_each_group_has_a_total(run, url):
     shown = re.findall(r"<tr><td>(2026-03-02 \d\d:\d\d)</td>", html)
     assert shown == ["2026-03-02 09:00"] * 3 + ["2026-03-02 10:00"] * 3
     assert "22 intervals with no contacts not shown" in html
-    subtotals = re.findall(r'<tr class="subtotal"><th>Total</th><td class="dim">(\w+)</td><td>(\d+)</td>', html)
+    subtotals = re.findall(r'<tr class="subtotal"><th>Total</th><td class="dim">(\w+)</td><td class="num">(\d+)</td>', html)
     assert subtotals == [("billing", "1"), ("sales", "1"), ("support", "1")]
-    assert re.search(r"<tr><th>Total</th><td>all</td><td>3</td>", html)
+    assert re.search(r'<tr><th>Total</th><td>all</td><td class="num">3</td>', html)
