@@ -321,13 +321,13 @@ def decode_bytes(data: bytes, label: str | None, hints: Iterable[str] = ()) -> t
 
 def _mostly_utf8(data: bytes) -> str | None:
     """``data`` as UTF-8 with U+FFFD for broken sequences, when it is mostly good UTF-8: at
-    least two well-formed non-ASCII characters and at most one broken sequence for every
-    twenty of them (a character cut at a line or length limit). Else None, so one stray
-    Latin-1 byte is read as Latin-1, not replaced."""
+    least two well-formed non-ASCII characters and one broken sequence, or one for every ten
+    of them (a character cut at a line or length limit). Else None, so a stray Latin-1 byte
+    in ASCII text is read as Latin-1, not replaced."""
     text = data.decode("utf-8", "replace")
     broken = text.count("\ufffd")
     good = sum(1 for ch in text if ord(ch) > 0x7F) - broken
-    return text if good >= 2 and broken * 20 <= good else None
+    return text if good >= 2 and broken <= max(1, good // 10) else None
 
 
 def is_known(label: str | None) -> bool:

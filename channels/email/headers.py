@@ -314,15 +314,17 @@ def parse_addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[tup
 def message_ids(value: str | None) -> list[str]:
     """The message ids in a Message-ID/In-Reply-To/References value, without angle brackets.
 
-    Order is kept and repeats dropped. A value with no bracketed id but one bare token
-    containing ``@`` (some mailers omit the brackets) yields that token.
+    Order is kept and repeats dropped. Some mailers omit the brackets: a value with no
+    bracketed id yields its bare tokens that contain ``@`` (stray ``<``, ``>``, commas and
+    comments removed), or, when the whole value is one bare token, that token.
     """
     if not value:
         return []
     found = _MSGID.findall(value)
     if not found:
-        tokens = [t for t in unfold(value).split() if "@" in t]
-        found = tokens[:1]
+        bare = [t.strip("<>,;") for t in re.sub(r"\([^()]*\)", " ", unfold(value)).split()]
+        bare = [t for t in bare if t and t.isprintable()]
+        found = [t for t in bare if "@" in t] or (bare if len(bare) == 1 else [])
     seen: dict[str, None] = {}
     for mid in found:
         seen.setdefault(mid, None)

@@ -103,3 +103,15 @@ def test_blank_lines_before_the_headers_are_skipped():
     """A white-space-only first line (a stripped mbox separator) does not make the message unparseable."""
     parsed = parse_message(b"     \r\nFrom: a@example.com\r\nSubject: s\r\n\r\nbody\r\n")
     assert not parsed.unparseable and parsed.from_.address == "a@example.com" and parsed.subject == "s"
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("<a@b> <c@d>", ["a@b", "c@d"]), ("abc@def", ["abc@def"]), ("12345.ABC", ["12345.ABC"]),
+     ("x@y (comment)", ["x@y"]), ("<a@b", ["a@b"]), ("a@b, c@d", ["a@b", "c@d"]), ("two tokens", []), ("", [])],
+)
+def test_message_ids_with_and_without_brackets(value, expected):
+    """Bracketed ids, and bare ids as mailers that omit the brackets write them."""
+    from channels.email.headers import message_ids
+
+    assert message_ids(value) == expected
