@@ -129,6 +129,7 @@ _SECOND_TRIES = {
 }
 
 FALLBACK = "utf-8"
+_WESTERN = frozenset(("cp1252", "latin-1", "iso8859-15"))
 
 
 def normalize_label(label: str | None) -> str:
@@ -291,6 +292,10 @@ def decode_bytes(data: bytes, label: str | None, hints: Iterable[str] = ()) -> t
             label = "utf-8"
     codec = codec_for(label)
     shown = normalize_label(label) or "(none)"
+    if codec in _WESTERN and not data.isascii() and (utf8 := _try(data, "utf-8")) is not None:
+        # Valid multi-byte UTF-8 under a Western label is UTF-8 mislabelled: as Windows-1252
+        # it would read "Ã©" for "é", and real Western text never forms such sequences.
+        return utf8, f"charset {shown!r} holds UTF-8; decoded as utf-8"
     if codec is not None:
         for name in (codec,) + _SECOND_TRIES.get(codec, ()):
             text = _try(data, name)

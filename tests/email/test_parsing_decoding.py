@@ -119,3 +119,10 @@ def test_multipart_without_any_boundary_is_read_as_text():
     """No delimiter line at all: the body is read as text, as before."""
     parsed = parse_message(b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\njust text\r\n")
     assert parsed.text == "just text"
+
+
+def test_utf8_under_a_western_label_is_utf8():
+    """UTF-8 labelled iso-8859-1 reads as UTF-8, not "Ã©"; real Latin-1 under that label stays Latin-1."""
+    assert decode_bytes("Grüße, café".encode(), "iso-8859-1") == (
+        "Grüße, café", "charset 'iso-8859-1' holds UTF-8; decoded as utf-8")
+    assert decode_bytes("Grüße, café".encode("latin-1"), "iso-8859-1") == ("Grüße, café", None)
