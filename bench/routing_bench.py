@@ -239,6 +239,56 @@ def report(label: str, agents: int, waiting: int, events: int) -> dict:
     return {"p50": _ms(every, 0.5), "p99": _ms(every, 0.99), "rate": events / busy}
 
 
+def idle_case(agents: int, arrivals: int = 2000) -> float:
+    """Mean milliseconds per arrival with ``agents`` idle members in one queue (each arrival is
+    offered, accepted and completed, so the idle count stays put)."""
+    cfgs = {f"i{n:06d}": AgentConfig(f"i{n:06d}", {"s": 1 + n % 5}) for n in range(agents)}
+    queue = QueueConfig("q", tuple(Member(a) for a in cfgs), "longest_idle", skills={"s": 1})
+    router = Router(RoutingConfig(cfgs, {"q": queue}, Policy()))
+    for name in sorted(cfgs):
+        router.set_available(name, 0.0)
+    spent = 0.0
+    for n in range(arrivals):
+        now = 1.0 + n
+        t0 = time.perf_counter()
+        out = router.submit(InteractionSpec(n + 1, "voice", "q", now), now)
+        spent += time.perf_counter() - t0
+        offer = next(d for d in out if d.kind == "offer")
+        router.accept(offer.interaction, offer.agent, now)
+        router.complete(offer.interaction, now)
+    return 1000 * spent / arrivals
+
+
+def moment_case(size: int) -> float:
+    """Milliseconds of the one tick at which ``size`` agents' wrap-ups end while ``size`` calls wait."""
+    cfgs = {f"m{n:06d}": AgentConfig(f"m{n:06d}", {"s": 1}) for n in range(size)}
+    queue = QueueConfig("q", tuple(Member(a) for a in cfgs), "least_loaded", wrap_up=30.0)
+    router = Router(RoutingConfig(cfgs, {"q": queue}, Policy()))
+    for n, name in enumerate(sorted(cfgs)):
+        router.set_available(name, 0.0)
+        router.submit(InteractionSpec(n + 1, "voice", "q", 0.0), 0.0)
+        router.accept(n + 1, name, 0.0)
+        router.complete(n + 1, 10.0)    # every wrap-up ends at 40
+    for n in range(size):
+        router.submit(InteractionSpec(size + n + 1, "voice", "q", 20.0 + n / size), 20.0 + n / size)
+    t0 = time.perf_counter()
+    offers = sum(1 for d in router.tick(40.0) if d.kind == "offer")
+    spent = time.perf_counter() - t0
+    assert offers == size, offers
+    return 1000 * spent
+
+
+def scaling() -> None:
+    """How an arrival's cost grows with idle agents, and a moment's with its size."""
+    print("\narrival with idle members (one queue, longest idle): "
+          + ", ".join(f"{n:,} idle {idle_case(n):.3f} ms" for n in (100, 1_000, 10_000)))
+    timed = [(n, moment_case(n)) for n in (1_000, 4_000)]
+    print("one moment, n agents freed while n calls wait: "
+          + ", ".join(f"n={n:,} {ms:.0f} ms" for n, ms in timed)
+          + f" (x{timed[1][1] / timed[0][1]:.1f} for x4 n)")
+    sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the base case and, unless ``--no-growth``, tenfold agents and tenfold waiting."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -248,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     agents, waiting = max(10, int(10_000 * args.scale)), max(10, int(20_000 * args.scale))
     base = report("base", agents, waiting, args.events)
+    scaling()
     if args.no_growth:
         return 0
     more_agents = report("10x agents", agents * 10, waiting, args.events // 2)

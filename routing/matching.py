@@ -15,10 +15,11 @@ import heapq
 from typing import Any
 
 from routing.decisions import Decision, NoAgents, Offer, OfferEnded, Overflowed
-from routing.eligibility import Eligibility
+from routing.eligibility import Eligibility, selection_metric
 from routing.state import WaitingItem
 
 TRACE_LIMIT = 10
+BIG_MOMENT = 4 * TRACE_LIMIT  # agents freed at one moment beyond which pairs are not all compared
 
 
 class Matching(Eligibility):
@@ -31,6 +32,7 @@ class Matching(Eligibility):
     _logged_count: dict[str, int]
     _agent_queues: dict[str, list[tuple[int, str]]]
     _agent_lines: dict[str, list[tuple[int, str, Any]]]
+    _selection_of: dict[str, tuple[str, tuple[str, ...]]]
     _channels: frozenset[str]
     _lines: Any
     _deadlines: Any
@@ -197,13 +199,36 @@ class Matching(Eligibility):
         time, best pair first: the agent's queue priority, then the interaction's score, then
         the queue's choice among agents, so which timer was set first never matters. The
         trace of each offer made this way lists the pairs it won against (``same_instant``).
+        A moment that frees more than ``BIG_MOMENT`` agents lets them take work one by one in
+        their best queue's selection order (the same offers when they serve the same queues),
+        so its cost grows with its size, not with its square.
         """
         if not agents and len(items) == 1:
             item = self._waiting.get(next(iter(items)))
             return [] if item is None else self._match_item(item, now)
         if not items and len(agents) <= 1:
             return self._fill_agent(next(iter(agents)), now) if agents else []
-        return _Moment(self, now).settle(items, agents)
+        if len(agents) <= BIG_MOMENT:
+            return _Moment(self, now).settle(items, agents)
+        # Many agents freed at once (a team's wrap-ups ending together): comparing every pair
+        # would re-look each agent each time another took the work it wanted, a cost quadratic
+        # in the moment. Each agent in its best queue's order takes its best work instead (the
+        # same offers when the agents serve the same queues), then the work left finds agents.
+        out: list[Decision] = []
+        for agent_id in sorted(agents, key=self._moment_order):
+            out += self._fill_agent(agent_id, now)
+        left = {iid for iid in items if iid in self._waiting and self._waiting[iid].offered_to is None}
+        return out + (_Moment(self, now).settle(left, set()) if left else [])
+
+    def _moment_order(self, agent_id: str) -> tuple:
+        """The agent's place among many freed at one moment: its selection key in its best queue."""
+        a = self._agents[agent_id]
+        lines = self._agent_lines.get(agent_id)
+        if not lines:
+            return (0, 0.0, a.idle_since, agent_id)
+        member_priority, queue, _ = lines[0]
+        policy, names = self._selection_of[queue]
+        return (member_priority, selection_metric(policy, a, names), a.idle_since, agent_id)
 
     def _young_bound(self, member: Any, now: float) -> float | None:
         """Where in a line (first key element) work too young for ``member``'s delay begins.
