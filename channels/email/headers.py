@@ -20,6 +20,8 @@ from channels.email.charsets import decode_bytes, normalize_label
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r?\n$")
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_MSGID_CFWS = re.compile(r"<([^<>]+)>")
+_COMMENTS = re.compile(r"\([^()]*\)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINEBREAK = re.compile(r"[\r\n]+")
 
@@ -320,7 +322,10 @@ def message_ids(value: str | None) -> list[str]:
     """
     if not value:
         return []
+    value = unfold(value)
     found = _MSGID.findall(value)
+    if not found:  # RFC 5322 obsolete syntax allows comments and white space inside the brackets
+        found = [m for m in (re.sub(r"\s+", "", _COMMENTS.sub("", m)) for m in _MSGID_CFWS.findall(value)) if m]
     if not found:
         bare = [t.strip("<>,;") for t in re.sub(r"\([^()]*\)", " ", unfold(value)).split()]
         bare = [t for t in bare if t and t.isprintable()]
@@ -335,8 +340,10 @@ def parse_date(value: str | None) -> tuple[datetime | None, list[str]]:
     """The Date header as an aware datetime (UTC when the zone is missing), or None."""
     if not value:
         return None, ["no Date header"]
+    text = " ".join(_COMMENTS.sub(" ", unfold(value)).split())
+    text = re.sub(r"\s*:\s*", ":", text)  # obsolete syntax: "09 :  55 : 06"
     try:
-        when = parsedate_to_datetime(unfold(value).strip())
+        when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None, [f"unreadable Date {value.strip()[:80]!r}"]
     if when is None:

@@ -28,11 +28,15 @@ _COMMENT = re.compile(r"\([^()]*\)")
 # Outlook/Exchange: "Automatic reply:", "Out of Office:", "Read:", "Not read:",
 # "Undeliverable:", "Delivery delayed:"; Apple Mail: "Auto reply:"; Gmail and others:
 # "Auto-Reply", "Autoreply", "Vacation reply"; QQ Mail and Foxmail: "自动回复"; Outlook in
-# Chinese: "自动答复", "已读:", "未读:", "无法送达:"; traditional Chinese: "自動回覆".
+# Chinese: "自动答复", "已读:", "未读:", "无法送达:"; traditional Chinese: "自動回覆"; and
+# Outlook's automatic reply in German, French, Spanish, Italian, Dutch, Polish, Portuguese,
+# Russian, Japanese and Korean.
 _AUTOMATIC_SUBJECT = re.compile(
     r"^\s*(?:\[[^\]]*\]\s*)?(?:"
     r"automatic reply|auto[- ]?reply|auto[- ]?response|autoresponse|out of (?:the )?office|"
-    r"vacation reply|abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[áa]tica|"
+    r"vacation reply|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|respuesta autom[áa]tica|"
+    r"risposta automatica|automatisch antwoord|automatyczna odpowied[źz]|resposta autom[áa]tica|"
+    r"автоматический ответ|自動応答|자동 회신|"
     r"read|not read|undeliverable|undelivered mail returned to sender|delivery delayed|"
     r"delivery status notification|returned mail|mail delivery failed|"
     r"自动回复|自動回覆|自動回复|自动答复|自動答覆|已读|已讀|未读|未讀|无法送达|無法傳遞|退信"

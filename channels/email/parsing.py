@@ -157,6 +157,7 @@ def unparseable(raw: bytes, reason: str) -> ParsedMessage:
 _BLANK_LINE = re.compile(rb"[ \t]*\r?\n")
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
 _FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_OBS_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]+:")
 
 
 def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
@@ -165,7 +166,8 @@ def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     Leading blank or white-space-only lines (a stripped mbox separator) are skipped, and
     a line inside the header section that is neither a field nor a continuation is folded
     into the field before it when more fields follow it before the blank line: otherwise
-    the rest of the header section (often From and Subject) would become body text.
+    the rest of the header section (often From and Subject) would become body text. White
+    space before a field's colon (``Subject : x``, RFC 5322's obsolete syntax) is removed.
     ``raw`` itself is never changed.
     """
     repairs: list[str] = []
@@ -180,6 +182,12 @@ def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     fixed: list[bytes] = []
     for index, line in enumerate(lines[:end]):
         body = line.rstrip(b"\r\n")
+        obsolete = _OBS_FIELD.match(body)
+        if obsolete:  # never an mbox "From " line: that has no colon right after the name
+            # RFC 5322 section 4.5 obsolete syntax: white space before the colon.
+            repairs.append(f"white space before the colon of {obsolete.group(1).decode('ascii', 'replace')!r} removed")
+            fixed.append(obsolete.group(1) + b":" + line[obsolete.end():])
+            continue
         if index == 0 or _FIELD.match(body) or body[:1] in (b" ", b"\t"):
             fixed.append(line)
             continue
@@ -187,7 +195,7 @@ def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
             break  # the header section really ends here; the rest is body
         repairs.append(f"stray line in the header section folded: {body[:60].decode('ascii', 'replace')!r}")
         fixed.append(b" " + line)
-    if len(fixed) == end and any(r.startswith("stray") for r in repairs):
+    if len(fixed) == end and any(r.startswith(("stray", "white space")) for r in repairs):
         consumed = sum(len(line) for line in lines[:end])
         text = b"".join(fixed) + text[consumed:]
     return text, repairs

@@ -55,7 +55,8 @@ def test_person_written_mail_is_not_automatic(headers):
     ["Automatic reply: Question", "Out of Office: Question", "Read: Question", "Not read: Question",
      "Auto reply: Question", "Autoreply: x", "Auto-Reply: x", "Undeliverable: Question", "Delivery delayed: x",
      "自动回复: 您的邮件", "自动回复：您的邮件", "自动答复: 问题", "自動回覆: 問題", "已读: 问题", "Vacation reply",
-     "[External] Automatic reply: x"],
+     "[External] Automatic reply: x", "Automatische Antwort: Frage", "Réponse automatique : question",
+     "Automatyczna odpowiedź: Piotr", "Автоматический ответ: вопрос", "自動応答: 質問", "자동 회신: 질문"],
 )
 def test_automatic_subjects(subject):
     """The subjects Outlook, Apple Mail, Gmail, QQ/Foxmail and others give automatic replies are recognized."""

@@ -115,3 +115,16 @@ def test_message_ids_with_and_without_brackets(value, expected):
     from channels.email.headers import message_ids
 
     assert message_ids(value) == expected
+
+
+def test_obsolete_syntax_of_rfc5322_appendix_a6():
+    """White space before colons, comments inside addresses, ids and dates (RFC 5322 A.6.3) are read."""
+    raw = (b"From  : John Doe <jdoe@machine(comment).  example>\r\nTo    : Mary Smith\r\n__\r\n"
+           b"          <mary@example.net>\r\nSubject     : Saying Hello\r\n"
+           b"Date  : Fri, 21 Nov 1997 09(comment):   55  :  06 -0600\r\n"
+           b"Message-ID  : <1234   @   local(blah)  .machine .example>\r\n\r\nThis is a message just to say hello.\r\n")
+    parsed = parse_message(raw)
+    assert (parsed.from_, parsed.subject, parsed.message_id) == (
+        Address("John Doe", "jdoe@machine.example"), "Saying Hello", "1234@local.machine.example")
+    assert [a.address for a in parsed.to] == ["mary@example.net"]
+    assert parsed.date.isoformat() == "1997-11-21T09:55:06-06:00"
