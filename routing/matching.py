@@ -29,7 +29,8 @@ class Matching(Eligibility):
     _free: set[str]
     _open: dict[tuple[str, str], Any]
     _open_of: dict[str, frozenset[str]]
-    _logged_count: dict[str, int]
+    _staffed_count: dict[str, int]
+    _final_required: dict[str, set[int]]
     _agent_queues: dict[str, list[tuple[int, str]]]
     _agent_lines: dict[str, list[tuple[int, str, Any]]]
     _selection_of: dict[str, tuple[str, tuple[str, ...]]]
@@ -41,21 +42,24 @@ class Matching(Eligibility):
 
     def _route_new(self, item: WaitingItem, now: float) -> list[Decision]:
         """Offer a newly waiting item, or overflow it when nobody who could take it is logged in."""
-        if not self._anyone_logged_in_for(item):
+        if not self._anyone_staffed_for(item):
             q = self.config.queues[item.queue]
             if q.overflow_to is not None and item.hops < len(self.config.queues):
                 return self._overflow(item, now, "no_agents")
             return [NoAgents(now, item.spec.id, item.queue)]
         return self._match_item(item, now)
 
-    def _anyone_logged_in_for(self, item: WaitingItem) -> bool:
-        members = self._members[item.queue]
+    def _anyone_staffed_for(self, item: WaitingItem) -> bool:
+        """Some member of the item's queue is logged in and ready (busy or wrapping up counts;
+        not ready does not) and meets the last step of its ladder, if that step holds forever."""
+        if not self._staffed_count.get(item.queue):
+            return False
         final = self._requirement(item, final=True)
-        if final is None or not self._logged_count.get(item.queue):
-            return bool(self._logged_count.get(item.queue))
-        for agent_id in members:
+        if final is None:
+            return True
+        for agent_id in self._members[item.queue]:
             a = self._agents.get(agent_id)
-            if a is not None and a.logged_in and (final is None or final.matches(a.cfg.skills, a.cfg.languages)):
+            if a is not None and a.logged_in and a.ready and final.matches(a.cfg.skills, a.cfg.languages):
                 return True
         return False
 
@@ -69,7 +73,9 @@ class Matching(Eligibility):
             out += self._withdraw(item, "withdrawn", now, rematch=False)
         self._lines.remove(item.queue, item.key, item.spec.channel)
         out.append(Overflowed(now, item.spec.id, item.queue, target, why))
+        self._file_final(item, False)
         item.queue, item.queued_since, item.hops = target, now, item.hops + 1
+        self._file_final(item, True)
         self._lines.add(target, item.key, item.spec.channel)
         self._arm_item(item)
         return out + self._route_new(item, now)
@@ -278,6 +284,7 @@ class Matching(Eligibility):
             a.backoff_until = now + self.policy.no_answer_backoff
             self._deadlines.push(a.backoff_until, "backoff", agent_id)
         self._refresh(agent_id, now)
+        out += self._overflow_unstaffed(agent_id, now)  # paused for missing offers: maybe the last one
         out += self._match_item(item, now)
         return out + self._after_agent(agent_id, now, fill=False)
 

@@ -8,6 +8,7 @@ durations are seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Mapping
 
 from routing.requirements import Requirement
@@ -67,6 +68,13 @@ class QueueConfig:
     def __post_init__(self) -> None:
         if self.selection not in SELECTION_POLICIES:
             raise ValueError(f"unknown selection policy {self.selection!r}")
+        durations = {"offer_timeout": self.offer_timeout, "wrap_up": self.wrap_up,
+                     "overflow_after": self.overflow_after if self.overflow_after is not None else 0.0,
+                     **{f"wrap_up_by_channel.{ch}": v for ch, v in self.wrap_up_by_channel.items()},
+                     **{f"members.{m.agent}.delay": m.delay for m in self.members}}
+        for name, value in durations.items():
+            if not isfinite(value) or value < 0:
+                raise ValueError(f"queue {self.name!r}: {name} must be a finite number of seconds >= 0, not {value!r}")
 
     def wrap_up_for(self, channel: str) -> float:
         """Seconds of wrap-up after an interaction of ``channel`` ends in this queue."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from routing.decisions import Decision
-from routing.errors import RoutingError
+from routing.errors import RoutingError, check_time
 from routing.model import InteractionSpec, LadderStep
 from routing.state import AgentState, HeldItem, WaitingItem
 
@@ -66,10 +66,14 @@ class Restoring:
         Raises :class:`RoutingError` for an unknown queue or an id already routed (listed
         twice, or already in the core), before anything changes.
         """
+        check_time(now)
         resumes = list(resumes)
         seen: set[int] = set()
         for r in resumes:
             iid = r.spec.id
+            for value, what in ((r.spec.virtual_start, "virtual_start"), (r.queued_since, "queued_since"),
+                                (r.ladder_since, "ladder_since")):
+                check_time(value, f"interaction {iid}: {what}")
             if r.spec.queue not in self.config.queues:
                 raise RoutingError(f"interaction {iid}: unknown queue {r.spec.queue!r}")
             if iid in seen or iid in self._waiting or iid in self._held:
@@ -87,6 +91,7 @@ class Restoring:
         self._lines.add_many((item.queue, item.key, item.spec.channel) for item in items)
         for item in items:
             self._waiting[item.spec.id] = item
+            self._file_final(item, True)
             for agent, _ in item.spec.preferred:
                 self._preferring.setdefault(agent, set()).add(item.spec.id)
             self._arm_item(item)
@@ -104,6 +109,8 @@ class Restoring:
         back in holding it). Raises :class:`UnknownAgent`, or :class:`RoutingError` for an id
         already routed.
         """
+        check_time(now)
+        check_time(accepted_at, f"interaction {spec.id}: accepted_at")
         a = self._agent(agent)
         if spec.id in self._waiting or spec.id in self._held:
             raise RoutingError(f"interaction {spec.id} is already routed")

@@ -22,14 +22,14 @@ from typing import Any
 
 from routing.decisions import AgentStateChanged, Decision, Overflowed, Queued, Removed, StepRelaxed, WrapUpEnded
 from routing.eligibility import selection_metric
-from routing.errors import NotOffered, RoutingError, UnknownAgent, UnknownInteraction
+from routing.errors import InvalidTime, NotOffered, RoutingError, UnknownAgent, UnknownInteraction, check_time
 from routing.matching import Matching
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
 from routing.restoring import Restoring
 from routing.state import AgentState, Deadlines, FreeMembers, HeldItem, Lines, WaitingItem, queue_members
 from routing.views import RouterViews
 
-__all__ = ["NotOffered", "Router", "RoutingError", "UnknownAgent", "UnknownInteraction", "ladder"]
+__all__ = ["InvalidTime", "NotOffered", "Router", "RoutingError", "UnknownAgent", "UnknownInteraction", "ladder"]
 
 DEFAULT_CHANNELS = ("voice", "email", "webform")
 _NONE: frozenset[str] = frozenset()
@@ -58,6 +58,8 @@ class Router(Matching, RouterViews, Restoring):
         self._open_sig: dict[str, tuple[int, float]] = {}
         self._open_of: dict[str, frozenset[str]] = {}
         self._preferring: dict[str, set[int]] = {}
+        # queue -> waiting work whose ladder ends on a step held forever (see _overflow_unstaffed)
+        self._final_required: dict[str, set[int]] = {}
         self._names: dict[tuple[Any, str], tuple[str, ...]] = {}
         self._dirty: set[str] = set()
         self._callbacks: dict[str, tuple[float, float]] = {}
@@ -101,8 +103,8 @@ class Router(Matching, RouterViews, Restoring):
         self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}
         # membership may have changed: the open sets are rebuilt by refreshing every agent
         self._open, self._open_key, self._open_sig, self._open_of = {}, {}, {}, {}
-        self._logged: set[str] = set()
-        self._logged_count: dict[str, int] = {}
+        self._staffed: set[str] = set()
+        self._staffed_count: dict[str, int] = {}
 
     def reconfigure(self, config: RoutingConfig, now: float, fallback: str | None = None) -> list[Decision]:
         """Switch to ``config``: waiting work keeps its place, agents keep state and work.
@@ -110,6 +112,7 @@ class Router(Matching, RouterViews, Restoring):
         Interactions of a queue that no longer exists move to ``fallback`` (which must exist
         in the new config); agents no longer configured are logged out (their offers withdrawn).
         """
+        check_time(now)
         if fallback is not None and fallback not in config.queues:
             raise RoutingError(f"fallback queue {fallback!r} is not in the new configuration")
         orphans = [i for i in self._waiting.values() if i.queue not in config.queues]
@@ -130,12 +133,14 @@ class Router(Matching, RouterViews, Restoring):
         self._install(config)
         items = sorted(self._waiting.values(), key=lambda i: i.key)
         self._lines = Lines()
+        self._final_required = {}
         for item in items:
             if item.queue not in config.queues:
                 out.append(Overflowed(now, item.spec.id, item.queue, fallback, "queue_removed"))
                 item.queue, item.queued_since = fallback, now
             item.key = self._key(item.spec, item.priority, item.virtual_start)
             self._lines.add(item.queue, item.key, item.spec.channel, item.offered_to is None)
+            self._file_final(item, True)
             self._arm_item(item)
         self._free.clear()
         for agent_id in sorted(self._agents):
@@ -150,6 +155,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def agent_login(self, agent: str, now: float) -> list[Decision]:
         """Log in (not ready until :meth:`set_available`)."""
+        check_time(now)
         a = self._agent(agent)
         if not a.logged_in:
             a.logged_in, a.ready, a.reason, a.idle_since = True, False, None, now
@@ -157,6 +163,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def agent_logout(self, agent: str, now: float) -> list[Decision]:
         """Log out; offers are withdrawn. RoutingError while the agent holds work."""
+        check_time(now)
         a = self._agent(agent)
         if a.work:
             raise RoutingError(f"agent {agent!r} holds work and cannot log out")
@@ -176,19 +183,45 @@ class Router(Matching, RouterViews, Restoring):
         return out + self._after_agent(agent, now, fill=False)
 
     def _overflow_unstaffed(self, agent: str, now: float) -> list[Decision]:
-        """The agent was the last member logged in to some queues: their waiting work overflows."""
+        """The agent left (logged out, or went not ready): in the queues with an overflow, the
+        waiting work nobody staffed can take any more overflows (``no_agents``).
+
+        That is all of a queue's work when the agent was its last member logged in and ready,
+        else only work whose ladder ends on a step held forever that the agent met and no
+        other staffed member meets.
+        """
         out: list[Decision] = []
-        for _, queue in self._agent_queues.get(agent, ()):
-            if self._logged_count.get(queue, 0) or self.config.queues[queue].overflow_to is None:
+        a = self._agents[agent]
+        if a.logged_in and a.ready:
+            return out
+        for _, queue, _ in self._agent_lines.get(agent, ()):
+            if self.config.queues[queue].overflow_to is None:
                 continue
-            for iid in self._lines.ids(queue):
-                item = self._waiting[iid]
-                if item.offered_to is None and item.queue == queue:
+            if self._staffed_count.get(queue, 0):
+                ids = [iid for iid in self._final_required.get(queue, ())
+                       if self._requirement(self._waiting[iid], final=True).matches(a.cfg.skills, a.cfg.languages)]
+                ids.sort(key=lambda iid: self._waiting[iid].key)
+            else:
+                ids = self._lines.ids(queue)
+            for iid in ids:
+                item = self._waiting.get(iid)
+                if item is not None and item.offered_to is None and item.queue == queue \
+                        and not self._anyone_staffed_for(item):
                     out += self._overflow(item, now, "no_agents")
         return out
 
+    def _file_final(self, item: WaitingItem, present: bool) -> None:
+        """Keep the set of a queue's waiting work whose ladder ends on a step held forever."""
+        if self._requirement(item, final=True) is None:
+            return
+        if present:
+            self._final_required.setdefault(item.queue, set()).add(item.spec.id)
+        else:
+            self._final_required.get(item.queue, set()).discard(item.spec.id)
+
     def set_available(self, agent: str, now: float) -> list[Decision]:
         """Ready for offers (logs the agent in if needed)."""
+        check_time(now)
         a = self._agent(agent)
         if not a.logged_in:
             a.logged_in, a.idle_since = True, now
@@ -200,14 +233,17 @@ class Router(Matching, RouterViews, Restoring):
 
     def set_not_ready(self, agent: str, reason: str, now: float) -> list[Decision]:
         """Pause with ``reason``; work in hand stays, no new offers."""
+        check_time(now)
         a = self._agent(agent)
         if not a.logged_in:
             raise RoutingError(f"agent {agent!r} is logged out")
         a.ready, a.reason = False, reason
-        return self._after_agent(agent, now, fill=False)
+        self._refresh(agent, now)
+        return self._overflow_unstaffed(agent, now) + self._after_agent(agent, now, fill=False)
 
     def set_phone_registered(self, agent: str, registered: bool, now: float) -> list[Decision]:
         """An unregistered phone makes the agent unavailable for calls (other channels go on)."""
+        check_time(now)
         self._agent(agent).phone_ok = registered
         return self._after_agent(agent, now)
 
@@ -216,6 +252,7 @@ class Router(Matching, RouterViews, Restoring):
 
         One ``wrap_up_ended`` decision per channel ended, by channel name.
         """
+        check_time(now)
         a = self._agent(agent)
         ended = sorted(a.wraps) if channel is None else [channel] if channel in a.wraps else []
         if not ended:
@@ -230,6 +267,10 @@ class Router(Matching, RouterViews, Restoring):
 
     def submit(self, spec: InteractionSpec, now: float) -> list[Decision]:
         """Start routing ``spec``; raises RoutingError for an unknown queue or a duplicate id."""
+        check_time(now)
+        check_time(spec.virtual_start, f"interaction {spec.id}: virtual_start")
+        for agent_id, until in spec.preferred:
+            check_time(until, f"interaction {spec.id}: preferred agent {agent_id!r} until")
         if spec.queue not in self.config.queues:
             raise RoutingError(f"unknown queue {spec.queue!r}")
         if spec.id in self._waiting or spec.id in self._held:
@@ -250,6 +291,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def accept(self, iid: int, agent: str, now: float) -> list[Decision]:
         """The agent takes the offered interaction."""
+        check_time(now)
         item = self._offered(iid, agent)
         a = self._agents[agent]
         channel = a.offers.pop(iid)
@@ -263,6 +305,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def reject(self, iid: int, agent: str, now: float) -> list[Decision]:
         """The agent declines; not offered to them again within the reject delay."""
+        check_time(now)
         item = self._offered(iid, agent)
         until = now + self.policy.reject_delay
         item.rejected[agent] = until
@@ -272,11 +315,13 @@ class Router(Matching, RouterViews, Restoring):
 
     def offer_failed(self, iid: int, agent: str, reason: str, now: float) -> list[Decision]:
         """Delivery failed (phone busy, not answered): the no-answer path, then re-offer."""
+        check_time(now)
         item = self._offered(iid, agent)
         return self._missed(item, agent, now, "failed")
 
     def complete(self, iid: int, now: float) -> list[Decision]:
         """The agent finished the interaction; the queue's wrap-up starts."""
+        check_time(now)
         held = self._held.pop(iid, None)
         if held is None:
             raise UnknownInteraction(f"interaction {iid} is not held by an agent")
@@ -300,6 +345,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def cancel(self, iid: int, reason: str, now: float) -> list[Decision]:
         """The customer left while waiting (abandoned); a quick call back resumes the place."""
+        check_time(now)
         item = self._waiting.get(iid)
         if item is None:
             raise UnknownInteraction(f"interaction {iid} is not waiting")
@@ -317,6 +363,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def transfer(self, iid: int, queue: str, now: float) -> list[Decision]:
         """The holding agent hands the interaction to ``queue``; it keeps its original start."""
+        check_time(now)
         held = self._held.get(iid)
         if held is None:
             raise UnknownInteraction(f"interaction {iid} is not held by an agent")
@@ -339,6 +386,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def move(self, iid: int, queue: str, now: float) -> list[Decision]:
         """Supervisor: move a waiting interaction to ``queue`` (an open offer is withdrawn)."""
+        check_time(now)
         item = self._waiting_item(iid)
         if queue not in self.config.queues:
             raise RoutingError(f"unknown queue {queue!r}")
@@ -348,7 +396,9 @@ class Router(Matching, RouterViews, Restoring):
             out += self._withdraw(item, "withdrawn", now, rematch=False)
         self._lines.remove(item.queue, item.key, item.spec.channel)
         out.append(Overflowed(now, iid, item.queue, queue, "moved"))
+        self._file_final(item, False)
         item.queue, item.queued_since = queue, now
+        self._file_final(item, True)
         self._lines.add(queue, item.key, item.spec.channel)
         self._arm_item(item)
         out += self._match_item(item, now)
@@ -358,6 +408,7 @@ class Router(Matching, RouterViews, Restoring):
 
     def set_priority(self, iid: int, priority: int, now: float) -> list[Decision]:
         """Supervisor: change a waiting interaction's priority (its score and place follow)."""
+        check_time(now)
         item = self._waiting_item(iid)
         self._lines.remove(item.queue, item.key, item.spec.channel)
         item.priority = priority
@@ -386,6 +437,7 @@ class Router(Matching, RouterViews, Restoring):
         by the order the timers were set. A later instant (or an offer that expires at once,
         with a zero timeout) is the next moment.
         """
+        check_time(now)
         out: list[Decision] = []
         self._now = now
         heap = self._deadlines.heap
@@ -464,11 +516,13 @@ class Router(Matching, RouterViews, Restoring):
 
     def _add_waiting(self, item: WaitingItem) -> None:
         self._waiting[item.spec.id] = item
+        self._file_final(item, True)
         self._lines.add(item.queue, item.key, item.spec.channel)
         for agent, _ in item.spec.preferred:
             self._preferring.setdefault(agent, set()).add(item.spec.id)
 
     def _remove_waiting(self, item: WaitingItem) -> None:
+        self._file_final(item, False)
         self._lines.remove(item.queue, item.key, item.spec.channel)
         del self._waiting[item.spec.id]
         for agent, _ in item.spec.preferred:
@@ -478,17 +532,17 @@ class Router(Matching, RouterViews, Restoring):
         """Re-file the agent in the free set and the (queue, channel) open sets."""
         self._dirty.add(agent_id)
         a = self._agents.get(agent_id)
-        logged = a is not None and a.logged_in
+        staffed = a is not None and a.logged_in and a.ready
         lines = self._agent_lines.get(agent_id, ())
-        if logged != (agent_id in self._logged):
-            # logged-in members per queue: "anyone there?" without scanning the members
-            change = 1 if logged else -1
+        if staffed != (agent_id in self._staffed):
+            # logged-in, ready members per queue: "anyone there?" without scanning the members
+            change = 1 if staffed else -1
             for _, queue, _ in lines:
-                self._logged_count[queue] = self._logged_count.get(queue, 0) + change
-            if logged:
-                self._logged.add(agent_id)
+                self._staffed_count[queue] = self._staffed_count.get(queue, 0) + change
+            if staffed:
+                self._staffed.add(agent_id)
             else:
-                self._logged.discard(agent_id)
+                self._staffed.discard(agent_id)
         can = a.open_channels(now, self._channels) if a is not None else _NONE
         old = self._open_of.get(agent_id, _NONE)
         if can:

@@ -10,7 +10,7 @@ from typing import Any
 
 from routing.decisions import AgentView, WaitingView
 from routing.eligibility import Eligibility
-from routing.errors import RoutingError
+from routing.errors import RoutingError, check_time
 from routing.model import InteractionSpec
 from routing.state import WaitingItem
 
@@ -30,7 +30,7 @@ class RouterViews(Eligibility):
 
     def waiting(self, queue: str | None = None, now: float | None = None) -> list[WaitingView]:
         """Waiting interactions in order (of one queue, or every queue), with score and parts."""
-        now = self._now if now is None else now
+        now = self._now if now is None else check_time(now)
         out = []
         for name in ([queue] if queue is not None else sorted(self._lines.queues())):
             staffed = sum(1 for m in self._members.get(name, {}) if m in self._agents and self._agents[m].logged_in)
@@ -57,6 +57,7 @@ class RouterViews(Eligibility):
 
     def explain(self, target: InteractionSpec | int, now: float) -> dict[str, Any]:
         """For a waiting interaction (or a spec not submitted), each queue member: eligible or why not."""
+        check_time(now)
         if isinstance(target, InteractionSpec):
             spec = target
             item = WaitingItem(spec, spec.queue, spec.virtual_start, spec.priority,
