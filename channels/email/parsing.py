@@ -179,7 +179,9 @@ def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     text = raw[pos:]
     lines = _LINE.findall(text[: 256 * 1024])
     end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    last_field = max((i for i, line in enumerate(lines[:end]) if _FIELD.match(line)), default=-1)
     fixed: list[bytes] = []
+    changed = False
     for index, line in enumerate(lines[:end]):
         body = line.rstrip(b"\r\n")
         obsolete = _OBS_FIELD.match(body)
@@ -187,16 +189,18 @@ def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
             # RFC 5322 section 4.5 obsolete syntax: white space before the colon.
             repairs.append(f"white space before the colon of {obsolete.group(1).decode('ascii', 'replace')!r} removed")
             fixed.append(obsolete.group(1) + b":" + line[obsolete.end():])
+            changed = True
             continue
         if index == 0 or _FIELD.match(body) or body[:1] in (b" ", b"\t"):
             fixed.append(line)
             continue
-        if not any(_FIELD.match(later) for later in lines[index + 1:end]):
+        if index > last_field:
             break  # the header section really ends here; the rest is body
         repairs.append(f"stray line in the header section folded: {body[:60].decode('ascii', 'replace')!r}")
         fixed.append(b" " + line)
-    if len(fixed) == end and any(r.startswith(("stray", "white space")) for r in repairs):
-        consumed = sum(len(line) for line in lines[:end])
+        changed = True
+    if changed:
+        consumed = sum(len(line) for line in lines[: len(fixed)])
         text = b"".join(fixed) + text[consumed:]
     return text, repairs
 
