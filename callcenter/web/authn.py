@@ -594,6 +594,15 @@ class LogoutResource(Resource):
         try:
             await self._authn.require(request)
         except AuthError as e:
+            if e.status == 401 and not wants_json(request):
+                # Already signed out (the session expired or ended elsewhere): there is nothing
+                # to end, and the sign-out button of a page left open leads to sign-in, not to
+                # an error. A wrong CSRF token on a live session is still refused below.
+                self._authn.logout(request)
+                request.setResponseCode(303)
+                request.setHeader(b"location", b"/login")
+                request.finish()
+                return None
             return deny(request, e, page=False)
         self._authn.logout(request)
         if wants_json(request):

@@ -136,12 +136,45 @@
     });
   }
 
+  // The notes of an interaction (those added while working it, then its wrap-up notes), read
+  // from its event log; kept between re-renders so the list does not flicker on every push.
+  var notesOf = {};
+
+  function fillNotes(list, notes) {
+    list.textContent = "";
+    notes.forEach(function (n) {
+      var li = make("li", "note");
+      li.appendChild(make("time", "note-at", n.at ? n.at.slice(0, 16).replace("T", " ") : ""));
+      li.appendChild(make("span", "note-by", n.by ? " · " + n.by + ": " : " · "));
+      li.appendChild(make("span", "note-text", n.text));
+      list.appendChild(li);
+    });
+    list.hidden = notes.length === 0;
+    list.previousElementSibling.hidden = notes.length === 0;
+  }
+
+  function renderNotes(list, id, wrapUpNotes) {
+    list.setAttribute("data-testid", "notes-" + id);
+    fillNotes(list, notesOf[id] || []);
+    call("GET", "/api/interactions/" + id).then(function (data) {
+      var notes = (data.events || []).filter(function (e) { return e.kind === "note" && e.details; }).map(function (e) {
+        return { at: e.at, by: e.actor, text: e.details.text };
+      });
+      var wrapped = data.interaction && data.interaction.notes;
+      if (wrapped || wrapUpNotes) { notes.push({ at: data.interaction.wrap_up_ended_at, by: data.interaction.agent, text: wrapped || wrapUpNotes }); }
+      notesOf[id] = notes;
+      fillNotes(list, notes);
+    }).catch(function () { /* the notes stay as last read; the next refresh tries again */ });
+  }
+
+  function channelName(channel) { return L["channel_" + channel] || channel; }
+
   function renderPop(pop, kind) {
     var node = document.getElementById("pop-template").content.firstElementChild.cloneNode(true);
     var interaction = pop.interaction, customer = pop.customer, payload = interaction.payload || {};
     node.dataset.interaction = interaction.id;
     node.setAttribute("data-testid", kind + "-" + interaction.id);
-    text(node.querySelector(".pop-title"), "#" + interaction.id + " · " + interaction.channel +
+    text(node.querySelector(".pop-title"), "#" + interaction.id + " · " + channelName(interaction.channel) +
          (interaction.subject ? " · " + interaction.subject : ""));
     text(node.querySelector(".customer-name"), (customer.display_name || "—") +
          (customer.provisional ? " (" + L.provisional + ")" : ""));
@@ -153,7 +186,7 @@
     var link = crmLink(customer);
     if (link) { var a = node.querySelector(".crm-link"); a.href = link; a.hidden = false; }
     var call_ = payload.call || payload.cti || {};
-    var fields = [[L.channel, interaction.channel], [L.subject, interaction.subject],
+    var fields = [[L.channel, channelName(interaction.channel)], [L.subject, interaction.subject],
                   [L.caller, call_.caller_number || call_.from], [L.ivr, call_.ivr_digits]];
     var formFields = payload.fields || {}, formLabels = payload.labels || {};
     Object.keys(formFields).forEach(function (k) { fields.push([formLabels[k] || k, formFields[k]]); });
@@ -163,10 +196,13 @@
     text(node.querySelector(".interaction-body"), mails.length ? "" : (payload.message || ""));
     var list = node.querySelector(".timeline");
     (pop.timeline || []).forEach(function (item) {
-      list.appendChild(make("li", null, item.created_at.slice(0, 16).replace("T", " ") + " · " + item.channel +
+      var li = make("li", null, item.created_at.slice(0, 16).replace("T", " ") + " · " + channelName(item.channel) +
         " · " + item.state + (item.subject ? " · " + item.subject : "") +
-        (item.disposition ? " · " + item.disposition : "")));
+        (item.disposition ? " · " + item.disposition : ""));
+      if (item.notes) { li.appendChild(make("span", "note-text", " · " + item.notes)); }
+      list.appendChild(li);
     });
+    renderNotes(node.querySelector(".notes"), interaction.id, interaction.notes);
     return node;
   }
 
@@ -205,7 +241,7 @@
   }
 
   // Reply boxes survive re-renders (every push re-reads /api/me), so typing is never lost.
-  var drafts = {};
+  var drafts = {}, noteDrafts = {};
 
   function loadDraft(id, box, template, replace) {
     box.dataset.loaded = "1";
@@ -223,12 +259,20 @@
       var id = pop.interaction.id, inWrapUp = wrapping.indexOf(pop) >= 0;
       var node = renderPop(pop, "work");
       var actions = node.querySelector(".actions");
-      var notes = make("textarea");
+      var notes = noteDrafts[id] || make("textarea");
+      noteDrafts[id] = notes;
       notes.setAttribute("aria-label", L.notes);
+      notes.placeholder = L.notes;
       notes.rows = 2;
       actions.appendChild(notes);
+      notes.setAttribute("data-testid", "note-text-" + id);
       actions.appendChild(button(L.add_note, "note-" + id, function () {
-        act("POST", "/api/me/work/" + id + "/notes", { notes: notes.value });
+        if (!notes.value.trim()) { return; }
+        showError("");
+        call("POST", "/api/me/work/" + id + "/notes", { notes: notes.value }).then(function () {
+          notes.value = "";
+          return refresh();
+        }).catch(function (e) { showError(e.message); });
       }));
       if (!inWrapUp) {
         if (pop.interaction.channel === "email" && config.can_reply) {
@@ -286,6 +330,7 @@
     stateSince = name === "logged_out" ? null : (st.since ? (st.since + clockSkew) * 1000 : Date.now());
     renderOffers(data.offers || []);
     renderWork(data.work || [], data.wrap_up || []);
+    tick();
   }
 
   function refresh() {
