@@ -26,12 +26,13 @@ def rows():
 
 @pytest.mark.parametrize("render", [volume_chart, lambda r: service_level_chart(r, 0.8), handle_time_chart])
 def test_charts_parse_as_svg(render):
-    """Each chart is one well-formed SVG document with a title and a label per interval."""
+    """Each chart is one well-formed SVG document with a title and a label per interval (the
+    date, the same for all, said once in the x axis title)."""
     root = ET.fromstring(render(rows()))
     assert root.tag == SVG + "svg"
     assert root.find(SVG + "title").text
     texts = [t.text for t in root.iter(SVG + "text")]
-    assert "2026-03-02 09:00" in texts and "2026-03-02 09:45" in texts
+    assert "09:00" in texts and "09:45" in texts and "interval start, 2026-03-02" in texts
 
 
 def test_volume_bars_and_gaps_in_lines():
@@ -90,12 +91,12 @@ def test_csv_with_bom_for_excel_keeps_chinese_queue_names():
 
 
 def test_charts_name_their_axes_with_units():
-    """Each chart titles its x axis with the time zone and its y axis with the unit."""
+    """Each chart titles its x axis with the day and time zone and its y axis with the unit."""
     for doc, unit in ((volume_chart(rows(), "America/New_York"), "queue legs"),
                       (service_level_chart(rows(), 0.8, "America/New_York"), "% of legs"),
                       (handle_time_chart(rows(), "America/New_York"), "seconds")):
         texts = [t.text for t in ET.fromstring(doc).iter(SVG + "text")]
-        assert "interval start (America/New_York)" in texts and unit in texts
+        assert "interval start, 2026-03-02 (America/New_York)" in texts and unit in texts
 
 
 def test_csv_quotes_and_neutralizes_formulas():
@@ -107,3 +108,17 @@ def test_csv_quotes_and_neutralizes_formulas():
     assert cells == {("'=HYPERLINK(\"x\")", "a,b"), ("q\r\nr", 'say "hi"')}
     assert '"a,b"' in text and '"say ""hi"""' in text
     assert [safe_cell(s) for s in ("+1", "-2", "@x", "ok")] == ["'+1", "'-2", "'@x", "ok"]
+
+
+def test_x_labels_never_overlap():
+    """A day of hours at 760 px shows every other hour at most; days of several dates keep the date."""
+    from datetime import date
+
+    from callcenter.reports.intervals import day_range
+
+    hours = compute_report([], *day_range(date(2026, 3, 2), NY), "hour", NY, KpiRules())
+    texts = [t.text for t in ET.fromstring(volume_chart(hours)).iter(SVG + "text")]
+    shown = [t for t in texts if len(t) == 5 and t[2] == ":"]
+    assert 6 <= len(shown) <= 12
+    days = compute_report([], T0, at(5 * 86400), "day", NY, KpiRules())
+    assert "2026-03-03" in [t.text for t in ET.fromstring(volume_chart(days)).iter(SVG + "text")]

@@ -33,6 +33,7 @@ first-contact resolution: 25 contacts handled, 22 resolved at once (one transfer
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from typing import Any
@@ -52,6 +53,21 @@ PASSWORD = "supervise all the things"
 # 02:00 in New York (EDT) on 2026-03-10: the whole day, 11 hours of it, stays on one local date.
 START = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.timezone.utc).timestamp()
 DAY = dt.date(2026, 3, 10)
+
+
+def with_standby(settings: Any) -> Any:
+    """The shipped settings plus ``zed``, a billing member offered work only after an hour: while
+    zed is logged in and ready, billing always has someone who could take its calls, so a call
+    arriving while carol pauses waits in billing (and overflows after its 10 minutes) instead
+    of overflowing at once for want of staff."""
+    from callcenter.settings.model import QueueMember
+
+    agents = dict(settings.agents)
+    agents["zed"] = dataclasses.replace(settings.agents["carol"], login="zed", name="Zed Standby")
+    billing = settings.queues["billing"]
+    queues = dict(settings.queues)
+    queues["billing"] = dataclasses.replace(billing, members=billing.members + (QueueMember("zed", 5, 3600.0),))
+    return dataclasses.replace(settings, agents=agents, queues=queues)
 
 
 class Day:
@@ -154,8 +170,9 @@ class Day:
 def drive(day: Day) -> None:
     """The day described in the module docstring."""
     board = day.board
-    for agent in ("bob", "carol"):
+    for agent in ("bob", "carol", "zed"):
         board.login(agent)
+    board.set_available("zed")
     day.settle()
     v, e = "voice", "email"
     # support, voice
@@ -232,7 +249,7 @@ def test_a_day_of_forty_legs_has_the_same_known_figures_everywhere(run, make_app
     """Dashboard, report CSV (queue x channel and by queue), daily summary and /metrics agree with
     the hand-computed figures of the module docstring."""
     time = SteppedTimeReactor(global_reactor, START)
-    app = make_app(migrated_database_url, reactor=time)
+    app = make_app(migrated_database_url, reactor=time, adjust=with_standby)
     run(app.users.create("sam", "supervisor", "Sam", password=PASSWORD))
     drive(Day(run, app, time))
     assert time.now - START < 20 * 3600
@@ -299,7 +316,7 @@ def test_a_day_of_forty_legs_has_the_same_known_figures_everywhere(run, make_app
     # Occupancy of the stored agent states: bob and carol were busy or wrapping up only while working.
     run(app.switchboard.stats._state_log.flushed())  # noqa: SLF001 - the writes of this day
     spans = run(ReportingReader(app.database).spans(*_day_range(app)))
-    assert {s.agent for s in spans} == {"bob", "carol"}
+    assert {s.agent for s in spans} == {"bob", "carol", "zed"}
     assert {s.state for s in spans} >= {"busy", "wrap_up", "not_ready"}
 
 
