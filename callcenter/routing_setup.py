@@ -30,7 +30,7 @@ def routing_config(settings: Any) -> RoutingConfig:
         name: QueueConfig(
             name, tuple(Member(m.agent, m.priority, m.delay) for m in q.members), q.selection, q.offer_timeout,
             q.wrap_up, q.overflow.after if q.overflow else None, q.overflow.to if q.overflow else None,
-            dict(q.member_skills))
+            dict(q.member_skills), dict(q.wrap_up_by_channel))
         for name, q in settings.queues.items()
     }
     p = settings.policy

@@ -189,6 +189,7 @@ class QueueSettings:
     overflow: Overflow | None
     schedule: ScheduleSettings | None
     closed: ClosedBehaviour
+    wrap_up_by_channel: Mapping[str, float] = field(default_factory=dict)  # overrides wrap_up per channel
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import yaml
+
 from callcenter.settings.model import (
-    SELECTION_POLICIES, AgentSettings, ClosedBehaviour, Overflow, QueueMember, QueueSettings,
+    CHANNELS, SELECTION_POLICIES, AgentSettings, ClosedBehaviour, Overflow, QueueMember, QueueSettings,
     ScheduleSettings, ServiceLevel, SkillSettings,
 )
 from callcenter.settings.sections import ID, check_id, frozen_map
@@ -69,6 +71,16 @@ def _closed(node: Node | None, checker: Checker, refs: TemplateReferences) -> Cl
     )
 
 
+def _wrap_up(node: Node, checker: Checker) -> tuple[float, dict[str, float]]:
+    """``wrap_up``: one duration for every channel, or per channel ``{voice: 45s, email: 0s}``
+    with ``default`` for the channels not listed (0 s). Returns (default, per channel)."""
+    if not isinstance(node.yaml, yaml.MappingNode):
+        return checker.duration(node), {}
+    e = checker.mapping(node, optional=("default", *CHANNELS), what="channel")
+    default = checker.duration(e["default"]) if "default" in e else 0.0
+    return default, {channel: checker.duration(e[channel]) for channel in CHANNELS if channel in e}
+
+
 def read_queues(root: Node, checker: Checker, agents: Mapping[str, AgentSettings],
                 skills: Mapping[str, SkillSettings], schedules: Mapping[str, ScheduleSettings],
                 refs: TemplateReferences) -> dict[str, QueueSettings]:
@@ -111,6 +123,7 @@ def read_queues(root: Node, checker: Checker, agents: Mapping[str, AgentSettings
                     checker.error(o["to"], "a queue cannot overflow to itself")
                 else:
                     overflow_nodes[name] = o["to"]
+        wrap_up = _wrap_up(e["wrap_up"], checker) if "wrap_up" in e else (0.0, {})
         schedule = None
         if "hours" in e and not e["hours"].is_null:
             hours = checker.string(e["hours"])
@@ -125,11 +138,12 @@ def read_queues(root: Node, checker: Checker, agents: Mapping[str, AgentSettings
             selection=checker.string(e["selection"], "longest_idle", choices=SELECTION_POLICIES)
             if "selection" in e else "longest_idle",
             offer_timeout=checker.duration(e["offer_timeout"], 20.0, positive=True) if "offer_timeout" in e else 20.0,
-            wrap_up=checker.duration(e["wrap_up"]) if "wrap_up" in e else 0.0,
+            wrap_up=wrap_up[0],
             service_level=level or ServiceLevel(80.0, 20.0),
             overflow=overflow,
             schedule=schedule,
             closed=_closed(e.get("closed"), checker, refs),
+            wrap_up_by_channel=frozen_map(wrap_up[1]),
         )
     _check_overflow_cycles(queues, overflow_nodes, checker)
     return queues
