@@ -209,6 +209,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     from callcenter.records.sessions import SessionRecords
     from callcenter.records.users import UserStore
     from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
+    from callcenter.web import notes
     from callcenter.web.desktop import DesktopApi
     from callcenter.web.mailreview import MailReviewApi, admin_pages
     from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, home_of,
@@ -235,14 +236,15 @@ def _build_web(app: Application, reactor: Any) -> None:
     async def push_snapshot(principal: Any) -> Any:
         out: dict[str, Any] = {}
         if principal.agent:
-            out["agent"] = await board.agent_snapshot(principal.agent)
+            out["agent"] = notes.agent_snapshot_for(principal, await board.agent_snapshot(principal.agent))
         if principal.role in ("supervisor", "admin"):
             out["supervisor"] = await today_snapshot(board, app.clock)
         return out
 
     app.push = hub = PushHub(app.clock, snapshot=push_snapshot, signins=authn)
     hub.setServiceParent(app.service)
-    board._publish = hub.publish  # noqa: SLF001 - the hub exists only once the site is built
+    # A screen pop pushed to an agent leaves out other agents' notes, like every other view of it.
+    board._publish = lambda topic, kind, data: hub.publish(topic, kind, notes.pushed_for(topic, data))  # noqa: SLF001
 
     async def sync_agents() -> None:
         await users.sync_from_config((login, a.name) for login, a in sorted(board.settings.agents.items()))

@@ -92,7 +92,8 @@ class DesktopApi:
 
     async def me(self, req: ApiRequest) -> object:
         """The agent's live state (what the page shows after a reload or a reconnect)."""
-        return await self._board.agent_snapshot(await self._agent(req))
+        agent = await self._agent(req)
+        return notes.agent_snapshot_for(await self._principal(req), await self._board.agent_snapshot(agent))
 
     async def set_state(self, req: ApiRequest) -> object:
         """Go available, not ready with a reason code, or log out."""
@@ -229,9 +230,7 @@ class DesktopApi:
         iid = req.path_id("interaction")
         with _mapped_errors():
             self._board.require_holder(agent, iid, wrap_up=True, offered=True)
-        pop = await self._board.screen_pop(iid)
-        viewer = await self._principal(req)
-        return {**pop, "timeline": [notes.interaction_for(viewer, item) for item in pop.get("timeline", [])]}
+        return notes.pop_for(await self._principal(req), await self._board.screen_pop(iid))
 
 
 class _mapped_errors:

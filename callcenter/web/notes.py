@@ -10,9 +10,18 @@ API built without authentication, in tests and tools) sees everything.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 READERS_OF_ALL = ("supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class AgentViewer:
+    """The agent a screen pop is for (a pushed pop has a topic, not a request principal)."""
+
+    agent: str
+    role: str = "agent"
 
 
 def reads_notes_of(viewer: Any, author: str | None) -> bool:
@@ -41,6 +50,26 @@ def events_for(viewer: Any, events: list[dict]) -> list[dict]:
                 event = {**event, "details": {**details, "notes": None}}
             shown.append(event)
     return shown
+
+
+def pop_for(viewer: Any, pop: dict) -> dict:
+    """A screen pop (``timeline`` a list of JSON interactions) as ``viewer`` may see it."""
+    if not isinstance(pop, dict) or not isinstance(pop.get("timeline"), list):
+        return pop
+    return {**pop, "timeline": [interaction_for(viewer, i) for i in pop["timeline"]]}
+
+
+def agent_snapshot_for(viewer: Any, snapshot: dict) -> dict:
+    """An agent's desktop snapshot (pops under ``offers``, ``work``, ``wrap_up``) as ``viewer`` may see it."""
+    return {**snapshot, **{key: [pop_for(viewer, p) for p in snapshot[key]]
+                           for key in ("offers", "work", "wrap_up") if isinstance(snapshot.get(key), list)}}
+
+
+def pushed_for(topic: str, data: Any) -> Any:
+    """What is pushed on ``topic``: a pop pushed to ``agent:<login>`` is filtered for that agent."""
+    if topic.startswith("agent:") and isinstance(data, dict):
+        return pop_for(AgentViewer(topic.partition(":")[2]), data)
+    return data
 
 
 def timeline_for(viewer: Any, page: dict) -> dict:

@@ -40,3 +40,19 @@ def test_another_agent_sees_the_work_but_not_the_notes(run, make_app):
         assert (SECRET in one.body.decode()) is sees and (SECRET in timeline.body.decode()) is sees
         assert (SECRET in card.body.decode()) is sees
         assert "state" in [e["kind"] for e in one.json()["events"]]
+
+
+def test_a_screen_pop_for_another_agent_leaves_the_notes_out():
+    """A pop pushed on agent:bob, and bob's desktop snapshot, carry alice's interactions without her notes."""
+    from callcenter.web import notes
+
+    earlier = {"id": 1, "agent": "alice", "notes": SECRET}
+    own = {"id": 2, "agent": "bob", "notes": "mine"}
+    pop = {"interaction": {"id": 3}, "timeline": [earlier, own]}
+    pushed = notes.pushed_for("agent:bob", pop)
+    assert [i["notes"] for i in pushed["timeline"]] == [None, "mine"]
+    assert notes.pushed_for("agent:alice", pop)["timeline"][0]["notes"] == SECRET
+    assert notes.pushed_for("supervisors", pop) is pop
+    snapshot = notes.agent_snapshot_for(notes.AgentViewer("bob"), {"agent": "bob", "offers": [pop], "work": [],
+                                                                   "wrap_up": [pop]})
+    assert SECRET not in str(snapshot) and snapshot["agent"] == "bob"
