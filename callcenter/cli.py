@@ -56,8 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("interaction", type=Path, help="JSON file describing the interaction")
 
     p = sub.add_parser("simulate", help="run a routing scenario on simulated time",
-                       description="Run the routing core over a scenario file and print every decision as JSON lines.")
+                       description="Run the routing core over a scenario file and print every decision (JSON lines "
+                                   "or a table), or with a 'traffic' section a what-if summary per queue over many "
+                                   "runs. The scenario format is in docs/simulator.md.")
     p.add_argument("scenario", type=Path, help="scenario file (YAML or JSON, see docs/simulator.md)")
+    p.add_argument("--format", choices=("json", "table"), default="json",
+                   help="json: one JSON line per decision (default); table: columns a person reads")
+    p.add_argument("--runs", type=int, default=None, help="what-if: number of runs (default: the scenario's, else 1)")
+    p.add_argument("--seed", type=int, default=None, help="what-if: seed of the first run (default: the scenario's)")
+    p.add_argument("--clone", action="append", default=[], metavar="AGENT=N",
+                   help="add N agents like AGENT (same skills, queues and start); may be repeated")
 
     p = sub.add_parser("import-asterisk", help="convert an Asterisk queues.conf into callcenter queues",
                        description="Read an app_queue queues.conf and print equivalent queues and agents as YAML.")
@@ -127,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return route_main(args.config_dir, args.interaction, sys.stdout)
     if args.command == "simulate":
         from callcenter.simulator import simulate_main
-        return simulate_main(args.scenario, sys.stdout)
+        return simulate_main(args.scenario, sys.stdout, sys.stderr, args.format, args.runs, args.seed, args.clone)
     if args.command == "user":
         from callcenter.records.users import user_main
         return user_main(args, sys.stdin, sys.stdout, sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,7 +33,8 @@ from routing.requirements import skill_names
 
 CHANNELS = ("voice", "email", "webform")
 DEFAULT_COSTS = {"voice": 100, "email": 25, "webform": 25}
-TOP_KEYS = ("agents", "queues", "policy", "events", "until", "service_level_seconds")
+TOP_KEYS = ("agents", "queues", "policy", "events", "until", "service_level_seconds", "traffic")
+DISTRIBUTIONS = {"fixed": ("mean",), "exponential": ("mean",), "lognormal": ("mean", "sd"), "uniform": ("min", "max")}
 LIMIT = 1e12  # seconds: any real scenario's times and durations are far inside this
 
 # action -> (required keys, optional keys), besides `at` and `do`
@@ -54,6 +56,9 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "end_wrap_up": (("agent",), ()),
     "phone": (("agent",), ("registered",)),
 }
+
+
+INTERACTION_ACTIONS = ("arrive", "accept", "reject", "no_answer", "complete", "hangup", "transfer", "move", "priority")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,57 @@ class AgentStart:
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """Seconds drawn at random: ``fixed`` (``mean``), ``exponential`` (``mean``), ``lognormal``
+    (``mean`` and ``sd`` of the seconds themselves) or ``uniform`` (``min`` to ``max``)."""
+
+    kind: str
+    mean: float = 0.0
+    sd: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+
+    def draw(self, rng: Any) -> float:
+        """One value from ``rng`` (a :class:`random.Random`)."""
+        if self.kind == "exponential":
+            return rng.expovariate(1.0 / self.mean) if self.mean > 0 else 0.0
+        if self.kind == "lognormal":
+            if self.mean <= 0:
+                return 0.0
+            sigma2 = math.log(1.0 + (self.sd / self.mean) ** 2)
+            return rng.lognormvariate(math.log(self.mean) - sigma2 / 2, math.sqrt(sigma2))
+        if self.kind == "uniform":
+            return rng.uniform(self.low, self.high)
+        return self.mean
+
+
+@dataclass(frozen=True)
+class QueueTraffic:
+    """Generated work for one queue: Poisson arrivals at ``per_hour``; each interaction is
+    answered ``answer_time`` after its offer, handled for ``handle_time``, and abandoned after
+    ``patience`` unless answered by then (None: nobody abandons)."""
+
+    queue: str
+    per_hour: float
+    channel: str = "voice"
+    handle_time: Distribution = Distribution("exponential", 180.0)
+    patience: Distribution | None = None
+    answer_time: float = 0.0
+    priority: int = 0
+    tier: str = "basic"
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A what-if: ``duration`` seconds of generated arrivals (from 0), ``runs`` runs from ``seed``."""
+
+    duration: float
+    queues: tuple[QueueTraffic, ...]
+    runs: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A valid scenario: what the simulator runs."""
 
@@ -101,6 +157,7 @@ class Scenario:
     service_level_seconds: float = 20.0
     warnings: tuple[str, ...] = ()
     starts: tuple[AgentStart, ...] = ()
+    traffic: Traffic | None = None
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -123,6 +180,14 @@ def load_scenario(path: Path) -> Scenario:
     for start, node in starts:
         if start.since is not None and first is not None and start.since > first:
             reader.c.error(node, f"since {start.since:g} is after the first event (at {first:g})")
+    traffic = reader.traffic(top["traffic"], queues, policy) if "traffic" in top else None
+    if traffic is not None and events:
+        nodes = checker.sequence(top["events"])
+        for event in events:
+            if event.do in INTERACTION_ACTIONS:
+                checker.error(nodes[event.index].get("do") or nodes[event.index],
+                              f"{event.do!r} acts on an interaction: with 'traffic' the events only move agents "
+                              f"(login, available, not_ready, logout, end_wrap_up, phone)")
     until = reader.number(top["until"], -LIMIT) if "until" in top else None
     service_level = reader.number(top["service_level_seconds"], 0.0) if "service_level_seconds" in top else 20.0
     if checker.errors:
@@ -134,7 +199,7 @@ def load_scenario(path: Path) -> Scenario:
         warnings.append(f"{node.file}:{node.line}:{node.column} until: {until:g} is before the last event "
                         f"(at {last:g}); `until` is an absolute time, so nothing after that event is run")
     return Scenario(RoutingConfig(agents, queues, policy), tuple(events), until, service_level, tuple(warnings),
-                    tuple(start for start, _ in starts))
+                    tuple(start for start, _ in starts), traffic)
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
@@ -220,14 +285,23 @@ class _Reader:
             members = [self.member(m, agents) for m in (self.c.sequence(e["members"]) if "members" in e else [])]
             overflow = self.keys(e.get("overflow"), required=("to",), optional=("after",))
             selection = self.name(e["selection"], SELECTION_POLICIES, "selection policy") if "selection" in e else ""
+            wrap_up, by_channel = self.wrap_up(e["wrap_up"]) if "wrap_up" in e else (0.0, {})
             out[name] = QueueConfig(
                 name, tuple(m for m in members if m is not None), selection or "longest_idle",
                 self.number(e["offer_timeout"], 0.0) if "offer_timeout" in e else 20.0,
-                self.number(e["wrap_up"], 0.0) if "wrap_up" in e else 0.0,
+                wrap_up,
                 self.number(overflow["after"], 0.0) if "after" in overflow else None,
                 (self.name(overflow["to"], names, "queue") or None) if "to" in overflow else None,
-                self.levels(e.get("skills")))
+                self.levels(e.get("skills")), by_channel)
         return out
+
+    def wrap_up(self, node: Node) -> tuple[float, dict[str, float]]:
+        """A queue's ``wrap_up``: seconds for every channel, or ``{default, voice, email, webform}``."""
+        if not _is_mapping(node):
+            return self.number(node, 0.0), {}
+        e = self.keys(node, optional=("default", *CHANNELS))
+        default = self.number(e["default"], 0.0) if "default" in e else 0.0
+        return default, {channel: self.number(e[channel], 0.0) for channel in CHANNELS if channel in e}
 
     def starts(self, agents: dict[str, AgentConfig], queues: dict[str, QueueConfig]) -> list[tuple[AgentStart, Node]]:
         """Each agent's ``start``: ``{state, reason, since, holds: [{interaction, queue, channel}]}``,
@@ -287,6 +361,52 @@ class _Reader:
                 values[key] = {k: self.number(v, 0.0) for k, v in self.c.entries(value, allow_null=True)
                                if key != "delivery_grace" or self.name(_key_node(value, k, v), CHANNELS, "channel")}
         return Policy(**values)
+
+    # --- generated traffic ---
+
+    def traffic(self, node: Node, queues: dict[str, QueueConfig], policy: Policy) -> Traffic | None:
+        """``traffic``: ``{duration, runs, seed, queues: {queue: {per_hour, channel, handle_time,
+        patience, answer_time, priority, tier}}}``."""
+        e = self.keys(node, required=("duration", "queues"), optional=("runs", "seed"))
+        out = []
+        for name, q in self.c.entries(e["queues"]) if "queues" in e else []:
+            if not self.name(_key_node(e["queues"], name, q), queues, "queue"):
+                continue
+            t = self.keys(q, required=("per_hour",), optional=("channel", "handle_time", "patience", "answer_time",
+                                                               "priority", "tier"))
+            out.append(QueueTraffic(
+                name, self.c.number(t["per_hour"], 0.0, minimum=0.0, maximum=1e6) if "per_hour" in t else 0.0,
+                (self.name(t["channel"], CHANNELS, "channel") or "voice") if "channel" in t else "voice",
+                self.distribution(t["handle_time"]) if "handle_time" in t else Distribution("exponential", 180.0),
+                self.distribution(t["patience"]) if "patience" in t else None,
+                self.number(t["answer_time"], 0.0) if "answer_time" in t else 0.0,
+                self.c.integer(t["priority"], minimum=0) if "priority" in t else 0,
+                self.tier(t["tier"], policy) if "tier" in t else "basic"))
+        return Traffic(self.number(e["duration"], 0.0) if "duration" in e else 0.0, tuple(out),
+                       self.c.integer(e["runs"], 1, minimum=1, maximum=10_000) if "runs" in e else 1,
+                       self.c.integer(e["seed"], 0, minimum=0) if "seed" in e else 0)
+
+    def distribution(self, node: Node) -> Distribution:
+        """Seconds: a number (always that), or ``{distribution, mean, sd, min, max}`` (see :class:`Distribution`)."""
+        if not _is_mapping(node):
+            return Distribution("fixed", self.number(node, 0.0))
+        kind_node = node.get("distribution")
+        kind = self.name(kind_node, DISTRIBUTIONS, "distribution") if kind_node is not None else "exponential"
+        needs = DISTRIBUTIONS.get(kind, ())
+        e = self.keys(node, required=needs, optional=("distribution",))
+        values = {k: self.number(e[k], 0.0) for k in needs if k in e}
+        if kind == "uniform" and values.get("min", 0.0) > values.get("max", 0.0):
+            self.c.error(node, "min is above max")
+        return Distribution(kind or "exponential", values.get("mean", 0.0), values.get("sd", 0.0),
+                            values.get("min", 0.0), values.get("max", 0.0))
+
+    def tier(self, node: Node, policy: Policy) -> str:
+        """A tier name, known to ``policy.tier_bonuses`` when it lists any."""
+        tier = self.c.string(node, "basic")
+        if policy.tier_bonuses and tier not in policy.tier_bonuses and tier != "basic":
+            self.c.error(node, f"unknown tier {tier!r}{did_you_mean(tier, policy.tier_bonuses)}; "
+                               f"policy.tier_bonuses has: {', '.join(policy.tier_bonuses)}")
+        return tier
 
     # --- events ---
 

@@ -260,7 +260,7 @@ def test_a_json_scenario_is_checked_the_same_way(tmp_path):
     path = tmp_path / "s.json"
     path.write_text('{"agents": {"a": {}},\n "queues": {"q": {"members": ["a"]}},\n "untill": 60}\n')
     assert run(path) == (1, [f"{path}:3:2 untill: unknown key 'untill' (did you mean 'until'?); expected one of: "
-                             "agents, events, policy, queues, service_level_seconds, until"])
+                             "agents, events, policy, queues, service_level_seconds, traffic, until"])
 
 
 STARTS = """\
