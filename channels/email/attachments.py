@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.message import Message
 
 from channels.email.charsets import decode_bytes
@@ -135,9 +136,27 @@ class AttachmentCollector:
         return attachment
 
 
+def _as_bytes(message: Message) -> bytes:
+    """An embedded message as bytes, never raising: the generator's output when it can write
+    the message, else its header fields and body as they were parsed (the generator refuses
+    headers that hold decoded non-ASCII text or look like they embed another header)."""
+    for render in (message.as_bytes, lambda: message.as_string().encode("utf-8", "surrogateescape")):
+        try:
+            return render()
+        except (UnicodeError, LookupError, ValueError, MessageError):
+            continue
+    head = "".join(f"{name}: {value}\r\n" for name, value in message.raw_items())
+    payload = message.get_payload()
+    if isinstance(payload, list):
+        body = b"".join(_as_bytes(sub) for sub in payload)
+    else:
+        body = str(payload).encode("utf-8", "surrogateescape")
+    return (head + "\r\n").encode("utf-8", "surrogateescape") + body
+
+
 def _content(part: Message) -> bytes:
     """The decoded bytes of a leaf part; for ``message/*`` parts, the embedded text as sent."""
     if part.is_multipart():  # message/rfc822, message/delivery-status: payload is Message objects
-        return b"".join(sub.as_bytes() for sub in part.get_payload())
+        return b"".join(_as_bytes(sub) for sub in part.get_payload())
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""

@@ -24,7 +24,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from channels.email.headers import message_ids, normalize_address
+from channels.email.headers import message_ids, normalize_address, raw_8bit_text, unfold
 from channels.email.parsing import ParsedMessage
 
 _BOUNCE_SUBJECT = re.compile(
@@ -136,6 +136,15 @@ def _find_delivery_status(msg: Message) -> Message | None:
     return None
 
 
+def _field(block: Message, name: str) -> str:
+    """The first ``name`` field of a DSN block as text ("" when absent); raw 8-bit bytes (a
+    remote server's diagnostic in UTF-8) are decoded, never left to ``email.header``."""
+    for key, value in block.raw_items():
+        if key.lower() == name:
+            return raw_8bit_text(unfold(str(value)))[0]
+    return ""
+
+
 def _status_permanent(status: str | None, action: str) -> bool:
     if status:
         return status.startswith("5")
@@ -150,17 +159,17 @@ def _standard(msg: Message, report: Message) -> Bounce:
     per_message = blocks[0] if blocks else Message()
     recipients = []
     for block in blocks[1:]:
-        final = block.get("final-recipient") or block.get("original-recipient") or ""
+        final = _field(block, "final-recipient") or _field(block, "original-recipient")
         address = normalize_address(final.split(";", 1)[-1])
         if not address:
             continue
-        action = (block.get("action") or "").strip().lower()
-        m = _ENHANCED.search(block.get("status") or "")
+        action = _field(block, "action").strip().lower()
+        m = _ENHANCED.search(_field(block, "status"))
         status = m.group(0) if m else None
-        diagnostic = block.get("diagnostic-code")
+        diagnostic = _field(block, "diagnostic-code")
         diagnostic = " ".join(diagnostic.split(";", 1)[-1].split()) if diagnostic else None
         recipients.append(BouncedRecipient(address, action or "failed", status, _status_permanent(status, action), diagnostic))
-    mta = per_message.get("reporting-mta")
+    mta = _field(per_message, "reporting-mta")
     return Bounce(
         original_message_id=_original_id(msg) or _referenced_id(msg),
         recipients=tuple(recipients),

@@ -148,7 +148,7 @@ def codec_for(label: str | None) -> str | None:
     target = _SUPERSETS.get(norm, norm)
     try:
         return codecs.lookup(target).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
 
 
@@ -196,16 +196,18 @@ def decode_iso2022jp_ms(data: bytes) -> str:
             continue
         if byte >= 0x80:
             raise UnicodeDecodeError("x-iso2022-jp-ms", data, i, i + 1, "8-bit byte in a 7-bit encoding")
-        if byte in (0x0A, 0x0D) or mode in ("ascii", "roman") and not shifted:
+        if byte < 0x21 or byte == 0x7F or mode in ("ascii", "roman") and not shifted:
             out.append("\u00a5" if mode == "roman" and byte == 0x5C else chr(byte))
             i += 1
             continue
         if mode == "kana" or shifted:
+            if byte > 0x5F:
+                raise UnicodeDecodeError("x-iso2022-jp-ms", data, i, i + 1, "not a half-width katakana")
             out.append(bytes([byte + 0x80]).decode("cp932"))
             i += 1
             continue
-        if i + 1 >= len(data):
-            raise UnicodeDecodeError("x-iso2022-jp-ms", data, i, i + 1, "truncated double-byte character")
+        if i + 1 >= len(data) or not 0x21 <= data[i + 1] <= 0x7E:
+            raise UnicodeDecodeError("x-iso2022-jp-ms", data, i, i + 2, "broken double-byte character")
         first, second = byte, data[i + 1]
         if mode == "jisx0212":
             out.append(bytes([0x8F, first | 0x80, second | 0x80]).decode("euc_jp"))

@@ -313,7 +313,7 @@ def parse_addresses(values: list[str], hints: tuple[str, ...] = ()) -> tuple[tup
     return tuple(out), problems
 
 
-def message_ids(value: str | None) -> list[str]:
+def message_ids(value: object) -> list[str]:
     """The message ids in a Message-ID/In-Reply-To/References value, without angle brackets.
 
     Order is kept and repeats dropped. Some mailers omit the brackets: a value with no
@@ -322,7 +322,8 @@ def message_ids(value: str | None) -> list[str]:
     """
     if not value:
         return []
-    value = unfold(value)
+    # compat32 hands back an email.header.Header for a value with raw 8-bit bytes.
+    value = unfold(value if isinstance(value, str) else str(value))
     found = _MSGID.findall(value)
     if not found:  # RFC 5322 obsolete syntax allows comments and white space inside the brackets
         found = [m for m in (re.sub(r"\s+", "", _COMMENTS.sub("", m)) for m in _MSGID_CFWS.findall(value)) if m]

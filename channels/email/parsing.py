@@ -386,7 +386,7 @@ def _rebound(part: Message) -> Message | None:
     if not usable:
         return None
     boundary = usable[0].decode("ascii")
-    header = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'.encode("ascii")
+    header = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'.encode("utf-8", "surrogateescape")
     rebuilt = email.message_from_bytes(header + body, policy=compat32)
     return rebuilt if rebuilt.is_multipart() and rebuilt.get_payload() else None
 
