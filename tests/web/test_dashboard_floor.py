@@ -4,7 +4,12 @@ agents in every state and contacts waiting on every channel, read and worked in 
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
+import sys
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +20,7 @@ from callcenter.demo import QUEUES, QUIET, seed_floor, write_config
 from tests.support.browser import run_in_chromium
 from tests.support.http import http_request
 from tests.web.conftest import SHIPPED_CONFIG
+from tests.web.test_first_run import ROOT, free_port, read_until, stop
 
 PASSWORD = "demo floor for tests"
 SIZES = ((1366, 768), (1400, 1000))
@@ -49,7 +55,6 @@ def test_the_floor_has_every_state_and_work_waiting_on_every_channel(run, floor)
     app, summary = floor
     snap = snapshot(run, app)
     states = Counter(a["state"] for a in snap["agents"])
-    print(summary, states)
     assert len(snap["agents"]) == 200 and len(snap["queues"]) == len(QUEUES) == 10
     assert set(states) == {"logged_out", "not_ready", "available", "busy", "wrap_up"} and min(states.values()) >= 8
     waiting = {w["queue"] for w in snap["waiting"]}
@@ -142,3 +147,25 @@ def test_the_wallboard_reads_and_works_at_both_sizes_with_200_agents(run, floor,
     assert set(by_state) == {"wrap_up"} and len(by_state) >= 8
     assert name in by_name and count == f"({len(by_name)}/200)"
     assert problems == []
+
+
+def test_the_demo_floor_command_serves_and_cleans_up(tmp_path):
+    """``callcenter demo-floor`` prints where it runs, serves the seeded floor with the password
+    it was given (the dashboard answers the supervisor), and deletes its directory when stopped."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "demo-floor", "--http-port", str(port),
+                                "--password", PASSWORD, "--log-format", "json"],
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out = read_until(process.stdout.fileno(), b"    admin ", timeout=180).decode()
+        scratch = Path(re.search(r"demo floor in (\S+) ", out).group(1))
+        assert scratch.is_dir() and "demo floor ready: 10 queues" in out
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        url = f"http://127.0.0.1:{port}"
+        opener.open(urllib.request.Request(url + "/login", data=json.dumps(
+            {"login": "supervisor", "password": PASSWORD}).encode(), headers={"content-type": "application/json"}))
+        snap = json.load(opener.open(url + "/api/supervisor/snapshot"))
+    finally:
+        stop(process)
+    assert len(snap["agents"]) == 200 and len(snap["queues"]) == 10 and snap["waiting"]
+    assert process.returncode == 0 and not scratch.exists()
