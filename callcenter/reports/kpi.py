@@ -377,9 +377,9 @@ def compute_report(
     a group is the tuple of the leg's values in that order ("" where it has none, e.g. the
     agent of an abandoned leg). Every group seen in the legs or listed in ``groups`` gets a
     row in every interval, empty intervals included. Legs entered outside the range are
-    ignored. ``spans`` give occupancy to an agent-only grouping (each agent's own) or to the
-    all-in-one grouping (every agent), never split by queue or channel where it would count
-    twice. Raises :class:`InvalidDimension`, or ``InvalidGranularity`` from the intervals.
+    ignored. ``spans`` give occupancy to an agent-only grouping (each agent's own; an agent
+    staffed in the range has a row even without legs) or to the all-in-one grouping (every
+    agent), never split by queue or channel where it would count twice. Raises :class:`InvalidDimension`, or ``InvalidGranularity`` from the intervals.
     """
     dims = check_dimensions(group_by)
     slots = list(intervals_between(start, end, granularity, tz))
@@ -396,6 +396,9 @@ def compute_report(
             tally = tallies[(slot.start, key)] = Tally()
         tally.add(leg, rules)
     with_occupancy = dims in ((), ("agent",))
+    spans = list(spans) if with_occupancy else []
+    if dims == ("agent",):  # an agent who was staffed but answered nothing still has occupancy (0)
+        keys |= {(span.agent,) for span in spans if span.state in STAFFED_STATES}
     occupied = _occupancy(spans, slots) if with_occupancy else {}
     out = []
     for slot in slots:

@@ -313,11 +313,14 @@ def test_a_day_of_forty_legs_has_the_same_known_figures_everywhere(run, make_app
     assert kpi.abandon_rate(voice) == pytest.approx(4 / 15)
     assert kpi.callback_asa(voice) == 120.0
 
-    # Occupancy of the stored agent states: bob and carol were busy or wrapping up only while working.
+    # Occupancy from the stored agent states: bob and carol were available only for the instant
+    # before each offer (so 100 %), zed was available all day and never worked (0 %).
     run(app.switchboard.stats._state_log.flushed())  # noqa: SLF001 - the writes of this day
     spans = run(ReportingReader(app.database).spans(*_day_range(app)))
     assert {s.agent for s in spans} == {"bob", "carol", "zed"}
     assert {s.state for s in spans} >= {"busy", "wrap_up", "not_ready"}
+    agents = {row["agent"]: row["occupancy"] for row in _csv(run, base, headers, "agent")}
+    assert (agents["bob"], agents["carol"], agents["zed"]) == ("1.0000", "1.0000", "0.0000")
 
 
 def _day_range(app: Any) -> tuple[dt.datetime, dt.datetime]:

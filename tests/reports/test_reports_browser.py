@@ -13,10 +13,39 @@ from tests.reports.test_day_of_legs import START, Day, drive, with_standby
 from tests.support.browser import run_in_chromium
 from tests.support.steppedtime import SteppedTimeReactor
 from tests.web.conftest import make_app  # noqa: F401 - the fixture
-from tests.web.test_pages_by_role import open_everything, watch
 
 PASSWORD = "supervise all the things"
 SHOTS = Path("/tmp")
+SIZES = ((1366, 768), (1400, 1000))
+
+
+def watch(page, problems: list[str]) -> None:
+    """Collect every 4xx/5xx response, console error and uncaught page error of ``page``."""
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+
+async def open_everything(page, url: str, name: str, problems: list[str]) -> dict[str, int]:
+    """Screenshot the page shown at both sizes, note every image not drawn, fetch every same-site
+    link and image; returns {target: status}."""
+    for width, height in SIZES:
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.screenshot(path=str(SHOTS / f"{name}-{width}x{height}.png"))
+    images = page.locator("img")
+    for i in range(await images.count()):
+        drawn = await images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+        if not drawn:
+            problems.append(f"image not drawn: {await images.nth(i).get_attribute('src')}")
+    targets = set()
+    for selector, attribute in (("a[href]", "href"), ("img[src]", "src"), ("link[href]", "href")):
+        for value in await page.locator(selector).evaluate_all(f"els => els.map(e => e.{attribute})"):
+            targets.add(value)
+    statuses = {}
+    for target in sorted(targets):
+        if target.startswith(url) and "/logout" not in target:
+            statuses[target[len(url):]] = (await page.request.get(target)).status
+    return statuses
 
 
 @pytest.mark.browser
