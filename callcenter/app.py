@@ -224,7 +224,7 @@ def _build_web(app: Application, reactor: Any) -> None:
     app.authn = authn = Authenticator(users, app.clock, records=SessionRecords(app.database), home=home_of)
     _one_off("sessions", authn.restore_sessions).setServiceParent(app.service)
     board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus, clock=app.clock,
-                            state_log=AgentStateLog(app.database))
+                            state_log=AgentStateLog(app.database, started_at=app.clock.utcnow()))
     CallbackService("today's rollover", board.stats.start, _async(board.stats.stop)).setServiceParent(app.service)
 
     async def recompute_today() -> None:

@@ -144,9 +144,12 @@ class LiveStats:
     # --- the day ---
 
     def start(self) -> None:
-        """Roll over at every local midnight from now on (needs the clock)."""
+        """Roll over at every local midnight from now on (needs the clock); have the state log
+        close what a previous process left open."""
         self._roll_to(dt.datetime.fromtimestamp(self._clock.now(), self.timezone).date())
         self._arm()
+        if self._state_log is not None:
+            self._state_log.kick()  # the states a previous process left open end now
 
     def stop(self) -> None:
         """Stop rolling over."""

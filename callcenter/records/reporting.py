@@ -133,34 +133,61 @@ class ReportingReader:
         return await self._db.read(agent_state_spans, start, end)
 
 
+def log_out_everyone(conn: Connection, _uow: Any, at: datetime) -> int:
+    """Append a ``logged_out`` change at ``at`` for every agent whose last stored state is
+    another (the process that stored it stopped: nobody is logged in to a new one); returns
+    how many."""
+    last = select(func.max(agent_states.c.id)).group_by(agent_states.c.agent)
+    rows = conn.execute(select(agent_states.c.agent, agent_states.c.state, agent_states.c.at)
+                        .where(agent_states.c.id.in_(last))).all()
+    stale = [(agent, "logged_out", "restart", max(at, since)) for agent, state, since in rows if state != "logged_out"]
+    return record_agent_states(conn, _uow, stale)
+
+
+def _write_states(conn: Connection, uow: Any, restart: datetime | None,
+                  changes: list[tuple[str, str, str | None, datetime]]) -> int:
+    if restart is not None:
+        log_out_everyone(conn, uow, restart)
+    return record_agent_states(conn, uow, changes)
+
+
 class AgentStateLog:
     """Stores agents' state changes in the order they happened, off the reactor.
 
     :meth:`record` is synchronous (the switchboard calls it while carrying out the routing
     core's decisions); changes are written in batches, one write at a time, so their ids
-    keep their order. A failed write is logged and its changes are dropped (the figures
-    of the live day do not depend on it). :meth:`flushed` waits until everything recorded
-    so far is written.
+    keep their order. ``started_at`` (the process's start) closes, in the first write and
+    before any change of this process, the states a previous process left open
+    (:func:`log_out_everyone`): the routing core starts with every agent logged out.
+    :meth:`kick` makes that first write happen even before any change. A failed write is
+    logged and its changes are dropped (the live day's figures do not depend on them).
+    :meth:`flushed` waits until everything recorded so far is written.
     """
 
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, started_at: datetime | None = None) -> None:
         self._db = database
+        self._restart = started_at
         self._pending: list[tuple[str, str, str | None, datetime]] = []
         self._writing: Deferred | None = None
 
     def record(self, agent: str, state: str, reason: str | None, at: datetime) -> None:
         """Queue one change for writing."""
         self._pending.append((agent, state, reason, at))
-        if self._writing is None:
+        self.kick()
+
+    def kick(self) -> None:
+        """Start writing what is queued (and the restart's closing) unless a write is under way."""
+        if self._writing is None and (self._pending or self._restart is not None):
             d = Deferred.fromCoroutine(self._drain())
             self._writing = None if d.called else d
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
+            while self._pending or self._restart is not None:
                 batch, self._pending = self._pending, []
+                restart, self._restart = self._restart, None
                 try:
-                    await self._db.write(record_agent_states, batch)
+                    await self._db.write(_write_states, restart, batch)
                 except Exception:  # noqa: BLE001 - logged, the next batch goes on
                     log.failure("storing {n} agent state changes failed", n=len(batch))
         finally:

@@ -154,6 +154,10 @@ class RecordedStates:
         """Same signature as AgentStateLog.record."""
         self.changes.append((agent, state, reason, at))
 
+    def kick(self) -> None:
+        """Same as AgentStateLog.kick: counted, nothing to write here."""
+        self.kicks = getattr(self, "kicks", 0) + 1
+
 
 def test_recorded_states_fake_matches_the_real_signature():
     """The state-log fake takes the same parameters as AgentStateLog.record."""

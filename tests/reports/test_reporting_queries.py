@@ -107,3 +107,18 @@ def test_bad_ranges_are_refused(start, end, field):
     with pytest.raises(InvalidInput) as info:
         contact_histories(None, start, end)
     assert info.value.field == field
+
+
+def test_a_restart_closes_the_states_left_open(run, database):
+    """States a stopped process left open end at the next start: nobody stays available for ever."""
+    log = AgentStateLog(database)
+    log.record("alice", "available", None, at(0))
+    log.record("bob", "logged_out", None, at(0))
+    run(log.flushed())
+    restarted = AgentStateLog(database, started_at=at(600))
+    restarted.kick()
+    run(restarted.flushed())
+    spans = run(ReportingReader(database).spans(T0, at(3600)))
+    assert sorted((s.agent, s.state, s.start, s.end) for s in spans) == [
+        ("alice", "available", at(0), at(600)), ("alice", "logged_out", at(600), at(3600)),
+        ("bob", "logged_out", at(0), at(3600))]
