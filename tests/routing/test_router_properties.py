@@ -78,9 +78,11 @@ def apply(r, cmd, now, next_id):
     return r.tick(now)
 
 
-def play(commands, check=True):
-    """Run the commands, checking the invariants after each; returns (router, decisions)."""
-    r = router(AGENTS, QUEUES, max_bonus=120.0)
+def play(commands, check=True, agents=AGENTS, queues=QUEUES):
+    """Run the commands, checking the invariants after each; returns (router, decisions).
+
+    Other ``agents`` and ``queues`` must use the same agent and queue names."""
+    r = router(agents, queues, max_bonus=120.0)
     now, next_id, log, channel = 0.0, 1, [], {}
     for cmd in commands:
         if cmd[0] == "wait":

@@ -3,40 +3,58 @@
 from __future__ import annotations
 
 import math
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import routing.matching
-from routing import InvalidTime, Member, QueueConfig, RoutingError
+from routing import InvalidTime, Member, QueueConfig, Router, RoutingError
 from tests.routing.helpers import agent, offers, router, spec
-from tests.routing.test_router_properties import AGENTS, QUEUES, apply, command, play
+from tests.routing.test_router_properties import command, play
 
 
-def run(commands, scanning):
-    """Play ``commands`` on a router using the free-member index, or the full scan; the decisions."""
-    r = router(AGENTS, QUEUES, max_bonus=120.0)
-    if scanning:
-        r._indexed = lambda item: False
-    now, next_id, log = 0.0, 1, []
-    for cmd in commands:
-        if cmd[0] == "wait":
-            now += cmd[1]
-        try:
-            log += apply(r, cmd, now, next_id)
-        except RoutingError:
-            pass
-        if cmd[0] == "submit":
-            next_id += 1
-    return [d.to_dict() for d in log]
+# alike agents, so that ties on the policy's measure come down to idle time and id
+ALIKE = [agent("a1", {"s": 2}), agent("a2", {"s": 2}), agent("a3", {"s": 2, "t": 1}), agent("a4", {"s": 2})]
+ALIKE_QUEUES = {
+    "q": QueueConfig("q", (Member("a1"), Member("a2"), Member("a4"), Member("a3", 1)), "longest_idle", 15.0, 5.0),
+    "r": QueueConfig("r", tuple(Member(a.id) for a in ALIKE), "least_loaded", 10.0, 0.0,
+                     wrap_up_by_channel={"voice": 4.0}),
+    "s": QueueConfig("s", (Member("a3"), Member("a1", 0, 10.0), Member("a2")), "best_proficiency", 12.0, 3.0,
+                     skills={"s": 1}),
+}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(command, max_size=60))
-def test_the_free_member_index_decides_as_ranking_everyone(commands):
+def run(commands, scanning, alike):
+    """Play ``commands`` on a router using the free-member index, or ranking every free member; the decisions."""
+    setup = {"agents": ALIKE, "queues": ALIKE_QUEUES} if alike else {}
+    if not scanning:
+        return [d.to_dict() for d in play(commands, check=False, **setup)[1]]
+    with patch.object(Router, "_indexed", lambda self, item: False):
+        return [d.to_dict() for d in play(commands, check=False, **setup)[1]]
+
+
+NAMES = [a.id for a in ALIKE]
+IID = st.integers(1, 25)
+# many agents free at once: availability, arrivals, completions and waits come often
+busy_floor = st.one_of(
+    command,
+    st.tuples(st.just("available"), st.sampled_from(NAMES)),
+    st.tuples(st.just("available"), st.sampled_from(NAMES)),
+    st.tuples(st.just("submit"), st.sampled_from(["q", "r", "s"]), st.sampled_from(["voice", "email"]),
+              st.just(0), st.integers(0, 1), st.sampled_from([0.0, 60.0]), st.just(None), st.just(False)),
+    st.tuples(st.just("accept"), IID),
+    st.tuples(st.just("complete"), IID),
+    st.tuples(st.just("wait"), st.floats(0.5, 8.0)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(busy_floor, min_size=10, max_size=60), st.booleans())
+def test_the_free_member_index_decides_as_ranking_everyone(commands, alike):
     """Walking each queue's free members in selection order gives the decisions, traces included,
-    of ranking every free member at each arrival."""
-    assert run(commands, scanning=False) == run(commands, scanning=True)
+    of ranking every free member at each arrival (the property tests' agents, or alike ones)."""
+    assert run(commands, False, alike) == run(commands, True, alike)
 
 
 def test_an_arrival_with_many_idle_looks_at_a_few_of_them():
