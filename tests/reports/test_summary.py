@@ -67,6 +67,8 @@ def test_text_and_html_bodies():
     assert "Support <24/7> & more (support)" in message.text
     assert "service level 60.0 %, abandon rate 20.0 %" in message.text
     assert "top dispositions: Resolved 2, Call back 1, Sale 1" in message.text
+    assert "0 overflowed out, 0 transferred out, 0 callbacks requested" in message.text
+    assert "first-contact resolution 50.0 %" in message.text and "service level: default." in message.text
     assert "Support &lt;24/7&gt; &amp; more" in message.html and "<24/7>" not in message.html
     assert "<td>60.0 %</td>" in message.html
 
