@@ -42,3 +42,44 @@ def test_misuse_is_refused():
         reg.family("x", "gauge", "x", ("a",))
     with pytest.raises(ValueError):
         reg.family("bad-name", "gauge", "x")
+
+
+def test_a_collected_counter_never_shows_less_than_before():
+    """A counter read from a callback that falls (a recount after a reload) keeps its highest value."""
+    reg = MetricsRegistry()
+    values = iter([3.0, 2.0, 5.0])
+    reg.family("x", "counter", "x", ("q",)).collect_with(lambda: [({"q": "a"}, next(values))])
+    shown = [reg.render().splitlines()[-1] for _ in range(3)]
+    assert shown == ['x_total{q="a"} 3', 'x_total{q="a"} 3', 'x_total{q="a"} 5']
+
+
+def test_kpi_counters_grow_across_midnight():
+    """The leg counters of /metrics keep counting when the live day rolls over at midnight."""
+    import datetime as dt
+
+    from twisted.internet import task
+
+    from callcenter.clock import Clock
+    from callcenter.livestats import LiveStats
+    from callcenter.metrics import register_kpi_metrics
+    from callcenter.reports.kpi import KpiRules
+    from callcenter.reports.legs import ContactHeader, ContactHistory, LogEntry
+
+    noon = dt.datetime(2026, 11, 23, 17, 0, tzinfo=dt.timezone.utc)
+    reactor = task.Clock()
+    reactor.advance(noon.timestamp())
+    stats = LiveStats("America/New_York", KpiRules(), clock=Clock(reactor))
+    stats.start()
+    reg = MetricsRegistry()
+    register_kpi_metrics(reg, stats, lambda: ["q"])
+
+    def call(iid: int, at: dt.datetime) -> ContactHistory:
+        return ContactHistory(ContactHeader(iid, "voice", "inbound", "q"), (LogEntry(at, "created", {"state": "queued"}),))
+
+    stats.load(call(1, noon))
+    assert 'callcenter_legs_offered_total{queue="q",channel="voice"} 1' in reg.render()
+    reactor.advance(12 * 3600)  # local midnight
+    stats.load(call(2, noon + dt.timedelta(hours=12, seconds=1)))
+    assert stats.queue("q").offered == 1
+    assert 'callcenter_legs_offered_total{queue="q",channel="voice"} 2' in reg.render()
+    stats.stop()
