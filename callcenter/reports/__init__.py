@@ -1,7 +1,9 @@
 """Figures for supervisors, computed from the interaction log.
 
 - :mod:`callcenter.reports.intervals`: report intervals (15 min, hour, day) in the site time zone;
-- :mod:`callcenter.reports.kpi`: offered, handled, abandoned, service level, ASA, AHT, occupancy;
+- :mod:`callcenter.reports.legs`: a contact's queue legs, derived from its log;
+- :mod:`callcenter.reports.kpi`: every figure, defined once over legs and agents' states;
+- :mod:`callcenter.reports.export` and :mod:`callcenter.reports.charts`: CSV and SVG of report rows;
 - :mod:`callcenter.reports.erlang`: Erlang C staffing;
 - :mod:`callcenter.reports.alerts`: live thresholds with raise/clear transitions;
 - :mod:`callcenter.reports.summary`: the daily summary email.
