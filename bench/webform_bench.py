@@ -1,36 +1,43 @@
-"""Benchmark of the web forms channel: sustained submissions over loopback HTTP into SQLite.
+"""Web form submissions over loopback HTTP into the record, SQLite and PostgreSQL side by side.
 
-A load generator keeps ``--concurrency`` submissions in flight (keep-alive connections)
-against a FormsResource on a free loopback port, backed by FormFlow and a RecordStore on a
-fresh SQLite file. Rate limits are off and the minimum fill time is 0 for the run (one
-token serves every submission); everything else is the shipped ``contact`` form: field
-validation, token check, customer identification (a pool of returning customers plus
-new ones; a warm-up creates the returning ones first), the interaction write, routing and confirmation callbacks (no-ops here).
+The server side is what ``callcenter serve`` runs for a form: FormsResource (field validation,
+token check) -> FormFlow -> the intake pipeline (customer from memory or one shared read,
+routing rules, the routing core through a real Switchboard) -> one write per submission,
+group-committed. Rate limits are off and the minimum fill time is 0 for the run (one token
+serves every submission); everything else is the shipped ``contact`` form. A pool of
+returning customers is created by a warm-up first; every fifth submission is a new customer.
 
-Prints, per body kind (URL-encoded, JSON): submissions per second over the run and the
-p50/p99 latency of one submission in milliseconds.
+The load comes from a child process (plain asyncio sockets, HTTP/1.1 keep-alive, ``--concurrency``
+submissions in flight), so client and server do not share an interpreter. The ceiling is the
+same client against a bare twisted.web resource that reads the body and answers 303: what
+HTTP, Twisted and the sockets cost alone, measured in the same run.
 
-Usage: ``.venv/bin/python bench/webform_bench.py [--quick] [--count N] [--concurrency C]``.
+Printed per backend and body kind (URL-encoded, JSON): submissions per second, p50/p99 latency
+of one submission, the ratio to the ceiling, the server's CPU time per submission (every
+thread) and its peak resident memory.
+
+Usage: ``.venv/bin/python bench/webform_bench.py [--quick] [--count N] [--concurrency C]
+[--backend sqlite|postgres|both]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
-import statistics
+import resource
 import sys
 import tempfile
 import time
 import warnings
-from io import BytesIO
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CUSTOMERS = 500  # returning customers; every fifth submission is a new one
 
@@ -42,58 +49,144 @@ def _fields(n: int) -> dict[str, str]:
             "consent": "on"}
 
 
-async def _run(kind: str, base: str, token: str, count: int, concurrency: int, start: int = 0) -> tuple[float, list[float]]:
-    from twisted.internet import reactor
-    from twisted.internet.defer import DeferredSemaphore, ensureDeferred, gatherResults
-    from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
-    from twisted.web.http_headers import Headers
+# --- the load (child process) ------------------------------------------------------------------
 
-    pool = HTTPConnectionPool(reactor, persistent=True)
-    pool.maxPersistentPerHost = concurrency
-    agent = Agent(reactor, pool=pool)
+async def _client(port: int, kind: str, token: str, count: int, concurrency: int, start: int) -> dict:
+    """Keep ``concurrency`` submissions in flight on keep-alive connections; latencies in ms."""
+    expected = b"201" if kind == "json" else b"303"
     latencies: list[float] = []
-    expected = 201 if kind == "json" else 303
+    numbers = iter(range(start, start + count))
 
-    async def one(n: int) -> None:
+    def request(n: int) -> bytes:
         fields = {"_token": token, **_fields(n)}
         if kind == "json":
-            body = json.dumps({**fields, "consent": True}).encode()
-            ctype = b"application/json"
+            body, ctype = json.dumps({**fields, "consent": True}).encode(), "application/json"
         else:
-            body = urlencode(fields).encode()
-            ctype = b"application/x-www-form-urlencoded"
-        started = time.perf_counter()
-        response = await agent.request(b"POST", f"{base}/forms/contact".encode(),
-                                       Headers({b"content-type": [ctype]}), FileBodyProducer(BytesIO(body)))
-        await readBody(response)
-        latencies.append(time.perf_counter() - started)
-        if response.code != expected:
-            raise RuntimeError(f"submission {n}: HTTP {response.code}")
+            body, ctype = urlencode(fields).encode(), "application/x-www-form-urlencoded"
+        return (f"POST /forms/contact HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
-    gate = DeferredSemaphore(concurrency)
-    started = time.perf_counter()
-    await gatherResults([gate.run(lambda n=n: ensureDeferred(one(n))) for n in range(start, start + count)])
-    elapsed = time.perf_counter() - started
-    await pool.closeCachedConnections()
-    return elapsed, latencies
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n in numbers:
+            began = time.perf_counter()
+            writer.write(request(n))
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head.split(b" ", 2)[1]
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - began) * 1000)
+            if status != expected:
+                raise RuntimeError(f"submission {n}: HTTP {status.decode()}")
+        writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {"elapsed": time.perf_counter() - began, "latencies": latencies}
 
 
-async def _bench(args, workdir: Path) -> None:
-    from twisted.internet import reactor
+async def load(reactor: Any, port: int, kind: str, token: str, count: int, concurrency: int, start: int) -> dict:
+    """Run the client in a child process against ``port``; its figures."""
+    from twisted.internet.utils import getProcessOutputAndValue
+
+    out, err, code = await getProcessOutputAndValue(
+        sys.executable, [str(Path(__file__).resolve()), "--client", json.dumps([port, kind, token, count, concurrency,
+                                                                                start])],
+        env=dict(os.environ), reactor=reactor)
+    if code != 0:
+        raise RuntimeError(f"load client failed ({code}):\n{err.decode(errors='replace')}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+# --- the server (parent process) ---------------------------------------------------------------
+
+def cpu_seconds() -> float:
+    """CPU time this process has used, every thread included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """The highest resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def measure(reactor: Any, port: int, kind: str, token: str, count: int, concurrency: int, start: int) -> dict:
+    """One measured run: rate, latencies, server CPU per submission."""
+    before = cpu_seconds()
+    result = await load(reactor, port, kind, token, count, concurrency, start)
+    result["cpu_ms"] = (cpu_seconds() - before) * 1000 / count
+    result["rate"] = count / result["elapsed"]
+    return result
+
+
+def show(label: str, result: dict, ceiling: dict | None) -> None:
+    """Print one run's figures (and the ratio to the ceiling's)."""
+    lat = result["latencies"]
+    line = (f"{label:<26} {result['rate']:7.0f} submissions/s   p50 {percentile(lat, 50):6.1f} ms   "
+            f"p99 {percentile(lat, 99):6.1f} ms   server CPU {result['cpu_ms']:.2f} ms each")
+    if ceiling is not None:
+        line += f"   ({ceiling['rate'] / result['rate']:.1f}x slower than the ceiling)"
+    print(line + f"   peak RSS {peak_rss_mb():.0f} MiB", flush=True)
+
+
+async def ceiling(reactor: Any, args: argparse.Namespace) -> dict[str, dict]:
+    """The same client against a bare twisted.web POST handler."""
+    from twisted.web.resource import Resource
+
+    from callcenter.web.site import HttpService, RootResource
+
+    class Bare(Resource):
+        isLeaf = True
+
+        def render_POST(self, request: Any) -> bytes:
+            request.content.read()
+            request.setResponseCode(303)
+            request.setHeader(b"location", b"/forms/contact/thanks")
+            return b""
+
+    forms = Resource()
+    forms.putChild(b"contact", Bare())
+    root = RootResource(Resource())
+    root.putChild(b"forms", forms)
+    http = HttpService(reactor, root, "127.0.0.1", 0)
+    http.startService()
+    try:
+        out = {kind: await measure(reactor, http.address[1], kind, "-", args.count, args.concurrency, 0)
+               for kind in ("urlencoded",)}
+        out["json"] = out["urlencoded"]
+    finally:
+        await http.stopService()
+    return out
+
+
+async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Namespace, workdir: Path,
+                      bare: dict[str, dict]) -> None:
+    """The whole form path on ``url``: warm-up, then each body kind."""
     from twisted.web.resource import Resource
 
     from callcenter.clock import Clock
     from callcenter.events import EventBus
+    from callcenter.intake.pipeline import IntakePipeline
     from callcenter.intake.webform import FormFlow
     from callcenter.records.database import Database
     from callcenter.records.migrate import upgrade
     from callcenter.records.store import RecordStore
+    from callcenter.routing_setup import interaction_spec, routing_config
     from callcenter.settings import load_settings
+    from callcenter.switchboard import Switchboard
     from callcenter.web.site import HttpService, RootResource
     from channels.webform.resource import FormsResource
     from channels.webform.tokens import FormSigner
+    from routing import Router
 
-    url = f"sqlite:///{workdir / 'bench.sqlite'}"
     upgrade(url)
     settings = load_settings(Path(__file__).resolve().parents[1] / "config")
     forms = {"contact": dataclasses.replace(settings.webform.forms["contact"], per_ip_rate=None,
@@ -102,12 +195,15 @@ async def _bench(args, workdir: Path) -> None:
     db.start()
     clock = Clock(reactor)
     store = RecordStore(db, clock, "US")
+    board = Switchboard(settings=settings, clock=clock, store=store, router=Router(routing_config(settings)),
+                        spec_builder=interaction_spec)
+    intake = IntakePipeline(store=store, switchboard=board, clock=clock)
 
-    async def confirm(to, subject, body, interaction):
+    async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
         return None
 
-    flow = FormFlow(store=store, forms=forms, templates=settings.templates, data_dir=workdir, reactor=reactor,
-                    on_new_interaction=lambda interaction, routing_input: None, send_confirmation=confirm)
+    flow = FormFlow(admit=intake.admit, forms=forms, templates=settings.templates, data_dir=workdir, reactor=reactor,
+                    send_confirmation=confirm)
     secret = os.urandom(32)
     root = RootResource(Resource())
     root.putChild(b"forms", FormsResource(forms=forms, sink=flow.submit_form, clock=clock, secret=secret,
@@ -115,48 +211,61 @@ async def _bench(args, workdir: Path) -> None:
                                           templates=settings.templates))
     http = HttpService(reactor, root, "127.0.0.1", 0)
     http.startService()
-    host, port = http.address
+    port = http.address[1]
     token = FormSigner(secret).issue("contact", clock.now() - 1)
-    print(f"web forms on SQLite, {args.count} submissions per kind, {args.concurrency} in flight")
     try:
-        # Warm-up, not measured: creates the returning customers so both kinds meet the same mix.
-        await _run("urlencoded", f"http://{host}:{port}", token, CUSTOMERS, args.concurrency)
+        await load(reactor, port, "urlencoded", token, CUSTOMERS, args.concurrency, 0)  # warm-up, not measured
         for offset, kind in enumerate(("urlencoded", "json"), start=1):
-            elapsed, latencies = await _run(kind, f"http://{host}:{port}", token, args.count, args.concurrency,
-                                            start=offset * 1_000_000)
-            cuts = statistics.quantiles(latencies, n=100)
-            print(f"  {kind:<10} {args.count / elapsed:8.0f} submissions/s   "
-                  f"p50 {cuts[49] * 1000:7.1f} ms   p99 {cuts[98] * 1000:7.1f} ms")
+            result = await measure(reactor, port, kind, token, args.count, args.concurrency, offset * 1_000_000)
+            show(f"{backend} {kind}", result, bare[kind])
+        await board.settled()
+        print(f"{'':26} record: {len(board.router.waiting())} submissions waiting in the routing core", flush=True)
     finally:
         await http.stopService()
+        board.stop()
         await store.drain()
         await db.stop()
 
 
-def main() -> None:
-    """Parse the options, run the benchmark on the asyncio reactor, print the figures."""
+async def main(reactor: Any, args: argparse.Namespace) -> None:
+    """The ceiling, then each requested backend."""
+    from recovery_bench import scratch_database
+
+    print(f"web forms: {args.count} submissions per body kind, {args.concurrency} in flight, "
+          f"client in its own process", flush=True)
+    bare = await ceiling(reactor, args)
+    show("ceiling (bare twisted.web)", bare["urlencoded"], None)
+    for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
+        with scratch_database(backend) as url, tempfile.TemporaryDirectory(prefix="webform-bench-") as workdir:
+            if url is None:
+                print(f"{backend} skipped: nothing answers on 127.0.0.1:5432", flush=True)
+                continue
+            await one_backend(reactor, backend, url, args, Path(workdir), bare)
+
+
+def cli() -> None:
+    """Parse the options; run the benchmark (or, with ``--client``, the load generator)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 submissions per kind")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        print(json.dumps(asyncio.run(_client(*json.loads(args.client)))), flush=True)
+        return
     if args.quick:
         args.count = 300
-    install_asyncio_reactor()
-    # readBody warns about the keep-alive transport's missing abortConnection; harmless here.
-    warnings.filterwarnings("ignore", message="Using readBody", category=DeprecationWarning)
-    from twisted.internet import reactor
-    from twisted.internet.defer import ensureDeferred
+    from callcenter.reactor import install_asyncio_reactor
 
-    failures: list = []
-    with tempfile.TemporaryDirectory(prefix="webform-bench-") as workdir:
-        d = ensureDeferred(_bench(args, Path(workdir)))
-        d.addErrback(failures.append)
-        d.addBoth(lambda _: reactor.stop())
-        reactor.run()
-    if failures:
-        failures[0].raiseException()
+    install_asyncio_reactor()
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from twisted.internet.defer import ensureDeferred
+    from twisted.internet.task import react
+
+    react(lambda reactor: ensureDeferred(main(reactor, args)))
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -13,5 +13,5 @@ Entry points for the rest of the server:
 
 The sync units of work live in :mod:`~callcenter.records.customers` and
 :mod:`~callcenter.records.interactions`; group commit and lookup coalescing in
-:mod:`~callcenter.records.batching` and :mod:`~callcenter.records.eventwriter`.
+:mod:`~callcenter.records.batching` and :mod:`~callcenter.records.group_commit`.
 """

@@ -96,10 +96,7 @@ def admit_contacts(conn: Connection, uow: UnitOfWork, requests: Sequence[Contact
         with conn.begin_nested():
             return list(_admit_all(conn, uow, requests))
     except (RecordError, IntegrityError):
-        if len(requests) == 1:
-            del uow.events[events_before:]
-            raise
-    del uow.events[events_before:]
+        del uow.events[events_before:]
     outcomes: list[Admitted | Exception] = []
     for request in requests:
         mark = len(uow.events)

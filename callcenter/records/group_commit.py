@@ -1,55 +1,102 @@
-"""Group commit for the interaction event log: one writer, many callers per transaction.
+"""Group commit: every hot write pending at the same moment shares one transaction.
 
-Appending an event is the record's hottest write (every state change of every interaction).
-Committing each one alone costs a disk flush each; here a :class:`Coalescer` commits
-everything pending in one transaction, so while one commit is on disk the next batch
-gathers. Each caller's awaitable resolves after the commit that included its request, and
-the events it produced are published after that commit, never before.
+A commit costs a disk flush (``synchronous=FULL`` on SQLite, ``fsync`` on PostgreSQL), far more
+than the statements it makes durable. :class:`GroupCommit` queues the record's hot writes (new
+contacts, state changes, event-log appends, single creations) and commits everything pending
+in one transaction: while one commit is on disk the next batch gathers. Each caller's
+awaitable resolves after the commit that included its request, and the events its write
+produced are published after that commit, never before.
 
-If a batch fails on an integrity rule (normally: one request names an interaction that does
-not exist), its requests are retried one by one so only the bad ones fail.
+Writes are grouped by kind and each kind runs as one batch function
+(``fn(conn, uow, requests) -> one outcome per request``), in the order the kinds were
+registered, so a batch that stores a contact runs before any batch that could name it. Each
+batch function isolates its own failures (a record error or a constraint another node's
+write got to first fails that request alone, in its own savepoint); an error it does not
+isolate (the database is gone) fails every request of the transaction.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.records.batching import Coalescer
-from callcenter.records.database import Database
+from callcenter.records.batching import Coalescer, each_in_savepoint
+from callcenter.records.database import Database, UnitOfWork
 from callcenter.records.errors import NotFound
 from callcenter.records.interactions import EventRequest, append_events
-from callcenter.records.model import InteractionEvent
+
+BatchFunction = Callable[[Connection, UnitOfWork, Sequence[Any]], list[Any]]
 
 
-class EventWriter:
-    """Queues event-log appends and commits them in batches of at most ``max_batch``."""
+class GroupCommit:
+    """Queues writes of registered kinds and commits what is pending together (see the module docstring).
 
-    def __init__(self, db: Database, max_batch: int = 2000) -> None:
+    ``max_batch`` caps the requests of one transaction.
+    """
+
+    def __init__(self, db: Database, kinds: Sequence[tuple[str, BatchFunction]], max_batch: int = 2000) -> None:
         self._db = db
-        self._coalescer: Coalescer[EventRequest] = Coalescer(self._commit, max_batch)
+        self._kinds = dict(kinds)
+        self._order = [name for name, _ in kinds]
+        self._coalescer: Coalescer[tuple[str, Any]] = Coalescer(self._commit, max_batch)
 
-    async def append(self, request: EventRequest) -> InteractionEvent:
-        """Append one event; returns it (with its id) once its transaction has committed.
+    async def submit(self, kind: str, request: Any) -> Any:
+        """Queue ``request`` for the batch function of ``kind``; its outcome once committed.
 
-        Raises :class:`NotFound` when the interaction does not exist, and the database's
-        errors otherwise.
+        Raises the error that request met (nothing of it is stored then), or the database's
+        error that failed its whole transaction.
         """
-        return await self._coalescer.submit(request)
+        if kind not in self._kinds:
+            raise KeyError(kind)
+        return await self._coalescer.submit((kind, request))
 
     async def drain(self) -> None:
         """Wait until every queued request has been committed or failed."""
         await self._coalescer.drain()
 
-    async def _commit(self, batch: Sequence[EventRequest]) -> list[Any]:
-        try:
-            return await self._db.write(append_events, list(batch))
-        except IntegrityError:
-            if len(batch) == 1:
-                # The only integrity rule an append can break is the interaction foreign key.
-                return [NotFound("interaction", batch[0][0])]
-        outcomes: list[Any] = []
-        for request in batch:
-            outcomes.extend(await self._commit([request]))
+    async def _commit(self, batch: Sequence[tuple[str, Any]]) -> list[Any]:
+        groups: dict[str, list[int]] = {}
+        for n, (kind, _) in enumerate(batch):
+            groups.setdefault(kind, []).append(n)
+        ordered = [(kind, [batch[n][1] for n in groups[kind]]) for kind in self._order if kind in groups]
+        results = await self._db.write(_run_kinds, [(self._kinds[kind], requests) for kind, requests in ordered])
+        outcomes: list[Any] = [None] * len(batch)
+        for (kind, _), kind_outcomes in zip(ordered, results):
+            for n, outcome in zip(groups[kind], kind_outcomes):
+                outcomes[n] = outcome
         return outcomes
+
+
+def _run_kinds(conn: Connection, uow: UnitOfWork, work: Sequence[tuple[BatchFunction, list[Any]]]) -> list[list[Any]]:
+    return [fn(conn, uow, requests) for fn, requests in work]
+
+
+def each_isolated(fn: Callable[..., Any]) -> BatchFunction:
+    """A batch function running ``fn(conn, uow, *request)`` for each request in its own savepoint."""
+    def run(conn: Connection, uow: UnitOfWork, requests: Sequence[tuple]) -> list[Any]:
+        return each_in_savepoint(conn, uow, fn, requests)
+    return run
+
+
+def append_events_isolated(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[Any]:
+    """:func:`~callcenter.records.interactions.append_events` in one statement; if an appended
+    interaction does not exist (the only rule an append can break), each request alone, so only
+    those fail with :class:`NotFound`."""
+    mark = len(uow.events)
+    try:
+        with conn.begin_nested():
+            return list(append_events(conn, uow, requests))
+    except IntegrityError:
+        del uow.events[mark:]
+    outcomes: list[Any] = []
+    for request in requests:
+        mark = len(uow.events)
+        try:
+            with conn.begin_nested():
+                outcomes.extend(append_events(conn, uow, [request]))
+        except IntegrityError:
+            del uow.events[mark:]
+            outcomes.append(NotFound("interaction", request[0]))
+    return outcomes

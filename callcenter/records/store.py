@@ -22,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from callcenter.clock import Clock
 from callcenter.records import audit, customers, interactions, validate
 from callcenter.records.admissions import Admitted, ContactWrite, admit_contacts
-from callcenter.records.batching import Coalescer, each_in_savepoint
+from callcenter.records.batching import Coalescer
 from callcenter.records.customer_cache import CustomerCache
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
-from callcenter.records.eventwriter import EventWriter
+from callcenter.records.group_commit import GroupCommit, append_events_isolated, each_isolated
 from callcenter.records.model import (
     DEFAULT_TIERS,
     INTERACTION_TEXT_FIELDS,
@@ -41,7 +41,6 @@ from callcenter.records.normalize import CONTACT_KINDS, normalize_contact
 DIRECTIONS = ("inbound", "outbound", "internal")
 MAX_TIMELINE_PAGE = 500
 LOOKUP_BATCH = 500
-ADMIT_BATCH = 1000
 _TEXT_LIMITS = {"queue": 100, "agent": 100, "disposition": 100, "notes": 64 * 1024, "subject": 998}
 
 
@@ -71,18 +70,16 @@ class RecordStore:
         self._region = default_region
         self.tiers = tuple(tiers)
         self._max_doc = max_document_bytes
-        self._events = EventWriter(db, event_batch)
+        # The hot writes pending at one moment share one transaction: one commit, one disk flush.
+        self._writes = GroupCommit(db, [
+            ("customer", each_isolated(customers.find_or_create)),
+            ("interaction", each_isolated(interactions.create_interaction)),
+            ("admit", admit_contacts),
+            ("state", interactions.update_states),
+            ("event", append_events_isolated),
+        ], event_batch)
         # Concurrent lookups share one read transaction: the thread hop costs more than the query.
         self._lookups: Coalescer[tuple[str, str]] = Coalescer(self._find_many, LOOKUP_BATCH)
-        # Concurrent creations (a burst of new callers) share one transaction: one commit, one fsync.
-        self._new_customers: Coalescer[tuple] = Coalescer(self._write_each(customers.find_or_create), LOOKUP_BATCH)
-        self._new_interactions: Coalescer[tuple] = Coalescer(self._write_each(interactions.create_interaction),
-                                                              LOOKUP_BATCH)
-        # State changes of different interactions commit together; callers that need an order
-        # for one interaction await each change before the next (the switchboard does).
-        self._state_changes: Coalescer[tuple] = Coalescer(self._update_states, LOOKUP_BATCH)
-        # New contacts (customer, interaction, log) arriving together share one write.
-        self._admissions: Coalescer[ContactWrite] = Coalescer(self._admit_batch, ADMIT_BATCH)
         #: Customers recently found by a contact point (see :mod:`callcenter.records.customer_cache`).
         self.customers = CustomerCache(db.bus, customer_cache_size)
         #: Ids handed out before their rows are written (see :mod:`callcenter.records.ids`).
@@ -124,10 +121,7 @@ class RecordStore:
         Raises the record error that contact met; nothing of it is stored then.
         """
         validate.document("payload", write.fields.get("payload"), self._max_doc, optional=True)
-        return await self._admissions.submit(write)
-
-    async def _admit_batch(self, writes: Sequence[ContactWrite]) -> list[Any]:
-        return await self._db.write(admit_contacts, writes)
+        return await self._writes.submit("admit", write)
 
     async def find_or_create_customer(self, kind: str, raw: str) -> Customer:
         """The owner of a contact point; a new provisional customer if nobody owns it.
@@ -139,21 +133,13 @@ class RecordStore:
         if found is not None:
             return found
         try:
-            return await self._new_customers.submit((kind, value, self.tiers[0], self._clock.utcnow()))
+            return await self._writes.submit("customer", (kind, value, self.tiers[0], self._clock.utcnow()))
         except (IntegrityError, Conflict):
             # Another node created it between our read and our write: it exists now.
             found = await self._db.read(customers.find_by_contact, kind, value)
             if found is None:
                 raise
             return found
-
-    def _write_each(self, fn: Any) -> Any:
-        async def run(requests: Sequence[tuple]) -> list[Any]:
-            return await self._db.write(each_in_savepoint, fn, requests)
-        return run
-
-    async def _update_states(self, requests: Sequence[tuple]) -> list[Any]:
-        return await self._db.write(interactions.update_states, requests)
 
     async def _find_many(self, points: Sequence[tuple[str, str]]) -> list[Customer | None]:
         return await self._db.read(customers.find_many_by_contact, points)
@@ -239,7 +225,7 @@ class RecordStore:
         )
         actor = validate.text("actor", actor, 100, optional=True)
         now = validate.timestamp("at", at, optional=True) or self._clock.utcnow()
-        return await self._new_interactions.submit((_ident("customer_id", customer_id), values, actor, now))
+        return await self._writes.submit("interaction", (_ident("customer_id", customer_id), values, actor, now))
 
     async def update_interaction_state(
         self,
@@ -257,7 +243,7 @@ class RecordStore:
         wrap_up_ended_at). A ``state`` entry goes to the event log in the same transaction.
         """
         values = self._interaction_fields(fields)
-        return await self._state_changes.submit((
+        return await self._writes.submit("state", (
             _ident("interaction_id", interaction_id),
             validate.name("state", state),
             validate.timestamp("at", at, optional=True) or self._clock.utcnow(),
@@ -282,7 +268,7 @@ class RecordStore:
             validate.text("actor", actor, 100, optional=True),
             validate.document("details", details, self._max_doc, optional=True),
         )
-        return await self._events.append(request)
+        return await self._writes.submit("event", request)
 
     async def interaction_view(self, interaction_id: int | str, limit: int = 20) -> tuple[Interaction, Customer, TimelinePage]:
         """An interaction, its customer and the first ``limit`` items of the customer's timeline,
@@ -314,12 +300,8 @@ class RecordStore:
 
     async def drain(self) -> None:
         """Wait for queued event appends and lookups to finish; call before :meth:`Database.stop`."""
-        await self._events.drain()
+        await self._writes.drain()
         await self._lookups.drain()
-        await self._new_customers.drain()
-        await self._new_interactions.drain()
-        await self._state_changes.drain()
-        await self._admissions.drain()
 
     # --- validation ---
 
