@@ -364,7 +364,9 @@ async def seed_floor(app: Any, password: str, seed: int = 7) -> FloorSummary:
 
 def summary_text(summary: FloorSummary, password: str) -> str:
     """What the command prints once the floor is seeded."""
-    states = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in summary.states.items())
+    words = {"busy_call": "on a call", "busy_email": "on an email", "busy_form": "on a web form",
+             "wrap_up": "in wrap-up", "not_ready": "not ready", "available": "available", "logged_out": "logged out"}
+    states = ", ".join(f"{n} {words.get(state, state)}" for state, n in summary.states.items())
     waiting = ", ".join(f"{n} {kind}s" for kind, n in summary.waiting.items()) or "nothing"
     lines = [f"demo floor ready: {len(QUEUES)} queues; agents: {states}; waiting: {waiting}.",
              f"Sign in with password {password!r} as:"]

@@ -101,7 +101,9 @@ def event_as_text(event: dict) -> str:
     shows are not repeated), then a failure's traceback indented on the lines below (without
     the final newline)."""
     when = datetime.fromtimestamp(event.get("log_time", 0.0), tz=timezone.utc)
-    component = str(event.get("log_namespace", "-")).removeprefix("callcenter.")
+    # Twisted's own messages through its legacy API carry the namespace "log_legacy".
+    namespace = str(event.get("log_namespace", "-"))
+    component = "twisted" if namespace == "log_legacy" else namespace.removeprefix("callcenter.")
     stamp = when.strftime("%Y-%m-%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
     parts = [component, _message(event).replace("\n", "\\n")]
     shown = _named_in_message(event)

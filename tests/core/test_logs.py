@@ -49,6 +49,13 @@ def test_text_line_has_time_level_component_message_and_the_other_fields():
                     'reason="no answer" tries=2 queue=null')
 
 
+def test_twisted_legacy_messages_read_as_twisted():
+    """A message from Twisted's legacy log API names its component ``twisted``."""
+    line = event_as_text({"log_time": 0.0, "log_level": LogLevel.info, "log_namespace": "log_legacy",
+                          "log_format": "Site starting on {port}", "port": 8080})
+    assert line == "1970-01-01 00:00:00.000Z INFO  twisted  Site starting on 8080"
+
+
 def test_text_line_keeps_one_line_per_event_and_indents_a_traceback():
     """A message with line breaks stays on one line; a failure adds its error and an indented traceback."""
     try:

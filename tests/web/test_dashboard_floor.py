@@ -91,7 +91,8 @@ MEASURE = """() => {
             queueRows: document.querySelectorAll('#queue-rows tr').length,
             queuesBottom: document.querySelector('[data-testid=queues]').getBoundingClientRect().bottom,
             height: window.innerHeight,
-            sl: Array.from(document.querySelectorAll('#queue-rows td.sl')).map(td => td.className)};
+            sl: Array.from(document.querySelectorAll('#queue-rows td.sl')).map(td => td.className),
+            alerts: Array.from(document.querySelectorAll('#alerts li')).map(li => li.getAttribute('data-testid'))};
 }"""
 
 
@@ -99,7 +100,7 @@ MEASURE = """() => {
 def test_the_wallboard_reads_and_works_at_both_sizes_with_200_agents(run, floor, tmp_path):
     """At 1366x768 and 1400x1000: queues first (all ten on the first screen), then the waiting
     list, then the agents; no card cut or scrolled sideways, no page overflow, every agent row one
-    compact line, service level coloured against the target; sorting by state puts busy agents
+    compact line, service level coloured against the target, one alert line per queue; sorting by state puts busy agents
     first and again reversed, and the filter finds agents by name and by state."""
     app, _ = floor
 
@@ -137,10 +138,12 @@ def test_the_wallboard_reads_and_works_at_both_sizes_with_200_agents(run, floor,
 
     measures, up, down, sort_mark, by_state, name, by_name, count, problems = run_in_chromium(scenario, tmp_path,
                                                                                           timeout=120)
+    alerting = sorted({f"alert-{a['queue']}" for a in snapshot(run, app)["alerts"]})
     for width, m in measures.items():
         assert m["order"] == ["queues-h", "waiting-h", "agents-h"], width
         assert (m["cut"], m["scrolled"], m["pageOverflow"]) == ([], [], 0), (width, m)
         assert m["queueRows"] == 10 and m["agents"] == 200 and m["tallest"] <= 32, (width, m)
+        assert sorted(m["alerts"]) == alerting, (width, m["alerts"])  # one line per queue
         assert m["queuesBottom"] <= m["height"] and {"good", "warn", "bad"} & {c.split()[-1] for c in m["sl"]}, (width, m)
     order = ["busy", "wrap_up", "available", "not_ready", "logged_out"]
     assert up == sorted(up, key=order.index) and up[0] == "busy" and down == up[::-1] and sort_mark == "descending"

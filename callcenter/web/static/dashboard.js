@@ -9,6 +9,8 @@
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var STATE_ORDER = { busy: 0, wrap_up: 1, available: 2, not_ready: 3, logged_out: 4 };
   var pending = false, last = null, takenAt = 0, sortKey = "name", sortUp = true;
+  var reasonLabels = {};
+  config.reasons.forEach(function (r) { reasonLabels[r[0]] = r[1]; });
 
   function $(id) { return document.getElementById(id); }
   function cell(row, value, cls) {
@@ -169,7 +171,7 @@
       return (a < b ? -1 : a > b ? 1 : 0) * (sortUp ? 1 : -1);
     });
     list.forEach(function (a) {
-      var state = (L[a.state] || a.state) + (a.reason ? " (" + a.reason + ")" : "");
+      var state = (L[a.state] || a.state) + (a.reason ? " (" + (reasonLabels[a.reason] || a.reason) + ")" : "");
       if (needle && (a.name + " " + a.agent + " " + state).toLowerCase().indexOf(needle) < 0) { return; }
       shown += 1;
       var tr = document.createElement("tr");
@@ -186,10 +188,29 @@
     $("agent-count").textContent = "(" + (shown === s.agents.length ? shown : shown + "/" + s.agents.length) + ")";
   }
 
+  // One line per queue however many of its alerts are raised ("Sales: longest wait ... · service
+  // level ..."), so a bad hour does not push the queue table off the first screen.
+  function renderAlerts(s) {
+    var alerts = $("alerts"), byQueue = {}, order = [];
+    alerts.textContent = "";
+    (s.alerts || []).forEach(function (a) {
+      if (!byQueue[a.queue]) { byQueue[a.queue] = []; order.push(a.queue); }
+      var prefix = a.queue + ": ";
+      byQueue[a.queue].push(a.message.indexOf(prefix) === 0 ? a.message.slice(prefix.length) : a.message);
+    });
+    order.forEach(function (queue) {
+      var li = document.createElement("li"), label = document.createElement("strong");
+      label.textContent = ((s.queues[queue] || {}).label || queue) + ": ";
+      li.appendChild(label);
+      li.appendChild(document.createTextNode(byQueue[queue].join(" · ")));
+      li.setAttribute("data-testid", "alert-" + queue);
+      alerts.appendChild(li);
+    });
+  }
+
   function render(s) {
     last = s; takenAt = Date.now();
-    var alerts = $("alerts"); alerts.textContent = "";
-    (s.alerts || []).forEach(function (a) { var li = document.createElement("li"); li.textContent = a.message; alerts.appendChild(li); });
+    renderAlerts(s);
     renderQueues(s); renderWaiting(s); renderAgents(s);
   }
 
