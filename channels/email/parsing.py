@@ -121,6 +121,7 @@ class _Bodies:
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+    charsets: list[str] = field(default_factory=list)
 
 
 def parse_message(raw: bytes, limits: ParseLimits = ParseLimits(), envelope_sender: str | None = None) -> ParsedMessage:
@@ -273,7 +274,7 @@ def _parse(raw: bytes, text: bytes, repairs: list[str], limits: ParseLimits, env
         sender_source=sender_source,
         language=guess_language(
             [v for k, v in headers if k == "content-language"] + bodies.languages,
-            subject + "\n" + (split_quoted(text).new or text), hints),
+            subject + "\n" + (split_quoted(text).new or text), bodies.charsets),
         report_type=_report_type(msg),
     )
 
@@ -349,6 +350,8 @@ def _walk(part: Message, depth: int, count: list[int], limits: ParseLimits, bodi
     language = part.get("content-language")
     if language:
         bodies.languages.append(str(language))
+    if isinstance(charset, str) and charset:
+        bodies.charsets.append(charset)
     if ctype == "text/html":
         bodies.html.append(text)
     else:

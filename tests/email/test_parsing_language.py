@@ -65,3 +65,12 @@ def test_quoted_history_does_not_decide():
            "好的，谢谢\r\n\r\nOn Mon, 1 Dec 2026, Support <support@example.com> wrote:\r\n"
            + "> Thank you for contacting us, we will answer within four hours.\r\n" * 5)
     assert parse_message(raw.encode()).language == "zh"
+
+
+def test_an_attachment_charset_does_not_decide():
+    """An English message with a GB2312 text attachment is not guessed Chinese from the attachment's charset."""
+    raw = (b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: text/plain; charset=us-ascii\r\n\r\nPlease see the attached file.\r\n--b\r\n"
+           b"Content-Type: text/plain; charset=gb2312; name=notes.txt\r\nContent-Disposition: attachment\r\n\r\n"
+           b"abc\r\n--b--\r\n")
+    assert parse_message(raw).language is None
