@@ -39,6 +39,10 @@ from typing import Any, Callable
 import yaml
 from twisted.internet.defer import Deferred
 
+from callcenter.intake.contact import Contact
+from channels.email.sink import MailEnvelope
+from channels.webform.submission import FormSubmission
+
 # name, label, a word of its emails' subjects, service level (percent, within seconds)
 QUEUES: tuple[tuple[str, str, str, int, int], ...] = (
     ("support", "Technical support", "router", 80, 20),
@@ -177,7 +181,12 @@ class FloorSeeder:
         if iid in self.offered:
             return self.offered[iid]
         waiter = self._waiting_for[iid] = Deferred()
-        timer = self._app.clock.call_later(timeout, lambda: waiter.called or waiter.callback(None))
+
+        def give_up() -> None:
+            self._waiting_for.pop(iid, None)
+            if not waiter.called:
+                waiter.callback(None)
+        timer = self._app.clock.call_later(timeout, give_up)
         agent = await waiter
         if timer.active():
             timer.cancel()
@@ -194,25 +203,16 @@ class FloorSeeder:
         admits calls; the interaction id."""
         name, _, phone = self._customer()
         digit = str([q[0] for q in QUEUES].index(queue))
-        fields = dict(
+        admission = await self._app.intake.admit(Contact(
             channel="voice", contact_kind="phone", contact=phone, contact_name=name, to="+18005550100",
             digits=digit, virtual_start=self._app.clock.now() - waited,
             payload={"call": {"uniqueid": f"demo.{self._serial}", "channel": f"PJSIP/trunk-{self._serial:08x}",
                               "caller_number": phone, "caller_name": name, "dialed_number": "+18005550100",
-                              "ivr_digits": digit, "variables": {}, "queue_hint": None}})
-        intake = getattr(self._app, "intake", None)
-        if intake is not None:
-            from callcenter.intake.contact import Contact
-
-            return (await intake.admit(Contact(**fields))).interaction_id
-        from callcenter.switchboard import Intake
-
-        return (await self._board.admit(Intake(**fields))).interaction.id
+                              "ivr_digits": digit, "variables": {}, "queue_hint": None}}))
+        return admission.interaction_id
 
     async def email(self, queue: str) -> int | None:
         """An email whose subject names the queue's word, received on the support mailbox."""
-        from channels.email.sink import MailEnvelope
-
         word = next(q[2] for q in QUEUES if q[0] == queue)
         name, address, _ = self._customer()
         message = EmailMessage()
@@ -230,8 +230,6 @@ class FloorSeeder:
 
     async def form(self, queue: str) -> int:
         """A contact form sent with the queue as its topic."""
-        from channels.webform.submission import FormSubmission
-
         name, address, phone = self._customer()
         fields = {"name": name, "email": address, "phone": phone, "topic": queue, "consent": True,
                   "message": f"Please call me back about {queue}. Reachable after 5 pm.\nOrder "
@@ -239,11 +237,10 @@ class FloorSeeder:
         receipt = await self._app.forms.submit_form(FormSubmission(
             form="contact", fields=fields, email=address, phone=phone, name=name, attributes={"topic": queue},
             attachments=(), client_ip="127.0.0.1", language="en"))
-        return receipt.interaction_id if hasattr(receipt, "interaction_id") else receipt.interaction.id
+        return receipt.interaction_id
 
     async def settle(self) -> None:
         """Wait for every record write and routing decision so far."""
-        await self._board.settled()
         await self._board.settled()
 
     async def work(self, agent: str, queue: str, kind: str, late: bool = False) -> int | None:
