@@ -76,16 +76,27 @@ class Switchboard:
         self._offer_listeners: list[Callable[[Any], None]] = []
         self._failed: dict[int, str] = {}                  # interaction id -> why delivery failed
         self._end_listeners: list[Callable[[int, str], None]] = []
+        self._collecting: dict[int, list[tuple[str, str | None, Mapping[str, Any]]]] = {}
 
     # --- intake ---
 
-    def track_new(self, iid: int, channel: str, state: State, stored: Awaitable[Any]) -> None:
-        """A contact the intake pipeline is storing (``stored`` fires once its write committed):
-        every later write about it waits for that one. If the write fails, the contact is
-        withdrawn from routing: nothing may be carried out for an interaction that is not stored."""
+    def track_new(self, iid: int, channel: str, state: State) -> Deferred:
+        """A contact the intake pipeline is about to store: every later write about it waits
+        for that one. Fire the returned Deferred with the write's outcome. Until
+        :meth:`collected_events` is called, log entries about it are collected for that write
+        instead of being written on their own. If the write fails, the contact is withdrawn
+        from routing: nothing may be carried out for an interaction that is not stored."""
         self.channel_of[iid] = channel
         self._states[iid] = state
+        stored: Deferred = Deferred()
+        self._collecting[iid] = []
         self._chain(iid, lambda: self._stored(iid, stored))
+        return stored
+
+    def collected_events(self, iid: int) -> list[tuple[str, str | None, Mapping[str, Any]]]:
+        """The log entries ``(kind, actor, details)`` about a tracked contact so far; later ones
+        are written on their own."""
+        return self._collecting.pop(iid, [])
 
     async def _stored(self, iid: int, stored: Awaitable[Any]) -> None:
         try:
@@ -531,6 +542,10 @@ class Switchboard:
         self._chain(iid, lambda: self._step(iid, step, details=details, **fields))
 
     def _event(self, iid: int, kind: str, actor: str | None, details: Mapping[str, Any]) -> None:
+        collecting = self._collecting.get(iid)
+        if collecting is not None:  # goes into the write that stores the contact
+            collecting.append((kind, actor, dict(details)))
+            return
         self._chain(iid, lambda: self._store.append_event(iid, kind, actor=actor, details=details))
 
     async def _step(self, iid: int, step: Step, details: Mapping[str, Any] | None = None, at: Any = None,

@@ -123,15 +123,9 @@ class IntakePipeline:
         fields = {"channel": contact.channel, "direction": contact.direction, "state": state.value,
                   "queue": match.queue, "subject": contact.subject, "payload": payload,
                   **({} if refused else {"queued_at": now})}
-        events = () if refused else (("routed", None, {"queue": match.queue, "rule": match.rule,
-                                                       "skipped": [list(s) for s in match.skipped]}),)
-        write = ContactWrite(interaction_id=iid, new_customer_id=customer.id, fields=fields, now=now, points=tuple(points),
-                             customer_id=customer.id if known else None,
-                             tier=customer.tier, display_name=contact.contact_name or ("" if points else "Anonymous"),
-                             language=contact.language, provisional=True, events=events, extra=extra)
-        stored = ensureDeferred(self._store.admit_contact(write))
-        stored.addBoth(self._born, points)
-        self._board.track_new(iid, contact.channel, state, _shared(stored))
+        events = [] if refused else [("routed", None, {"queue": match.queue, "rule": match.rule,
+                                                       "skipped": [list(s) for s in match.skipped]})]
+        head = self._board.track_new(iid, contact.channel, state)
         try:
             if refused:
                 self._board.refuse(iid, match.queue)
@@ -141,8 +135,18 @@ class IntakePipeline:
             else:
                 self._board.route_elsewhere(iid)
         except Exception:
-            # The write is on its way and will be kept: a restart's rebuild puts it in line.
+            # The write below is kept: a restart's rebuild puts the contact in line.
             log.failure("{channel} contact {iid} stored but not handed to routing", channel=contact.channel, iid=iid)
+        finally:
+            # What the routing core said of it at once ("queued", "no agents") is logged in the same write.
+            events += self._board.collected_events(iid)
+        write = ContactWrite(interaction_id=iid, new_customer_id=customer.id, fields=fields, now=now, points=tuple(points),
+                             customer_id=customer.id if known else None,
+                             tier=customer.tier, display_name=contact.contact_name or ("" if points else "Anonymous"),
+                             language=contact.language, provisional=True, events=tuple(events), extra=extra)
+        stored = ensureDeferred(self._store.admit_contact(write))
+        stored.addBoth(self._born, points)
+        _shared(stored).chainDeferred(head)
         admission = Admission(iid, customer, match, closed, _shared(stored), facts)
         stored.addErrback(lambda _: None)  # delivered to the copies above
         if wait:

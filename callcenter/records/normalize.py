@@ -9,6 +9,8 @@ simplification: practically every mail system treats it case-insensitively.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import re
 
 import idna
@@ -83,8 +85,32 @@ def normalize_contact(kind: str, text: object, default_region: str, field: str |
 
     Raises :class:`InvalidContact` for bad values and for an unknown kind (field ``kind``).
     """
+    if isinstance(text, str) and kind in CONTACT_KINDS:
+        # Customers call and write again: the same raw text is parsed once. Bad values are
+        # not kept (an exception is never cached), and raise naming this call's field.
+        known = _normalized(kind, text, default_region)
+        if known is not None:
+            return known
     if kind == "phone":
-        return normalize_phone(text, default_region, field or "phone")
-    if kind == "email":
-        return normalize_email(text, field or "email")
-    raise InvalidContact("kind", f"must be one of {', '.join(CONTACT_KINDS)}")
+        value = normalize_phone(text, default_region, field or "phone")
+    elif kind == "email":
+        value = normalize_email(text, field or "email")
+    else:
+        raise InvalidContact("kind", f"must be one of {', '.join(CONTACT_KINDS)}")
+    _remember(kind, text, default_region, value)
+    return value
+
+
+_SEEN: "OrderedDict[tuple[str, str, str], str]" = OrderedDict()
+_SEEN_LIMIT = 50_000
+
+
+def _normalized(kind: str, text: str, region: str) -> str | None:
+    return _SEEN.get((kind, text, region))
+
+
+def _remember(kind: str, text: object, region: str, value: str) -> None:
+    if isinstance(text, str) and len(text) <= 400:
+        _SEEN[(kind, text, region)] = value
+        if len(_SEEN) > _SEEN_LIMIT:
+            _SEEN.popitem(last=False)

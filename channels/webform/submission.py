@@ -22,7 +22,8 @@ REFERENCE_LENGTH = 8
 
 def random_reference() -> str:
     """An unguessable customer reference like ``K7QM2XDA`` (40 bits)."""
-    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    # 256 is a multiple of the alphabet's 32 letters, so each byte picks a letter without bias.
+    return "".join(REFERENCE_ALPHABET[b % len(REFERENCE_ALPHABET)] for b in secrets.token_bytes(REFERENCE_LENGTH))
 
 
 @dataclass(frozen=True)
