@@ -5,7 +5,6 @@ agents in every state and contacts waiting on every channel, read and worked in 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,37 +15,28 @@ from pathlib import Path
 import pytest
 from twisted.internet import reactor
 
-from callcenter.demo import QUEUES, QUIET, seed_floor, write_config
+from callcenter.demo import QUEUES, QUIET
 from tests.support.browser import run_in_chromium
 from tests.support.http import http_request
-from tests.web.conftest import SHIPPED_CONFIG
+from tests.support.webpages import SHOTS, SIZES, seeded_floor, sign_in, site_url, watch
 from tests.web.test_first_run import ROOT, free_port, read_until, stop
 
 PASSWORD = "demo floor for tests"
-SIZES = ((1366, 768), (1400, 1000))
-SHOTS = Path(os.environ.get("CALLCENTER_SHOTS", "/tmp/callcenter-shots"))
 
 
 @pytest.fixture
 def floor(run, make_app, tmp_path):
-    """The app on the demo floor's configuration, seeded; (app, summary)."""
-    app = make_app(config=write_config(tmp_path / "demo-config", SHIPPED_CONFIG))
-    summary = run(seed_floor(app, PASSWORD), timeout=120)
+    """The app on the seeded demo floor; (app, summary)."""
+    app, summary = seeded_floor(run, make_app, tmp_path, PASSWORD)
     yield app, summary
     summary.stop_timers()
 
 
-def base(app) -> str:
-    """The site's base URL."""
-    host, port = app.http.address
-    return f"http://{host}:{port}"
-
-
 def snapshot(run, app) -> dict:
     """The supervisor snapshot, as the dashboard reads it."""
-    r = run(http_request(reactor, "POST", base(app) + "/login", json_body={"login": "supervisor", "password": PASSWORD}))
+    r = run(http_request(reactor, "POST", site_url(app) + "/login", json_body={"login": "supervisor", "password": PASSWORD}))
     cookie = {"cookie": r.headers["set-cookie"].split(";")[0]}
-    return run(http_request(reactor, "GET", base(app) + "/api/supervisor/snapshot", headers=cookie)).json()
+    return run(http_request(reactor, "GET", site_url(app) + "/api/supervisor/snapshot", headers=cookie)).json()
 
 
 def test_the_floor_has_every_state_and_work_waiting_on_every_channel(run, floor):
@@ -61,22 +51,6 @@ def test_the_floor_has_every_state_and_work_waiting_on_every_channel(run, floor)
     assert waiting and not waiting & set(QUIET)
     assert all(snap["queues"][q]["agents"]["available"] == 0 for q in waiting)
     assert set(summary.waiting) == {"call", "email", "form"}
-
-
-async def sign_in(page, url: str, login: str) -> None:
-    """Sign in on the form and wait for the page it leads to."""
-    await page.goto(url + "/login")
-    await page.fill("#login", login)
-    await page.fill("#password", PASSWORD)
-    await page.click("[data-testid=login-submit]")
-    await page.wait_for_load_state("networkidle")
-
-
-def watch(page, problems: list[str]) -> None:
-    """Collect every 4xx/5xx response, console error and uncaught page error of ``page``."""
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
 
 MEASURE = """() => {
@@ -108,7 +82,7 @@ def test_the_wallboard_reads_and_works_at_both_sizes_with_200_agents(run, floor,
         page = await context.new_page()
         problems: list[str] = []
         watch(page, problems)
-        await sign_in(page, base(app), "supervisor")
+        await sign_in(page, site_url(app), "supervisor", PASSWORD)
         await page.locator("tr[data-agent]").nth(199).wait_for()
         measures = {}
         SHOTS.mkdir(parents=True, exist_ok=True)

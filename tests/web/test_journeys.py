@@ -6,42 +6,23 @@ kept in ``$CALLCENTER_SHOTS`` (default ``/tmp/callcenter-shots``) as the run's a
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from callcenter.demo import seed_floor, write_config
 from tests.support.browser import run_in_chromium
-from tests.web.conftest import SHIPPED_CONFIG
+from tests.support.webpages import SHOTS, SIZES, seeded_floor, sign_in, site_url, watch
 
 PASSWORD = "journeys on the floor"
-SIZES = ((1366, 768), (1400, 1000))
-SHOTS = Path(os.environ.get("CALLCENTER_SHOTS", "/tmp/callcenter-shots"))
 STAFF = ["/supervisor", "/reports/", "/reports/erlang"]
 
 
 @pytest.fixture
 def floor(run, make_app, tmp_path):
     """The app on the seeded demo floor; (app, summary)."""
-    app = make_app(config=write_config(tmp_path / "demo-config", SHIPPED_CONFIG))
-    summary = run(seed_floor(app, PASSWORD), timeout=120)
+    app, summary = seeded_floor(run, make_app, tmp_path, PASSWORD)
     yield app, summary
     summary.stop_timers()
-
-
-def base(app) -> str:
-    """The site's base URL."""
-    host, port = app.http.address
-    return f"http://{host}:{port}"
-
-
-def watch(page, problems: list[str]) -> None:
-    """Collect every 4xx/5xx response, console error and uncaught page error of ``page``."""
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
 
 def shot_name(login: str, href: str) -> str:
@@ -88,11 +69,7 @@ async def journey(context, url: str, login: str) -> dict:
     page = await context.new_page()
     problems: list[str] = []
     watch(page, problems)
-    await page.goto(url + "/")
-    await page.fill("#login", login)
-    await page.fill("#password", PASSWORD)
-    await page.click("[data-testid=login-submit]")
-    await page.wait_for_load_state("networkidle")
+    await sign_in(page, url, login, PASSWORD, start="/")
     landed = urlsplit(page.url).path
     links = await page.locator("[data-testid=page-links] a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     visits = list(links) + (["/reports"] if "/reports/" in links else [])
@@ -134,7 +111,7 @@ def test_each_role_opens_every_page_and_chart_on_the_demo_floor(floor, tmp_path,
     signs out from the header and is back at sign-in."""
     app, summary = floor
     login = agent_with_email(summary) if role == "agent" else role
-    result = run_in_chromium(lambda context: journey(context, base(app), login), tmp_path, timeout=300)
+    result = run_in_chromium(lambda context: journey(context, site_url(app), login), tmp_path, timeout=300)
     assert (result["landed"], result["links"], result["after"]) == (landing, links, "/login")
     assert result["problems"] == [] and result["bad"] == {}
     if role != "agent":

@@ -4,10 +4,8 @@ and signing out of a page whose session has already ended."""
 
 from __future__ import annotations
 
-import os
 import re
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from twisted.internet import reactor
@@ -17,9 +15,9 @@ from channels.email.sink import MailEnvelope
 from channels.webform.submission import FormSubmission
 from tests.support.browser import run_in_chromium
 from tests.support.http import http_request
+from tests.support.webpages import SHOTS, sign_in, site_url, watch
 
 PASSWORD = "desktop journeys"
-SHOTS = Path(os.environ.get("CALLCENTER_SHOTS", "/tmp/callcenter-shots"))
 LONG_NAME = "Wolfeschlegelsteinhausenbergerdorff" * 3
 LONG_URL = "https://example.com/" + "x" * 250
 
@@ -31,12 +29,6 @@ def app(run, make_app):
     for login in ("alice", "bob"):
         run(application.users.set_password(login, PASSWORD))
     return application
-
-
-def base(app) -> str:
-    """The site's base URL."""
-    host, port = app.http.address
-    return f"http://{host}:{port}"
 
 
 async def offered(app, iid: int) -> str:
@@ -93,22 +85,6 @@ async def give_bob_a_call(app) -> int:
     return iid
 
 
-async def sign_in(page, url: str, login: str) -> None:
-    """Sign in on the form; waits for the page it leads to."""
-    await page.goto(url + "/login")
-    await page.fill("#login", login)
-    await page.fill("#password", PASSWORD)
-    await page.click("[data-testid=login-submit]")
-    await page.wait_for_load_state("networkidle")
-
-
-def watch(page, problems: list[str]) -> None:
-    """Collect every 4xx/5xx response, console error and uncaught page error of ``page``."""
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-
-
 STICKING_OUT = """card => { const edge = card.getBoundingClientRect().right;
     return Array.from(card.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > edge + 1)
                 .map(e => e.tagName + '.' + e.className); }"""
@@ -129,7 +105,7 @@ def test_every_kind_of_contact_stays_inside_its_card(run, app, tmp_path):
         await page.set_viewport_size({"width": 1366, "height": 768})
         found = {}
         for login, cards in (("alice", {"email": mail_id, "webform": form_id}), ("bob", {"call": call_id})):
-            await sign_in(page, base(app), login)
+            await sign_in(page, site_url(app), login, PASSWORD)
             for kind, iid in cards.items():
                 card = page.locator(f"[data-testid=work-{iid}]")
                 await card.wait_for()
@@ -157,7 +133,7 @@ def test_notes_appear_in_the_history_and_stay_after_a_reload(run, app, tmp_path)
         problems: list[str] = []
         watch(page, problems)
         await page.set_viewport_size({"width": 1366, "height": 768})
-        await sign_in(page, base(app), "alice")
+        await sign_in(page, site_url(app), "alice", PASSWORD)
         notes = page.locator(f"[data-testid=notes-{mail_id}]")
         await page.click(f"[data-testid=note-{mail_id}]")  # empty: nothing sent
         await page.fill(f"[data-testid=note-text-{mail_id}]", "Customer asked for a call back\nafter 5 pm")
@@ -186,7 +162,7 @@ def test_the_dial_field_takes_the_web_forms_phone_formats(app, tmp_path, typed):
 
     async def scenario(context):
         page = await context.new_page()
-        await sign_in(page, base(app), "alice")
+        await sign_in(page, site_url(app), "alice", PASSWORD)
         shown = {}
         for number in (typed, "call me"):
             await page.fill("[data-testid=dial-number]", number)
@@ -207,20 +183,20 @@ def test_the_dial_field_takes_the_web_forms_phone_formats(app, tmp_path, typed):
 
 def sign_in_by_form(run, app, login: str) -> tuple[str, str]:
     """Sign in with the HTML form; the session cookie and the CSRF token of the desktop page."""
-    form = run(http_request(reactor, "GET", base(app) + "/login"))
+    form = run(http_request(reactor, "GET", site_url(app) + "/login"))
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.body.decode()).group(1)
-    r = run(http_request(reactor, "POST", base(app) + "/login", headers={
+    r = run(http_request(reactor, "POST", site_url(app) + "/login", headers={
         "cookie": form.headers["set-cookie"].split(";")[0], "content-type": "application/x-www-form-urlencoded"},
         body=f"login={login}&password={PASSWORD.replace(' ', '+')}&csrf_token={token}".encode()))
     cookie = r.headers["set-cookie"].split(";")[0]
-    page = run(http_request(reactor, "GET", base(app) + "/desktop", headers={"cookie": cookie}))
+    page = run(http_request(reactor, "GET", site_url(app) + "/desktop", headers={"cookie": cookie}))
     csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.body.decode()).group(1)
     return cookie, csrf
 
 
 def post_logout(run, app, cookie: str, csrf: str):
     """The sign-out form's POST as a browser sends it."""
-    return run(http_request(reactor, "POST", base(app) + "/logout", headers={
+    return run(http_request(reactor, "POST", site_url(app) + "/logout", headers={
         "cookie": cookie, "content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
         body=f"csrf_token={csrf}".encode()))
 
@@ -232,11 +208,11 @@ def test_signing_out_of_an_ended_session_leads_to_sign_in(run, app):
     cookie, csrf = sign_in_by_form(run, app, "alice")
     refused = post_logout(run, app, cookie, "not-the-token")
     assert refused.status == 403
-    assert run(http_request(reactor, "GET", base(app) + "/api/me", headers={"cookie": cookie})).status == 200
+    assert run(http_request(reactor, "GET", site_url(app) + "/api/me", headers={"cookie": cookie})).status == 200
     run(app.users.set_password("alice", PASSWORD + " again"))
     r = post_logout(run, app, cookie, csrf)
     assert (r.status, r.headers.get("location")) == (303, "/login")
     assert "Max-Age=0" in r.headers["set-cookie"]
-    json_client = run(http_request(reactor, "POST", base(app) + "/logout", headers={
+    json_client = run(http_request(reactor, "POST", site_url(app) + "/logout", headers={
         "cookie": cookie, "content-type": "application/json", "x-csrf-token": csrf}, body=b"{}"))
     assert json_client.status == 401
