@@ -29,6 +29,7 @@ class Matching(Eligibility):
     _free: set[str]
     _open: dict[tuple[str, str], Any]
     _open_of: dict[str, frozenset[str]]
+    _unfiled: set[str]
     _staffed_count: dict[str, int]
     _final_required: dict[str, set[int]]
     _agent_queues: dict[str, list[tuple[int, str]]]
@@ -106,6 +107,8 @@ class Matching(Eligibility):
         if channel not in self._channels:
             self._add_channel(channel, now)
         members = self._members[item.queue]
+        if self._unfiled:
+            self._file_free()
         pool = self._open.get((item.queue, channel))
         if not pool:
             return None

@@ -103,6 +103,8 @@ class Router(Matching, RouterViews, Restoring):
         self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}
         # membership may have changed: the open sets are rebuilt by refreshing every agent
         self._open, self._open_key, self._open_sig, self._open_of = {}, {}, {}, {}
+        self._filed_of: dict[str, frozenset[str]] = {}   # the channels each agent is filed under in _open
+        self._unfiled: set[str] = set()                  # refreshed since: _file_free files them
         self._staffed: set[str] = set()
         self._staffed_count: dict[str, int] = {}
 
@@ -544,38 +546,59 @@ class Router(Matching, RouterViews, Restoring):
             else:
                 self._staffed.discard(agent_id)
         can = a.open_channels(now, self._channels) if a is not None else _NONE
-        old = self._open_of.get(agent_id, _NONE)
         if can:
-            # only least-loaded queues order by load: elsewhere a change of load moves nothing
-            sig = (a.used if agent_id in self._load_ordered else 0, a.idle_since)  # type: ignore[union-attr]
-            if can != old or self._open_sig.get(agent_id) != sig:
-                self._open_sig[agent_id] = sig
-                self._file_open(agent_id, a, lines, old, can)
+            self._open_of[agent_id] = can
             self._free.add(agent_id)
+            self._unfiled.add(agent_id)
         else:
-            if old:
-                self._file_open(agent_id, a, lines, old, can)
+            if self._open_of.pop(agent_id, None) is not None:
+                self._unfiled.add(agent_id)
             self._free.discard(agent_id)
+
+    def _file_free(self) -> None:
+        """File the agents refreshed since the last arrival in the open sets (before they are read).
+
+        Filing waits for a reader (:meth:`_best_agent_for`): an agent offered four emails in a
+        row, or freed and offered work in one command, is filed once, not at every step.
+        """
+        for agent_id in self._unfiled:
+            a = self._agents.get(agent_id)
+            can = self._open_of.get(agent_id, _NONE)
+            filed = self._filed_of.get(agent_id, _NONE)
+            if can:
+                # only least-loaded queues order by load: elsewhere a change of load moves nothing
+                sig = (a.used if agent_id in self._load_ordered else 0, a.idle_since)  # type: ignore[union-attr]
+                if can == filed and self._open_sig.get(agent_id) == sig:
+                    continue
+                self._open_sig[agent_id] = sig
+            elif not filed:
+                continue
+            self._file_open(agent_id, a, self._agent_lines.get(agent_id, ()), filed, can)
+        self._unfiled.clear()
 
     def _file_open(self, agent_id: str, a: Any, lines: Any, old: frozenset[str], can: frozenset[str]) -> None:
         """Move the agent's entries in the open sets from channels ``old`` to ``can``, under its current keys.
 
-        The hottest bookkeeping of the core (every offer, accept and completion comes here), so
-        the sorted lists of :class:`FreeMembers` are edited in place.
+        The hottest bookkeeping of the core, so the sorted lists of :class:`FreeMembers` are
+        edited in place.
         """
         open_sets, open_key, selection = self._open, self._open_key, self._selection_of
+        same = can == old
         for _, queue, member in lines:
             slot = (queue, agent_id)
             before = open_key.get(slot)
             if can:
                 policy, names = selection[queue]
-                after: tuple | None = (member.priority, selection_metric(policy, a, names), a.idle_since, agent_id)
-                if after == before and can == old:
+                after: tuple | None = (member.priority, 0.0 if policy == "longest_idle" else
+                                       selection_metric(policy, a, names), a.idle_since, agent_id)
+                if same and after == before:
                     continue
                 open_key[slot] = after
+            elif before is None:
+                continue
             else:
                 after = None
-                open_key.pop(slot, None)
+                del open_key[slot]
             if before is not None:
                 for channel in old:
                     keys = open_sets[(queue, channel)].keys
@@ -589,9 +612,9 @@ class Router(Matching, RouterViews, Restoring):
                         pool = open_sets[(queue, channel)] = FreeMembers()
                     insort(pool.keys, after)
         if can:
-            self._open_of[agent_id] = can
+            self._filed_of[agent_id] = can
         else:
-            self._open_of.pop(agent_id, None)
+            self._filed_of.pop(agent_id, None)
 
     def _add_channel(self, channel: str, now: float) -> None:
         """A channel no agent's costs name: file every agent's capacity for it (rare)."""
@@ -606,7 +629,7 @@ class Router(Matching, RouterViews, Restoring):
         return out + self._states(now)
 
     def _states(self, now: float) -> list[Decision]:
-        if self._moment is not None:
+        if self._moment is not None or not self._dirty:
             return []  # said once the moment is settled: an agent freed and offered at once stays busy
         out: list[Decision] = []
         dirty, self._dirty = self._dirty, set()

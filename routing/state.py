@@ -66,13 +66,7 @@ class AgentState:
     def holds_blocking(self) -> bool:
         """Something held or offered is on a blocking channel (a call): nothing else fits."""
         blocking = self.cfg.blocking
-        for ch in self.work.values():
-            if ch in blocking:
-                return True
-        for ch in self.offers.values():
-            if ch in blocking:
-                return True
-        return False
+        return not (blocking.isdisjoint(self.work.values()) and blocking.isdisjoint(self.offers.values()))
 
     def could_take_something(self, now: float) -> bool:
         """Logged in, ready, not backing off, capacity left, nothing blocking held."""
