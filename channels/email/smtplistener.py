@@ -9,8 +9,9 @@ envelope and the end of data:
 - A message over ``max_bytes`` gets ``552 5.3.4`` and is not handed on; ``SIZE`` is
   advertised, and a ``SIZE=`` over the cap at ``MAIL FROM`` gets ``552 5.3.4`` at once
   (RFC 1870).
-- ``SMTPUTF8`` (RFC 6531) and ``8BITMIME`` are offered: a sender address in UTF-8 is
-  accepted (``MAIL FROM`` is parsed here, not by Twisted, whose grammar is ASCII only).
+- ``SMTPUTF8`` (RFC 6531) and ``8BITMIME`` are offered: sender and recipient addresses in
+  UTF-8 are accepted (``MAIL FROM`` and ``RCPT TO`` are parsed here, not by Twisted, whose
+  grammar is ASCII only).
 - The bytes handed on are exactly the bytes received, after dot-unstuffing: no Received
   header, and no blank line inserted before a first line without a colon (Twisted does
   that for headerless messages; an mbox ``From `` line or a broken first header would
@@ -57,10 +58,11 @@ DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 # MAIL FROM:<path> [params]; the path may hold UTF-8 (RFC 6531) and quoted local parts.
 _MAIL_FROM = re.compile(rb"^\s*FROM:\s*<([^<>]*)>\s*(.*)$|^\s*FROM:\s*([^\s<>]+)\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_RCPT_TO = re.compile(rb"^\s*TO:\s*<([^<>]+)>\s*(.*)$|^\s*TO:\s*([^\s<>]+)\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
 
-class EnvelopeSender(smtp.Address):
-    """The ``MAIL FROM`` address as text (``""`` for the null sender), UTF-8 allowed.
+class EnvelopeAddress(smtp.Address):
+    """A ``MAIL FROM`` or ``RCPT TO`` address as text (``""`` for the null sender), UTF-8 allowed.
 
     Replaces Twisted's ASCII-only parse of the address; it subclasses
     :class:`twisted.mail.smtp.Address` because Twisted's ``User`` keeps an ``Address``
@@ -80,7 +82,30 @@ class EnvelopeSender(smtp.Address):
         return self.address
 
     def __repr__(self) -> str:
-        return f"EnvelopeSender({self.address!r}, smtputf8={self.smtputf8})"
+        return f"EnvelopeAddress({self.address!r}, smtputf8={self.smtputf8})"
+
+
+def _route_free(address: str) -> str:
+    """``address`` without an obsolete source route (``@a,@b:user@host``)."""
+    return address.split(":", 1)[1] if address.startswith("@") and ":" in address else address
+
+
+class EnvelopeRecipient(smtp.User):
+    """A ``RCPT TO`` recipient whose address may be UTF-8 (RFC 6531); ``dest`` is an
+    :class:`EnvelopeAddress`. Twisted's ``User`` would parse the address as ASCII."""
+
+    def __init__(self, address: str, helo: Any, protocol: Any, orig: smtp.Address) -> None:
+        # User.__init__ is not called: it would parse the address with its ASCII grammar.
+        self.dest = EnvelopeAddress(address)
+        self.helo = helo
+        self.protocol = protocol
+        self.orig = orig
+
+    def __str__(self) -> str:
+        return str(self.dest)
+
+    def __bytes__(self) -> bytes:
+        return str(self.dest).encode("utf-8")
 
 
 class _Refused(smtp.SMTPServerError):
@@ -144,11 +169,28 @@ class SmtpSession(smtp.ESMTP):
         except UnicodeDecodeError:
             self.sendCode(553, b"5.1.7 The sender address is not UTF-8")
             return
-        if address.startswith("@") and ":" in address:  # an obsolete source route
-            address = address.split(":", 1)[1]
-        origin = EnvelopeSender(address, smtputf8=b"SMTPUTF8" in options)
+        origin = EnvelopeAddress(_route_free(address), smtputf8=b"SMTPUTF8" in options)
         validated = maybeDeferred(self.validateFrom, self._helo, origin)
         validated.addCallbacks(self._cbFromValidate, self._ebFromValidate)
+
+    def do_RCPT(self, rest: bytes) -> None:
+        """RCPT TO with a UTF-8 address (RFC 6531); parameters are ignored."""
+        if not self._from:
+            self.sendCode(503, b"5.5.1 MAIL FROM first")
+            return
+        m = _RCPT_TO.match(rest)
+        if not m:
+            self.sendCode(501, b"5.5.4 Syntax: RCPT TO:<address>")
+            return
+        path = m.group(1) if m.group(1) is not None else m.group(3)
+        try:
+            address = _route_free(path.decode("utf-8").strip())
+        except UnicodeDecodeError:
+            self.sendCode(553, b"5.1.3 The recipient address is not UTF-8")
+            return
+        user = EnvelopeRecipient(address, self._helo, self, self._from)
+        validated = maybeDeferred(self.validateTo, user)
+        validated.addCallbacks(self._cbToValidate, self._ebToValidate, callbackArgs=(user,))
 
     def do_DATA(self, rest: bytes) -> None:
         """DATA, with Twisted's blank line for headerless messages switched off."""
@@ -167,7 +209,7 @@ class SmtpSession(smtp.ESMTP):
         self.sendCode(500, f"5.5.2 Line too long: the limit is {self.MAX_LENGTH} bytes per line".encode())
         self.transport.loseConnection()
 
-    def validateFrom(self, helo: Any, origin: EnvelopeSender) -> EnvelopeSender:
+    def validateFrom(self, helo: Any, origin: EnvelopeAddress) -> EnvelopeAddress:
         """Any sender is accepted (the null sender too) unless the service is stopping."""
         if self.factory.stopping:
             raise _Refused(421, b"4.3.2 Service shutting down, try again later")

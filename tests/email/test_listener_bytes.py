@@ -182,3 +182,30 @@ def test_smtplib_client_with_smtputf8_option(run, in_thread, listener):
 
     assert run(in_thread(send)) == {}
     assert listener.sink.calls[0][1].mail_from == "josé@example.es"
+
+
+def test_utf8_recipient_mailbox(run, in_thread):
+    """RCPT TO a configured UTF-8 mailbox address is accepted; an unknown UTF-8 one gets 550."""
+    sink = RecordingSink()
+    service = SmtpListenerService(reactor, sink, {"客服@例子.中国": "support"}, Clock(reactor), port=0)
+    service.startService()
+
+    def deliver():
+        client = RawClient(service.port)
+        try:
+            client.command(b"EHLO client.example")
+            client.command("MAIL FROM:<用户@例子.中国> SMTPUTF8".encode())
+            unknown = client.command("RCPT TO:<别人@例子.中国>".encode())
+            known = client.command("RCPT TO:<客服@例子.中国>".encode())
+            client.command(b"DATA")
+            client.sock.sendall(b"From: a@example.cn\r\n\r\nhi\r\n.\r\n")
+            return unknown, known, client.reply()
+        finally:
+            client.close()
+
+    try:
+        unknown, known, final = run(in_thread(deliver))
+    finally:
+        run(service.stopService())
+    assert (unknown[0], known[0], final[0]) == (550, 250, 250)
+    assert sink.calls[0][1].recipients == ("客服@例子.中国",) and sink.calls[0][1].mailbox == "support"
