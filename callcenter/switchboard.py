@@ -178,6 +178,8 @@ class Switchboard:
         """Set the agent available, not ready with a configured reason code, or logged out.
 
         Raises :class:`InvalidState` naming ``state`` or ``reason`` for a value not allowed."""
+        if reason is not None and not isinstance(reason, str):  # also keeps lists out of the lookup below
+            raise InvalidState("reason", "reason must be a reason code (a string) or null")
         if state == "available":
             self.ensure_logged_in(agent)
             self.set_available(agent)
