@@ -41,6 +41,7 @@ template's greeting and signature), a template name is rendered whole.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -274,14 +275,15 @@ class MailFlow:
             templates = self.settings.templates
             subject, body = templates.render_email(template, language or templates.fallback_language, context)
         message_id = new_message_id(self._token(), self.options.domain)
+        tagged = tag_subject(subject or "", interaction_id, self.options.reference_prefix, reply=not automatic)
         raw = compose(OutgoingMessage(
             from_address=from_address, to=(to,), text=body, message_id=message_id, date=self._clock.utcnow(),
-            subject=tag_subject(subject or "", interaction_id, self.options.reference_prefix, reply=not automatic),
-            in_reply_to=answered_id, references=answered_refs, automatic=automatic,
+            subject=tagged, in_reply_to=answered_id, references=answered_refs, automatic=automatic,
             reference=self.reference(interaction_id)))
-        parsed = parse_message(raw)
-        message = NewMessage(raw=raw, direction="outbound", message_id=message_id, content_hash=parsed.content_hash,
-                             mailbox=None, sender=from_address, subject=parsed.subject, body_text=body,
+        # Our own message is never delivered to us twice: its bytes' hash is its content hash.
+        message = NewMessage(raw=raw, direction="outbound", message_id=message_id,
+                             content_hash=hashlib.sha256(raw).hexdigest(), mailbox=None, sender=from_address,
+                             subject=one_line(tagged), body_text=body,
                              details={"to": [to], "kind": kind, "in_reply_to": answered_id})
         return NewOutgoing(message, interaction_id, kind, self.settings.email.relay.from_address, (to,),
                            counts_as_auto_reply=automatic)

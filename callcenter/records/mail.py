@@ -507,15 +507,19 @@ def _assign(conn: Connection, uow: UnitOfWork, message_id: int, interaction_id: 
 def _count_auto_reply(conn: Connection, recipients: Sequence[str], now: datetime, cap: int, window: float) -> bool:
     since = now - timedelta(seconds=window)
     addresses = [r.lower() for r in recipients]
-    conn.execute(delete(mail_auto_replies).where(mail_auto_replies.c.address.in_(addresses),
-                                                 mail_auto_replies.c.at <= since))
     if any(_auto_count(conn, a, since) >= cap for a in addresses):
-        return False
+        # Only an address at its cap has rows worth pruning (the count ignores expired ones).
+        conn.execute(delete(mail_auto_replies).where(mail_auto_replies.c.address.in_(addresses),
+                                                     mail_auto_replies.c.at <= since))
+        if any(_auto_count(conn, a, since) >= cap for a in addresses):
+            return False
     conn.execute(insert(mail_auto_replies), [{"address": a, "at": now} for a in addresses])
     return True
 
 
-def _enqueue(conn: Connection, uow: UnitOfWork, outgoing: NewOutgoing, now: datetime) -> OutboxItem:
+def _enqueue(conn: Connection, uow: UnitOfWork, outgoing: NewOutgoing, now: datetime,
+             read_back: bool = True) -> OutboxItem | None:
+    """Store the outgoing message and its outbox row; the item (None unless ``read_back``)."""
     if not outgoing.recipients:
         raise InvalidInput("recipients", "at least one recipient is needed")
     message_row = _insert_message(conn, uow, outgoing.message, outgoing.interaction_id, now)
@@ -523,7 +527,7 @@ def _enqueue(conn: Connection, uow: UnitOfWork, outgoing: NewOutgoing, now: date
         message_id=message_row, interaction_id=outgoing.interaction_id, kind=outgoing.kind,
         envelope_from=outgoing.envelope_from, recipients=list(outgoing.recipients), state="pending", attempts=0,
         next_attempt_at=now, created_at=now).returning(mail_outbox.c.id)).scalar_one()
-    return _outbox_item(conn, outbox_id)
+    return _outbox_item(conn, outbox_id) if read_back else None
 
 
 def _outbox_query():

@@ -278,7 +278,11 @@ def _identify(conn: Connection, uow: UnitOfWork, sender: Sender, tier: str, now:
         name = (sender.name or sender.raw or "").strip()[:200]
         return customers.create_customer(conn, uow, dict(display_name=name, tier=tier, provisional=True,
                                                          language=sender.language), [], now)
-    customer = customers.find_or_create(conn, uow, "email", sender.value, tier, now)
+    customer = customers.find_by_contact(conn, "email", sender.value)
+    if customer is None:
+        return customers.create_customer(conn, uow, dict(display_name=sender.name.strip()[:200], tier=tier,
+                                                         provisional=True, language=sender.language),
+                                         [("email", sender.value)], now)
     changes: dict[str, Any] = {}
     if not customer.display_name and sender.name.strip():
         changes["display_name"] = sender.name.strip()[:200]
@@ -352,7 +356,7 @@ def _new(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPoli
         elif not _count_auto_reply(conn, ack.outgoing.recipients, now, cap, window):
             details["auto_ack"] = f"not sent: the address got {cap} automatic replies already"
         else:
-            _enqueue(conn, uow, ack.outgoing, now)
+            _enqueue(conn, uow, ack.outgoing, now, read_back=False)
             details["auto_ack"] = f"queued: {ack.note}"
             acknowledged = True
     _attach(conn, uow, ref, interaction.id, "mail_received", details, now)
