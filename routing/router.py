@@ -89,15 +89,18 @@ class Router(Matching, RouterViews, Restoring):
                               if any(config.queues[q].selection == "least_loaded" for _, q, _ in entries)}
         self._selection_of = {name: (q.selection, self._queue_skills[name] if q.selection == "best_proficiency" else ())
                               for name, q in config.queues.items()}
+        # agents with the same capacity, costs and blocking channels share their open-channel shapes
+        shapes: dict[tuple, dict] = {}
         for agent_id, cfg in config.agents.items():
+            shared = shapes.setdefault((cfg.capacity, tuple(sorted(cfg.costs.items())), cfg.blocking), {})
             state = self._agents.get(agent_id)
             if state is None:
-                self._agents[agent_id] = AgentState(cfg)
+                state = self._agents[agent_id] = AgentState(cfg)
             else:
                 state.cfg = cfg
-                state.open_cache.clear()
                 # costs may have changed: what the agent holds is counted at the new costs
                 state.used = sum(cfg.cost(ch) for ch in [*state.work.values(), *state.offers.values()])
+            state.open_cache = shared
         self._channels = frozenset(DEFAULT_CHANNELS).union(*(a.costs for a in config.agents.values()))
         # one recheck per distinct member delay, not one per member
         self._delays = {name: sorted({m.delay for m in q.members if m.delay > 0}) for name, q in config.queues.items()}

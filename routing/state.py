@@ -39,7 +39,8 @@ class AgentState:
     no_answer: int = 0
     phone_ok: bool = True
     shown: str = "logged_out"
-    # (holding, room, phone ok, wrapping channels, channels) -> open channels: a few shapes per agent
+    # (holding, room, phone ok, wrapping channels, channels) -> open channels: a few shapes, shared
+    # by the agents of one capacity, costs and blocking channels (the router sets it)
     open_cache: dict[tuple, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @property
