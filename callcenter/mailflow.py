@@ -397,7 +397,7 @@ class MailFlow:
             cut = len(m.body_text) if not isinstance(cut, int) else max(0, min(cut, len(m.body_text)))
             entry: dict[str, Any] = {
                 "id": m.id, "direction": m.direction, "from": m.sender, "name": m.details.get("from_name") or "",
-                "subject": m.subject, "text": m.body_text[:cut], "quoted": m.body_text[cut:],
+                "subject": m.subject, "text": m.body_text[:cut], "quoted": m.body_text[cut:].strip("\n"),
                 "at": m.created_at.isoformat() if m.created_at else None, "flagged": m.unparseable,
                 "reason": m.reason, "raw_url": f"{base}/messages/{m.id}/raw",
                 "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
