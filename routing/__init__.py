@@ -16,7 +16,7 @@ from routing.restoring import Resume
 from routing.router import InvalidTime, NotOffered, Router, RoutingError, UnknownAgent, UnknownInteraction
 
 __all__ = [
-    "AgentConfig", "AgentView", "Decision", "InteractionSpec", "InvalidTime", "LadderStep", "Member", "NotOffered", "Policy",
-    "QueueConfig", "RequirementSyntaxError", "Resume", "Router", "RoutingConfig", "RoutingError", "UnknownAgent",
-    "UnknownInteraction", "WaitingView", "parse_requirement",
+    "AgentConfig", "AgentView", "Decision", "InteractionSpec", "InvalidTime", "LadderStep", "Member", "NotOffered",
+    "Policy", "QueueConfig", "RequirementSyntaxError", "Resume", "Router", "RoutingConfig", "RoutingError",
+    "UnknownAgent", "UnknownInteraction", "WaitingView", "parse_requirement",
 ]

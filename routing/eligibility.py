@@ -80,13 +80,8 @@ class Eligibility:
         names = self._skill_names(item) if policy == "best_proficiency" else ()
         # a queue's own members (priority 0) before its helpers, as app_queue penalties do
         member = self._members[item.queue].get(agent_id)
-        return (member.priority if member is not None else 0, selection_metric(policy, a, names), a.idle_since, agent_id)
-
-    def _free_key(self, queue: str, member: Any, a: AgentState) -> tuple:
-        """The agent's :meth:`_selection_key` in ``queue`` for work that names the queue's own skills."""
-        policy = self.config.queues[queue].selection
-        names = self._queue_skills[queue] if policy == "best_proficiency" else ()
-        return (member.priority, selection_metric(policy, a, names), a.idle_since, member.agent)
+        return (member.priority if member is not None else 0, selection_metric(policy, a, names), a.idle_since,
+                agent_id)
 
     def _indexed(self, item: WaitingItem) -> bool:
         """True when the queue's free-member order is ``item``'s order among agents (see ``FreeMembers``)."""

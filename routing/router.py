@@ -16,13 +16,12 @@ agents. Errors: :class:`UnknownAgent`, :class:`UnknownInteraction`, :class:`NotO
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from heapq import heappop
 from typing import Any
 
 from routing.decisions import AgentStateChanged, Decision, Overflowed, Queued, Removed, StepRelaxed, WrapUpEnded
-from routing.eligibility import selection_metric
 from routing.errors import InvalidTime, NotOffered, RoutingError, UnknownAgent, UnknownInteraction, check_time
+from routing.filing import FreeAgents
 from routing.matching import Matching
 from routing.model import InteractionSpec, LadderStep, RoutingConfig
 from routing.restoring import Restoring
@@ -32,16 +31,16 @@ from routing.views import RouterViews
 __all__ = ["InvalidTime", "NotOffered", "Router", "RoutingError", "UnknownAgent", "UnknownInteraction", "ladder"]
 
 DEFAULT_CHANNELS = ("voice", "email", "webform")
-_NONE: frozenset[str] = frozenset()
 _EMA = 0.2
 
 
-class Router(Matching, RouterViews, Restoring):
+class Router(Matching, FreeAgents, RouterViews, Restoring):
     """The routing core for one :class:`RoutingConfig`.
 
     Commands and time live here; who may take what (:mod:`routing.eligibility`), how offers
-    are made (:mod:`routing.matching`), the views (:mod:`routing.views`) and the restart
-    commands (:mod:`routing.restoring`) are its mixins.
+    are made (:mod:`routing.matching`), where free agents are filed (:mod:`routing.filing`),
+    the views (:mod:`routing.views`) and the restart commands (:mod:`routing.restoring`) are
+    its mixins.
     """
 
     def __init__(self, config: RoutingConfig) -> None:
@@ -532,92 +531,6 @@ class Router(Matching, RouterViews, Restoring):
         del self._waiting[item.spec.id]
         for agent, _ in item.spec.preferred:
             self._preferring.get(agent, set()).discard(item.spec.id)
-
-    def _refresh(self, agent_id: str, now: float) -> None:
-        """Re-file the agent in the free set and the (queue, channel) open sets."""
-        self._dirty.add(agent_id)
-        a = self._agents.get(agent_id)
-        staffed = a is not None and a.logged_in and a.ready
-        lines = self._agent_lines.get(agent_id, ())
-        if staffed != (agent_id in self._staffed):
-            # logged-in, ready members per queue: "anyone there?" without scanning the members
-            change = 1 if staffed else -1
-            for _, queue, _ in lines:
-                self._staffed_count[queue] = self._staffed_count.get(queue, 0) + change
-            if staffed:
-                self._staffed.add(agent_id)
-            else:
-                self._staffed.discard(agent_id)
-        can = a.open_channels(now, self._channels) if a is not None else _NONE
-        if can:
-            self._open_of[agent_id] = can
-            self._free.add(agent_id)
-            self._unfiled.add(agent_id)
-        else:
-            if self._open_of.pop(agent_id, None) is not None:
-                self._unfiled.add(agent_id)
-            self._free.discard(agent_id)
-
-    def _file_free(self) -> None:
-        """File the agents refreshed since the last arrival in the open sets (before they are read).
-
-        Filing waits for a reader (:meth:`_best_agent_for`): an agent offered four emails in a
-        row, or freed and offered work in one command, is filed once, not at every step.
-        """
-        for agent_id in self._unfiled:
-            a = self._agents.get(agent_id)
-            can = self._open_of.get(agent_id, _NONE)
-            filed = self._filed_of.get(agent_id, _NONE)
-            if can:
-                # only least-loaded queues order by load: elsewhere a change of load moves nothing
-                sig = (a.used if agent_id in self._load_ordered else 0, a.idle_since)  # type: ignore[union-attr]
-                if can == filed and self._open_sig.get(agent_id) == sig:
-                    continue
-                self._open_sig[agent_id] = sig
-            elif not filed:
-                continue
-            self._file_open(agent_id, a, self._agent_lines.get(agent_id, ()), filed, can)
-        self._unfiled.clear()
-
-    def _file_open(self, agent_id: str, a: Any, lines: Any, old: frozenset[str], can: frozenset[str]) -> None:
-        """Move the agent's entries in the open sets from channels ``old`` to ``can``, under its current keys.
-
-        The hottest bookkeeping of the core, so the sorted lists of :class:`FreeMembers` are
-        edited in place.
-        """
-        open_sets, open_key, selection = self._open, self._open_key, self._selection_of
-        same = can == old
-        for _, queue, member in lines:
-            slot = (queue, agent_id)
-            before = open_key.get(slot)
-            if can:
-                policy, names = selection[queue]
-                after: tuple | None = (member.priority, 0.0 if policy == "longest_idle" else
-                                       selection_metric(policy, a, names), a.idle_since, agent_id)
-                if same and after == before:
-                    continue
-                open_key[slot] = after
-            elif before is None:
-                continue
-            else:
-                after = None
-                del open_key[slot]
-            if before is not None:
-                for channel in old:
-                    keys = open_sets[(queue, channel)].keys
-                    i = bisect_left(keys, before)
-                    if i < len(keys) and keys[i] == before:
-                        del keys[i]
-            if after is not None:
-                for channel in can:
-                    pool = open_sets.get((queue, channel))
-                    if pool is None:
-                        pool = open_sets[(queue, channel)] = FreeMembers()
-                    insort(pool.keys, after)
-        if can:
-            self._filed_of[agent_id] = can
-        else:
-            self._filed_of.pop(agent_id, None)
 
     def _add_channel(self, channel: str, now: float) -> None:
         """A channel no agent's costs name: file every agent's capacity for it (rare)."""
