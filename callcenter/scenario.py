@@ -9,8 +9,10 @@ problem is collected and raised together as :class:`~callcenter.settings.errors.
 each rendered ``file:line:column key.path: message``, the same as ``check-config``.
 
 :func:`load_scenario` returns a :class:`Scenario`: the routing configuration, the events as
-typed :class:`Event` values in file order, ``until`` (an absolute time) and warnings (``until``
-before the last event). The format is documented in ``docs/simulator.md``.
+typed :class:`Event` values in file order, ``until`` (an absolute time), warnings (``until``
+before the last event), agents' starting points and the generated ``traffic`` of a what-if
+(:class:`Traffic`; with it, events may only move agents). The format is documented in
+``docs/simulator.md``.
 """
 
 from __future__ import annotations

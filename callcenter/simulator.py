@@ -27,10 +27,11 @@ misspelled name or an interaction that never arrives is an error with its file, 
 column and key path, and nothing runs. ``until`` is an absolute time: deadlines up to it run
 after the last event (a warning when it is before the last event). The format is documented
 in ``docs/simulator.md``. Each decision is printed as one JSON line (``t``, ``kind``,
-``interaction``, ``agent``, ``trace``), then one ``summary`` line: service level (answered
-within ``service_level_seconds``, default 20), average and maximum wait, abandons, and
-occupancy per agent (time busy or in wrap-up / time logged in). Errors and warnings go to
-standard error.
+``interaction``, ``agent``, ``trace``), or as a table row (time, event, interaction, agent,
+queue, why) with ``--format table``, then the summary: service level (answered within
+``service_level_seconds``, default 20), average and maximum wait, abandons, and occupancy
+per agent (time busy or in wrap-up / time logged in). A scenario with a ``traffic`` section
+is a what-if instead (:mod:`callcenter.whatif`). Errors and warnings go to standard error.
 """
 
 from __future__ import annotations
