@@ -168,7 +168,8 @@ def test_recorded_pbx_replayed_against_the_server(name, run, tmp_path):
         # the virtual clock of the replay does not pass: equal within a second.
         assert _close(record[iid]["wait"], live["wait"]) and _close(_talk(record[iid]), _talk(live)), iid
     assert {a["agent"]: a["state"] for a in shown["agents"]} == expected["agents"]
-    today = {q: v["today"] for q, v in shown["queues"].items()}
+    # The figures the live run read (the dashboard has more since; docs/reports.md defines them all).
+    today = {q: {k: v["today"][k] for k in expected["today"].get(q, v["today"])} for q, v in shown["queues"].items()}
     assert _counts(today) == _counts(expected["today"]), json.dumps(today, sort_keys=True)
     for queue, figures in expected["today"].items():
         for kpi in TIMED_KPIS:
