@@ -185,20 +185,23 @@ class Authenticator:
             for d in waiting:
                 d.callback(None)
 
-    def _in_record(self, what: str, work: Awaitable[Any]) -> None:
+    def _in_record(self, what: str, work: Awaitable[Any]) -> Deferred:
         # Session writes happen beside the request: a failed one is logged, the request goes on.
-        ensureDeferred(work).addErrback(lambda f: log.failure("session record: {what} failed", f, what=what))
+        # The Deferred (which never fails) lets a caller wait for the write, as logout does.
+        return ensureDeferred(work).addErrback(lambda f: log.failure("session record: {what} failed", f, what=what))
 
-    def _end_session(self, token: str) -> None:
+    def _end_session(self, token: str) -> Deferred | None:
         self.sessions.revoke(token)
+        ended = None
         if self._records is not None:
             self._saved_seen.pop(token_key(token), None)
-            self._in_record("end", self._records.end([token_key(token)]))
+            ended = self._in_record("end", self._records.end([token_key(token)]))
         for listener in list(self._sign_out_listeners):
             try:
                 listener(token_key(token))
             except Exception:
                 log.failure("sign-out listener failed")
+        return ended
 
     def on_sign_out(self, listener: Callable[[str], object]) -> None:
         """Call ``listener(session key)`` whenever a session ends in this process (logout, a new
@@ -379,13 +382,15 @@ class Authenticator:
         self.per_ip.allow(ip, now)
         self.per_login.allow(key, now)
 
-    def logout(self, request: Request) -> None:
-        """End the request's session (if any) and clear its cookie."""
+    async def logout(self, request: Request) -> None:
+        """End the request's session (if any), in the record too before this returns (a restart
+        right after a logout does not bring the session back), and clear its cookie."""
         token = self.cookie(request, SESSION_COOKIE)
-        if token:
-            self._end_session(token)
+        ended = self._end_session(token) if token else None
         request.addCookie(SESSION_COOKIE, b"", path=b"/", max_age=b"0", httpOnly=True,
                           secure=self.is_secure(request), sameSite="strict")
+        if ended is not None:
+            await ended
 
     def resources(self) -> dict[bytes, Resource]:
         """The children to mount at the root: ``login`` and ``logout``."""
@@ -598,13 +603,13 @@ class LogoutResource(Resource):
                 # Already signed out (the session expired or ended elsewhere): there is nothing
                 # to end, and the sign-out button of a page left open leads to sign-in, not to
                 # an error. A wrong CSRF token on a live session is still refused below.
-                self._authn.logout(request)
+                await self._authn.logout(request)
                 request.setResponseCode(303)
                 request.setHeader(b"location", b"/login")
                 request.finish()
                 return None
             return deny(request, e, page=False)
-        self._authn.logout(request)
+        await self._authn.logout(request)
         if wants_json(request):
             return send_json(request, 200, {"logged_out": True})
         request.setResponseCode(303)
