@@ -128,9 +128,11 @@ def test_a_restart_changes_no_figure_of_today(run, make_app, migrated_database_u
 
     assert after == before
     support = before[0]["support"]
-    # Five support contacts, the first offered three times: offered counts contacts, not offers.
-    assert (support["offered"], support["handled"], support["abandoned"], support["short_abandoned"]) == (5, 3, 1, 0)
-    assert before[0]["sales"]["short_abandoned"] == 1
+    # Five support contacts, the first offered three times: offered counts legs, not offers. The
+    # sales quote arrives while every sales member pauses: it overflows at once to support (a
+    # sales leg overflowed out, a sixth support leg), where its caller leaves after 2 s.
+    assert (support["offered"], support["handled"], support["abandoned"], support["short_abandoned"]) == (6, 3, 1, 1)
+    assert (before[0]["sales"]["offered"], before[0]["sales"]["overflowed_out"]) == (1, 1)
     # Web forms are judged on the web form channel's target (80 % within 4 h): the three
     # answers are within it, the 40 s abandon counts against: 3 / (3 + 1).
     assert support["service_level"] == 0.75 and support["abandon_rate"] == 0.2
@@ -139,4 +141,4 @@ def test_a_restart_changes_no_figure_of_today(run, make_app, migrated_database_u
     # does not fire the real timer earlier).
     assert support["aht"] == 115.0
     assert before[1] == answered
-    assert 'callcenter_legs_offered_total{queue="support",channel="webform"} 5' in before[2]
+    assert 'callcenter_legs_offered_total{queue="support",channel="webform"} 6' in before[2]
