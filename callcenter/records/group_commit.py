@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from sqlalchemy.engine import Connection
+from twisted.internet.defer import Deferred
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.records.batching import Coalescer, each_in_savepoint
@@ -42,15 +43,15 @@ class GroupCommit:
         self._order = [name for name, _ in kinds]
         self._coalescer: Coalescer[tuple[str, Any]] = Coalescer(self._commit, max_batch)
 
-    async def submit(self, kind: str, request: Any) -> Any:
-        """Queue ``request`` for the batch function of ``kind``; its outcome once committed.
-
-        Raises the error that request met (nothing of it is stored then), or the database's
-        error that failed its whole transaction.
+    def submit(self, kind: str, request: Any) -> Deferred:
+        """Queue ``request`` for the batch function of ``kind``; a Deferred firing with its
+        outcome once committed, or failing with the error that request met (nothing of it is
+        stored then) or the database's error that failed its whole transaction.
+        ``KeyError`` (raised at once) for a kind that was not registered.
         """
         if kind not in self._kinds:
             raise KeyError(kind)
-        return await self._coalescer.submit((kind, request))
+        return self._coalescer.submit((kind, request))
 
     async def drain(self) -> None:
         """Wait until every queued request has been committed or failed."""

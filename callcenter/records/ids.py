@@ -11,7 +11,8 @@ of its interaction must exist first. :class:`IdSource` hands them out:
   use. SQLite is the single-node embedded database and one process writes it (the instance
   lock sees to that), so the counter is the sequence. Rows inserted without an explicit id
   inside a write (:meth:`take_in_transaction`) take theirs from the same counter, so an id
-  reserved but not yet written is never given to another row.
+  reserved but not yet written is never given to another row, and rows written by anyone
+  else (a bulk import) move the counter past theirs.
 
 An id that was reserved and never written (the write failed, the server stopped) is simply
 not used: ids are unique, not gapless. On SQLite they increase in order of reservation; on
@@ -81,10 +82,11 @@ class IdSource:
         """
         if not self.sqlite:
             return None
+        # Rows written without this source (a bulk import, an offline command) move the counter
+        # on: max(id) on a rowid table is a single b-tree step.
+        free = _next_free(conn, table)
         with self._lock:
-            if table not in self._next:
-                self._next[table] = _next_free(conn, table)
-            taken = self._next[table]
+            taken = max(self._next.get(table, free), free)
             self._next[table] = taken + 1
         return taken
 
