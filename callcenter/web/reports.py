@@ -11,6 +11,9 @@ nobody signed in (with the header hooks given) answers 303 to ``/login?next=...`
 ``GET /erlang``          the Erlang C calculator page
 ``GET /erlang.json``     the same as JSON
 
+A range read from the record serves the requests that follow within a minute (the page's
+three charts, its CSV), so one page is one read; figures are at most a minute old.
+
 The pages link their charts, CSV and each other by absolute paths under the mount point, so
 ``/reports`` and ``/reports/`` show the same working page; they carry the shared page header
 (links of the signed-in role and sign-out) when the integrator supplies ``csrf_for``.
@@ -33,7 +36,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
@@ -59,6 +62,8 @@ BY_CHOICES = ("queue", "channel", "agent", "queue,channel", "queue,agent", "chan
 BY_LABELS = {"queue,channel": "queue × channel", "queue,agent": "queue × agent", "channel,agent": "channel × agent"}
 _PAGES = ("", "index.html", "erlang")  # HTML pages: without a session they lead to sign-in
 MAX_DAYS = 92
+READ_KEPT_FOR = 60.0  # seconds a range read serves the page's charts and CSV too
+READ_KEPT_MAX = 4
 CHARTS = {"volume": charts.volume_chart, "handle-time": charts.handle_time_chart}
 _CSP = b"default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
 
@@ -128,6 +133,16 @@ def _number(request: Request, name: str, low: float, high: float) -> float | Non
     return value
 
 
+@dataclass
+class _Read:
+    """A range read from the record: under way (``waiters`` wait for it) or done at ``at``."""
+
+    at: float
+    done: bool = False
+    value: Any = None
+    waiters: list = field(default_factory=list)
+
+
 class ReportsResource(Resource):
     """The report pages described in the module docstring.
 
@@ -151,6 +166,7 @@ class ReportsResource(Resource):
         self._authorize = authorize
         self._csrf_for = csrf_for
         self._principal_of = principal_of
+        self._kept: dict[tuple[str, datetime, datetime], _Read] = {}
         self._env = page_environment()
         self._env.filters["percent"] = lambda v: "–" if v is None else f"{v * 100:.1f} %"
         self._env.filters["seconds"] = lambda v: "–" if v is None else ("∞" if math.isinf(v) else f"{v:.0f} s")
@@ -201,6 +217,36 @@ class ReportsResource(Resource):
         _send(request, 200, "text/html; charset=utf-8", html)
 
     # -- reports ------------------------------------------------------------------------------
+    async def _read(self, what: str, start: datetime, end: datetime) -> Any:
+        """``reader.legs`` or ``reader.spans`` of a range, kept for :data:`READ_KEPT_FOR` seconds:
+        a page's table and its three charts (four requests, often at once) read the record once.
+        A failed read is not kept; its error reaches every request that waited for it."""
+        now = self._clock.now()
+        self._kept = {k: v for k, v in self._kept.items() if not v.done or now - v.at < READ_KEPT_FOR}
+        key = (what, start, end)
+        kept = self._kept.get(key)
+        if kept is not None:
+            if kept.done:
+                return kept.value
+            waiter: Deferred = Deferred()
+            kept.waiters.append(waiter)
+            return await waiter
+        while len(self._kept) >= READ_KEPT_MAX:
+            del self._kept[min(self._kept, key=lambda k: self._kept[k].at)]
+        kept = self._kept[key] = _Read(now)
+        try:
+            kept.value = await getattr(self._reader, what)(start, end)
+        except Exception as error:
+            self._kept.pop(key, None)
+            for waiter in kept.waiters:
+                waiter.errback(error)
+            raise
+        kept.done = True
+        for waiter in kept.waiters:
+            waiter.callback(kept.value)
+        kept.waiters = []
+        return kept.value
+
     def _tz(self) -> ZoneInfo:
         return ZoneInfo(self._settings().server.timezone)
 
@@ -225,14 +271,14 @@ class ReportsResource(Resource):
         settings = self._settings()
         tz = self._tz()
         start, end = day_range(q.first, tz)[0], day_range(q.last, tz)[1]
-        legs = await self._reader.legs(start, end)
+        legs = await self._read("legs", start, end)
         if q.queue is not None:
             legs = [leg for leg in legs if leg.queue == q.queue]
         by = q.by if by is None else by
         dims = [] if by == "none" else by.split(",")
         groups = [(name,) for name in settings.queues if q.queue in (None, name)] if by == "queue" else []
         # Occupancy is every agent's (or each agent's) time: not for one queue's report.
-        spans = await self._reader.spans(start, end) if by in ("none", "agent") and q.queue is None else []
+        spans = await self._read("spans", start, end) if by in ("none", "agent") and q.queue is None else []
         rules = rules_from_settings(settings)
         return compute_report(legs, start, end, q.interval, tz, rules, group_by=dims, groups=groups,
                               spans=spans), settings
@@ -295,7 +341,7 @@ class ReportsResource(Resource):
         queue = _arg(request, "queue")
         if queue is not None and queue not in settings.queues:
             raise BadParameter("queue", "is not a configured queue")
-        legs = [leg for leg in await self._reader.legs(slot.start, slot.end) if queue in (None, leg.queue)]
+        legs = [leg for leg in await self._read("legs", slot.start, slot.end) if queue in (None, leg.queue)]
         rules = rules_from_settings(settings)
         [row] = compute_report(legs, slot.start, slot.end, granularity, tz, rules)
         target = rules.target(queue)

@@ -194,3 +194,46 @@ def test_report_from_a_real_database(run, database):
         assert (row["transferred_out"], row["abandoned"], row["overflowed_out"]) == ("1", "1", "1")
     finally:
         run(service.stopService())
+
+
+def test_a_page_and_its_charts_read_the_record_once(run, site):
+    """The table, its three charts and its CSV asked together are one read of the range."""
+    from twisted.internet.defer import ensureDeferred, gatherResults
+
+    base, reader, _ = site
+    paths = ["/?from=2026-03-02", "/chart/volume.svg?from=2026-03-02", "/chart/service-level.svg?from=2026-03-02",
+             "/chart/handle-time.svg?from=2026-03-02", "/export.csv?from=2026-03-02"]
+    responses = run(gatherResults([ensureDeferred(http_request(reactor, "GET", base + p)) for p in paths]))
+    assert [r.status for r in responses] == [200] * 5
+    assert len(reader.ranges) == 1
+
+
+def test_reads_under_way_are_shared_and_a_failed_one_is_not_kept():
+    """Requests asking for a range being read wait for that read; a failure reaches all, and the next asks again."""
+    from twisted.internet.defer import Deferred, ensureDeferred
+
+    gates: list[Deferred] = []
+
+    class GatedReader(FakeReportingReader):
+        """Each read waits for a gate the test opens."""
+
+        async def legs(self, start, end):
+            """As the fake's, once the gate opens (or fails)."""
+            gates.append(Deferred())
+            await gates[-1]
+            return await super().legs(start, end)
+
+    fake = task.Clock()
+    resource = ReportsResource(GatedReader(LEGS), lambda: load_settings(CONFIG), Clock(fake), lambda r: True)
+    start, end = datetime(2026, 3, 2, 5, tzinfo=timezone.utc), datetime(2026, 3, 3, 5, tzinfo=timezone.utc)
+    first, second = (ensureDeferred(resource._read("legs", start, end)) for _ in range(2))  # noqa: SLF001
+    assert len(gates) == 1 and not first.called and not second.called
+    gates[0].errback(RuntimeError("database away"))
+    for d in (first, second):
+        failures = []
+        d.addErrback(failures.append)
+        assert failures and failures[0].check(RuntimeError)
+    third = ensureDeferred(resource._read("legs", start, end))  # noqa: SLF001
+    assert len(gates) == 2
+    gates[1].callback(None)
+    assert len(third.result) == len(LEGS)
