@@ -5,8 +5,14 @@ Prints, per backend:
   in one writer), events per second;
 - lookups: contact lookups through ``find_customer_by_phone``/``find_customer_by_email``, a
   mix of known and unknown phones and emails written in varied forms, lookups per second;
+- hot lookups: lookups of customers seen a moment ago, answered from memory;
 - timeline: latency of one ``timeline`` page (50 items) of a customer with 1,000
-  interactions, at random depths, p50/p99 in milliseconds.
+  interactions, at random depths, p50/p99 in milliseconds;
+- the ceiling of the stack: the DB-API driver alone inserting event rows with executemany
+  in batches of 1,000, one commit each (so the appends' ratio to it shows).
+
+Each rate comes with the CPU time per operation (every thread of the process), which a busy
+machine stretches less than the rate, and the run ends with the peak resident memory.
 
 Usage: ``.venv/bin/python bench/records_bench.py [--quick] [--backend sqlite|postgres]``.
 ``--quick`` divides the counts by ten. PostgreSQL is the server on 127.0.0.1:5432 (user
@@ -16,6 +22,7 @@ postgres), in a database created for the run and dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import resource
 import os
 import random
 import statistics
@@ -95,6 +102,68 @@ async def _lookups(store, db, count):
     return rate, sum(1 for c in found if c is not None)
 
 
+async def _hot_lookups(store, count):
+    """Lookups of customers seen a moment ago (answered from memory): lookups per second."""
+    rng = random.Random(11)
+    known = [f"user{n}@example.com" for n in range(2_000)]
+    for address in known:  # seen once: now in memory
+        await store.find_customer_by_email(address)
+    calls = [rng.choice(known) for _ in range(count)]
+    started = time.perf_counter()
+    # One after the other, as a channel asks: a hit never waits, so no window is needed.
+    for address in calls:
+        if await store.find_customer_by_email(address) is None:
+            raise AssertionError(f"{address} was seen but is not found")
+    return count / (time.perf_counter() - started)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _raw_inserts(db, count):
+    """The stack's ceiling for appends: the DB-API driver's executemany, batches of 1,000, one commit each."""
+    from callcenter.records.schema import interaction_events, interactions
+
+    def insert_all(conn) -> float:
+        from sqlalchemy import func, select
+
+        iid = conn.execute(select(func.min(interactions.c.id))).scalar_one()
+        first = conn.execute(select(func.coalesce(func.max(interaction_events.c.id), 0))).scalar_one() + 1
+        raw = conn.connection.driver_connection
+        mark = "?" if db.dialect == "sqlite" else "%s"
+        sql = (f"INSERT INTO interaction_events (id, interaction_id, at, kind, actor, details) "
+               f"VALUES ({', '.join([mark] * 6)})")
+        started = time.perf_counter()
+        if db.dialect == "sqlite":
+            raw.execute("COMMIT") if raw.in_transaction else None
+        for start in range(0, count, 1000):
+            if db.dialect == "sqlite":
+                raw.execute("BEGIN")  # the engine runs sqlite3 in autocommit: one transaction per batch
+            rows = [(first + n, iid, "2026-03-01 09:00:00.000000", "dtmf", "bench", '{"digit": 1}')
+                    for n in range(start, min(count, start + 1000))]
+            with (raw.cursor() if db.dialect != "sqlite" else _nullcursor(raw)) as cur:
+                cur.executemany(sql, rows)
+            raw.commit()
+        return count / (time.perf_counter() - started)
+
+    return await db.read(insert_all)
+
+
+class _nullcursor:
+    """``with`` for sqlite3's cursor (which is not a context manager)."""
+
+    def __init__(self, raw):
+        self.cur = raw.cursor()
+
+    def __enter__(self):
+        return self.cur
+
+    def __exit__(self, *exc):
+        self.cur.close()
+
+
 async def _timeline(store, samples):
     from datetime import timedelta
 
@@ -134,12 +203,26 @@ async def _one_backend(reactor, name, url, quick):
     db.start()
     store = RecordStore(db, Clock(reactor), "FR")
     try:
-        rate = await _appends(store, 100_000 // scale)
-        print(f"{name:9s} append {100_000 // scale:>7,} interaction events: {rate:>9,.0f} events/s", flush=True)
-        rate, hits = await _lookups(store, db, 100_000 // scale)
-        print(f"{name:9s} resolve {100_000 // scale:>6,} contact lookups ({hits:,} known): {rate:>9,.0f} lookups/s", flush=True)
+        count = 100_000 // scale
+        cpu = _cpu()
+        rate = await _appends(store, count)
+        print(f"{name:9s} append {count:>7,} interaction events: {rate:>9,.0f} events/s   "
+              f"CPU {(_cpu() - cpu) / count * 1e6:.0f} us each", flush=True)
+        cpu = _cpu()
+        rate, hits = await _lookups(store, db, count)
+        print(f"{name:9s} resolve {count:>6,} contact lookups ({hits:,} known): {rate:>9,.0f} lookups/s   "
+              f"CPU {(_cpu() - cpu) / count * 1e6:.0f} us each", flush=True)
+        cpu = _cpu()
+        rate = await _hot_lookups(store, count)
+        print(f"{name:9s} resolve {count:>6,} lookups of customers seen a moment ago: {rate:>9,.0f} lookups/s   "
+              f"CPU {(_cpu() - cpu) / count * 1e6:.0f} us each   ({store.customers.stats()['entries']:,} in memory)",
+              flush=True)
         p50, p99 = await _timeline(store, 1000 // scale if quick else 2000)
         print(f"{name:9s} timeline page (50 of 1,000 interactions): p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+        rate = await _raw_inserts(db, count)
+        print(f"{name:9s} ceiling: the driver alone inserts {count:,} event rows in batches of 1,000: "
+              f"{rate:>9,.0f} rows/s   peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
+              flush=True)
     finally:
         await store.drain()
         await db.stop()

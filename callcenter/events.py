@@ -50,27 +50,33 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
+        # event class -> its subscriptions in order: the isinstance checks are made once per
+        # class, not once per event (the record publishes one event per log entry).
+        self._routes: dict[type, tuple[Subscription, ...]] = {}
 
     def subscribe(self, event_type: type[E], callback: Callable[[E], object]) -> Subscription[E]:
         """Deliver every published instance of ``event_type`` (or a subclass) to ``callback``."""
         sub = Subscription(self, event_type, callback)
         self._subscriptions.append(sub)
+        self._routes.clear()
         return sub
 
     def _remove(self, sub: Subscription) -> None:
-        try:
-            self._subscriptions.remove(sub)
-        except ValueError:
-            pass
+        # By identity: two subscriptions to one class compare equal (the callback is not compared).
+        self._subscriptions = [s for s in self._subscriptions if s is not sub]
+        self._routes.clear()
 
     def publish(self, event: DomainEvent) -> None:
         """Deliver ``event`` to its subscribers, in subscription order."""
-        for sub in list(self._subscriptions):
-            if isinstance(event, sub.event_type):
-                try:
-                    sub.callback(event)
-                except Exception:
-                    log.failure("subscriber {callback!r} failed on {event!r}", callback=sub.callback, event=event)
+        kind = type(event)
+        route = self._routes.get(kind)
+        if route is None:
+            route = self._routes[kind] = tuple(s for s in self._subscriptions if issubclass(kind, s.event_type))
+        for sub in route:
+            try:
+                sub.callback(event)
+            except Exception:
+                log.failure("subscriber {callback!r} failed on {event!r}", callback=sub.callback, event=event)
 
     def publish_all(self, events: list[DomainEvent]) -> None:
         """Publish several events in order."""
