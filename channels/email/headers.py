@@ -129,6 +129,7 @@ def normalize_address(address: str) -> str:
 _LOCAL_ATOM = re.compile(r"^[^\s\"(),:;<>@\[\\\]]+$")
 _QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)*"$')
 _DOMAIN_LABEL = re.compile(r"^[^\s\"(),:;<>@\[\\\].]+$")
+_PLAIN_SEPARATORS = re.compile(r"[,;]")
 _DOMAIN_LITERAL = re.compile(r"^\[[^\[\]\\\s]+\]$")
 
 
@@ -153,6 +154,8 @@ def valid_address(address: str) -> bool:
 
 def _split_top_level(text: str) -> list[str]:
     """``text`` cut at commas and semicolons outside quotes, comments and angle brackets."""
+    if '"' not in text and "(" not in text and "<" not in text:  # the common case, at C speed
+        return [p for p in (p.strip() for p in _PLAIN_SEPARATORS.split(text)) if p]
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
@@ -187,6 +190,8 @@ def _split_top_level(text: str) -> list[str]:
 
 def _strip_comments(text: str) -> tuple[str, list[str]]:
     """``text`` without its (comments) outside quotes, and the comments' texts."""
+    if "(" not in text:
+        return text, []
     out: list[str] = []
     comments: list[str] = []
     buf: list[str] = []

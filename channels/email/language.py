@@ -94,6 +94,11 @@ def charset_language(charsets: Iterable[str]) -> str | None:
     return None
 
 
+def has_other_script(text: str) -> bool:
+    """True when ``text`` has a character outside Latin (a cheap test before the script count)."""
+    return _NOT_LATIN.search(text) is not None
+
+
 def guess_language(declared: Iterable[str], text: str, charsets: Iterable[str] = ()) -> str | None:
     """The language of a message: declared tag, else script of ``text``, else charset; or None."""
     return declared_language(declared) or script_language(text) or charset_language(charsets)

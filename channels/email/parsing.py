@@ -34,7 +34,7 @@ from channels.email.headers import (
     unfold,
 )
 from channels.email.htmltext import html_to_text
-from channels.email.language import guess_language
+from channels.email.language import guess_language, has_other_script
 from channels.email.quoting import split_quoted
 
 _HEADER_LINE = re.compile(rb"^(From |[!-9;-~]+[ \t]*:)")
@@ -159,6 +159,7 @@ _BLANK_LINE = re.compile(rb"[ \t]*\r?\n")
 _LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
 _FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
 _OBS_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]+:")
+_HEADER_END = re.compile(rb"\n[ \t]*\r?\n")
 
 
 def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
@@ -178,7 +179,8 @@ def repair_header_section(raw: bytes) -> tuple[bytes, list[str]]:
     if pos:
         repairs.append("blank lines before the header section skipped")
     text = raw[pos:]
-    lines = _LINE.findall(text[: 256 * 1024])
+    blank = _HEADER_END.search(text, 0, 256 * 1024)
+    lines = _LINE.findall(text[: blank.end() if blank else 256 * 1024])
     end = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
     last_field = max((i for i, line in enumerate(lines[:end]) if _FIELD.match(line)), default=-1)
     fixed: list[bytes] = []
@@ -274,7 +276,9 @@ def _parse(raw: bytes, text: bytes, repairs: list[str], limits: ParseLimits, env
         sender_source=sender_source,
         language=guess_language(
             [v for k, v in headers if k == "content-language"] + bodies.languages,
-            subject + "\n" + (split_quoted(text).new or text), bodies.charsets),
+            # Only text in a non-Latin script can decide; the quote split is skipped otherwise.
+            subject + "\n" + (split_quoted(text).new or text) if has_other_script(subject + text) else subject,
+            bodies.charsets),
         report_type=_report_type(msg),
     )
 
