@@ -307,7 +307,8 @@ class Switchboard:
         self._count(iid, "completed")
         holder = self.holding.pop(iid, None) or agent
         self._after(iid, Step.END, {"agent": holder}, **fields)
-        if holder is not None and holder in self.settings.agents and self.router.agent_view(holder).state != "wrap_up":
+        if holder is not None and holder in self.settings.agents and \
+                self.channel_of.get(iid) not in dict(self.router.agent_view(holder).wrap_ups):
             # No wrap-up (the queue has none, or the agent logged out): finished at once, since
             # no wrap_up_ended decision will ever come for it.
             self._after(iid, Step.WRAP_UP_END, {"agent": holder, "by": "no_wrap_up"})
@@ -507,7 +508,8 @@ class Switchboard:
             self._publish("supervisors", kind, to_json(decision))
         elif kind == "wrap_up_ended":
             # The wrap-up timer ran out: the interactions still in wrap-up are finished.
-            for done in [i for i, a in self.wrapping.items() if a == decision.agent]:
+            for done in [i for i, a in self.wrapping.items()
+                         if a == decision.agent and decision.channel in (None, self.channel_of.get(i))]:
                 del self.wrapping[done]
                 self._after(done, Step.WRAP_UP_END, {"agent": decision.agent, "by": "timer"})
             self._publish(f"agent:{decision.agent}", "wrap_up_ended", to_json(decision))
