@@ -340,12 +340,16 @@ def _build_email(app: Application, reactor: Any) -> None:
     from callcenter.routing_rules import match_rule, queue_open
     from channels.email.imappoller import ImapConfig, ImapPollerService
     from channels.email.outbox import OutboxSenderService
+    from channels.email.parsepool import ParsePool
     from channels.email.relay import RelayConfig, SmtpRelay
     from channels.email.smtplistener import SmtpListenerService
     from callcenter.health import ChannelStatus
 
     settings, board = app.settings, app.switchboard
     email = settings.email
+    # Large messages are parsed in worker processes, two at once (channels/email/parsepool.py).
+    parse_pool = ParsePool(reactor, max_concurrent=2)
+    CallbackService("mail parsing", parse_pool.start, _async(parse_pool.stop)).setServiceParent(app.service)
     app.mail = mail = MailStore(app.database, app.clock, auto_reply_cap=email.auto_reply_cap,
                                 auto_reply_window=email.auto_reply_window)
     relay_settings = settings.email.relay
@@ -363,7 +367,8 @@ def _build_email(app: Application, reactor: Any) -> None:
         on_customer_reply=lambda interaction: board.customer_replied(interaction.id),
         new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake,
         options=MailFlowOptions(closed_policy=email.closed_reply_policy, domain=domain,
-                                unreadable_queue=email.unreadable_queue, relay_enabled=relay_settings.enabled))
+                                unreadable_queue=email.unreadable_queue, relay_enabled=relay_settings.enabled),
+        parse=parse_pool.parse)
     if relay_settings.enabled:
         outbox.setServiceParent(app.service)
 

@@ -45,7 +45,8 @@ def sqlite_database(tmp_path, _migrated_templates):
 class FlowHarness:
     """A MailFlow with recording callbacks; ``open_queues`` decides queue_open."""
 
-    def __init__(self, db: Database, settings, policy: str = "reopen", unreadable_queue: str | None = None) -> None:
+    def __init__(self, db: Database, settings, policy: str = "reopen", unreadable_queue: str | None = None,
+                 parse=None) -> None:
         self.fake_clock = task.Clock()
         self.fake_clock.advance(T0)
         clock = Clock(self.fake_clock)
@@ -61,7 +62,8 @@ class FlowHarness:
             route=lambda facts: match_rule(settings, facts), queue_open=lambda queue, now: self.open_queues,
             on_new_interaction=lambda interaction, routing: self.new.append((interaction, routing)),
             on_customer_reply=self.replies.append, new_token=self._token, wake_outbox=self._wake,
-            options=MailFlowOptions(closed_policy=policy, domain="cc.example.com", unreadable_queue=unreadable_queue))
+            options=MailFlowOptions(closed_policy=policy, domain="cc.example.com", unreadable_queue=unreadable_queue),
+            parse=parse)
 
     def _token(self) -> str:
         self._tokens += 1

@@ -268,16 +268,22 @@ def test_unreadable_mail_goes_to_the_configured_queue(run, sqlite_database, ship
 
 
 def test_a_sender_without_a_usable_address_becomes_an_anonymous_customer(run, harness):
-    """No From: or an address the record cannot hold: an anonymous provisional customer, a
-    routed interaction, no acknowledgement."""
+    """An address the record cannot hold: an anonymous provisional customer, a routed
+    interaction, no acknowledgement. No From: at all: the envelope sender (MAIL FROM, where
+    RFC 3834 sends automatic answers too) is the customer."""
     odd = run(harness.flow.accept_mail(mail(1, sender="Root <user@[127.0.0.1]>"), SMTP))
-    none = run(harness.flow.accept_mail(mail(2).replace(b"From: Ann <ann@customer.example>\r\n", b""), SMTP))
-    assert odd.interaction_id and none.interaction_id and odd.interaction_id != none.interaction_id
     first = run(harness.records.get_interaction(odd.interaction_id))
     customer = run(harness.records.get_customer(first.customer_id))
     assert customer.provisional and customer.contact_points == () and customer.display_name == "Root"
     assert first.payload["sender_as_written"] == "user@[127.0.0.1]"
-    assert run(harness.mail.outbox()) == [] and len(harness.new) == 2
+    assert run(harness.mail.outbox()) == [] and len(harness.new) == 1
+    none = run(harness.flow.accept_mail(mail(2).replace(b"From: Ann <ann@customer.example>\r\n", b""), SMTP))
+    assert none.interaction_id and none.interaction_id != odd.interaction_id and len(harness.new) == 2
+    second = run(harness.records.get_interaction(none.interaction_id))
+    assert second.payload["sender_source"] == "envelope"
+    owner = run(harness.records.get_customer(second.customer_id))
+    assert [(p.kind, p.value) for p in owner.contact_points] == [("email", "ann@customer.example")]
+    assert [item.recipients for item in run(harness.mail.outbox())] == [("ann@customer.example",)]
 
 
 def test_the_customer_gets_the_from_name_and_the_language_of_the_message(run, harness):
@@ -351,3 +357,32 @@ def test_quoted_history_position_is_recorded_for_folding(run, harness):
     cut = stored.details["new_text_length"]
     assert stored.details["quote_marker"] == "attribution"
     assert stored.body_text[cut:].lstrip().startswith("On ") and "wrote:" in stored.body_text[cut:]
+
+
+def test_a_large_message_is_parsed_in_the_pool_and_a_small_one_inline(run, sqlite_database, shipped_settings):
+    """Only a message over INLINE_PARSE_BYTES goes to the parse pool (off the reactor); both are
+    stored and routed the same way."""
+    from twisted.internet import reactor
+
+    from callcenter.mailflow import INLINE_PARSE_BYTES
+    from channels.email.parsepool import ParsePool
+    from tests.email.conftest import FlowHarness
+
+    pool, sizes = ParsePool(reactor, max_concurrent=1, mode="thread"), []
+
+    async def parse(raw, limits, envelope_sender):
+        sizes.append(len(raw))
+        return await pool.parse(raw, limits, envelope_sender)
+
+    pool.start()
+    try:
+        harness = FlowHarness(sqlite_database, shipped_settings, parse=parse)
+        small = run(harness.flow.accept_mail(mail(1), SMTP))
+        big_body = ("A long report line.\r\n" * (INLINE_PARSE_BYTES // 20 + 10))
+        big = run(harness.flow.accept_mail(mail(2, body=big_body), SMTP))
+    finally:
+        pool.stop()
+    assert len(sizes) == 1 and sizes[0] > INLINE_PARSE_BYTES
+    assert small.interaction_id and big.interaction_id and len(harness.new) == 2
+    stored = run(harness.mail.messages(big.interaction_id))
+    assert "A long report line." in stored[0].body_text and not stored[0].unparseable
