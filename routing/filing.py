@@ -28,6 +28,8 @@ class FreeAgents:
     _free: set[str]
     _staffed: set[str]
     _staffed_count: dict[str, int]
+    _logged: set[str]
+    _logged_count: dict[str, int]
     _open: dict[tuple[str, str], FreeMembers]
     _open_key: dict[tuple[str, str], tuple]
     _open_sig: dict[str, tuple[int, float]]
@@ -41,8 +43,17 @@ class FreeAgents:
         """Re-file the agent in the free set and the (queue, channel) open sets."""
         self._dirty.add(agent_id)
         a = self._agents.get(agent_id)
-        staffed = a is not None and a.logged_in and a.ready
+        logged = a is not None and a.logged_in
+        staffed = logged and a.ready  # type: ignore[union-attr]
         lines = self._agent_lines.get(agent_id, ())
+        if logged != (agent_id in self._logged):
+            change = 1 if logged else -1
+            for _, queue, _ in lines:
+                self._logged_count[queue] = self._logged_count.get(queue, 0) + change
+            if logged:
+                self._logged.add(agent_id)
+            else:
+                self._logged.discard(agent_id)
         if staffed != (agent_id in self._staffed):
             # logged-in, ready members per queue: "anyone there?" without scanning the members
             change = 1 if staffed else -1
