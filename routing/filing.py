@@ -46,23 +46,9 @@ class FreeAgents:
         logged = a is not None and a.logged_in
         staffed = logged and a.ready  # type: ignore[union-attr]
         lines = self._agent_lines.get(agent_id, ())
-        if logged != (agent_id in self._logged):
-            change = 1 if logged else -1
-            for _, queue, _ in lines:
-                self._logged_count[queue] = self._logged_count.get(queue, 0) + change
-            if logged:
-                self._logged.add(agent_id)
-            else:
-                self._logged.discard(agent_id)
-        if staffed != (agent_id in self._staffed):
-            # logged-in, ready members per queue: "anyone there?" without scanning the members
-            change = 1 if staffed else -1
-            for _, queue, _ in lines:
-                self._staffed_count[queue] = self._staffed_count.get(queue, 0) + change
-            if staffed:
-                self._staffed.add(agent_id)
-            else:
-                self._staffed.discard(agent_id)
+        # members logged in, and logged in and ready, per queue: "anyone there?" without a scan
+        _count(agent_id, logged, lines, self._logged, self._logged_count)
+        _count(agent_id, staffed, lines, self._staffed, self._staffed_count)
         can = a.open_channels(now, self._channels) if a is not None else _NONE
         if can:
             self._open_of[agent_id] = can
@@ -134,3 +120,16 @@ class FreeAgents:
         else:
             self._filed_of.pop(agent_id, None)
 
+
+
+def _count(agent_id: str, now_in: bool, lines: Any, members: set[str], counts: dict[str, int]) -> None:
+    """Keep ``members`` and the per-queue ``counts`` of an agent that is (``now_in``) or is not in them."""
+    if now_in == (agent_id in members):
+        return
+    change = 1 if now_in else -1
+    for _, queue, _ in lines:
+        counts[queue] = counts.get(queue, 0) + change
+    if now_in:
+        members.add(agent_id)
+    else:
+        members.discard(agent_id)
