@@ -1,44 +1,87 @@
-"""The composition root: builds every service from validated settings, and runs them.
+"""The composition root: builds every component from validated settings, in dependency order.
 
-Nothing else in the project constructs components; each gets only what it uses (constructor
-injection). :func:`build_application` is pure wiring and does no I/O until the service tree
-starts, so tests build the same application with a chosen reactor, ports and database.
+Nothing else in the project constructs components; each gets only what it uses, through its
+constructor. :func:`build_application` is pure wiring and does no I/O until the service tree
+starts, so tests build the same application with a chosen reactor, ports and database. The
+commands that run it are in :mod:`callcenter.serve`. Importing this module imports Twisted's
+mail package, which imports the global reactor: install the asyncio reactor first
+(:func:`callcenter.reactor.install_asyncio_reactor`), as ``serve`` and the test suite do.
+
+The order of construction follows the dependencies: the record; accounts and sign-in; today's
+figures and the push hub; the switchboard (which publishes to the hub and counts into today's
+figures); the intake pipeline and the channels; the web. Two components need one built after
+them and are handed a function that looks it up when called, never patched afterwards: the push
+hub's snapshot reads the switchboard, the switchboard's screen pop asks the mail flow for an
+email's thread.
+
+The order of the service tree is the order of start-up (and the reverse of shut-down): the
+database, the switchboard, the HTTP listener (``/health`` answers "recovering"), the rebuild of
+the routing core from the record, then every channel, then the web's background work.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
+import itertools
 import os
-import signal
-import sys
+import random
+import secrets
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.logger import Logger
 
+from callcenter.alerting import AlertMonitor
 from callcenter.clock import Clock
+from callcenter.dryrun import dry_run as run_dry
 from callcenter.events import EventBus
-from callcenter.health import HealthCheck
+from callcenter.health import ChannelStatus, HealthCheck
+from callcenter.intake.pbx_events import ClickToDialApi, CtiApi, TelephonyEvents
+from callcenter.intake.pipeline import IntakePipeline
+from callcenter.intake.voice_calls import VoiceCalls
+from callcenter.intake.webform import FormFlow, routing_input
+from callcenter.livestats import LiveStats
+from callcenter.mailflow import MailFlow, MailFlowOptions
+from callcenter.metrics import MetricsAccess, MetricsEndpoint, MetricsRegistry
+from callcenter.records.database import Database
+from callcenter.records.mail import MailStore
+from callcenter.records.reporting import AgentStateLog, ReportingReader
+from callcenter.records.sessions import SessionRecords
+from callcenter.records.store import RecordStore
+from callcenter.records.users import UserStore
+from callcenter.recovery import Recovery, mail_resumer
+from callcenter.reload import ConfigReloader
+from callcenter.reports.kpi import rules_from_settings
+from callcenter.reports.summary import DailySummarySchedule
+from callcenter.routing_rules import match_rule, queue_open
+from callcenter.routing_setup import all_available_router, interaction_spec, routing_config
 from callcenter.services import CallbackService, OrderedMultiService, StartGate
+from callcenter.switchboard import Switchboard
+from callcenter.web import notes
+from callcenter.web.api import build_api
+from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
+from callcenter.web.desktop import DesktopApi
 from callcenter.web.jsonapi import JsonApi
+from callcenter.web.mailreview import MailReviewApi, admin_pages
+from callcenter.web.pages import DashboardPage, DesktopPage, HomePage, home_of, page_environment, static_resource
+from callcenter.web.push import PushHub, PushResource
+from callcenter.web.reports import ReportsResource
 from callcenter.web.site import HttpService, RootResource
+from callcenter.web.supervision import SupervisionApi, collect_metrics, today_snapshot
+from channels.email.imappoller import ImapConfig, ImapPollerService
+from channels.email.outbox import OutboxSenderService
+from channels.email.parsepool import ParsePool
+from channels.email.relay import RelayConfig, SmtpRelay
+from channels.email.smtplistener import SmtpListenerService
+from channels.telephony.ami_service import AmiCredentials, AmiService
+from channels.telephony.fastagi import tcp_fastagi_service
+from channels.webform.resource import FormsResource
+from routing import Router
 
 log = Logger(namespace="callcenter.app")
-
-DEFAULT_CONFIG_DIR = Path("config")
-SQLITE_FILE = "callcenter.sqlite3"
-
-
-def database_url_for(settings: Any, override: str | None) -> str:
-    """The database URL in force: the command-line override, else the config's, else SQLite in data_dir."""
-    if override:
-        return override
-    if settings.server.database_url:
-        return settings.server.database_url
-    return f"sqlite:///{Path(settings.server.data_dir).resolve() / SQLITE_FILE}"
 
 
 @dataclass
@@ -71,6 +114,7 @@ class Application:
     mailflow: Any = None
     click_to_dial: Any = None
     smtp: Any = None
+    stats: Any = None
 
 
 def build_application(settings: Any, reactor: Any, database_url: str,
@@ -79,36 +123,62 @@ def build_application(settings: Any, reactor: Any, database_url: str,
 
     ``overrides`` are the command-line settings a reload keeps applying.
     """
-    from callcenter.records.database import Database
-    from callcenter.records.store import RecordStore
-    from callcenter.web.api import build_api
-
     clock = Clock(reactor)
     bus = EventBus()
     database = Database(database_url, reactor, bus)
     tiers = (settings.default_tier,) + tuple(t for t in settings.tiers if t != settings.default_tier)
     store = RecordStore(database, clock, default_region=settings.server.default_region, tiers=tiers)
     health = HealthCheck(database.ping)
-    web_auth: dict[str, Any] = {}
+    users = UserStore(database, clock)
+    authn = Authenticator(users, clock, records=SessionRecords(database), home=home_of)
 
     async def authorize(req: Any, action: str) -> Any:
         # Any signed-in user (or API token) may read and edit the customer record; merging two
         # customers rewrites history, so it takes a supervisor or an admin.
         roles = ("supervisor", "admin") if action == "customers.merge" else ("agent", "supervisor", "admin")
-        return await web_auth["authn"].api_principal(req, roles)
+        return await authn.api_principal(req, roles)
 
     api = build_api(store=store, health=health, authorize=authorize)
     root = RootResource(api, recovering=lambda: health.recovering)
     http = HttpService(reactor, root, settings.server.http_host, settings.server.http_port,
                        settings.server.http_limits, settings.server.trusted_proxies)
-
     service = OrderedMultiService()
-    # Order matters: children stop in reverse, so the database stops last, after every
-    # listener and channel has drained what it was writing.
+    # Children stop in reverse: the database stops last, after every listener and channel has
+    # drained what it was writing.
     CallbackService("database", database.start, _stop_records(store, database)).setServiceParent(service)
-    app = Application(service, settings, clock, bus, database, store, health, api, http, root)
-    _build_switchboard(app, reactor, overrides or {})
-    web_auth["authn"] = app.authn
+    app = Application(service, settings, clock, bus, database, store, health, api, http, root,
+                      users=users, authn=authn)
+    app.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), bus, clock=clock,
+                          state_log=AgentStateLog(database, started_at=clock.utcnow()))
+
+    async def push_snapshot(principal: Any) -> Any:
+        out: dict[str, Any] = {}
+        if principal.agent:
+            out["agent"] = notes.agent_snapshot_for(principal, await app.switchboard.agent_snapshot(principal.agent))
+        if principal.role in ("supervisor", "admin"):
+            out["supervisor"] = await today_snapshot(app.switchboard, clock, app.alerts)
+        return out
+
+    app.push = hub = PushHub(clock, snapshot=push_snapshot, signins=authn)
+
+    async def email_content(interaction: Any) -> dict[str, Any]:
+        return await app.mailflow.screen_content(interaction)
+
+    app.switchboard = Switchboard(
+        settings=settings, clock=clock, store=store, router=Router(routing_config(settings)),
+        spec_builder=interaction_spec, stats=app.stats, content_for=email_content,
+        # A screen pop pushed to an agent leaves out other agents' notes, like every other view of it.
+        publish=lambda topic, kind, data: hub.publish(topic, kind, notes.pushed_for(topic, data)))
+    app.intake = IntakePipeline(store=store, switchboard=app.switchboard, clock=clock)
+    CallbackService("switchboard", lambda: None, _async(app.switchboard.stop)).setServiceParent(service)
+    # HTTP listens first, /health alone answering ("recovering"), while the core is rebuilt from
+    # the record; every other listener and channel starts once the rebuild is done.
+    http.setServiceParent(service)
+    StartGate("recovery", lambda: _recover(app)).setServiceParent(service)
+    _build_telephony(app, reactor)
+    app.reloader = ConfigReloader(settings.config_dir, overrides or {}, settings, _applier(app), _auditor(app))
+    _build_email(app, reactor)
+    _build_web(app, reactor)
     return app
 
 
@@ -119,53 +189,26 @@ def _stop_records(store: Any, database: Any):
     return stop
 
 
-def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, object]) -> None:
-    """The switchboard, the routing core, the telephony channel and config reload."""
-    from callcenter.health import ChannelStatus
-    from callcenter.reload import ConfigReloader
-    from callcenter.routing_setup import interaction_spec, routing_config
-    from callcenter.switchboard import Switchboard
-    from callcenter.intake.pbx_events import CtiApi, TelephonyEvents
-    from callcenter.intake.pipeline import IntakePipeline
-    from callcenter.intake.voice_calls import VoiceCalls
-    from routing import Router
-
-    settings = app.settings
-    board = Switchboard(settings=settings, clock=app.clock, store=app.store,
-                        router=Router(routing_config(settings)), spec_builder=interaction_spec)
-    app.switchboard = board
-    app.intake = intake = IntakePipeline(store=app.store, switchboard=board, clock=app.clock)
-    app.voice = voice = VoiceCalls(board, intake, app.clock)
-    CallbackService("switchboard", lambda: None, _async(board.stop)).setServiceParent(app.service)
-    # HTTP listens first, /health alone answering ("recovering"), while the core is rebuilt from
-    # the record; every other listener and channel starts once the rebuild is done.
-    app.http.setServiceParent(app.service)
-    StartGate("recovery", lambda: _recover(app)).setServiceParent(app.service)
-
-    telephony = settings.telephony
+def _build_telephony(app: Application, reactor: Any) -> None:
+    """Calls: FastAGI (the caller's session), AMI (what the PBX reports), the CTI API."""
+    settings, board, telephony = app.settings, app.switchboard, app.settings.telephony
+    app.voice = voice = VoiceCalls(board, app.intake, app.clock)
     if telephony.fastagi_enabled:
-        from channels.telephony.fastagi import tcp_fastagi_service
-
         app.fastagi = tcp_fastagi_service(reactor, voice, settings.server.fastagi_port, settings.server.fastagi_host)
         app.fastagi.setServiceParent(app.service)
     app.health.add_channel("fastagi", lambda: ChannelStatus("up" if app.fastagi is not None and app.fastagi.running
                                                              else "disabled"))
     if telephony.ami.enabled:
-        import itertools
-        import random
-
-        from twisted.internet.endpoints import TCP4ClientEndpoint
-
-        from channels.telephony.ami_service import AmiCredentials, AmiService
-
         rng = random.Random()
         app.ami = AmiService(TCP4ClientEndpoint(reactor, telephony.ami.host, telephony.ami.port),
                              AmiCredentials(telephony.ami.username, telephony.ami.secret), reactor,
+                             TelephonyEvents(board, voice, app.store),
                              # ActionIDs need only be unique on one link; a counter keeps a
                              # session's bytes repeatable, so recorded PBX sessions replay exactly.
-                             TelephonyEvents(board, voice, app.store), ids=lambda n=itertools.count(1): f"cc-{next(n)}",
+                             ids=lambda n=itertools.count(1): f"cc-{next(n)}",
                              jitter=lambda: rng.uniform(0.0, 1.0))
         app.ami.setServiceParent(app.service)
+
     def ami_status() -> ChannelStatus:
         if app.ami is None:
             return ChannelStatus("disabled")
@@ -173,99 +216,66 @@ def _build_switchboard(app: Application, reactor: Any, overrides: dict[str, obje
         return ChannelStatus("up" if up else "down", detail)
 
     app.health.add_channel("ami", ami_status)
-    cti = CtiApi(board, intake, telephony.cti_token, app.clock)
+    cti = CtiApi(board, app.intake, telephony.cti_token, app.clock)
     cti.register(app.api)
     CallbackService("cti", cti.start, _async(cti.stop)).setServiceParent(app.service)
 
+
+def _applier(app: Application) -> Any:
+    """What a reload applies, once the new configuration checked out."""
     def apply(old: Any, new: Any) -> None:
-        board.reconfigure(new, routing_config(new))
+        app.switchboard.reconfigure(new, routing_config(new))
         app.settings = new
         if app.forms is not None:
             app.forms.reconfigure(new.webform.forms, new.templates)
             app.forms_resource.reconfigure(new.webform.forms, new.templates)
         if app.alerts is not None:
             app.alerts.reconfigure(new)
-        if board.stats is not None:
-            board.stats.reconfigure(_kpi_rules(new))
+        app.stats.reconfigure(_kpi_rules(new))
         if app.mailflow is not None:
             app.mailflow.settings = new  # templates, queues and tiers of email replies (email.* itself needs a restart)
+    return apply
 
+
+def _auditor(app: Application) -> Any:
     async def audit(action: str, details: dict, actor: str) -> None:
         await app.store.record_audit(action, "config", 0, actor=actor, details=details)
-
-    app.reloader = ConfigReloader(settings.config_dir, overrides, settings, apply, audit)
-    _build_email(app, reactor)
-    _build_web(app, reactor)
+    return audit
 
 
 def _build_web(app: Application, reactor: Any) -> None:
     """Accounts, push, the agent desktop, forms, supervision, reports and /metrics on the site."""
-    import secrets
-
-    from callcenter.intake.webform import FormFlow
-    from callcenter.livestats import LiveStats
-    from callcenter.metrics import MetricsAccess, MetricsEndpoint, MetricsRegistry
-    from callcenter.records.reporting import AgentStateLog, ReportingReader
-    from callcenter.records.sessions import SessionRecords
-    from callcenter.records.users import UserStore
-    from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
-    from callcenter.web import notes
-    from callcenter.web.desktop import DesktopApi
-    from callcenter.web.mailreview import MailReviewApi, admin_pages
-    from callcenter.web.pages import (DashboardPage, DesktopPage, HomePage, home_of,
-                                      page_environment, static_resource)
-    from callcenter.web.push import PushHub, PushResource
-    from callcenter.web.reports import ReportsResource
-    from callcenter.web.supervision import SupervisionApi, collect_metrics, today_snapshot
-    from channels.webform.resource import FormsResource
-
-    settings, board, root = app.settings, app.switchboard, app.root
-    app.users = users = UserStore(app.database, app.clock)
-    app.authn = authn = Authenticator(users, app.clock, records=SessionRecords(app.database), home=home_of)
+    settings, board, root, authn, hub = app.settings, app.switchboard, app.root, app.authn, app.push
     _one_off("sessions", authn.restore_sessions).setServiceParent(app.service)
-    board.stats = LiveStats(settings.server.timezone, _kpi_rules(settings), app.bus, clock=app.clock,
-                            state_log=AgentStateLog(app.database, started_at=app.clock.utcnow()))
-    CallbackService("today's rollover", board.stats.start, _async(board.stats.stop)).setServiceParent(app.service)
+    CallbackService("today's rollover", app.stats.start, _async(app.stats.stop)).setServiceParent(app.service)
 
     async def recompute_today() -> None:
-        count = await board.stats.recompute(ReportingReader(app.database).histories, app.clock.now())
+        count = await app.stats.recompute(ReportingReader(app.database).histories, app.clock.now())
         log.info("today's figures recomputed from {count} queue legs in the record", count=count)
 
     _one_off("today's figures", recompute_today).setServiceParent(app.service)
-
-    async def push_snapshot(principal: Any) -> Any:
-        out: dict[str, Any] = {}
-        if principal.agent:
-            out["agent"] = notes.agent_snapshot_for(principal, await board.agent_snapshot(principal.agent))
-        if principal.role in ("supervisor", "admin"):
-            out["supervisor"] = await today_snapshot(board, app.clock)
-        return out
-
-    app.push = hub = PushHub(app.clock, snapshot=push_snapshot, signins=authn)
     hub.setServiceParent(app.service)
-    # A screen pop pushed to an agent leaves out other agents' notes, like every other view of it.
-    board._publish = lambda topic, kind, data: hub.publish(topic, kind, notes.pushed_for(topic, data))  # noqa: SLF001
 
     async def sync_agents() -> None:
-        await users.sync_from_config((login, a.name) for login, a in sorted(board.settings.agents.items()))
+        await app.users.sync_from_config((login, a.name) for login, a in sorted(board.settings.agents.items()))
 
     _one_off("accounts", sync_agents).setServiceParent(app.service)
 
+    async def mail_staff(recipients: tuple[str, ...], subject: str, text: str) -> None:
+        await app.mailflow.send_notice(None, recipients, subject, text, "alert")
+
+    app.alerts = AlertMonitor(board, app.clock, hub.publish, mail_staff)
     supervisor, admin, agent = (authn.api_guard(("supervisor", "admin")), authn.api_guard(("admin",)),
                                 authn.api_guard(("agent", "supervisor", "admin")))
     DesktopApi(board, app.store, agent, email=lambda: app.mailflow).register(app.api)
-    from callcenter.intake.pbx_events import ClickToDialApi
-
     app.click_to_dial = ClickToDialApi(board, app.ami, app.store, authn.api_guard(("agent",)), app.voice)
     app.click_to_dial.register(app.api)
 
     def dry_run(interaction: dict, now: Any) -> dict:
-        from callcenter.dryrun import dry_run as run_dry
-        from callcenter.routing_setup import all_available_router
-
         return run_dry(board.settings, all_available_router(board.settings), interaction, now)
 
-    SupervisionApi(board, app.store, app.clock, supervisor, admin, app.reloader.reload, dry_run).register(app.api)
+    SupervisionApi(board, app.store, app.clock, supervisor, admin, app.reloader.reload, dry_run,
+                   alerts=app.alerts).register(app.api)
     MailReviewApi(lambda: app.mail, admin).register(app.api)
     env = page_environment()
     for name, resource in authn.resources().items():
@@ -291,37 +301,31 @@ def _build_web(app: Application, reactor: Any) -> None:
     collect_metrics(registry, board, app.health, app.clock)
     root.putChild(b"metrics", MetricsEndpoint(registry, lambda: MetricsAccess(
         board.settings.supervision.metrics_token, board.settings.supervision.metrics_allow)))
-
-    async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
-        await app.mailflow.send_notice(interaction.id, to, subject, body, "form_confirmation")
-
-    forms = FormFlow(admit=app.intake.admit, forms=settings.webform.forms, templates=settings.templates,
-                     data_dir=Path(settings.server.data_dir), reactor=reactor, send_confirmation=confirm, fallback_language=settings.server.languages[0])
-    secret_file = Path(settings.server.data_dir) / "form-secret"
-    if not secret_file.exists():
-        Path(settings.server.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        with os.fdopen(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-            out.write(secrets.token_bytes(32))
-    secret_file.chmod(0o600)  # also tightens one an earlier version left readable by everyone
-    from callcenter.alerting import AlertMonitor
-    from callcenter.reports.summary import DailySummarySchedule
-
-    async def mail_staff(recipients: tuple[str, ...], subject: str, text: str) -> None:
-        await app.mailflow.send_notice(None, recipients, subject, text, "alert")
+    CallbackService("alerts", app.alerts.start, _async(app.alerts.stop)).setServiceParent(app.service)
 
     async def send_summary(message: Any) -> None:
         await app.mailflow.send_notice(None, message.recipients, message.subject, message.text, "daily_summary")
 
-    app.alerts = AlertMonitor(board, app.clock, hub.publish, mail_staff)
-    board.alert_monitor = app.alerts
-    CallbackService("alerts", app.alerts.start, _async(app.alerts.stop)).setServiceParent(app.service)
     summary = DailySummarySchedule(app.clock, ReportingReader(app.database), lambda: board.settings, send_summary)
     CallbackService("daily-summary", summary.start, _async(summary.stop)).setServiceParent(app.service)
-    app.forms = forms
-    app.forms_resource = FormsResource(forms=settings.webform.forms, sink=forms.submit_form, clock=app.clock,
-                                       secret=secret_file.read_bytes(), languages=settings.server.languages,
+    _build_forms(app, reactor)
+
+
+def _build_forms(app: Application, reactor: Any) -> None:
+    """The web forms: their page and submission endpoint, the intake of submissions, body caps."""
+    settings, board = app.settings, app.switchboard
+
+    async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
+        await app.mailflow.send_notice(interaction.id, to, subject, body, "form_confirmation")
+
+    app.forms = FormFlow(admit=app.intake.admit, forms=settings.webform.forms, templates=settings.templates,
+                         data_dir=Path(settings.server.data_dir), reactor=reactor, send_confirmation=confirm,
+                         fallback_language=settings.server.languages[0])
+    app.forms_resource = FormsResource(forms=settings.webform.forms, sink=app.forms.submit_form, clock=app.clock,
+                                       secret=_form_secret(Path(settings.server.data_dir)),
+                                       languages=settings.server.languages,
                                        default_region=settings.server.default_region, templates=settings.templates)
-    root.putChild(b"forms", app.forms_resource)
+    app.root.putChild(b"forms", app.forms_resource)
     app.http.limit_body(b"/login", LOGIN_MAX_BODY)
 
     def form_body_cap(path: bytes) -> int:  # each form's own cap, as the last reload left it
@@ -331,20 +335,19 @@ def _build_web(app: Application, reactor: Any) -> None:
     app.http.limit_body(b"/forms", form_body_cap)
 
 
+def _form_secret(data_dir: Path) -> bytes:
+    """The key that signs form tokens: made once (0600, in the 0700 data directory), then kept."""
+    secret_file = data_dir / "form-secret"
+    if not secret_file.exists():
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with os.fdopen(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(secrets.token_bytes(32))
+    secret_file.chmod(0o600)  # also tightens one an earlier version left readable by everyone
+    return secret_file.read_bytes()
+
+
 def _build_email(app: Application, reactor: Any) -> None:
     """The email channel: durable mail store, flow into the switchboard, listener, IMAP, outbox."""
-    import uuid
-
-    from callcenter.mailflow import MailFlow, MailFlowOptions
-    from callcenter.records.mail import MailStore
-    from callcenter.routing_rules import match_rule, queue_open
-    from channels.email.imappoller import ImapConfig, ImapPollerService
-    from channels.email.outbox import OutboxSenderService
-    from channels.email.parsepool import ParsePool
-    from channels.email.relay import RelayConfig, SmtpRelay
-    from channels.email.smtplistener import SmtpListenerService
-    from callcenter.health import ChannelStatus
-
     settings, board = app.settings, app.switchboard
     email = settings.email
     # Large messages are parsed in worker processes, two at once (channels/email/parsepool.py).
@@ -371,8 +374,6 @@ def _build_email(app: Application, reactor: Any) -> None:
         parse=parse_pool.parse)
     if relay_settings.enabled:
         outbox.setServiceParent(app.service)
-
-    board.content_for = app.mailflow.screen_content
     app.health.add_channel("smtp_relay", lambda: ChannelStatus(outbox.relay_state, outbox.relay_detail)
                            if relay_settings.enabled else ChannelStatus("disabled"))
     mailboxes = {m.address: name for name, m in settings.email.mailboxes.items()}
@@ -382,7 +383,7 @@ def _build_email(app: Application, reactor: Any) -> None:
                                        max_bytes=email.max_message_bytes, domain=domain)
         app.smtp.setServiceParent(app.service)
     app.health.add_channel("smtp_listener", lambda: ChannelStatus(
-        "up" if getattr(app, "smtp", None) is not None and app.smtp.running else "disabled"))
+        "up" if app.smtp is not None and app.smtp.running else "disabled"))
     for name, mailbox in sorted(settings.email.mailboxes.items()):
         imap = mailbox.imap
         if imap is None or not imap.enabled:
@@ -396,8 +397,6 @@ def _build_email(app: Application, reactor: Any) -> None:
 
 
 def _kpi_rules(settings: Any) -> Any:
-    from callcenter.reports.kpi import rules_from_settings
-
     supervision = getattr(settings, "supervision", None)
     return rules_from_settings(settings, getattr(supervision, "short_abandon", 5.0))
 
@@ -410,9 +409,6 @@ def _one_off(name: str, work: Any) -> CallbackService:
 
 async def _recover(app: Application) -> None:
     """Rebuild the routing core from the record (callcenter.recovery); /health says so meanwhile."""
-    from callcenter.intake.webform import routing_input
-    from callcenter.recovery import Recovery, mail_resumer
-
     def form_facts(form: Any, interaction: Any, customer: Any) -> Any:
         payload = interaction.payload
         return routing_input(form, payload.get("fields") or {}, payload.get("language"), customer, interaction.subject)
@@ -436,178 +432,3 @@ def _async(fn):
     async def run() -> None:
         fn()
     return run
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    overrides: dict[str, object] = {}
-    if getattr(args, "data_dir", None) is not None:
-        overrides["data_dir"] = args.data_dir
-    if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url
-    if getattr(args, "http_port", None) is not None:
-        overrides["http_port"] = args.http_port
-    if getattr(args, "http_host", None):
-        overrides["http_host"] = args.http_host
-    for name in ("fastagi_port", "smtp_port"):
-        if getattr(args, name, None) is not None:
-            overrides[name] = getattr(args, name)
-    return overrides
-
-
-def _load_settings_or_report(args: argparse.Namespace) -> Any | None:
-    from callcenter.settings import ConfigErrors, load_settings
-
-    overrides = _overrides(args)
-    config_dir = args.config_dir or DEFAULT_CONFIG_DIR
-    try:
-        return load_settings(config_dir, overrides)
-    except ConfigErrors as errors:
-        for error in errors.errors:
-            print(str(error), file=sys.stderr)
-        print(f"{len(errors.errors)} configuration error(s) in {config_dir}; nothing started", file=sys.stderr)
-        return None
-
-
-def _prepare_data_dir(settings: Any) -> None:
-    # Customer data and secrets live here: only the server's user may enter the directory, and
-    # what this process creates (the SQLite files, stored blobs) is 0600 whatever the umask was.
-    os.umask(0o077)
-    data_dir = Path(settings.server.data_dir)
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data_dir.chmod(0o700)
-
-
-def migrate_main(args: argparse.Namespace) -> int:
-    """``callcenter migrate``: bring the schema of the configured database to this code's version."""
-    from callcenter.records.migrate import schema_state, upgrade
-
-    settings = _load_settings_or_report(args)
-    if settings is None:
-        return 1
-    _prepare_data_dir(settings)
-    url = database_url_for(settings, args.database_url)
-    before = schema_state(url)
-    if before.status == "ahead":
-        print(f"the database schema ({before.current}) is newer than this code ({before.head}); "
-              "upgrade the code instead", file=sys.stderr)
-        return 1
-    upgrade(url)
-    after = schema_state(url)
-    print(f"schema at {after.current} (was {before.current or 'empty'})")
-    return 0
-
-
-def serve_main(args: argparse.Namespace, on_serving: Callable[[Application], Awaitable[None]] | None = None) -> int:
-    """``callcenter serve``: run the server until SIGINT/SIGTERM; the exit status says how it ended.
-
-    ``on_serving(app)`` (the demo floor's seeding) is awaited once everything serves, before
-    the start-up message; its failure is logged and the server keeps serving."""
-    from callcenter.logs import start_logging
-    from callcenter.reactor import install_asyncio_reactor, require_asyncio_reactor
-
-    install_asyncio_reactor()
-    from twisted.internet import reactor
-
-    require_asyncio_reactor(reactor)
-    settings = _load_settings_or_report(args)
-    if settings is None:
-        return 1
-    _prepare_data_dir(settings)
-    url = database_url_for(settings, args.database_url)
-
-    from callcenter.records.migrate import schema_state
-
-    state = schema_state(url)
-    if state.status != "current":
-        print(_schema_message(state, args), file=sys.stderr)
-        return 1
-    from callcenter.records.instance_lock import AlreadyServing, hold_instance_lock
-
-    try:
-        instance_lock = hold_instance_lock(url)  # held until the process ends
-    except AlreadyServing as taken:
-        print(str(taken), file=sys.stderr)
-        return 1
-
-    start_logging(sys.stdout, log_format=getattr(args, "log_format", "auto"))
-    app = build_application(settings, reactor, url, _overrides(args))
-    exit_status = [0]
-
-    def start() -> None:
-        try:
-            app.service.startService()
-        except Exception:
-            log.failure("start-up failed; stopping")
-            exit_status[0] = 1
-            reactor.stop()
-            return
-        app.service.ready.addCallbacks(serving, failed)
-
-    def serving(_: object) -> None:
-        # Everything built at start-up lives as long as the process: keep it out of the
-        # collector's full passes, which otherwise stall bursts of pushes to browsers.
-        gc.collect()
-        gc.freeze()
-        log.info("callcenter serving on {host}:{port} with database {db}", host=app.http.address[0],
-                 port=app.http.address[1], db=_redacted(url), pid=os.getpid())
-        after = ensureDeferred(on_serving(app)) if on_serving is not None else succeed(None)
-        after.addErrback(lambda f: log.failure("the step after start-up failed", f))
-        if sys.stdout.isatty():  # a person is watching: say where to go; log files keep JSON only
-            after.addCallback(lambda _: ensureDeferred(app.users.list())).addCallback(
-                lambda users: print(welcome_text(app.http.address, users, args), flush=True)).addErrback(
-                lambda f: log.failure("could not list the users for the start-up message", f))
-
-    def failed(failure: Any) -> None:
-        log.failure("start-up failed (rebuilding from the record); stopping", failure)
-        exit_status[0] = 1
-        reactor.stop()
-
-    def stop() -> Deferred | None:
-        if not app.service.running:
-            return None
-        log.info("shutting down: draining channels and writes")
-        return app.service.stopService()
-
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", stop)
-    if hasattr(signal, "SIGHUP"):
-        def on_hup(*_: object) -> None:
-            reactor.callFromThread(lambda: ensureDeferred(app.reloader.reload("SIGHUP")))
-        signal.signal(signal.SIGHUP, on_hup)
-    reactor.run()
-    instance_lock.release()
-    log.info("stopped")
-    return exit_status[0]
-
-
-def welcome_text(address: tuple[str, int], users: list[Any], args: argparse.Namespace) -> str:
-    """What ``callcenter serve`` prints on a terminal once it serves: the URL to open and, while
-    no administrator can sign in (none enabled with a password), the command that creates one."""
-    host, port = address
-    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("", "0.0.0.0") else host)
-    lines = [f"callcenter is serving at http://{shown}:{port}/"]
-    if not any(u.role == "admin" and not u.disabled and u.has_password for u in users):
-        options = "".join(f" {flag} {value}" for flag, value in (
-            ("--config", args.config_dir), ("--data-dir", args.data_dir), ("--database-url", args.database_url))
-            if value is not None)
-        lines += ["Nobody can sign in as an administrator yet. Create one (it asks for the password):",
-                  f"    callcenter user add NAME --role admin{options}",
-                  "then agents and supervisors the same way with --role agent or --role supervisor."]
-    return "\n".join(lines)
-
-
-def _schema_message(state: Any, args: argparse.Namespace) -> str:
-    where = "callcenter migrate" + (f" --database-url {args.database_url}" if args.database_url else "")
-    if state.status == "empty":
-        return f"the database has no schema yet; run `{where}` first"
-    if state.status == "behind":
-        return f"the database schema ({state.current}) is older than this code ({state.head}); run `{where}`"
-    return (f"the database schema ({state.current}) is newer than this code ({state.head}) or unknown to it; "
-            "run the matching version of callcenter, or restore a backup")
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

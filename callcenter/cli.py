@@ -122,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``callcenter`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from callcenter.app import serve_main
+        from callcenter.serve import serve_main
         return serve_main(args)
     if args.command == "migrate":
-        from callcenter.app import migrate_main
+        from callcenter.serve import migrate_main
         return migrate_main(args)
     if args.command == "check-config":
         from callcenter.settings import check_config_main

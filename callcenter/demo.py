@@ -374,7 +374,7 @@ def summary_text(summary: FloorSummary, password: str) -> str:
 def demo_main(args: argparse.Namespace) -> int:
     """``callcenter demo-floor``: serve a seeded demo floor from a temporary directory (deleted
     at exit) until SIGINT/SIGTERM; the exit status of ``callcenter serve``."""
-    from callcenter.app import DEFAULT_CONFIG_DIR, serve_main
+    from callcenter.serve import DEFAULT_CONFIG_DIR, serve_main
     from callcenter.records.migrate import upgrade
 
     password = args.password or secrets.token_urlsafe(9)

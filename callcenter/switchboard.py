@@ -53,7 +53,8 @@ class Switchboard:
     """The application service tying channels, records, routing and push together."""
 
     def __init__(self, *, settings: Any, clock: Clock, store: Any, router: Any,
-                 spec_builder: Callable[..., Any], publish: Publish | None = None, stats: Any = None) -> None:
+                 spec_builder: Callable[..., Any], publish: Publish | None = None, stats: Any = None,
+                 content_for: Callable[[Any], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.settings = settings
         self._clock = clock
         self._store = store
@@ -71,7 +72,7 @@ class Switchboard:
         self.external: set[int] = set()                  # routed by another system (CTI)
         self.stats = stats
         # content_for(interaction) -> channel content for the screen pop (the email thread...)
-        self.content_for: Callable[[Any], Awaitable[dict[str, Any]]] | None = None
+        self._content_for = content_for
         self._meta: dict[int, dict[str, Any]] = {}         # interaction id -> queue, start, accepted
         self._offer_listeners: list[Callable[[Any], None]] = []
         self._failed: dict[int, str] = {}                  # interaction id -> why delivery failed
@@ -596,8 +597,8 @@ class Switchboard:
         """What the agent's browser shows for ``iid``: customer card, timeline, the interaction."""
         interaction, customer, page = await self._store.interaction_view(iid, TIMELINE_IN_POP)
         pop = {"interaction": to_json(interaction), "customer": to_json(customer), "timeline": to_json(page.items)}
-        if self.content_for is not None:
-            pop["content"] = await self.content_for(interaction)
+        if self._content_for is not None:
+            pop["content"] = await self._content_for(interaction)
         return pop
 
     # --- checks ---

@@ -408,7 +408,7 @@ def user_main(args: Any, stdin: Any, stdout: Any, stderr: Any) -> int:
     (first line) with ``--password-stdin``, else asked twice on the terminal. Exit 1 with a
     message for a bad config, a database not at the current schema, or a refused change.
     """
-    from callcenter.app import database_url_for
+    from callcenter.serve import database_url_for
     from callcenter.records.errors import RecordError
     from callcenter.records.migrate import schema_state
     from callcenter.settings import ConfigErrors, load_settings

@@ -24,10 +24,11 @@ from routing import RoutingError
 Guard = Callable[[ApiRequest], Awaitable[Any]]
 
 
-def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
+def snapshot(board: Switchboard, clock: Any, monitor: Any = None) -> dict[str, Any]:
     """Everything the live dashboard shows, JSON-ready: per queue its waiting count, longest
     wait, target, agents by state and today's figures; the waiting work in order with its
-    score parts and channel; the active alerts; every agent with time in state."""
+    score parts and channel; the active alerts of ``monitor`` (an
+    :class:`~callcenter.alerting.AlertMonitor`, if any); every agent with time in state."""
     now = clock.now()
     by_queue = board.waiting_by_queue(now)
     waiting = [view for views in by_queue.values() for view in views]
@@ -44,7 +45,6 @@ def snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
                        for state in ("available", "busy", "wrap_up", "not_ready")},
             "today": None if counters is None else counters.today_json(),
         }
-    monitor = getattr(board, "alert_monitor", None)
     alerts = [{"queue": a.queue, "kind": a.kind, "message": a.message} for a in (monitor.active if monitor else ())]
     def today(agent: str) -> dict[str, Any]:
         if board.stats is None:
@@ -69,19 +69,21 @@ def time_in_state(agent: Any, now: float) -> float | None:
     return round(max(0.0, now - agent.since), 1)
 
 
-async def today_snapshot(board: Switchboard, clock: Any) -> dict[str, Any]:
+async def today_snapshot(board: Switchboard, clock: Any, monitor: Any = None) -> dict[str, Any]:
     """:func:`snapshot`, once today's figures have been recomputed from the record."""
     if board.stats is not None:
         await board.stats.recomputed()
-    return snapshot(board, clock)
+    return snapshot(board, clock, monitor)
 
 
 class SupervisionApi:
     """The routes above; ``supervisor``/``admin`` authenticate and check the role."""
 
     def __init__(self, board: Switchboard, store: Any, clock: Any, supervisor: Guard, admin: Guard,
-                 reload: Callable[[str], Awaitable[Any]], dry_run: Callable[[dict, dt.datetime], dict]) -> None:
+                 reload: Callable[[str], Awaitable[Any]], dry_run: Callable[[dict, dt.datetime], dict],
+                 alerts: Any = None) -> None:
         self._board = board
+        self._alerts = alerts
         self._store = store
         self._clock = clock
         self._supervisor = supervisor
@@ -101,7 +103,7 @@ class SupervisionApi:
     async def get_snapshot(self, req: ApiRequest) -> object:
         """Queues, waiting work with score parts, agents."""
         await self._supervisor(req)
-        return await today_snapshot(self._board, self._clock)
+        return await today_snapshot(self._board, self._clock, self._alerts)
 
     async def agent_state(self, req: ApiRequest) -> object:
         """Change an agent's state (audited)."""

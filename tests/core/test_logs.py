@@ -103,7 +103,7 @@ def test_the_server_logs_text_on_a_terminal(tmp_path):
     """``callcenter serve`` on a terminal writes its log as text lines, not JSON."""
     lines = serve_on_a_terminal(serve_command(tmp_path / "var"))
     logged = [line for line in lines if TEXT_LINE.match(line)]
-    assert any(" app  callcenter serving on 127.0.0.1:" in line for line in logged), lines
+    assert any(" serve  callcenter serving on 127.0.0.1:" in line for line in logged), lines
     assert not any(line.startswith("{") for line in lines)
 
 

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from callcenter.app import welcome_text
+from callcenter.serve import welcome_text
 from callcenter.records.users import User
 
 ROOT = Path(__file__).resolve().parents[2]
