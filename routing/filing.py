@@ -28,8 +28,6 @@ class FreeAgents:
     _free: set[str]
     _staffed: set[str]
     _staffed_count: dict[str, int]
-    _logged: set[str]
-    _logged_count: dict[str, int]
     _open: dict[tuple[str, str], FreeMembers]
     _open_key: dict[tuple[str, str], tuple]
     _open_sig: dict[str, tuple[int, float]]
@@ -43,11 +41,9 @@ class FreeAgents:
         """Re-file the agent in the free set and the (queue, channel) open sets."""
         self._dirty.add(agent_id)
         a = self._agents.get(agent_id)
-        logged = a is not None and a.logged_in
-        staffed = logged and a.ready  # type: ignore[union-attr]
+        staffed = a is not None and a.logged_in and a.ready
         lines = self._agent_lines.get(agent_id, ())
-        # members logged in, and logged in and ready, per queue: "anyone there?" without a scan
-        _count(agent_id, logged, lines, self._logged, self._logged_count)
+        # members logged in and ready, per queue: "anyone there?" without a scan
         _count(agent_id, staffed, lines, self._staffed, self._staffed_count)
         can = a.open_channels(now, self._channels) if a is not None else _NONE
         if can:

@@ -31,7 +31,6 @@ class Matching(Eligibility):
     _open_of: dict[str, frozenset[str]]
     _unfiled: set[str]
     _staffed_count: dict[str, int]
-    _logged_count: dict[str, int]
     _final_required: dict[str, set[int]]
     _agent_queues: dict[str, list[tuple[int, str]]]
     _agent_lines: dict[str, list[tuple[int, str, Any]]]
@@ -44,27 +43,24 @@ class Matching(Eligibility):
 
     def _route_new(self, item: WaitingItem, now: float) -> list[Decision]:
         """Offer a newly waiting item, or overflow it when nobody who could take it is logged in."""
-        if not self._anyone_staffed_for(item, ready=False):
+        if not self._anyone_staffed_for(item):
             q = self.config.queues[item.queue]
             if q.overflow_to is not None and item.hops < len(self.config.queues):
                 return self._overflow(item, now, "no_agents")
             return [NoAgents(now, item.spec.id, item.queue)]
         return self._match_item(item, now)
 
-    def _anyone_staffed_for(self, item: WaitingItem, ready: bool = True) -> bool:
-        """Some member of the item's queue is logged in and, with ``ready``, ready (busy or wrapping
-        up counts, not ready does not), and meets the last step of its ladder if that step holds
-        for ever. An arrival asks without ``ready`` (a member on a break is expected back); a
-        member leaving asks with it (see ``Router._overflow_unstaffed``)."""
-        if not (self._staffed_count if ready else self._logged_count).get(item.queue):
+    def _anyone_staffed_for(self, item: WaitingItem) -> bool:
+        """Some member of the item's queue is logged in and ready (busy or wrapping up counts; not
+        ready does not) and meets the last step of its ladder if that step holds for ever."""
+        if not self._staffed_count.get(item.queue):
             return False
         final = self._requirement(item, final=True)
         if final is None:
             return True
         for agent_id in self._members[item.queue]:
             a = self._agents.get(agent_id)
-            if a is not None and a.logged_in and (a.ready or not ready) and \
-                    final.matches(a.cfg.skills, a.cfg.languages):
+            if a is not None and a.logged_in and a.ready and final.matches(a.cfg.skills, a.cfg.languages):
                 return True
         return False
 

@@ -107,9 +107,7 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
         self._open, self._open_key, self._open_sig, self._open_of = {}, {}, {}, {}
         self._filed_of: dict[str, frozenset[str]] = {}   # the channels each agent is filed under in _open
         self._unfiled: set[str] = set()                  # refreshed since: _file_free files them
-        # per queue, members logged in, and logged in and ready: "anyone there?" without a scan
-        self._logged: set[str] = set()
-        self._logged_count: dict[str, int] = {}
+        # per queue, members logged in and ready: "anyone there?" without a scan
         self._staffed: set[str] = set()
         self._staffed_count: dict[str, int] = {}
 

@@ -167,9 +167,9 @@ def test_last_member_logging_out_overflows_the_queue():
     """When the last logged-in member of a queue with an overflow leaves, its waiting work moves on."""
     q = QueueConfig("q", (Member("a"),), overflow_after=600.0, overflow_to="r")
     r = router([agent("a"), agent("b")], {"q": q, "r": ["b"]})
-    r.agent_login("a", 0.0)
-    r.agent_login("b", 0.0)
-    r.submit(spec(1, "q", start=0.0), 0.0)
+    r.set_available("a", 0.0)
+    r.set_available("b", 0.0)
+    r.submit(spec(1, "q", start=0.0, ladder=[("s >= 9", 300.0)]), 0.0)   # a cannot take it yet
     d = r.agent_logout("a", 30.0)
     assert ("overflowed", 1, None) in kinds(d)
     assert [(v.interaction, v.queue, v.waited) for v in r.waiting(now=30.0)] == [(1, "r", 30.0)]

@@ -172,13 +172,15 @@ def test_preferred_agent_waits_then_falls_back():
 
 
 def test_overflow_after_wait_and_when_nobody_is_logged_in():
-    """Work overflows after the queue's wait, or at once when no member is logged in; start kept."""
+    """Work overflows after the queue's wait, or at once when no member is logged in and ready; start kept."""
     q = QueueConfig("q", (Member("a"),), overflow_after=60.0, overflow_to="r")
     r = router([agent("a"), agent("b")], {"q": q, "r": ["b"]})
     d = r.submit(spec(1, start=0.0), 0.0)
     assert ("overflowed", 1, None) in kinds(d)
     r2 = router([agent("a"), agent("b")], {"q": q, "r": ["b"]})
-    r2.agent_login("a", 0.0)
+    r2.set_available("a", 0.0)
+    r2.submit(spec(9, start=0.0), 0.0)
+    r2.accept(9, "a", 0.0)                   # a is busy: staffed, yet nobody takes the next call
     r2.submit(spec(1, start=0.0), 0.0)
     r2.set_available("b", 0.0)
     d = r2.tick(60.0)

@@ -124,14 +124,9 @@ def test_work_nobody_left_can_ever_take_overflows_when_its_last_qualified_agent_
     assert ("overflowed", 2, None) in kinds(d) and ("overflowed", 3, None) not in kinds(d)
 
 
-def test_an_arrival_waits_for_members_on_a_break_but_their_last_one_going_not_ready_overflows():
-    """An arrival counts members logged in but not ready (expected back): it waits. A member who
-    goes not ready when nobody else in the queue is ready sends the waiting work on."""
-    q = queue("q", "a", "c", overflow_to="r")
-    r = router([agent("a"), agent("b"), agent("c")], {"q": q, "r": ["b"]})
+def test_arrival_with_only_not_ready_members_overflows():
+    """Members logged in but not ready do not staff a queue: an arrival there overflows at once."""
+    q = queue("q", "a", overflow_to="r")
+    r = router([agent("a"), agent("b")], {"q": q, "r": ["b"]})
     r.agent_login("a", 0.0)
-    r.set_available("c", 0.0)
-    r.set_phone_registered("c", False, 0.0)               # c is ready, but takes no call
-    assert kinds(r.submit(spec(1, "q"), 1.0)) == [("queued", 1, None)]
-    d = r.set_not_ready("c", "lunch", 2.0)
-    assert ("overflowed", 1, None) in kinds(d)
+    assert ("overflowed", 1, None) in kinds(r.submit(spec(1, "q"), 0.0))
