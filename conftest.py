@@ -1,10 +1,10 @@
 """Test-session set-up shared by every test directory.
 
-The server runs on Twisted's asyncio reactor (see callcenter/reactor.py), so the tests do too:
+The server runs on Twisted's asyncio reactor (see callcenter/runtime/reactor.py), so the tests do too:
 it is installed before any test module imports ``twisted.internet.reactor``.
 """
 
-from callcenter.reactor import install_asyncio_reactor
+from callcenter.runtime.reactor import install_asyncio_reactor
 
 
 def pytest_configure(config):

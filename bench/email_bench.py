@@ -79,20 +79,20 @@ def message(n: int) -> bytes:
 def serve(target: str, url: str | None) -> None:
     """Run the listener (with the whole flow into ``url``, or a sink that stores nothing for
     ``ceiling``); print its port, wait for a line on stdin, print the outcome as JSON."""
-    from callcenter.reactor import install_asyncio_reactor
+    from callcenter.runtime.reactor import install_asyncio_reactor
 
     install_asyncio_reactor()
     from twisted.internet import reactor
     from twisted.internet.defer import ensureDeferred
     from twisted.internet.threads import deferToThread
 
-    from callcenter.clock import Clock
-    from callcenter.events import EventBus
-    from callcenter.mailflow import MailFlow
+    from callcenter.runtime.clock import Clock
+    from callcenter.runtime.events import EventBus
+    from callcenter.intake.email import MailFlow
     from callcenter.records.database import Database
     from callcenter.records.mail import MailStore
     from callcenter.records.store import RecordStore
-    from callcenter.routing_rules import match_rule
+    from callcenter.dispatch.routing_rules import match_rule
     from callcenter.settings import load_settings
     from channels.email.sink import MailReceipt
     from channels.email.smtplistener import SmtpListenerService

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
+from callcenter.runtime.reactor import install_asyncio_reactor  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "email" / "corpus"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
+from callcenter.runtime.reactor import install_asyncio_reactor  # noqa: E402
 
 install_asyncio_reactor()
 

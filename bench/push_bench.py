@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
+from callcenter.runtime.reactor import install_asyncio_reactor  # noqa: E402
 
 install_asyncio_reactor()
 
@@ -46,8 +46,8 @@ from twisted.internet.task import deferLater  # noqa: E402
 from twisted.web.resource import Resource  # noqa: E402
 
 from callcenter.auth.passwords import ScryptCost  # noqa: E402
-from callcenter.clock import Clock  # noqa: E402
-from callcenter.events import EventBus  # noqa: E402
+from callcenter.runtime.clock import Clock  # noqa: E402
+from callcenter.runtime.events import EventBus  # noqa: E402
 from callcenter.records.database import Database  # noqa: E402
 from callcenter.records.migrate import upgrade  # noqa: E402
 from callcenter.records.users import UserStore  # noqa: E402

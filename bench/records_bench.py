@@ -33,7 +33,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
+from callcenter.runtime.reactor import install_asyncio_reactor  # noqa: E402
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 WINDOW = 2000  # appends kept in flight at once: what many busy channels would produce
@@ -191,8 +191,8 @@ async def _timeline(store, samples):
 
 
 async def _one_backend(reactor, name, url, quick):
-    from callcenter.clock import Clock
-    from callcenter.events import EventBus
+    from callcenter.runtime.clock import Clock
+    from callcenter.runtime.events import EventBus
     from callcenter.records.database import Database
     from callcenter.records.migrate import upgrade
     from callcenter.records.store import RecordStore

@@ -8,7 +8,7 @@ backend:
   no routing): what reading alone costs;
 - read: :func:`callcenter.records.unfinished.unfinished_interactions` (the rebuild's query, with
   timestamps and JSON fields turned into routing data);
-- restore: the whole rebuild as the server runs it at start (:class:`callcenter.recovery.Recovery`
+- restore: the whole rebuild as the server runs it at start (:class:`callcenter.dispatch.recovery.Recovery`
   on the application built from the shipped config: reads, switchboard, routing core), contacts
   per second and its ratio to the ceiling.
 
@@ -33,7 +33,7 @@ from typing import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from callcenter.reactor import install_asyncio_reactor  # noqa: E402
+from callcenter.runtime.reactor import install_asyncio_reactor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -105,7 +105,7 @@ async def restore(reactor, url: str) -> tuple[float, float, int]:
     """(seconds of the rebuild's query, seconds of the whole rebuild, contacts restored)."""
     from callcenter.app import build_application
     from callcenter.records.unfinished import unfinished_interactions
-    from callcenter.recovery import Recovery
+    from callcenter.dispatch.recovery import Recovery
     from callcenter.settings import load_settings
 
     settings = load_settings(ROOT / "config", {"data_dir": tempfile.mkdtemp(), "http_port": 0})

@@ -375,7 +375,7 @@ def cli() -> None:
     if args.pbx_port is not None:
         pbx_main(args.pbx_port, args.calls)
         return
-    from callcenter.reactor import install_asyncio_reactor
+    from callcenter.runtime.reactor import install_asyncio_reactor
 
     install_asyncio_reactor()
     from twisted.internet.task import react

@@ -172,16 +172,16 @@ async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Names
     """The whole form path on ``url``: warm-up, then each body kind."""
     from twisted.web.resource import Resource
 
-    from callcenter.clock import Clock
-    from callcenter.events import EventBus
+    from callcenter.runtime.clock import Clock
+    from callcenter.runtime.events import EventBus
     from callcenter.intake.pipeline import IntakePipeline
     from callcenter.intake.webform import FormFlow
     from callcenter.records.database import Database
     from callcenter.records.migrate import upgrade
     from callcenter.records.store import RecordStore
-    from callcenter.routing_setup import interaction_spec, routing_config
+    from callcenter.dispatch.routing_setup import interaction_spec, routing_config
     from callcenter.settings import load_settings
-    from callcenter.switchboard import Switchboard
+    from callcenter.dispatch.switchboard import Switchboard
     from callcenter.web.site import HttpService, RootResource
     from channels.webform.resource import FormsResource
     from channels.webform.tokens import FormSigner
@@ -257,7 +257,7 @@ def cli() -> None:
         return
     if args.quick:
         args.count = 300
-    from callcenter.reactor import install_asyncio_reactor
+    from callcenter.runtime.reactor import install_asyncio_reactor
 
     install_asyncio_reactor()
     warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -5,7 +5,7 @@ constructor. :func:`build_application` is pure wiring and does no I/O until the 
 starts, so tests build the same application with a chosen reactor, ports and database. The
 commands that run it are in :mod:`callcenter.serve`. Importing this module imports Twisted's
 mail package, which imports the global reactor: install the asyncio reactor first
-(:func:`callcenter.reactor.install_asyncio_reactor`), as ``serve`` and the test suite do.
+(:func:`callcenter.runtime.reactor.install_asyncio_reactor`), as ``serve`` and the test suite do.
 
 The order of construction follows the dependencies: the record; accounts and sign-in; today's
 figures and the push hub; the switchboard (which publishes to the hub and counts into today's
@@ -34,32 +34,32 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.logger import Logger
 
-from callcenter.alerting import AlertMonitor
-from callcenter.clock import Clock
-from callcenter.dryrun import dry_run as run_dry
-from callcenter.events import EventBus
-from callcenter.health import ChannelStatus, HealthCheck
+from callcenter.reports.alerting import AlertMonitor
+from callcenter.runtime.clock import Clock
+from callcenter.dispatch.dryrun import dry_run as run_dry
+from callcenter.runtime.events import EventBus
+from callcenter.runtime.health import ChannelStatus, HealthCheck
 from callcenter.intake.pbx_events import ClickToDialApi, CtiApi, TelephonyEvents
 from callcenter.intake.pipeline import IntakePipeline
 from callcenter.intake.voice_calls import VoiceCalls
 from callcenter.intake.webform import FormFlow, routing_input
-from callcenter.livestats import LiveStats
-from callcenter.mailflow import MailFlow, MailFlowOptions
-from callcenter.metrics import MetricsAccess, MetricsEndpoint, MetricsRegistry
+from callcenter.reports.livestats import LiveStats
+from callcenter.intake.email import MailFlow, MailFlowOptions
+from callcenter.reports.metrics import MetricsAccess, MetricsEndpoint, MetricsRegistry
 from callcenter.records.database import Database
 from callcenter.records.mail import MailStore
 from callcenter.records.reporting import AgentStateLog, ReportingReader
 from callcenter.records.sessions import SessionRecords
 from callcenter.records.store import RecordStore
 from callcenter.records.users import UserStore
-from callcenter.recovery import Recovery, mail_resumer
-from callcenter.reload import ConfigReloader
+from callcenter.dispatch.recovery import Recovery, mail_resumer
+from callcenter.runtime.reload import ConfigReloader
 from callcenter.reports.kpi import rules_from_settings
 from callcenter.reports.summary import DailySummarySchedule
-from callcenter.routing_rules import match_rule, queue_open
-from callcenter.routing_setup import all_available_router, interaction_spec, routing_config
-from callcenter.services import CallbackService, OrderedMultiService, StartGate
-from callcenter.switchboard import Switchboard
+from callcenter.dispatch.routing_rules import match_rule, queue_open
+from callcenter.dispatch.routing_setup import all_available_router, interaction_spec, routing_config
+from callcenter.runtime.services import CallbackService, OrderedMultiService, StartGate
+from callcenter.dispatch.switchboard import Switchboard
 from callcenter.web import notes
 from callcenter.web.api import build_api
 from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
@@ -408,7 +408,7 @@ def _one_off(name: str, work: Any) -> CallbackService:
 
 
 async def _recover(app: Application) -> None:
-    """Rebuild the routing core from the record (callcenter.recovery); /health says so meanwhile."""
+    """Rebuild the routing core from the record (callcenter.dispatch.recovery); /health says so meanwhile."""
     def form_facts(form: Any, interaction: Any, customer: Any) -> Any:
         payload = interaction.payload
         return routing_input(form, payload.get("fields") or {}, payload.get("language"), customer, interaction.subject)

@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callcenter.settings import check_config_main
         return check_config_main(args.config_dir, sys.stdout)
     if args.command == "route":
-        from callcenter.dryrun import route_main
+        from callcenter.dispatch.dryrun import route_main
         return route_main(args.config_dir, args.interaction, sys.stdout)
     if args.command == "simulate":
         from callcenter.simulator import simulate_main

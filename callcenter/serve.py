@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 
-from callcenter.logs import start_logging
-from callcenter.reactor import install_asyncio_reactor, require_asyncio_reactor
+from callcenter.runtime.logs import start_logging
+from callcenter.runtime.reactor import install_asyncio_reactor, require_asyncio_reactor
 from callcenter.records.instance_lock import AlreadyServing, hold_instance_lock
 from callcenter.records.migrate import schema_state, upgrade
 from callcenter.settings import ConfigErrors, load_settings

@@ -153,7 +153,7 @@ def database(migrated_database_url):
     """A started Database on a migrated database; its bus is ``database.bus``."""
     from twisted.internet import reactor
 
-    from callcenter.events import EventBus
+    from callcenter.runtime.events import EventBus
     from callcenter.records.database import Database
 
     db = Database(migrated_database_url, reactor, EventBus())

@@ -24,7 +24,7 @@ from callcenter.records.errors import InvalidContact
 from callcenter.records.normalize import normalize_phone
 from callcenter.intake.contact import Contact
 from callcenter.intake.pipeline import IntakePipeline
-from callcenter.switchboard import Switchboard
+from callcenter.dispatch.switchboard import Switchboard
 from callcenter.intake.voice_calls import VoiceCalls
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi
 from channels.telephony.calllog import CallLogBuilder, CallSummary

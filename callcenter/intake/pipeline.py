@@ -34,13 +34,13 @@ from typing import Any, Mapping
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.intake.contact import Contact
-from callcenter.lifecycle import State, Step, transition
+from callcenter.dispatch.lifecycle import State, Step, transition
 from callcenter.records.admissions import Admitted, ContactWrite, Extra
 from callcenter.records.errors import InvalidContact
 from callcenter.records.model import Customer
-from callcenter.routing_rules import ClosedAction, RuleMatch, closed_action, match_rule, queue_open
+from callcenter.dispatch.routing_rules import ClosedAction, RuleMatch, closed_action, match_rule, queue_open
 
 log = Logger(namespace="callcenter.intake")
 
@@ -77,7 +77,7 @@ class IntakePipeline:
     """Carries contacts from the channels to the record and the routing core (see the module docstring).
 
     ``store`` is the :class:`~callcenter.records.store.RecordStore`; ``switchboard`` the
-    :class:`~callcenter.switchboard.Switchboard` (whose ``settings`` are the running
+    :class:`~callcenter.dispatch.switchboard.Switchboard` (whose ``settings`` are the running
     configuration); ``clock`` gives the time.
     """
 

@@ -28,12 +28,12 @@ from typing import Any, Iterable, Mapping
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.errors import InvalidContact
 from callcenter.records.normalize import normalize_phone
 from callcenter.intake.contact import Contact
 from callcenter.intake.pipeline import IntakePipeline
-from callcenter.switchboard import Switchboard
+from callcenter.dispatch.switchboard import Switchboard
 from channels.telephony.callhandling import (
     CallInstruction,
     DialAgent,
@@ -243,7 +243,7 @@ class VoiceCalls:
         return ended
 
     def restore_calls(self, interactions: Iterable[Any], contacts: Mapping[int, Any], at: float) -> None:
-        """Calls the record held when the server started (see :mod:`callcenter.recovery`), each with
+        """Calls the record held when the server started (see :mod:`callcenter.dispatch.recovery`), each with
         the contact it comes back as. A call in wrap-up or held by its agent is restored at once
         (the agent stays busy until the PBX says the call ended). A waiting call goes back in line
         with its place when the dialplan asks again (``inbound`` with the same uniqueid: a

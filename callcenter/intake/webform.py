@@ -87,7 +87,7 @@ def form_facts(form: FormSettings, fields: Mapping[str, Any],
 
 def routing_input(form: FormSettings, fields: Mapping[str, Any], language: str | None, customer: Customer,
                   subject: str | None, attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the routing rules match a submission of ``form`` on (see :mod:`callcenter.routing_rules`);
+    """What the routing rules match a submission of ``form`` on (see :mod:`callcenter.dispatch.routing_rules`);
     the form's ``attributes`` (see :func:`form_facts`) extend the customer's."""
     body, attributes = form_facts(form, fields, attributes)
     return {"channel": "webform", "to": form.name, "language": language, "tier": customer.tier,

@@ -32,7 +32,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.events import ContactPointAdded, CustomerCreated, CustomerUpdated, InteractionCreated
+from callcenter.runtime.events import ContactPointAdded, CustomerCreated, CustomerUpdated, InteractionCreated
 from callcenter.records.database import UnitOfWork
 from callcenter.records.errors import NotFound, RecordError
 from callcenter.records.interactions import append_events

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from callcenter.events import ContactPointAdded, CustomersMerged, CustomerUpdated, EventBus
+from callcenter.runtime.events import ContactPointAdded, CustomersMerged, CustomerUpdated, EventBus
 from callcenter.records.model import Customer
 
 Point = tuple[str, str]

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from callcenter.events import ContactPointAdded, CustomerCreated, CustomersMerged, CustomerUpdated
+from callcenter.runtime.events import ContactPointAdded, CustomerCreated, CustomersMerged, CustomerUpdated
 from callcenter.records.database import UnitOfWork
 from callcenter.records.errors import Conflict, NotFound
 from callcenter.records.model import ContactPoint, Customer

@@ -31,7 +31,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from callcenter.events import DomainEvent, EventBus
+from callcenter.runtime.events import DomainEvent, EventBus
 from callcenter.records.ids import IdSource
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
-from callcenter.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged
+from callcenter.runtime.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.records.customers import resolve_id
 from callcenter.records.database import UnitOfWork
 from callcenter.records.errors import InvalidInput, NotFound, RecordError

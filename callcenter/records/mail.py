@@ -35,8 +35,8 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.clock import Clock
-from callcenter.events import DomainEvent
+from callcenter.runtime.clock import Clock
+from callcenter.runtime.events import DomainEvent
 from callcenter.records import interactions
 from callcenter.records.database import Database, UnitOfWork
 from callcenter.records.errors import InvalidInput, NotFound

@@ -49,8 +49,8 @@ from typing import Any, Mapping, Protocol, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from callcenter.clock import Clock
-from callcenter.lifecycle import FINAL_STATES, Step, can, transition
+from callcenter.runtime.clock import Clock
+from callcenter.dispatch.lifecycle import FINAL_STATES, Step, can, transition
 from callcenter.records import customers, interactions
 from callcenter.records.batching import Coalescer, each_in_savepoint
 from callcenter.records.database import UnitOfWork

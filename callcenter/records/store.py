@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records import audit, customers, interactions, validate
 from callcenter.records.admissions import Admitted, ContactWrite, admit_contacts
 from callcenter.records.batching import Coalescer

@@ -1,6 +1,6 @@
 """Reads for the rebuild on start: every unfinished interaction, in bulk, as plain tuples.
 
-The routing core is an index of the record; after a restart :mod:`callcenter.recovery` rebuilds
+The routing core is an index of the record; after a restart :mod:`callcenter.dispatch.recovery` rebuilds
 it from what these functions return. They run on a database thread inside the read
 transaction the database opened (``await db.read(fn, ...)``) and are built for volume: one
 query each, only the columns routing needs, JSON fields picked out by the database, and

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from callcenter.auth import passwords
 from callcenter.auth.policy import check_password
 from callcenter.auth.sessions import ROLES
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.errors import Conflict, InvalidInput, NotFound
 from callcenter.records.schema import agents, api_tokens, users, web_sessions
 
@@ -453,13 +453,13 @@ def _read_password(args: Any, stdin: Any, stderr: Any) -> str | None:
 
 def _with_store(url: str, action: Callable[[UserStore], Any]) -> int:
     """Run ``action(store)`` (a coroutine) on a reactor with a started database; its result is the status."""
-    from callcenter.reactor import install_asyncio_reactor
+    from callcenter.runtime.reactor import install_asyncio_reactor
 
     install_asyncio_reactor()
     from twisted.internet import reactor
     from twisted.internet.defer import ensureDeferred
 
-    from callcenter.events import EventBus
+    from callcenter.runtime.events import EventBus
     from callcenter.records.database import Database
 
     db = Database(url, reactor, EventBus())

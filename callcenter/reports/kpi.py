@@ -1,6 +1,6 @@
 """Every contact-center figure, defined once, from queue legs and agents' state history (pure).
 
-The dashboard (:mod:`callcenter.livestats`), the report pages and their CSV, the charts, the
+The dashboard (:mod:`callcenter.reports.livestats`), the report pages and their CSV, the charts, the
 daily summary and ``/metrics`` all count with :class:`Tally` and derive with the functions
 below; ``docs/reports.md`` gives each definition with a worked example. A leg
 (:class:`~callcenter.reports.legs.Leg`) counts in the interval, queue, channel and agent
@@ -181,7 +181,7 @@ def occupancy(busy_seconds: float, staffed_seconds: float) -> float | None:
 
 class Tally:
     """The mutable counts of one group while legs are added; also today's live counters
-    (:mod:`callcenter.livestats`) and the lifetime counters of ``/metrics``."""
+    (:mod:`callcenter.reports.livestats`) and the lifetime counters of ``/metrics``."""
 
     __slots__ = _COUNTS + ("max_wait",)
 

@@ -23,7 +23,7 @@ waits in a queue for an agent like any contact.
 
 :func:`legs_of` is the one derivation; the reports read the log from the record
 (:mod:`callcenter.records.reporting`) and today's live figures from the committed writes
-(:mod:`callcenter.livestats`) and both call it, so both see the same legs.
+(:mod:`callcenter.reports.livestats`) and both call it, so both see the same legs.
 """
 
 from __future__ import annotations

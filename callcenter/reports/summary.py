@@ -151,7 +151,7 @@ def next_send_time(now: datetime, send_at: time, tz: ZoneInfo) -> datetime:
 class DailySummarySchedule:
     """Sends the previous local day's summary every day at ``summary_send_at``.
 
-    ``clock`` is a :class:`callcenter.clock.Clock`; ``settings()`` returns the settings in
+    ``clock`` is a :class:`callcenter.runtime.clock.Clock`; ``settings()`` returns the settings in
     force (read at each sending, so a reload applies from the next one); ``send`` is the
     injected async sender. Nothing is sent while the summary is disabled. A failed sending
     is logged and the next day's goes as usual. :attr:`sent` lists the days sent so far.

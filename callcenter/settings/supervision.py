@@ -116,7 +116,7 @@ def read_supervision(root: Node | None, checker: Checker, queue_names: frozenset
 
 def _figures(e: dict[str, Node], checker: Checker, base: SupervisionSettings) -> dict[str, object]:
     """The keys of the figures (docs/reports.md) and of /metrics' access."""
-    from callcenter.metrics import InvalidMetricsAccess, MetricsAccess
+    from callcenter.reports.metrics import InvalidMetricsAccess, MetricsAccess
     from callcenter.reports.kpi import SERVICE_LEVELS
 
     values: dict[str, object] = {}

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import yaml
 
-from callcenter.health import HealthCheck
+from callcenter.runtime.health import HealthCheck
 from callcenter.records.errors import Conflict, InvalidContact, InvalidInput, NotFound
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi, JsonResponse
 from callcenter.web import notes

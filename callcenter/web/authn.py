@@ -56,7 +56,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from callcenter.auth.ratelimit import Rate, RateLimiter
 from callcenter.auth.sessions import ROLES, Session, SessionStore, csrf_ok, token_key
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.errors import NotFound
 from callcenter.records.users import SignIn, token_hash
 from callcenter.web.jsonapi import ApiError, ApiRequest

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from callcenter.lifecycle import IllegalTransition
-from callcenter.switchboard import InvalidState, NotYours, Switchboard
+from callcenter.dispatch.lifecycle import IllegalTransition
+from callcenter.dispatch.switchboard import InvalidState, NotYours, Switchboard
 from callcenter.web import notes
 from callcenter.web.jsonapi import ApiError, ApiRequest, FileResponse, JsonApi
 from callcenter.web.serialize import to_json
@@ -60,7 +60,7 @@ class DesktopApi:
 
     def __init__(self, switchboard: Switchboard, store: Any, principal: PrincipalOf,
                  email: Callable[[], Any] | None = None) -> None:
-        """``email()`` returns the mail flow (:class:`callcenter.mailflow.MailFlow`), or None
+        """``email()`` returns the mail flow (:class:`callcenter.intake.email.MailFlow`), or None
         when there is no email channel; it is asked on each request (it is built later)."""
         self._board = switchboard
         self._store = store

@@ -56,7 +56,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 
 log = Logger(namespace="callcenter.web.push")
 

@@ -149,7 +149,7 @@ class ReportsResource(Resource):
     ``reader`` has ``async legs(start, end)`` and ``async spans(start, end)`` (a
     :class:`~callcenter.records.reporting.ReportingReader`);
     ``settings()`` returns the settings in force (queues, targets, time zone, short-abandon
-    threshold); ``clock`` (:class:`callcenter.clock.Clock`) says what "today" is;
+    threshold); ``clock`` (:class:`callcenter.runtime.clock.Clock`) says what "today" is;
     ``authorize(request)`` is the access check the integrator supplies; ``csrf_for(request)``
     and ``principal_of(request)`` (the principal ``authorize`` found) fill the page header.
     """

@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Awaitable, Callable
 
-from callcenter.metrics import MetricsRegistry, register_kpi_metrics
-from callcenter.switchboard import InvalidState, Switchboard
+from callcenter.reports.metrics import MetricsRegistry, register_kpi_metrics
+from callcenter.dispatch.switchboard import InvalidState, Switchboard
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi, JsonResponse
 from callcenter.web.serialize import to_json
 from routing import RoutingError
@@ -28,7 +28,7 @@ def snapshot(board: Switchboard, clock: Any, monitor: Any = None) -> dict[str, A
     """Everything the live dashboard shows, JSON-ready: per queue its waiting count, longest
     wait, target, agents by state and today's figures; the waiting work in order with its
     score parts and channel; the active alerts of ``monitor`` (an
-    :class:`~callcenter.alerting.AlertMonitor`, if any); every agent with time in state."""
+    :class:`~callcenter.reports.alerting.AlertMonitor`, if any); every agent with time in state."""
     now = clock.now()
     by_queue = board.waiting_by_queue(now)
     waiting = [view for views in by_queue.values() for view in views]

@@ -40,7 +40,7 @@ from twisted.internet.threads import blockingCallFromThread, deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.sink import MailEnvelope, MailRejected, MailSink
 
 log = Logger(namespace="channels.email.imap")

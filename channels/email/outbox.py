@@ -19,7 +19,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.relay import SendFailure
 
 log = Logger(namespace="channels.email.outbox")

@@ -4,7 +4,7 @@ This is the one module that crosses from Twisted to asyncio: :meth:`SmtpRelay.se
 Twisted-side coroutine that awaits aiosmtplib through
 ``Deferred.fromFuture(asyncio.ensure_future(coro))``. That bridge works only under Twisted's
 asyncio reactor (the server installs it); :class:`SmtpRelay` checks the reactor when built
-and raises :class:`callcenter.reactor.WrongReactor` otherwise, instead of hanging later.
+and raises :class:`callcenter.runtime.reactor.WrongReactor` otherwise, instead of hanging later.
 
 Failures are sorted for the outbox: :class:`SendFailure` carries ``permanent`` (a 5xx reply
 to the sender or every recipient, or to the data) or transient (4xx, connection refused or
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import aiosmtplib
 from twisted.internet.defer import Deferred
 
-from callcenter.reactor import require_asyncio_reactor
+from callcenter.runtime.reactor import require_asyncio_reactor
 
 
 @dataclass(frozen=True)

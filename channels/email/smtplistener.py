@@ -49,7 +49,7 @@ from twisted.mail import smtp
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.sink import MailEnvelope, MailReceipt, MailRejected, MailSink
 
 log = Logger(namespace="channels.email.smtp")

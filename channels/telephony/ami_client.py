@@ -26,7 +26,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.telephony.ami_protocol import (
     DEFAULT_MAX_LINE,
     AmiFrameParser,

@@ -26,7 +26,7 @@ from twisted.internet.endpoints import connectProtocol
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.telephony.ami_client import (
     DEFAULT_ACTION_TIMEOUT,
     AmiActionError,

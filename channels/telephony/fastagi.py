@@ -37,7 +37,7 @@ from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamSer
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.telephony.agi_protocol import (
     AgiCommandError,
     AgiDeadChannel,

@@ -36,7 +36,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.settings.model import FormSettings
 from channels.webform.bodies import BodyError, RawForm, is_json, parse_body
 from channels.webform.fields import CleanForm, FieldError, validate_form

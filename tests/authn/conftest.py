@@ -8,7 +8,7 @@ import pytest
 from twisted.internet import task
 
 from callcenter.auth.passwords import ScryptCost
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.users import UserStore
 
 T0 = 1_772_355_600.0  # 2026-03-01 09:00 UTC

@@ -9,7 +9,7 @@ from twisted.web.resource import Resource
 
 from callcenter.auth.ratelimit import Rate
 from callcenter.auth.sessions import SessionStore
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.web.authn import Authenticator
 from callcenter.web.jsonapi import ApiRequest, JsonApi
 from callcenter.web.push import PushHub, PushResource

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from callcenter.auth.passwords import ScryptCost, hash_password
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.errors import Conflict, InvalidInput, NotFound
 from callcenter.records.schema import agents, api_tokens, users as users_table
 from callcenter.records.users import LAST_USED_GRANULARITY, UserStore, token_hash

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.routing_rules import closed_action, queue_open
+from callcenter.dispatch.routing_rules import closed_action, queue_open
 from callcenter.settings import load_settings
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config"

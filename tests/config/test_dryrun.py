@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from callcenter.dryrun import NO_LIVE_STATE, dry_run, route_main
+from callcenter.dispatch.dryrun import NO_LIVE_STATE, dry_run, route_main
 from callcenter.settings import load_settings
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config"
@@ -61,7 +61,7 @@ def test_bad_configuration_exits_1_with_its_errors(tmp_path, config_dir):
 def test_dry_run_explains_eligibility_with_the_routing_core():
     """The admin API's dry run gives the core the rule's queue, priority and tier bonus; with every
     agent available the report says who is eligible and why the others are not."""
-    from callcenter.routing_setup import all_available_router
+    from callcenter.dispatch.routing_setup import all_available_router
 
     settings = load_settings(SHIPPED)
     report = dry_run(settings, all_available_router(settings),

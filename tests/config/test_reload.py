@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.reload import ConfigReloader, needs_restart
+from callcenter.runtime.reload import ConfigReloader, needs_restart
 from callcenter.settings import load_settings
 from tests.telephony.logcapture import captured_log
 
@@ -39,7 +39,7 @@ def test_changed_secrets_are_reported_as_needing_a_restart_and_never_shown(run, 
     channels.write_text(text)
     queues = shipped_copy / "queues.yaml"
     queues.write_text(queues.read_text().replace("offer_timeout: 20s", "offer_timeout: 25s", 1))
-    with captured_log("callcenter.reload") as lines:
+    with captured_log("callcenter.runtime.reload") as lines:
         outcome = run(reloader.reload("it-admin"))
     assert outcome.applied and len(applied) == 1
     assert outcome.changes == ("queues.support: changed offer_timeout", "telephony.cti_token: changed",

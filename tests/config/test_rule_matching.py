@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.routing_rules import match_rule
+from callcenter.dispatch.routing_rules import match_rule
 from callcenter.settings import load_settings
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcenter.routing_setup import routing_config
+from callcenter.dispatch.routing_setup import routing_config
 
 
 def queues_with(wrap_up: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callcenter.events import DomainEvent, EventBus
+from callcenter.runtime.events import DomainEvent, EventBus
 
 
 @dataclass(frozen=True)

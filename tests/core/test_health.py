@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet.defer import ensureDeferred
 
-from callcenter.health import ChannelStatus, HealthCheck
+from callcenter.runtime.health import ChannelStatus, HealthCheck
 
 
 def run(coro):

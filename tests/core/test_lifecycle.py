@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.lifecycle import FINAL_STATES, IllegalTransition, State, Step, can, transition
+from callcenter.dispatch.lifecycle import FINAL_STATES, IllegalTransition, State, Step, can, transition
 
 
 def test_answered_call_walks_every_timestamp_in_order():

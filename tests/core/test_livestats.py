@@ -9,9 +9,9 @@ from typing import Any
 from twisted.internet import task
 from twisted.internet.defer import Deferred, ensureDeferred
 
-from callcenter.clock import Clock
-from callcenter.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
-from callcenter.livestats import LiveStats
+from callcenter.runtime.clock import Clock
+from callcenter.runtime.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
+from callcenter.reports.livestats import LiveStats
 from callcenter.reports.kpi import KpiRules, ServiceTarget
 from callcenter.reports.legs import ContactHeader, ContactHistory, LogEntry
 

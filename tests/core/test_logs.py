@@ -13,7 +13,7 @@ import pytest
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
-from callcenter.logs import chosen_format, event_as_json, event_as_text
+from callcenter.runtime.logs import chosen_format, event_as_json, event_as_text
 from tests.web.test_first_run import ROOT, read_until, serve_command, stop
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO |WARN |ERROR|CRITICAL) \S+  ")

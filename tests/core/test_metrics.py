@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.metrics import MetricsRegistry
+from callcenter.reports.metrics import MetricsRegistry
 
 
 def test_render_counters_and_gauges():
@@ -59,9 +59,9 @@ def test_kpi_counters_grow_across_midnight():
 
     from twisted.internet import task
 
-    from callcenter.clock import Clock
-    from callcenter.livestats import LiveStats
-    from callcenter.metrics import register_kpi_metrics
+    from callcenter.runtime.clock import Clock
+    from callcenter.reports.livestats import LiveStats
+    from callcenter.reports.metrics import register_kpi_metrics
     from callcenter.reports.kpi import KpiRules
     from callcenter.reports.legs import ContactHeader, ContactHistory, LogEntry
 

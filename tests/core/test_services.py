@@ -6,8 +6,8 @@ import pytest
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
-from callcenter.reactor import WrongReactor, require_asyncio_reactor
-from callcenter.services import CallbackService, OrderedMultiService, StartGate
+from callcenter.runtime.reactor import WrongReactor, require_asyncio_reactor
+from callcenter.runtime.services import CallbackService, OrderedMultiService, StartGate
 
 
 def test_children_stop_one_by_one_in_reverse():

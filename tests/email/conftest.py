@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from twisted.internet import task
 
-from callcenter.clock import Clock
-from callcenter.events import EventBus
-from callcenter.mailflow import MailFlow, MailFlowOptions
+from callcenter.runtime.clock import Clock
+from callcenter.runtime.events import EventBus
+from callcenter.intake.email import MailFlow, MailFlowOptions
 from callcenter.records.database import Database
 from callcenter.records.mail import MailStore
 from callcenter.records.store import RecordStore
-from callcenter.routing_rules import match_rule
+from callcenter.dispatch.routing_rules import match_rule
 from callcenter.settings import load_settings
 from tests.conftest import run_on_reactor
 

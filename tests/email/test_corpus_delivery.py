@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from twisted.internet import reactor
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.bounces import parse_bounce
 from channels.email.loopguard import is_automatic
 from channels.email.parsing import ParsedMessage, parse_message

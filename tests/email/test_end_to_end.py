@@ -8,8 +8,8 @@ import smtplib
 import pytest
 from twisted.internet import reactor, task
 
-from callcenter.clock import Clock
-from callcenter.mailflow import _new_message
+from callcenter.runtime.clock import Clock
+from callcenter.intake.email import _new_message
 from channels.email.imappoller import ImapConfig, ImapPollerService
 from channels.email.outbox import OutboxSenderService
 from channels.email.parsing import parse_message

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from twisted.internet import reactor
 
-from callcenter.clock import Clock
-from callcenter.health import ChannelStatus, HealthCheck
+from callcenter.runtime.clock import Clock
+from callcenter.runtime.health import ChannelStatus, HealthCheck
 from channels.email.outbox import OutboxSenderService
 from channels.email.relay import RelayConfig, SmtpRelay
 from channels.email.sink import MailEnvelope

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from twisted.internet import reactor, task
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.imappoller import ImapConfig, ImapPollerService
 from channels.email.sink import MailEnvelope, MailReceipt, MailRejected
 from tests.email.dovecot import PASSWORD, USER, PrivateDovecot

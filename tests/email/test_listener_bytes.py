@@ -12,7 +12,7 @@ import socket
 import pytest
 from twisted.internet import reactor
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.smtplistener import SmtpListenerService
 from tests.email.test_smtp_listener import RecordingSink
 

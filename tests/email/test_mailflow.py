@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from twisted.internet.defer import Deferred
 
-from callcenter.mailflow import humanize_seconds
+from callcenter.intake.email import humanize_seconds
 from channels.email.sink import MailEnvelope
 from tests.email.conftest import FlowHarness
 
@@ -61,7 +61,7 @@ def test_redelivery_stores_nothing_twice(run, harness):
 
 def test_crash_after_storing_carries_on_without_duplicate(run, harness):
     """A message stored before a crash but never assigned is processed once when it comes again."""
-    from callcenter.mailflow import _new_message
+    from callcenter.intake.email import _new_message
     from channels.email.parsing import parse_message
 
     stored = run(harness.mail.store_message(_new_message(parse_message(mail()), SMTP)))
@@ -364,7 +364,7 @@ def test_a_large_message_is_parsed_in_the_pool_and_a_small_one_inline(run, sqlit
     stored and routed the same way."""
     from twisted.internet import reactor
 
-    from callcenter.mailflow import INLINE_PARSE_BYTES
+    from callcenter.intake.email import INLINE_PARSE_BYTES
     from channels.email.parsepool import ParsePool
     from tests.email.conftest import FlowHarness
 

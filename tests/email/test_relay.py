@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from twisted.internet import reactor
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.outbox import OutboxSenderService
 from channels.email.relay import RelayConfig, SendFailure, SmtpRelay
 from tests.email.smtp_peer import PASSWORD, USER, SmtpPeer, client_context, free_port, make_certificate

@@ -8,7 +8,7 @@ import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.sink import MailEnvelope, MailReceipt, MailRejected
 from channels.email.smtplistener import SmtpListenerService
 

@@ -12,7 +12,7 @@ from twisted.internet.task import Clock as TaskClock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from channels.email.smtplistener import SmtpListenerFactory
 from tests.email.test_smtp_listener import RecordingSink
 

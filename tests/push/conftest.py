@@ -9,7 +9,7 @@ import pytest
 from twisted.internet import task
 from twisted.web.resource import Resource
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.web.authn import Principal
 from callcenter.web.push import PushHub, PushResource
 from callcenter.web.site import HttpService

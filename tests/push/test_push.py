@@ -7,7 +7,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
 from callcenter.web.push import PushHub, topics_for, agent_topic
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from tests.push.conftest import PEOPLE, make_server, stop_server
 from tests.push.sse import open_stream
 

@@ -10,7 +10,7 @@ from twisted.web.resource import Resource
 from twisted.web.pages import notFound
 
 import callcenter.web
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.web.authn import Principal
 from callcenter.web.push import PushHub, PushResource
 from callcenter.web.site import HttpService

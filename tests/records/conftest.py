@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet import task
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.store import RecordStore
 from tests.records.helpers import T0
 

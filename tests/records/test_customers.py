@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.events import ContactPointAdded, CustomerCreated, CustomerUpdated
+from callcenter.runtime.events import ContactPointAdded, CustomerCreated, CustomerUpdated
 from callcenter.records import customers as C
 from callcenter.records.errors import Conflict, InvalidContact, InvalidInput, NotFound
 
@@ -117,7 +117,7 @@ def test_configured_tiers_replace_the_defaults(run, database):
     """A store built with its own tier list accepts those tiers only, the first as default."""
     from twisted.internet import task
 
-    from callcenter.clock import Clock
+    from callcenter.runtime.clock import Clock
     from callcenter.records.store import RecordStore
 
     s = RecordStore(database, Clock(task.Clock()), "US", tiers=("standard", "vip"))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from twisted.internet.defer import ensureDeferred
 
-from callcenter.events import DomainEvent
+from callcenter.runtime.events import DomainEvent
 from callcenter.records.database import DatabaseStopped
 from callcenter.records.schema import agents
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from twisted.internet.defer import gatherResults, ensureDeferred
 
-from callcenter.events import InteractionEventAppended, InteractionStateChanged
+from callcenter.runtime.events import InteractionEventAppended, InteractionStateChanged
 from callcenter.records.errors import InvalidInput, NotFound
 
 from .helpers import T0, at

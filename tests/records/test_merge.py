@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.events import CustomersMerged
+from callcenter.runtime.events import CustomersMerged
 from callcenter.records import customers as C
 from callcenter.records.errors import Conflict, NotFound
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from twisted.internet import reactor as global_reactor
 
-from callcenter.metrics import InvalidMetricsAccess, MetricsAccess
+from callcenter.reports.metrics import InvalidMetricsAccess, MetricsAccess
 from tests.support.http import http_request
 from tests.support.steppedtime import SteppedTimeReactor
 from tests.web.conftest import make_app  # noqa: F401 - the fixture

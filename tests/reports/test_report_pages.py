@@ -12,7 +12,7 @@ import pytest
 from twisted.internet import reactor, task
 from twisted.web.resource import Resource
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.reporting import ReportingReader
 from callcenter.settings import load_settings
 from callcenter.web.reports import ReportsResource

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from twisted.internet import task
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.reporting import ReportingReader
 from callcenter.reports.kpi import KpiRules, ServiceTarget
 from callcenter.reports.summary import (

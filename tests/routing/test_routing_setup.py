@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.routing_rules import match_rule
-from callcenter.routing_setup import all_available_router, interaction_spec, routing_config
+from callcenter.dispatch.routing_rules import match_rule
+from callcenter.dispatch.routing_setup import all_available_router, interaction_spec, routing_config
 from callcenter.settings import load_settings
 from tests.routing.helpers import offers
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from callcenter.intake.contact import Contact
 from callcenter.intake.pipeline import Admission, IntakePipeline
-from callcenter.routing_setup import interaction_spec, routing_config
-from callcenter.switchboard import Switchboard
+from callcenter.dispatch.routing_setup import interaction_spec, routing_config
+from callcenter.dispatch.switchboard import Switchboard
 from routing import Router
 
 

@@ -9,8 +9,8 @@ from email.message import EmailMessage
 import pytest
 from twisted.internet import reactor
 
-from callcenter.mailflow import _new_message
-from callcenter.recovery import Recovery, mail_resumer
+from callcenter.intake.email import _new_message
+from callcenter.dispatch.recovery import Recovery, mail_resumer
 from channels.email.parsing import parse_message
 from channels.email.sink import MailEnvelope
 from channels.webform.submission import FormSubmission

@@ -19,8 +19,8 @@ import pytest
 from twisted.internet import task
 from twisted.web.resource import Resource
 
-from callcenter.clock import Clock
-from callcenter.events import EventBus
+from callcenter.runtime.clock import Clock
+from callcenter.runtime.events import EventBus
 from callcenter.intake.webform import FormFlow
 from callcenter.records.database import Database
 from callcenter.records.model import Interaction

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from twisted.internet import task
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.intake.webform import FormFlow, store_blob
 from callcenter.records.store import RecordStore
 from callcenter.settings import load_settings

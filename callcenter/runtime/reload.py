@@ -26,7 +26,7 @@ from twisted.logger import Logger
 
 from callcenter.settings import ConfigErrors, diff_settings, load_settings
 
-log = Logger(namespace="callcenter.reload")
+log = Logger(namespace="callcenter.runtime.reload")
 
 
 # The sections the running server puts in force at a reload (the routing core, forms, alerts,

@@ -15,9 +15,9 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from callcenter.reports.alerts import AlertBoard, QueueSnapshot, thresholds_from_settings
-from callcenter.routing_rules import queue_open
+from callcenter.dispatch.routing_rules import queue_open
 
-log = Logger(namespace="callcenter.alerting")
+log = Logger(namespace="callcenter.reports.alerting")
 
 CHECK_EVERY = 5.0
 

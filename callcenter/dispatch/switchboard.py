@@ -20,13 +20,13 @@ from typing import Any, Awaitable, Callable, Mapping
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
-from callcenter.lifecycle import State, Step, transition
-from callcenter.routing_rules import RuleMatch, match_rule
+from callcenter.runtime.clock import Clock
+from callcenter.dispatch.lifecycle import State, Step, transition
+from callcenter.dispatch.routing_rules import RuleMatch, match_rule
 from callcenter.web.serialize import to_json
 from routing import UnknownInteraction
 
-log = Logger(namespace="callcenter.switchboard")
+log = Logger(namespace="callcenter.dispatch.switchboard")
 
 Publish = Callable[[str, str, Mapping[str, Any]], None]
 TIMELINE_IN_POP = 20
@@ -399,12 +399,12 @@ class Switchboard:
         """Call ``listener(iid, agent)`` when an offer expires or is withdrawn."""
         self._end_listeners.append(listener)
 
-    # --- rebuilding after a restart (callcenter.recovery) ---
+    # --- rebuilding after a restart (callcenter.dispatch.recovery) ---
 
     def restore(self, contacts: Any) -> None:
-        """Take back the unfinished work the record holds, before any traffic (see :mod:`callcenter.recovery`).
+        """Take back the unfinished work the record holds, before any traffic (see :mod:`callcenter.dispatch.recovery`).
 
-        Each contact (a :class:`callcenter.recovery.RestoredContact`) waits in line (``resume``),
+        Each contact (a :class:`callcenter.dispatch.recovery.RestoredContact`) waits in line (``resume``),
         is held by ``agent``, or is in ``agent``'s wrap-up; its ``step`` (an offer withdrawn, work
         an unknown agent held) is logged first. Raises what the routing core raises.
         """
@@ -468,7 +468,7 @@ class Switchboard:
         self._timer = None
 
     def _count(self, iid: int, event: str) -> None:
-        # Today's figures follow the record (callcenter.livestats observes every committed
+        # Today's figures follow the record (callcenter.reports.livestats observes every committed
         # write, counting contacts rather than offers); here finished work's routing data goes.
         if event in ("abandoned", "completed"):
             self._meta.pop(iid, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from callcenter.routing_rules import RuleMatch
+from callcenter.dispatch.routing_rules import RuleMatch
 from routing import AgentConfig, InteractionSpec, LadderStep, Member, Policy, QueueConfig, Router, RoutingConfig
 
 BLOCKING_CHANNELS = frozenset({"voice"})

@@ -18,7 +18,7 @@
    ``on_new_interaction(interaction, MailRouting)``, a reply to open work with
    ``on_customer_reply(interaction)``, and wakes the outbox when an acknowledgement was
    queued. A crash between the commit and the announcement leaves an interaction in
-   ``new``, which the rebuild on start routes (:mod:`callcenter.recovery`).
+   ``new``, which the rebuild on start routes (:mod:`callcenter.dispatch.recovery`).
 
 Nothing accepted stays invisible: a message from an unknown, odd or missing sender gets a
 provisional (or anonymous) customer; an unreadable one becomes an interaction in the
@@ -50,7 +50,7 @@ from typing import Any, Awaitable, Callable, Mapping
 from sqlalchemy.exc import IntegrityError
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
+from callcenter.runtime.clock import Clock
 from callcenter.records.errors import InvalidContact, NotFound
 from callcenter.records.mail import MailStore, NewAttachment, NewMessage, NewOutgoing, OutboxItem
 from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, MailIngest, Sender
@@ -65,7 +65,7 @@ from channels.email.quoting import split_quoted
 from channels.email.sink import MailEnvelope, MailReceipt
 from channels.email.threading import DEFAULT_PREFIX, find_reference, tag_subject, thread_keys
 
-log = Logger(namespace="callcenter.mailflow")
+log = Logger(namespace="callcenter.intake.email")
 
 CLOSED_POLICIES = ("reopen", "new-linked")
 

@@ -6,9 +6,9 @@ local midnight in the site's time zone, derived by the same function
 (:func:`callcenter.reports.legs.legs_of`) from the same log:
 
 - **live**: every committed write publishes its log entries
-  (:class:`~callcenter.events.InteractionEventAppended`, with their details) and the row as it
-  now stands (:class:`~callcenter.events.InteractionCreated`,
-  :class:`~callcenter.events.InteractionStateChanged`); the contact's legs are derived again
+  (:class:`~callcenter.runtime.events.InteractionEventAppended`, with their details) and the row as it
+  now stands (:class:`~callcenter.runtime.events.InteractionCreated`,
+  :class:`~callcenter.runtime.events.InteractionStateChanged`); the contact's legs are derived again
   and replace what it counted before;
 - **on start**: :meth:`LiveStats.recompute` reads today's contact histories with the reports'
   query. Writes committed while it reads are held and applied after it, in order; an entry
@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred
 
-from callcenter.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
+from callcenter.runtime.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.reports import kpi
 from callcenter.reports.kpi import KpiRules, Tally
 from callcenter.reports.legs import ContactHeader, ContactHistory, Leg, LogEntry, header_of, legs_of
@@ -117,7 +117,7 @@ class _Contact:
 class LiveStats:
     """Today's counters; ``bus`` (when given) feeds them with every committed write.
 
-    ``clock`` (a :class:`callcenter.clock.Clock`) makes the day roll over at local midnight
+    ``clock`` (a :class:`callcenter.runtime.clock.Clock`) makes the day roll over at local midnight
     once :meth:`start` is called; ``state_log`` (with ``record(agent, state, reason, at)``)
     stores agents' state changes.
     """

@@ -151,7 +151,7 @@ KPI_COUNTERS: tuple[tuple[str, str, str], ...] = (
 
 
 def register_kpi_metrics(registry: MetricsRegistry, stats: Any, queues: Callable[[], Iterable[str]]) -> None:
-    """Expose ``stats`` (a :class:`callcenter.livestats.LiveStats`) on ``registry``.
+    """Expose ``stats`` (a :class:`callcenter.reports.livestats.LiveStats`) on ``registry``.
 
     Counters by queue and channel come from :meth:`LiveStats.lifetime` (never reset at
     midnight); the gauge ``callcenter_queue_service_level_today`` is today's service level of

@@ -8,7 +8,7 @@ bonus and the requirements ladder. Eligibility of agents comes from the routing 
 states, so it builds a router in which every configured agent is logged in and available,
 and says so.
 
-The interaction file is a JSON object with the keys of :mod:`callcenter.routing_rules`
+The interaction file is a JSON object with the keys of :mod:`callcenter.dispatch.routing_rules`
 plus an optional ``at`` (ISO 8601 instant with offset) used for business hours.
 """
 
@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
-from callcenter.routing_rules import closed_action, match_rule, queue_open
+from callcenter.dispatch.routing_rules import closed_action, match_rule, queue_open
 from callcenter.settings import ConfigErrors, Settings, load_settings
 
 NO_LIVE_STATE = ("every configured agent is assumed logged in and available: "
@@ -74,7 +74,7 @@ def dry_run(settings: Settings, router: Any, interaction: Mapping[str, Any], now
     if not is_open and channel in ("voice", "email", "webform"):
         result["closed_action"] = dataclasses.asdict(closed_action(queue, channel))
     if router is not None:
-        from callcenter.routing_setup import interaction_spec
+        from callcenter.dispatch.routing_setup import interaction_spec
 
         spec = interaction_spec(settings, match, iid=0, channel=channel or "voice", tier=match.tier,
                                 virtual_start=now.timestamp(), language=interaction.get("language"),
@@ -171,13 +171,13 @@ def route_main(config_dir: Path, interaction_json: Path, out: TextIO,
 def _current_time() -> dt.datetime:
     from twisted.internet import reactor
 
-    from callcenter.clock import Clock
+    from callcenter.runtime.clock import Clock
 
     return Clock(reactor).utcnow()  # type: ignore[arg-type]
 
 
 def _default_router_factory() -> Callable[[Settings], Any] | None:
     """The routing core's all-agents-available router builder."""
-    from callcenter.routing_setup import all_available_router
+    from callcenter.dispatch.routing_setup import all_available_router
 
     return all_available_router

@@ -3,7 +3,7 @@
 The database is probed on each request; channels report their own state synchronously
 (``disabled``, ``starting``, ``up``, ``down``) through a callable registered at wiring time.
 The server is ``recovering`` while it rebuilds the routing core from the record on start
-(:mod:`callcenter.recovery`), then ``ok`` when the database answers and no enabled channel is
+(:mod:`callcenter.dispatch.recovery`), then ``ok`` when the database answers and no enabled channel is
 down, ``degraded`` when the database answers but an enabled channel is down, ``down`` when the
 database does not.
 """

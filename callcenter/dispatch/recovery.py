@@ -2,7 +2,7 @@
 
 The record is the truth; the routing core is an in-memory index of it. :class:`Recovery` runs
 once when the server starts, after the database and before every listener (a
-:class:`~callcenter.services.StartGate`), while ``/health`` says ``recovering``:
+:class:`~callcenter.runtime.services.StartGate`), while ``/health`` says ``recovering``:
 
 - every unfinished email and form goes back in line with its original virtual start (its
   ``queued_at``), in the queue and at the priority its log says it reached (supervisor moves,
@@ -35,8 +35,8 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
-from callcenter.clock import Clock
-from callcenter.lifecycle import State, Step
+from callcenter.runtime.clock import Clock
+from callcenter.dispatch.lifecycle import State, Step
 from callcenter.records.model import Interaction
 from callcenter.records.unfinished import (
     PlaceChange,
@@ -47,11 +47,11 @@ from callcenter.records.unfinished import (
     unfinished_interactions,
     unfinished_records,
 )
-from callcenter.routing_rules import RuleMatch, match_rule, rule_match
-from callcenter.routing_setup import interaction_spec
+from callcenter.dispatch.routing_rules import RuleMatch, match_rule, rule_match
+from callcenter.dispatch.routing_setup import interaction_spec
 from routing import InteractionSpec, Resume
 
-log = Logger(namespace="callcenter.recovery")
+log = Logger(namespace="callcenter.dispatch.recovery")
 
 CALL_CHANNELS = ("voice",)
 AUDIT_ACTION = "server.recovered"
@@ -101,7 +101,7 @@ class RecoveryReport:
 
 
 class Recovery:
-    """Rebuilds ``board`` (a :class:`~callcenter.switchboard.Switchboard`) from ``database``.
+    """Rebuilds ``board`` (a :class:`~callcenter.dispatch.switchboard.Switchboard`) from ``database``.
 
     ``store`` writes the audit entry and reads stuck interactions; ``resume_mail(stored)``
     hands an orphaned message to the mail flow (returns its interaction id); ``forms()`` are
@@ -223,7 +223,7 @@ def mail_resumer(accept_mail: Callable[[bytes, Any], Awaitable[Any]]) -> ResumeM
 
 class _Specs:
     """Routing specs for many rows: what a rule, queue, priority and tier give is worked out once
-    (:func:`~callcenter.routing_setup.interaction_spec`), each row adds only its own fields."""
+    (:func:`~callcenter.dispatch.routing_setup.interaction_spec`), each row adds only its own fields."""
 
     def __init__(self, settings: Any) -> None:
         self._settings = settings

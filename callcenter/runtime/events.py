@@ -16,7 +16,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from twisted.logger import Logger
 
-log = Logger(namespace="callcenter.events")
+log = Logger(namespace="callcenter.runtime.events")
 
 E = TypeVar("E", bound="DomainEvent")
 
