@@ -4,15 +4,14 @@ history folded, and the agent downloads its attachment under its own name."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from tests.support.browser import run_in_chromium
 from tests.web.test_desktop_browser import PASSWORD, base, log_in
+from tests.support.webpages import SHOTS
 from tests.web.test_desktop_email import PDF, customer_mail, deliver
 
-SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def test_the_thread_is_newest_first_folded_and_the_attachment_downloads(app, run
     """Alice accepts Mei's email: our acknowledgement sits above Mei's message, the quoted history is
     folded until clicked, and the PDF downloads byte for byte under its Chinese name."""
     url = base(app)
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
 
     async def scenario(context):
         from playwright.async_api import expect
