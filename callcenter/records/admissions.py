@@ -30,11 +30,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from callcenter.runtime.events import ContactPointAdded, CustomerCreated, CustomerUpdated, InteractionCreated
+from callcenter.records.batching import together_else_each
 from callcenter.records.database import UnitOfWork
-from callcenter.records.errors import NotFound, RecordError
+from callcenter.records.errors import NotFound
 from callcenter.records.interactions import append_events
 from callcenter.records.model import Interaction
 from callcenter.records.schema import contact_points, customers, interactions
@@ -91,22 +91,7 @@ def admit_contacts(conn: Connection, uow: UnitOfWork, requests: Sequence[Contact
     An outcome is :class:`Admitted`, or the record error / integrity error that contact met
     (then nothing of it is stored; the others are).
     """
-    events_before = len(uow.events)
-    try:
-        with conn.begin_nested():
-            return list(_admit_all(conn, uow, requests))
-    except (RecordError, IntegrityError):
-        del uow.events[events_before:]
-    outcomes: list[Admitted | Exception] = []
-    for request in requests:
-        mark = len(uow.events)
-        try:
-            with conn.begin_nested():
-                outcomes.extend(_admit_all(conn, uow, [request]))
-        except (RecordError, IntegrityError) as error:
-            del uow.events[mark:]
-            outcomes.append(error)
-    return outcomes
+    return together_else_each(conn, uow, _admit_all, requests)
 
 
 def _admit_all(conn: Connection, uow: UnitOfWork, requests: Sequence[ContactWrite]) -> list[Admitted]:

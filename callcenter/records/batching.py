@@ -92,3 +92,23 @@ def each_in_savepoint(conn: Any, uow: Any, fn: Callable[..., Any], requests: Seq
             del uow.events[events_before:]
             outcomes.append(error)
     return outcomes
+
+
+def together_else_each(conn: Any, uow: Any, fn: Callable[[Any, Any, Sequence[Any]], list[Any]],
+                       requests: Sequence[Any], together: bool = True) -> list[Any]:
+    """Run the batch function ``fn(conn, uow, requests)`` on every request at once, in one
+    savepoint; if that meets a record error or a unique constraint (or ``together`` is False),
+    run it on each request alone in its own savepoint, so only the bad ones get their error as
+    their outcome and the others commit together."""
+    from sqlalchemy.exc import IntegrityError
+
+    from callcenter.records.errors import RecordError
+
+    if together:
+        mark = len(uow.events)
+        try:
+            with conn.begin_nested():
+                return list(fn(conn, uow, requests))
+        except (RecordError, IntegrityError):
+            del uow.events[mark:]
+    return each_in_savepoint(conn, uow, lambda c, u, request: fn(c, u, [request])[0], [(r,) for r in requests])

@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
 from callcenter.runtime.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.records.customers import resolve_id
+from callcenter.records.batching import together_else_each
 from callcenter.records.database import UnitOfWork
-from callcenter.records.errors import InvalidInput, NotFound, RecordError
+from callcenter.records.errors import InvalidInput, NotFound
 from callcenter.records.model import Interaction, InteractionEvent, TimelinePage
 from callcenter.records.schema import interaction_events, interactions
 
@@ -117,23 +117,8 @@ def update_states(conn: Connection, uow: UnitOfWork, requests: Sequence[StateReq
     in its own savepoint: only the bad one gets its error.
     """
     ids = [r[0] for r in requests]
-    if len(set(ids)) == len(ids):
-        mark = len(uow.events)
-        try:
-            with conn.begin_nested():
-                return list(_update_all(conn, uow, requests))
-        except (RecordError, IntegrityError):
-            del uow.events[mark:]
-    outcomes: list[Interaction | Exception] = []
-    for request in requests:
-        mark = len(uow.events)
-        try:
-            with conn.begin_nested():
-                outcomes.append(update_interaction_state(conn, uow, *request))
-        except (RecordError, IntegrityError) as error:
-            del uow.events[mark:]
-            outcomes.append(error)
-    return outcomes
+    # Changing one interaction twice in a batch depends on order: then one at a time.
+    return together_else_each(conn, uow, _update_all, requests, together=len(set(ids)) == len(ids))
 
 
 def _update_all(conn: Connection, uow: UnitOfWork, requests: Sequence[StateRequest]) -> list[Interaction]:
