@@ -78,6 +78,7 @@ class Switchboard:
         self._failed: dict[int, str] = {}                  # interaction id -> why delivery failed
         self._end_listeners: list[Callable[[int, str], None]] = []
         self._collecting: dict[int, list[tuple[str, str | None, Mapping[str, Any]]]] = {}
+        self._stopped = False
 
     # --- intake ---
 
@@ -446,13 +447,19 @@ class Switchboard:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._stopped:
+            return  # commands still running while the service stops arm nothing
         deadline = self.router.next_deadline()
         if deadline is not None:
             self._timer = self._clock.call_later(max(0.0, deadline - self._clock.now()), self.tick)
 
     def tick(self) -> None:
-        """Let time-driven decisions happen (offer expiry, ladder steps, overflow, wrap-up end)."""
-        self._timer = None
+        """Let time-driven decisions happen (offer expiry, ladder steps, overflow, wrap-up end).
+
+        Called by the armed timer, or directly (a test that moved time on): a timer still armed
+        is then cancelled by the re-arming, never left behind."""
+        if self._timer is not None and not self._timer.active():
+            self._timer = None  # it is this call: nothing to cancel
         self._run(self.router.tick)
 
     async def settled(self) -> None:
@@ -462,7 +469,8 @@ class Switchboard:
                 await d
 
     def stop(self) -> None:
-        """Cancel the timer (service stop)."""
+        """Cancel the timer and arm none again (service stop)."""
+        self._stopped = True
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
