@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callcenter.simulator import simulate_main
         return simulate_main(args.scenario, sys.stdout, sys.stderr, args.format, args.runs, args.seed, args.clone)
     if args.command == "user":
-        from callcenter.records.users import user_main
+        from callcenter.user_command import user_main
         return user_main(args, sys.stdin, sys.stdout, sys.stderr)
     if args.command == "demo-floor":
         from callcenter.demo import demo_main
