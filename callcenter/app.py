@@ -332,7 +332,7 @@ def _build_forms(app: Application, reactor: Any) -> None:
         form = board.settings.webform.forms.get((path.split(b"/") + [b""] * 3)[2].decode("utf-8", "replace"))
         return form.max_body_bytes if form is not None else settings.server.http_limits.max_body_bytes
 
-    app.http.limit_body(b"/forms", form_body_cap)
+    app.http.limit_body(b"/forms", form_body_cap, parsed_by_resource=True)
 
 
 def _form_secret(data_dir: Path) -> bytes:

@@ -72,10 +72,14 @@ class HttpService(Service):
         self._port = port
         self.listening: IListeningPort | None = None
 
-    def limit_body(self, prefix: bytes, max_bytes: BodyCap) -> None:
+    def limit_body(self, prefix: bytes, max_bytes: BodyCap, *, parsed_by_resource: bool = False) -> None:
         """Requests to ``prefix`` (a path, e.g. ``b"/login"``) and below take bodies of at most
-        ``max_bytes`` (or ``max_bytes(path)``) instead of the default ``limits.max_body_bytes``."""
+        ``max_bytes`` (or ``max_bytes(path)``) instead of the default ``limits.max_body_bytes``.
+        ``parsed_by_resource``: the resources there parse their bodies themselves, so Twisted does
+        not parse form bodies into ``request.args`` for them."""
         self._site.body_limits[prefix] = max_bytes
+        if parsed_by_resource:
+            self._site.own_body_prefixes.add(prefix)
 
     @property
     def address(self) -> tuple[str, int]:

@@ -260,3 +260,32 @@ def test_a_csrf_token_in_the_query_string_is_not_logged(site, clock):
     c.send(b"POST /echo?csrf_token=abc123&next=/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
     assert c.status() == 200
     assert "abc123" not in written.getvalue() and "/echo?csrf_token=<redacted>&next=/" in written.getvalue()
+
+
+class Args(Resource):
+    """Answers the names Twisted parsed into ``request.args`` and the body it left to read."""
+
+    isLeaf = True
+
+    def render(self, request):
+        return json.dumps({"args": sorted(k.decode() for k in request.args),
+                           "body": request.content.read().decode()}).encode()
+
+
+def test_a_path_whose_resource_parses_its_own_body_gets_no_form_parsing_from_twisted(clock):
+    """/forms parses its bodies itself, so only the query reaches request.args; elsewhere Twisted
+    still parses a posted form (the sign-in page reads its fields from request.args)."""
+    root = Resource()
+    root.putChild(b"forms", Args())
+    root.putChild(b"login", Args())
+    site = BoundedSite(root, LIMITS, ProxyTrust(), reactor=clock)
+    site.own_body_prefixes.add(b"/forms")
+    site.startFactory()
+    body = b"name=Ada&lang=fr"
+    for path, expected in ((b"/forms/contact?lang=en", ["lang"]), (b"/login?lang=en", ["lang", "name"])):
+        c = Connection(site, clock)
+        c.send(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        answer = json.loads(c.out.split(b"\r\n\r\n", 1)[1])
+        assert answer == {"args": expected, "body": body.decode()}
+        c.channel.connectionLost(None)
