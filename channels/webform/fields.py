@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from callcenter.records.errors import InvalidContact
-from callcenter.records.normalize import normalize_email, normalize_phone
+from callcenter.records.normalize import normalize_contact
 from callcenter.settings.model import FormField, FormSettings
 
 TRUE_WORDS = ("on", "true", "1", "yes")
@@ -141,10 +141,8 @@ def _value(spec: FormField, raw: Sequence[Any], region: str) -> Any:
     if len(text) > spec.max_length:
         raise _Invalid("too_long", max=spec.max_length)
     try:
-        if spec.type == "email":
-            text = normalize_email(text, spec.name)
-        elif spec.type == "phone":
-            text = normalize_phone(text, region, spec.name)
+        if spec.type in ("email", "phone"):  # remembered: customers write again from the same address
+            text = normalize_contact(spec.type, text, region, spec.name)
     except InvalidContact:
         raise _Invalid(f"invalid_{spec.type}") from None
     if spec.type == "select" and text not in {c.value for c in spec.choices}:
