@@ -120,7 +120,7 @@ class RecordStore:
         Its payload is checked against the document cap first (:class:`InvalidInput`).
         Raises the record error that contact met; nothing of it is stored then.
         """
-        validate.document("payload", write.fields.get("payload"), self._max_doc, optional=True)
+        validate.check_document("payload", write.fields.get("payload"), self._max_doc, optional=True)
         return await self._writes.submit("admit", write)
 
     async def find_or_create_customer(self, kind: str, raw: str) -> Customer:

@@ -68,8 +68,16 @@ def document(field: str, value: Any, max_bytes: int, *, optional: bool = False) 
 
     Returns a deep copy made through JSON, so later changes by the caller do not leak in.
     """
-    if value is None and optional:
-        return {}
+    return json.loads(_encoded(field, value, max_bytes)) if value is not None or not optional else {}
+
+
+def check_document(field: str, value: Any, max_bytes: int, *, optional: bool = False) -> None:
+    """Raise what :func:`document` would raise for ``value``, without making the copy."""
+    if value is not None or not optional:
+        _encoded(field, value, max_bytes)
+
+
+def _encoded(field: str, value: Any, max_bytes: int) -> str:
     if not isinstance(value, dict):
         raise InvalidInput(field, "must be a JSON object")
     try:
@@ -79,7 +87,7 @@ def document(field: str, value: Any, max_bytes: int, *, optional: bool = False) 
     size = len(encoded.encode("utf-8"))
     if size > max_bytes:
         raise InvalidInput(field, f"is {size} bytes serialized; the limit is {max_bytes}")
-    return json.loads(encoded)
+    return encoded
 
 
 def timestamp(field: str, value: Any, *, optional: bool = False) -> datetime | None:
