@@ -62,13 +62,14 @@ from callcenter.runtime.services import CallbackService, OrderedMultiService, St
 from callcenter.dispatch.switchboard import Switchboard
 from callcenter.web import notes
 from callcenter.web.api import build_api
-from callcenter.web.authn import LOGIN_MAX_BODY, Authenticator
+from callcenter.web.authn import Authenticator
 from callcenter.web.desktop import DesktopApi
 from callcenter.web.jsonapi import JsonApi
 from callcenter.web.mailreview import MailReviewApi, admin_pages
 from callcenter.web.pages import DashboardPage, DesktopPage, HomePage, home_of, page_environment, static_resource
 from callcenter.web.push import PushHub, PushResource
 from callcenter.web.reports import ReportsResource
+from callcenter.web.signin import LOGIN_MAX_BODY
 from callcenter.web.site import HttpService, RootResource
 from callcenter.web.supervision import SupervisionApi, collect_metrics, today_snapshot
 from channels.email.imappoller import ImapConfig, ImapPollerService

@@ -1,4 +1,4 @@
-"""Authenticated requests: login, logout, sessions, CSRF, API tokens and role guards.
+"""Who is asking: sessions, CSRF, API tokens, login rates and role checks (:class:`Authenticator`).
 
 Two ways in:
 
@@ -12,22 +12,22 @@ Two ways in:
   or their password changes; they are kept in the record (:mod:`callcenter.records.sessions`),
   so a restart of the server keeps everyone signed in, and a session the record no longer
   holds (``callcenter user disable`` or ``passwd`` run in another process) is refused.
-  The login form itself carries a pre-login token (double-submit cookie ``cc_login``) so
-  another site cannot log a browser into an attacker's account; a JSON login needs none,
-  since a cross-site page cannot send ``application/json`` without CORS.
+  The ``/login`` and ``/logout`` pages are :mod:`callcenter.web.signin`.
 - **Integrations** send ``Authorization: Bearer <token>`` (:meth:`UserStore.create_token`);
   no cookie, no CSRF. A presented but invalid token is a 401, never a fall-back to cookies.
 
 Login attempts are rate-limited per client address and per login (429 with ``Retry-After``);
 every attempt counts, so parallel guesses are capped too. Refusals: 401 JSON for API
 requests (with ``WWW-Authenticate: Bearer``), a 303 to ``/login?next=...`` for pages, 403 for
-a role that may not, 403 ``csrf_failed`` for a missing or wrong CSRF token.
+a role that may not, 403 ``csrf_failed`` for a missing or wrong CSRF token
+(:mod:`callcenter.web.guards` answers them; :mod:`callcenter.web.principal` has the
+:class:`~callcenter.web.principal.Principal` and :class:`~callcenter.web.principal.AuthError`).
 
 What the integrator uses: :meth:`Authenticator.principal_for` (async, the request's
-:class:`Principal` or None), :meth:`Authenticator.csrf_for`, :meth:`Authenticator.guard`
-for resources, :meth:`Authenticator.api_principal` / :meth:`Authenticator.api_guard` for
-:class:`~callcenter.web.jsonapi.JsonApi` handlers, and :meth:`Authenticator.resources` for
-``/login`` and ``/logout``.
+:class:`~callcenter.web.principal.Principal` or None), :meth:`Authenticator.csrf_for`,
+:meth:`Authenticator.guard` for resources, :meth:`Authenticator.api_principal` /
+:meth:`Authenticator.api_guard` for :class:`~callcenter.web.jsonapi.JsonApi` handlers, and
+:meth:`Authenticator.resources` for ``/login`` and ``/logout``.
 
 Long-lived responses (the ``/push`` streams) outlive the request that authenticated them, so
 they are checked again: :meth:`Authenticator.credential_of` names what signed a request in,
@@ -38,35 +38,32 @@ change, token revoked, session past its absolute lifetime, in this process or an
 
 from __future__ import annotations
 
-import hmac
-import json
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
-from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request
+from twisted.web.server import Request
 
 from callcenter.auth.ratelimit import Rate, RateLimiter
 from callcenter.auth.sessions import ROLES, Session, SessionStore, csrf_ok, token_key
 from callcenter.runtime.clock import Clock
 from callcenter.records.errors import NotFound
 from callcenter.records.users import SignIn, token_hash
-from callcenter.web.jsonapi import ApiError, ApiRequest
+from callcenter.web.guards import GuardedResource, request_header
+from callcenter.web.jsonapi import ApiRequest
+from callcenter.web.principal import AuthError, Principal, user_principal
+from callcenter.web.signin import CSRF_FIELD, LoginResource, LogoutResource
 
 log = Logger(namespace="callcenter.web.authn")
 
 SESSION_COOKIE = b"cc_session"
-LOGIN_COOKIE = b"cc_login"
 CSRF_HEADER = b"x-csrf-token"
-CSRF_FIELD = b"csrf_token"
 SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 # A session's last use is written to the record at most this often (seconds): enough for the
 # 8 h idle timeout to hold across a restart without a write per request.
@@ -75,29 +72,7 @@ DEFAULT_PER_IP = Rate(burst=20, per_second=1 / 6)
 DEFAULT_PER_LOGIN = Rate(burst=5, per_second=1 / 30)
 _ATTR = "_callcenter_principal"
 MAX_LOGIN_KEY = 100
-# The largest /login body the listener takes (a form or JSON with a login and a password).
-LOGIN_MAX_BODY = 64 * 1024
-_FORM_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 TEMPLATES = Path(__file__).parent / "templates"
-
-LABELS = {
-    "en": {"title": "Sign in", "login": "Login", "password": "Password", "submit": "Sign in",
-           "bad_credentials": "Wrong login or password.", "too_many": "Too many attempts. Try again in {s} s.",
-           "expired": "This form expired. Please try again.", "language": "中文", "other_lang": "zh-CN"},
-    "zh-CN": {"title": "登录", "login": "用户名", "password": "密码", "submit": "登录",
-              "bad_credentials": "用户名或密码错误。", "too_many": "尝试次数过多，请在 {s} 秒后重试。",
-              "expired": "表单已过期，请重试。", "language": "English", "other_lang": "en"},
-}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who makes a request: the user, their role, and the agent login they work as (or None)."""
-
-    user_id: int
-    login: str
-    role: str
-    agent: str | None
 
 
 @dataclass(frozen=True)
@@ -112,27 +87,6 @@ class StreamCredential:
     def key(self) -> str:
         """The session key or token hash, as :meth:`Authenticator.on_sign_out` listeners get it."""
         return self.sign_in.key
-
-
-class AuthError(Exception):
-    """A refused request: ``status`` 401 (who are you?), 403 (not allowed / CSRF) or 429."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
-
-    def api_error(self) -> ApiError:
-        """The same refusal as a JsonApi error."""
-        return ApiError(self.status, self.code, self.message)
-
-
-def _principal(user: Any) -> Principal:
-    return Principal(user.id, user.login, user.role, user.agent)
-
-
-def _header(request: Request, name: bytes) -> str | None:
-    value = request.getHeader(name)
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 class Authenticator:
@@ -217,7 +171,7 @@ class Authenticator:
         if session is not None:
             key = token_key(self.cookie(request, SESSION_COOKIE) or "")
             return StreamCredential(SignIn(principal.user_id, "session", key), session.created_at + self.sessions.max_age)
-        secret = (_header(request, b"authorization") or "").partition(" ")[2].strip()
+        secret = (request_header(request, b"authorization") or "").partition(" ")[2].strip()
         return StreamCredential(SignIn(principal.user_id, "token", token_hash(secret)), None)
 
     async def ended(self, credentials: Iterable[StreamCredential]) -> set[StreamCredential]:
@@ -252,13 +206,13 @@ class Authenticator:
         return principal
 
     async def _authenticate(self, request: Request) -> tuple[Principal | None, Session | None]:
-        authorization = _header(request, b"authorization")
+        authorization = request_header(request, b"authorization")
         if authorization is not None:
             scheme, _, secret = authorization.partition(" ")
             if scheme.lower() != "bearer":
                 return None, None
             user = await self.users.authenticate_token(secret.strip())
-            return (_principal(user) if user is not None else None), None
+            return (user_principal(user) if user is not None else None), None
         if self._restoring is not None:
             d: Deferred = Deferred()
             self._restoring.append(d)
@@ -278,7 +232,7 @@ class Authenticator:
                 [SignIn(user.id, "session", token_key(cookie))])):
             self._end_session(cookie)
             return None, None
-        return _principal(user), session
+        return user_principal(user), session
 
     def checked_principal(self, request: Request) -> Principal | None:
         """The principal already authenticated for this request (inside a guard), without waiting; else None."""
@@ -298,7 +252,7 @@ class Authenticator:
             raise AuthError(401, "unauthenticated", "log in or present an API token")
         session = getattr(request, _ATTR)[1]
         if session is not None and request.method not in SAFE_METHODS:
-            presented = _header(request, CSRF_HEADER)
+            presented = request_header(request, CSRF_HEADER)
             if presented is None:
                 values = request.args.get(CSRF_FIELD) if request.args else None
                 presented = values[0].decode("latin-1") if values else None
@@ -404,214 +358,3 @@ class Authenticator:
 def _check_roles(roles: tuple[str, ...] | None) -> None:
     if roles is not None and (not roles or any(r not in ROLES for r in roles)):
         raise ValueError(f"roles must be a non-empty subset of {ROLES}")
-
-
-def wants_json(request: Request) -> bool:
-    """True when the client asked for or sent JSON (API clients), False for a browser form or page."""
-    ctype = (_header(request, b"content-type") or "").split(";")[0].strip().lower()
-    accept = _header(request, b"accept") or ""
-    return ctype == "application/json" or ("application/json" in accept and "text/html" not in accept)
-
-
-def send_json(request: Request, status: int, body: object, retry_after: int | None = None) -> None:
-    """Finish ``request`` with a JSON body (no-store)."""
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json; charset=utf-8")
-    request.setHeader(b"cache-control", b"no-store")
-    if retry_after is not None:
-        request.setHeader(b"retry-after", str(retry_after).encode())
-    if status == 401:
-        request.setHeader(b"www-authenticate", b'Bearer realm="callcenter"')
-    request.write(json.dumps(body, ensure_ascii=False).encode("utf-8"))
-    request.finish()
-
-
-def deny(request: Request, error: AuthError, page: bool) -> None:
-    """Answer a refused request: a redirect to the login page for a page GET, else JSON."""
-    if page and error.status == 401 and request.method in (b"GET", b"HEAD"):
-        request.setResponseCode(303)
-        request.setHeader(b"location", b"/login?next=" + quote(request.uri.decode("latin-1"), safe="/").encode("ascii"))
-        request.setHeader(b"cache-control", b"no-store")
-        request.finish()
-        return
-    send_json(request, error.status, {"error": {"code": error.code, "message": error.message}}, error.retry_after)
-
-
-class GuardedResource(Resource):
-    """A resource served only after :meth:`Authenticator.require` passed (see :meth:`Authenticator.guard`)."""
-
-    def __init__(self, authn: Authenticator, inner: Resource, roles: tuple[str, ...] | None, page: bool) -> None:
-        super().__init__()
-        self._authn, self._inner, self._roles, self._page = authn, inner, roles, page
-        self.isLeaf = getattr(inner, "isLeaf", False)
-
-    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted API
-        return GuardedResource(self._authn, self._inner.getChildWithDefault(path, request), self._roles, self._page)
-
-    def render(self, request: Request) -> object:
-        finished: list = []
-        request.notifyFinish().addBoth(finished.append)
-        d = Deferred.fromCoroutine(self._render(request, finished))
-        d.addErrback(lambda f: (log.failure("guarded request failed", f),
-                                None if request.finished or finished else send_json(
-                                    request, 500, {"error": {"code": "internal_error", "message": "internal error"}})))
-        return NOT_DONE_YET
-
-    async def _render(self, request: Request, finished: list) -> None:
-        try:
-            await self._authn.require(request, self._roles)
-        except AuthError as e:
-            if not finished:
-                deny(request, e, self._page)
-            return
-        if finished:
-            return
-        body = self._inner.render(request)
-        if body is not NOT_DONE_YET:
-            request.write(body)
-            request.finish()
-
-
-def same_token(a: str | None, b: str | None) -> bool:
-    """Constant-time equality of two optional tokens (None never matches)."""
-    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
-
-
-def _language(request: Request) -> str:
-    """``zh-CN`` or ``en``, from ``?lang=`` then Accept-Language."""
-    asked = (request.args.get(b"lang") or [b""])[0].decode("ascii", "replace").lower()
-    if not asked:
-        asked = (_header(request, b"accept-language") or "").split(",")[0].strip().lower()
-    return "zh-CN" if asked.startswith("zh") else "en"
-
-
-def _safe_next(value: str | None) -> str | None:
-    """A same-site path to go to after login, or None (absolute URLs and ``//host`` are refused)."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")) or len(value) > 2000:
-        return None
-    return value if value.isprintable() else None
-
-
-def _field(request: Request, name: bytes) -> str:
-    values = request.args.get(name) if request.args else None
-    return values[0].decode("utf-8", "replace") if values else ""
-
-
-class LoginResource(Resource):
-    """``GET /login`` shows the form (English or Simplified Chinese); ``POST /login`` logs in.
-
-    POST takes a form (``login``, ``password``, ``csrf_token``, ``next``) and answers 303 to
-    ``next`` or the user's home, or JSON ``{"login", "password"}`` and answers
-    ``{"login", "role", "agent", "csrf_token"}``. Refusals: 401 wrong credentials (the form is
-    shown again), 403 a form without its pre-login token, 429 too many attempts.
-    """
-
-    isLeaf = True
-
-    def __init__(self, authn: Authenticator) -> None:
-        super().__init__()
-        self._authn = authn
-
-    def render_GET(self, request: Request) -> bytes:  # noqa: N802 - twisted API
-        return self._page(request, 200, None)
-
-    def _page(self, request: Request, status: int, error: str | None) -> bytes:
-        # Keep the browser's pre-login token if it has one, so two login tabs both work.
-        token = self._authn.cookie(request, LOGIN_COOKIE) or ""
-        if not _FORM_TOKEN.match(token):
-            token = self._authn.new_form_token()
-        request.addCookie(LOGIN_COOKIE, token.encode("ascii"), path=b"/login", max_age=b"3600", httpOnly=True,
-                          secure=self._authn.is_secure(request), sameSite="strict")
-        lang = _language(request)
-        html = self._authn.env.get_template("auth/login.html").render(
-            lang=lang, L=LABELS[lang], csrf=token, error=error,
-            next=_safe_next(_field(request, b"next")) or "", login=_field(request, b"login")[:100])
-        request.setResponseCode(status)
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'")
-        return html.encode("utf-8")
-
-    def render_POST(self, request: Request) -> object:  # noqa: N802 - twisted API
-        d = Deferred.fromCoroutine(self._post(request))
-        d.addErrback(lambda f: (log.failure("login failed", f), send_json(
-            request, 500, {"error": {"code": "internal_error", "message": "internal error"}})))
-        return NOT_DONE_YET
-
-    async def _post(self, request: Request) -> None:
-        as_json = wants_json(request)
-        if as_json:
-            try:
-                body = json.loads(request.content.read(LOGIN_MAX_BODY).decode("utf-8"))
-                login, password = body["login"], body["password"]
-                if not isinstance(login, str) or not isinstance(password, str):
-                    raise TypeError
-            except (ValueError, KeyError, TypeError):
-                return send_json(request, 400, {"error": {"code": "invalid_input",
-                                                          "message": "send {\"login\": ..., \"password\": ...}"}})
-        else:
-            login, password = _field(request, b"login"), _field(request, b"password")
-            if not same_token(_field(request, CSRF_FIELD), self._authn.cookie(request, LOGIN_COOKIE)):
-                return self._finish_page(request, 403, LABELS[_language(request)]["expired"])
-        try:
-            self._authn.check_login_rate(request, login)
-        except AuthError as e:
-            if as_json:
-                return send_json(request, 429, {"error": {"code": e.code, "message": e.message}}, e.retry_after)
-            request.setHeader(b"retry-after", str(e.retry_after).encode())
-            return self._finish_page(request, 429, LABELS[_language(request)]["too_many"].format(s=e.retry_after))
-        user = await self._authn.users.verify_password(login, password) if len(login) <= 100 else None
-        if user is None:
-            log.info("failed login for {login!r} from {ip}", login=login[:100], ip=self._authn.client_address(request))
-            if as_json:
-                return send_json(request, 401, {"error": {"code": "invalid_credentials",
-                                                          "message": "wrong login or password"}})
-            return self._finish_page(request, 401, LABELS[_language(request)]["bad_credentials"])
-        principal = _principal(user)
-        session = await self._authn.open_session(request, principal)
-        if as_json:
-            return send_json(request, 200, {"login": user.login, "role": user.role, "agent": user.agent,
-                                            "csrf_token": session.csrf_token})
-        request.setResponseCode(303)
-        request.setHeader(b"location", (_safe_next(_field(request, b"next")) or self._authn.home(principal)).encode())
-        request.finish()
-
-    def _finish_page(self, request: Request, status: int, error: str) -> None:
-        request.write(self._page(request, status, error))
-        request.finish()
-
-
-class LogoutResource(Resource):
-    """``POST /logout`` (CSRF-checked) ends the session: 303 to ``/login`` for a form, JSON otherwise."""
-
-    isLeaf = True
-
-    def __init__(self, authn: Authenticator) -> None:
-        super().__init__()
-        self._authn = authn
-
-    def render_POST(self, request: Request) -> object:  # noqa: N802 - twisted API
-        d = Deferred.fromCoroutine(self._post(request))
-        d.addErrback(lambda f: log.failure("logout failed", f))
-        return NOT_DONE_YET
-
-    async def _post(self, request: Request) -> None:
-        try:
-            await self._authn.require(request)
-        except AuthError as e:
-            if e.status == 401 and not wants_json(request):
-                # Already signed out (the session expired or ended elsewhere): there is nothing
-                # to end, and the sign-out button of a page left open leads to sign-in, not to
-                # an error. A wrong CSRF token on a live session is still refused below.
-                await self._authn.logout(request)
-                request.setResponseCode(303)
-                request.setHeader(b"location", b"/login")
-                request.finish()
-                return None
-            return deny(request, e, page=False)
-        await self._authn.logout(request)
-        if wants_json(request):
-            return send_json(request, 200, {"logged_out": True})
-        request.setResponseCode(303)
-        request.setHeader(b"location", b"/login")
-        request.finish()

@@ -6,7 +6,8 @@ import pytest
 from twisted.internet import task
 
 from callcenter.runtime.clock import Clock
-from callcenter.web.authn import Authenticator, _language, _safe_next, same_token
+from callcenter.web.authn import Authenticator
+from callcenter.web.signin import _language, _safe_next, same_token
 
 
 def test_roles_must_be_known():

@@ -10,7 +10,7 @@ from twisted.internet import task
 from twisted.web.resource import Resource
 
 from callcenter.runtime.clock import Clock
-from callcenter.web.authn import Principal
+from callcenter.web.principal import Principal
 from callcenter.web.push import PushHub, PushResource
 from callcenter.web.site import HttpService
 

@@ -61,7 +61,7 @@ def test_agents_get_only_their_topic_and_supervisors_theirs(run, push_server):
 
 def test_topics_of_each_role():
     """Agents read their own topic; supervisors and admins read supervisors (plus their agent topic)."""
-    from callcenter.web.authn import Principal
+    from callcenter.web.principal import Principal
 
     assert topics_for(PEOPLE["alice"]) == ("agent:alice",)
     assert topics_for(PEOPLE["sue"]) == ("supervisors",)
@@ -72,7 +72,7 @@ def test_topics_of_each_role():
 
 def test_reconnect_replays_exactly_the_missed_events(run, push_server):
     """Reconnecting with Last-Event-ID sends exactly what was missed, across topics, in order, no snapshot."""
-    from callcenter.web.authn import Principal
+    from callcenter.web.principal import Principal
     from tests.push import conftest
 
     conftest.PEOPLE["max"] = Principal(4, "max", "supervisor", "max")

@@ -11,7 +11,7 @@ from twisted.web.pages import notFound
 
 import callcenter.web
 from callcenter.runtime.clock import Clock
-from callcenter.web.authn import Principal
+from callcenter.web.principal import Principal
 from callcenter.web.push import PushHub, PushResource
 from callcenter.web.site import HttpService
 from tests.support.browser import run_in_chromium

@@ -13,7 +13,7 @@ import pytest
 from twisted.internet import reactor
 
 from callcenter.settings.model import QueueMember
-from callcenter.web.authn import Principal
+from callcenter.web.principal import Principal
 from callcenter.web.i18n import labels
 from callcenter.web.pages import home_of, page_links
 from tests.support.browser import run_in_chromium
