@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callcenter.dispatch.dryrun import route_main
         return route_main(args.config_dir, args.interaction, sys.stdout)
     if args.command == "simulate":
-        from callcenter.simulator import simulate_main
+        from callcenter.simulation.simulator import simulate_main
         return simulate_main(args.scenario, sys.stdout, sys.stderr, args.format, args.runs, args.seed, args.clone)
     if args.command == "user":
         from callcenter.user_command import user_main

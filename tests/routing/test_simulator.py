@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from callcenter.simulator import simulate_main
+from callcenter.simulation.simulator import simulate_main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
 

@@ -7,9 +7,9 @@ import json
 import math
 
 from callcenter.cli import main
-from callcenter.scenario import load_scenario
-from callcenter.simulator import simulate_main
-from callcenter.whatif import run_traffic
+from callcenter.simulation.scenario import load_scenario
+from callcenter.simulation.simulator import simulate_main
+from callcenter.simulation.whatif import run_traffic
 from tests.routing.test_simulator import SCENARIOS, run_both, scenario
 
 WHAT_IF = SCENARIOS / "what-if-billing.yaml"

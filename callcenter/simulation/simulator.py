@@ -22,7 +22,7 @@ queues, an optional policy and timed events::
 priority (interaction events), login, available, not_ready, logout, end_wrap_up, phone
 (agent events). Accept/reject/no_answer act on the current offer of the interaction (a
 ``skipped`` line when there is none, or when it is not with the ``agent`` the event names).
-The scenario is checked first, completely (:mod:`callcenter.scenario`): an unknown key, a
+The scenario is checked first, completely (:mod:`callcenter.simulation.scenario`): an unknown key, a
 misspelled name or an interaction that never arrives is an error with its file, line,
 column and key path, and nothing runs. ``until`` is an absolute time: deadlines up to it run
 after the last event (a warning when it is before the last event). The format is documented
@@ -31,7 +31,7 @@ in ``docs/simulator.md``. Each decision is printed as one JSON line (``t``, ``ki
 queue, why) with ``--format table``, then the summary: service level (answered within
 ``service_level_seconds``, default 20), average and maximum wait, abandons, and occupancy
 per agent (time busy or in wrap-up / time logged in). A scenario with a ``traffic`` section
-is a what-if instead (:mod:`callcenter.whatif`). Errors and warnings go to standard error.
+is a what-if instead (:mod:`callcenter.simulation.whatif`). Errors and warnings go to standard error.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from callcenter.scenario import AgentStart, Event, Scenario, load_scenario
+from callcenter.simulation.scenario import AgentStart, Event, Scenario, load_scenario
 from callcenter.settings.errors import ConfigErrors
 from routing import Router, RoutingError
 
@@ -52,7 +52,7 @@ OCCUPIED = ("busy", "wrap_up")  # on offer, handling, or in after-call work
 @dataclass
 class RunStats:
     """One run's bookkeeping: per interaction its arrival queue and times, per agent the time
-    occupied (on offer, handling or wrapping up) and logged in. Shared with :mod:`callcenter.whatif`."""
+    occupied (on offer, handling or wrapping up) and logged in. Shared with :mod:`callcenter.simulation.whatif`."""
 
     queue_of: dict[int, str] = field(default_factory=dict)
     arrived: dict[int, float] = field(default_factory=dict)
@@ -296,11 +296,11 @@ def simulate_main(path: Path, out: TextIO, err: TextIO | None = None, fmt: str =
     invalid (or an option does not fit it), every error on ``err`` (standard error).
 
     A scenario with a ``traffic`` section is a what-if: ``runs`` runs from ``seed`` (defaults:
-    the scenario's) and a summary per queue (:mod:`callcenter.whatif`). Otherwise each decision
+    the scenario's) and a summary per queue (:mod:`callcenter.simulation.whatif`). Otherwise each decision
     is printed, then the summary. ``fmt`` is ``json`` (lines) or ``table`` (for a person);
     ``clones`` are ``AGENT=N``: N more agents like AGENT.
     """
-    from callcenter.whatif import CloneError, clone_agents, format_table, run_traffic
+    from callcenter.simulation.whatif import CloneError, clone_agents, format_table, run_traffic
 
     err = sys.stderr if err is None else err
     try:

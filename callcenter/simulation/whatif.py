@@ -1,6 +1,6 @@
 """What-if runs of ``callcenter simulate``: generated traffic through the routing core, many times.
 
-A scenario's ``traffic`` section (see :class:`callcenter.scenario.Traffic`) describes work by
+A scenario's ``traffic`` section (see :class:`callcenter.simulation.scenario.Traffic`) describes work by
 queue: Poisson arrivals, handle and patience times drawn from distributions, the time an
 agent takes to answer an offer. :func:`run_traffic` drives a fresh :class:`routing.Router` on
 simulated time with that work (plus the scenario's own events: breaks, log-ins, arrivals) for
@@ -18,8 +18,8 @@ import random
 import statistics
 from typing import Any, Iterable
 
-from callcenter.scenario import QueueTraffic, Scenario, did_you_mean
-from callcenter.simulator import RunStats, apply_event, start_agent
+from callcenter.simulation.scenario import QueueTraffic, Scenario, did_you_mean
+from callcenter.simulation.simulator import RunStats, apply_event, start_agent
 from routing import InteractionSpec, Member, Router, RoutingError
 
 METRICS = ("arrivals", "answered", "abandoned", "service_level", "asa", "abandon_rate", "occupancy")
