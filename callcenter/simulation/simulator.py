@@ -22,9 +22,9 @@ queues, an optional policy and timed events::
 priority (interaction events), login, available, not_ready, logout, end_wrap_up, phone
 (agent events). Accept/reject/no_answer act on the current offer of the interaction (a
 ``skipped`` line when there is none, or when it is not with the ``agent`` the event names).
-The scenario is checked first, completely (:mod:`callcenter.simulation.scenario`): an unknown key, a
-misspelled name or an interaction that never arrives is an error with its file, line,
-column and key path, and nothing runs. ``until`` is an absolute time: deadlines up to it run
+The scenario is checked first, completely (:mod:`callcenter.simulation.scenario_file`): an
+unknown key, a misspelled name or an interaction that never arrives is an error with its file,
+line, column and key path, and nothing runs. ``until`` is an absolute time: deadlines up to it run
 after the last event (a warning when it is before the last event). The format is documented
 in ``docs/simulator.md``. Each decision is printed as one JSON line (``t``, ``kind``,
 ``interaction``, ``agent``, ``trace``), or as a table row (time, event, interaction, agent,
@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from callcenter.simulation.scenario import AgentStart, Event, Scenario, load_scenario
+from callcenter.simulation.scenario import AgentStart, Event, Scenario
+from callcenter.simulation.scenario_file import load_scenario
 from callcenter.settings.errors import ConfigErrors
 from routing import Router, RoutingError
 

@@ -18,7 +18,8 @@ import random
 import statistics
 from typing import Any, Iterable
 
-from callcenter.simulation.scenario import QueueTraffic, Scenario, did_you_mean
+from callcenter.simulation.scenario import QueueTraffic, Scenario
+from callcenter.simulation.scenario_file import did_you_mean
 from callcenter.simulation.simulator import RunStats, apply_event, start_agent
 from routing import InteractionSpec, Member, Router, RoutingError
 

@@ -7,7 +7,7 @@ import json
 import math
 
 from callcenter.cli import main
-from callcenter.simulation.scenario import load_scenario
+from callcenter.simulation.scenario_file import load_scenario
 from callcenter.simulation.simulator import simulate_main
 from callcenter.simulation.whatif import run_traffic
 from tests.routing.test_simulator import SCENARIOS, run_both, scenario
