@@ -53,7 +53,8 @@ from twisted.logger import Logger
 from callcenter.runtime.clock import Clock
 from callcenter.records.errors import InvalidContact, NotFound
 from callcenter.records.mail import MailStore, NewAttachment, NewMessage, NewOutgoing, OutboxItem
-from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, MailIngest, Sender
+from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, Sender
+from callcenter.records.mail_ingest_batch import MailIngest
 from callcenter.records.model import Customer, Interaction
 from callcenter.records.normalize import normalize_email
 from callcenter.records.store import RecordStore

@@ -5,9 +5,8 @@ checked on the reactor thread, with every decision that needs no stored row take
 transaction it stores the message (idempotent on its dedupe key), finds or creates the
 customer, threads the message to an interaction or creates one, appends the log entries,
 and queues the automatic acknowledgement in the outbox under the per-address cap.
-:class:`MailIngest` group-commits concurrent arrivals: everything that arrives while a
-commit is in progress goes into the next transaction, each arrival in its own savepoint,
-so a burst of mail costs one commit (one fsync) per batch instead of several per message.
+:mod:`callcenter.records.mail_ingest_batch` group-commits concurrent arrivals and writes the
+common kinds of a batch together, with the outcome this function gives each alone.
 
 What becomes of a message (:attr:`Ingested.kind`):
 
@@ -44,18 +43,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from callcenter.runtime.clock import Clock
 from callcenter.dispatch.lifecycle import FINAL_STATES, Step, can, transition
 from callcenter.records import customers, interactions
-from callcenter.records.batching import Coalescer, each_in_savepoint
 from callcenter.records.database import UnitOfWork
 from callcenter.records.mail import (
-    MailStore,
     NewMessage,
     NewOutgoing,
     _bouncing,
@@ -69,8 +65,8 @@ from callcenter.records.mail import (
 from callcenter.records.model import Customer, Interaction
 from callcenter.records.schema import mail_messages
 
-INGEST_BATCH = 200
-_CLOSED = frozenset(s.value for s in FINAL_STATES)
+#: States of finished work: a reply to it reopens it or starts a new, linked interaction.
+FINISHED = frozenset(s.value for s in FINAL_STATES)
 
 
 @dataclass(frozen=True)
@@ -169,34 +165,6 @@ class Ingested:
     review: str | None = None
 
 
-class MailIngest:
-    """Group-commits :func:`ingest` over the database of ``mail``: concurrent arrivals share
-    one transaction. Time comes from ``clock``; the automatic-reply cap is ``mail``'s."""
-
-    def __init__(self, mail: MailStore, clock: Clock, batch: int = INGEST_BATCH) -> None:
-        self._db = mail.database
-        self._mail = mail
-        self._clock = clock
-        self._batches: Coalescer[tuple] = Coalescer(self._run, batch)
-
-    async def submit(self, arrival: Arrival, policy: IngestPolicy) -> Ingested:
-        """Handle ``arrival`` now (see :func:`ingest`).
-
-        Returns once the transaction holding it has committed and its events were
-        published. Raises the record error or IntegrityError of its own savepoint (the
-        others in its batch commit regardless), or the database's error for the batch.
-        """
-        return await self._batches.submit((arrival, policy, self._clock.utcnow(), self._mail.auto_reply_cap,
-                                           self._mail.auto_reply_window))
-
-    async def drain(self) -> None:
-        """Wait until every submitted arrival has an outcome."""
-        await self._batches.drain()
-
-    async def _run(self, requests: Sequence[tuple]) -> list[Any]:
-        return await self._db.write(each_in_savepoint, ingest, requests)
-
-
 def ingest(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPolicy, now: datetime, cap: int,
            window: float) -> Ingested:
     """Store and place one arrival (see the module docstring); runs inside the caller's transaction."""
@@ -215,7 +183,7 @@ def ingest(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPo
     customer = _identify(conn, uow, arrival.sender, policy.default_tier, now)
     target, linked = (None, None) if arrival.unreadable else _thread(conn, arrival, customer)
     details = dict(arrival.details)
-    if target is not None and target.state not in _CLOSED:
+    if target is not None and target.state not in FINISHED:
         _attach(conn, uow, ref, target.id, "mail_received", details, now)
         return Ingested(ref, "reply", interaction=target, customer=customer)
     if target is not None and policy.closed_policy == "reopen" and can(target.state, Step.REOPEN):
@@ -329,8 +297,10 @@ def _facts(arrival: Arrival, customer: Customer) -> dict[str, Any]:
             "language": customer.language}
 
 
-def _new(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPolicy, customer: Customer, ref: int,
-         linked: int | None, details: dict[str, Any], now: datetime, cap: int, window: float) -> Ingested:
+def new_interaction_fields(arrival: Arrival, policy: IngestPolicy, customer: Customer, linked: int | None
+                           ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """``(facts, match, fields)`` of a new email interaction: what the rules saw and said, and
+    its columns (state ``new``: the switchboard queues it when it routes it)."""
     facts = _facts(arrival, customer)
     match = policy.route(facts)
     queue = (policy.unreadable_queue or match.queue) if arrival.unreadable else match.queue
@@ -338,9 +308,16 @@ def _new(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPoli
                                "routing": {"rule": match.rule, "priority": match.priority, "tier": match.tier}}
     if linked is not None:
         payload["linked_to"] = linked
-    interaction = interactions.create_interaction(conn, uow, customer.id, {
-        "channel": "email", "direction": "inbound", "state": "new", "queue": queue,
-        "subject": arrival.subject[:998], "payload": payload}, None, now)
+    fields = {"channel": "email", "direction": "inbound", "state": "new", "queue": queue,
+              "subject": arrival.subject[:998], "payload": payload}
+    return facts, match, fields
+
+
+def _new(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPolicy, customer: Customer, ref: int,
+         linked: int | None, details: dict[str, Any], now: datetime, cap: int, window: float) -> Ingested:
+    facts, match, fields = new_interaction_fields(arrival, policy, customer, linked)
+    queue = fields["queue"]
+    interaction = interactions.create_interaction(conn, uow, customer.id, fields, None, now)
     closed = not policy.queue_open(queue, now)
     acknowledged = False
     if arrival.unreadable:

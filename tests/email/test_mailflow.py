@@ -30,10 +30,13 @@ def parsed_outbox(harness: FlowHarness, run) -> list[email.message.Message]:
 
 
 def test_new_message_makes_a_routed_interaction_and_an_acknowledgement(run, harness):
-    """A first message creates a customer and a new email interaction, announced and acknowledged."""
+    """A first message creates a customer and a new email interaction (created and mail_received in
+    its log, in the write that stores the message), announced and acknowledged."""
     receipt = run(harness.flow.accept_mail(mail(), SMTP))
     interaction = run(harness.records.get_interaction(receipt.interaction_id))
     assert (interaction.channel, interaction.state, interaction.queue) == ("email", "new", "support")
+    entries = run(harness.records.interaction_events(interaction.id))
+    assert [e.kind for e in entries] == ["created", "mail_received"] and entries[0].details == {"state": "new"}
     assert interaction.payload["mailbox"] == "support" and interaction.subject == "Printer broken"
     customer = run(harness.records.find_customer_by_email("ANN@customer.example"))
     assert customer.id == interaction.customer_id
@@ -48,7 +51,6 @@ def test_new_message_makes_a_routed_interaction_and_an_acknowledgement(run, harn
     text = ack.get_payload(decode=True).decode()
     assert f"#{ref}" in text and "within 1 day" in text  # the basic tier's promise
     assert harness.wakes == 1
-    assert [e.kind for e in run(harness.records.interaction_events(interaction.id))] == ["created", "mail_received"]
 
 
 def test_redelivery_stores_nothing_twice(run, harness):
