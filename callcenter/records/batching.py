@@ -29,7 +29,8 @@ class Coalescer(Generic[Req]):
     def __init__(self, run_batch: BatchRunner, max_batch: int) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._pending: list[tuple[Req, Deferred]] = []
+        # Each entry: (requests, Deferred, many). A single request is a list of one.
+        self._pending: list[tuple[Sequence[Req], Deferred, bool]] = []
         self._running = False
         self._idle: list[Deferred] = []
 
@@ -40,11 +41,30 @@ class Coalescer(Generic[Req]):
         coroutine costs more than the request's share of the statement.
         """
         d: Deferred = Deferred()
-        self._pending.append((request, d))
+        self._pending.append(([request], d, False))
         if not self._running:
-            self._running = True
-            Deferred.fromCoroutine(self._loop())
+            self._start()
         return d
+
+    def submit_many(self, requests: Sequence[Req]) -> Deferred:
+        """Queue several requests with one Deferred, firing with the list of their outcomes, in
+        order, once the run that included them is done: a request's error is its entry in that
+        list (the others' outcomes stand). If the run itself fails (``run_batch`` raised), the
+        Deferred fails with that error. The requests always run together, in one run (a list
+        longer than ``max_batch`` runs alone); an empty list fires at once with ``[]``.
+        """
+        d: Deferred = Deferred()
+        if not requests:
+            d.callback([])
+            return d
+        self._pending.append((list(requests), d, True))
+        if not self._running:
+            self._start()
+        return d
+
+    def _start(self) -> None:
+        self._running = True
+        Deferred.fromCoroutine(self._loop())
 
     async def drain(self) -> None:
         """Wait until every queued request has an outcome."""
@@ -53,20 +73,47 @@ class Coalescer(Generic[Req]):
             self._idle.append(d)
             await d
 
+    def _take(self) -> tuple[list[tuple[Sequence[Req], Deferred, bool]], list[Req]]:
+        """The entries of the next run (whole entries, at most ``max_batch`` requests unless
+        the first entry alone is larger) and their requests, flattened in order."""
+        pending, limit = self._pending, self._max_batch
+        taken = 0
+        count = 0
+        for requests, _, _ in pending:
+            if count and count + len(requests) > limit:
+                break
+            count += len(requests)
+            taken += 1
+            if count >= limit:
+                break
+        batch = pending[:taken]
+        del pending[:taken]
+        if taken == count:  # single requests only (the usual case): no nested loop
+            return batch, [entry[0][0] for entry in batch]
+        return batch, [r for requests, _, _ in batch for r in requests]
+
     async def _loop(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
+                batch, requests = self._take()
                 try:
-                    outcomes = await self._run_batch([request for request, _ in batch])
+                    outcomes = await self._run_batch(requests)
                 except Exception as e:  # noqa: BLE001 - the callers receive it
-                    outcomes = [e] * len(batch)
-                for (_, d), outcome in zip(batch, outcomes):
-                    if isinstance(outcome, Exception):
-                        d.errback(outcome)
+                    for _, d, _ in batch:
+                        d.errback(e)
+                    continue
+                at = 0
+                for entry, d, many in batch:
+                    if many:
+                        d.callback(list(outcomes[at:at + len(entry)]))
+                        at += len(entry)
                     else:
-                        d.callback(outcome)
+                        outcome = outcomes[at]
+                        at += 1
+                        if isinstance(outcome, Exception):
+                            d.errback(outcome)
+                        else:
+                            d.callback(outcome)
         finally:
             self._running = False
             waiters, self._idle = self._idle, []

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from callcenter.records.batching import Coalescer, each_in_savepoint
 from callcenter.records.database import Database, UnitOfWork
 from callcenter.records.errors import NotFound
-from callcenter.records.interactions import EventRequest, append_events
+from callcenter.records.interactions import EventRequest, append_events, append_events_each
 
 BatchFunction = Callable[[Connection, UnitOfWork, Sequence[Any]], list[Any]]
 
@@ -52,6 +52,17 @@ class GroupCommit:
         if kind not in self._kinds:
             raise KeyError(kind)
         return self._coalescer.submit((kind, request))
+
+    def submit_many(self, kind: str, requests: Sequence[Any]) -> Deferred:
+        """Queue several requests of ``kind`` with one Deferred (see :meth:`Coalescer.submit_many`):
+        it fires once they are committed with the list of their outcomes in order, a request's
+        own error standing in its place (the others are stored), or fails with the database's
+        error that failed the whole transaction (then none is stored).
+        ``KeyError`` (raised at once) for a kind that was not registered.
+        """
+        if kind not in self._kinds:
+            raise KeyError(kind)
+        return self._coalescer.submit_many([(kind, request) for request in requests])
 
     async def drain(self) -> None:
         """Wait until every queued request has been committed or failed."""
@@ -82,13 +93,14 @@ def each_isolated(fn: Callable[..., Any]) -> BatchFunction:
 
 
 def append_events_isolated(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[Any]:
-    """:func:`~callcenter.records.interactions.append_events` in one statement; if an appended
-    interaction does not exist (the only rule an append can break), each request alone, so only
-    those fail with :class:`NotFound`."""
+    """:func:`~callcenter.records.interactions.append_events_each`: one statement for the
+    requests naming an existing interaction, :class:`NotFound` for the others. Should the insert
+    still meet the foreign key (an interaction gone between the check and the insert), each
+    request alone in its own savepoint, so only those fail."""
     mark = len(uow.events)
     try:
         with conn.begin_nested():
-            return list(append_events(conn, uow, requests))
+            return append_events_each(conn, uow, requests)
     except IntegrityError:
         del uow.events[mark:]
     outcomes: list[Any] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -27,8 +28,9 @@ from callcenter.records.errors import InvalidInput, NotFound
 from callcenter.records.model import Interaction, InteractionEvent, TimelinePage
 from callcenter.records.schema import interaction_events, interactions
 
-# One appended event: (interaction_id, at, kind, actor, details).
-EventRequest = tuple[int, datetime, str, "str | None", dict]
+# One appended event: (interaction_id, at, kind, actor, details[, details as JSON text]). The
+# text, when given, is what is stored (the store validated it); else the details are encoded here.
+EventRequest = tuple[int, datetime, str, "str | None", dict] | tuple[int, datetime, str, "str | None", dict, str]
 
 
 def create_interaction(
@@ -154,6 +156,34 @@ def append_events(conn: Connection, uow: UnitOfWork, requests: Sequence[EventReq
     return _log(conn, uow, requests)
 
 
+def append_events_each(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[InteractionEvent | NotFound]:
+    """Append the requests naming an existing interaction, in one statement; each request naming
+    an unknown one has :class:`NotFound` as its outcome instead (nothing of it is written).
+    Results in request order."""
+    wanted = {r[0] for r in requests}
+    known = existing_interactions(conn, wanted)
+    if len(known) == len(wanted):
+        return _log(conn, uow, requests)
+    logged = iter(_log(conn, uow, [r for r in requests if r[0] in known]))
+    return [next(logged) if r[0] in known else NotFound("interaction", r[0]) for r in requests]
+
+
+def existing_interactions(conn: Connection, ids: set[int]) -> set[int]:
+    """Which of ``ids`` are interactions, in one statement of constant text (the ids travel as
+    one parameter, so the driver's statement cache serves every call)."""
+    if not ids:
+        return set()
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql(_SQLITE_EXISTING, (json.dumps(sorted(ids)),))
+    else:
+        rows = conn.exec_driver_sql(_PG_EXISTING, (sorted(ids),))
+    return {r[0] for r in rows}
+
+
+_SQLITE_EXISTING = "SELECT id FROM interactions WHERE id IN (SELECT value FROM json_each(?))"
+_PG_EXISTING = "SELECT id FROM interactions WHERE id = ANY(%s::bigint[])"
+
+
 def get_interaction(conn: Connection, interaction_id: int) -> Interaction:
     """One interaction; :class:`NotFound` if it does not exist."""
     row = conn.execute(select(interactions).where(interactions.c.id == interaction_id)).first()
@@ -215,31 +245,62 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def _log(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) -> list[InteractionEvent]:
     if not requests:
         return []
-    params = [
-        {"interaction_id": iid, "at": at.astimezone(timezone.utc), "kind": kind, "actor": actor, "details": details}
-        for iid, at, kind, actor, details in requests
-    ]
-    if conn.dialect.name == "sqlite":
-        # SQLite runs RETURNING row by row. Its writes hold the database lock (BEGIN
-        # IMMEDIATE, one writer), so numbering the rows here is safe and lets one
-        # executemany insert the whole batch.
-        first = conn.execute(select(func.coalesce(func.max(interaction_events.c.id), 0) + 1)).scalar_one()
-        ids = list(range(first, first + len(params)))
-        for event_id, p in zip(ids, params):
-            p["id"] = event_id
-        conn.execute(insert(interaction_events), params)
+    # The hottest write of the record: the statement is written once as the driver's own SQL
+    # and its rows are plain tuples, so none of SQLAlchemy's per-row work (bind processors, JSON
+    # and datetime types, parameter dictionaries) is done. The values are what those types
+    # would store: JSON text, and on SQLite the timestamp as fixed-width naive UTC text.
+    # Entries logged together often share their instant: each distinct one is converted once.
+    sqlite = conn.dialect.name == "sqlite"
+    instants: dict[datetime, tuple[datetime, Any, float]] = {}
+    times = []
+    for r in requests:
+        converted = instants.get(r[1])
+        if converted is None:
+            utc = r[1].astimezone(timezone.utc)
+            converted = instants[r[1]] = (
+                utc, utc.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else utc, utc.timestamp())
+        times.append(converted)
+    encoded = [r[5] if len(r) > 5 else _dumps(r[4]) for r in requests]
+    if sqlite:
+        # Its writes hold the database lock (BEGIN IMMEDIATE, one writer), so numbering the rows
+        # here is safe (and SQLite would run RETURNING row by row).
+        first = conn.exec_driver_sql(_SQLITE_NEXT_EVENT_ID).scalar_one()
+        ids = range(first, first + len(requests))
+        conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, [
+            (eid, r[0], t[1], r[2], r[3], text) for eid, r, t, text in zip(ids, requests, times, encoded)])
     else:
-        ids = conn.execute(
-            insert(interaction_events).returning(interaction_events.c.id, sort_by_parameter_order=True), params
-        ).scalars().all()
-    out = [
-        InteractionEvent(id=eid, interaction_id=p["interaction_id"], at=p["at"], kind=p["kind"], actor=p["actor"], details=p["details"])
-        for eid, p in zip(ids, params)
-    ]
-    for e in out:
-        uow.emit(InteractionEventAppended(at=e.at.timestamp(), interaction_id=e.interaction_id, event_id=e.id, kind=e.kind, actor=e.actor,
-                                          details=e.details))
+        # Ids first, from the table's own sequence (one round trip), then every row in one
+        # statement of arrays: the ids are known in request order without relying on the order
+        # of RETURNING.
+        ids = [r[0] for r in conn.exec_driver_sql(_pg_next_event_ids(conn), (len(requests),))]
+        conn.exec_driver_sql(_PG_INSERT_EVENTS, (
+            ids, [r[0] for r in requests], [t[0] for t in times], [r[2] for r in requests], [r[3] for r in requests],
+            encoded))
+    out = []
+    emit = uow.emit
+    for eid, r, t in zip(ids, requests, times):
+        out.append(InteractionEvent(id=eid, interaction_id=r[0], at=t[0], kind=r[2], actor=r[3], details=r[4]))
+        emit(InteractionEventAppended(at=t[2], interaction_id=r[0], event_id=eid, kind=r[2], actor=r[3], details=r[4]))
     return out
+
+
+_dumps = json.dumps
+_SQLITE_NEXT_EVENT_ID = "SELECT coalesce(max(id), 0) + 1 FROM interaction_events"
+_SQLITE_INSERT_EVENTS = "INSERT INTO interaction_events (id, interaction_id, at, kind, actor, details) VALUES (?, ?, ?, ?, ?, ?)"
+_PG_INSERT_EVENTS = (
+    "INSERT INTO interaction_events (id, interaction_id, at, kind, actor, details) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[]::jsonb[])"
+)
+
+
+def _pg_next_event_ids(conn: Connection) -> str:
+    """The statement drawing ``n`` ids of the events' sequence (its name looked up once per connection)."""
+    sql = conn.info.get("callcenter.next_event_ids")
+    if sql is None:
+        sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence('interaction_events', 'id')").scalar_one()
+        sql = conn.info["callcenter.next_event_ids"] = (
+            f"SELECT nextval('{sequence}'::regclass) FROM generate_series(1, %s)")
+    return sql
 
 
 def _interaction(row: Any) -> Interaction:

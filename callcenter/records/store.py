@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy.exc import IntegrityError
+from twisted.internet.defer import Deferred, fail
 
 from callcenter.runtime.clock import Clock
 from callcenter.records import audit, customers, interactions, validate
@@ -252,23 +253,59 @@ class RecordStore:
             values,
         ))
 
-    async def append_event(
+    def append_event(
         self,
         interaction_id: int | str,
         kind: str,
         actor: str | None = None,
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
-    ) -> InteractionEvent:
-        """Append an entry to an interaction's log; batched with concurrent appends (group commit)."""
-        request = (
+    ) -> Deferred:
+        """Append an entry to an interaction's log; batched with concurrent appends (group commit).
+
+        Awaitable (a plain Deferred: no coroutine on the hottest write) firing with the
+        :class:`InteractionEvent` once committed and published; failing with
+        :class:`InvalidInput` (nothing submitted) or :class:`NotFound` (unknown interaction).
+        """
+        try:
+            request = self._event_request(interaction_id, kind, actor, details, at)
+        except InvalidInput as error:
+            return fail(error)
+        return self._writes.submit("event", request)
+
+    def append_events(self, entries: Iterable[Sequence[Any]]) -> Deferred:
+        """Append several entries at once, each ``(interaction_id, kind[, actor[, details[, at]]])``,
+        sharing one Deferred and the group commit of the moment.
+
+        Fires once committed (and published, in order) with one outcome per entry, in order: the
+        :class:`InteractionEvent`, or :class:`NotFound` in the place of an entry naming an unknown
+        interaction (the others are stored). Fails with :class:`InvalidInput` naming the entry
+        (``entries[2].kind``) before anything is submitted, and with the database's error when the
+        whole transaction failed (then nothing is stored).
+        """
+        requests = []
+        now = self._clock.utcnow()  # one instant for the entries without their own
+        try:
+            for n, entry in enumerate(entries):
+                try:
+                    requests.append(self._event_request(*entry, now=now))
+                except InvalidInput as error:
+                    raise InvalidInput(f"entries[{n}].{error.field}", error.message) from None
+                except TypeError:
+                    raise InvalidInput(f"entries[{n}]", "must be (interaction_id, kind[, actor[, details[, at]]])") from None
+        except InvalidInput as error:
+            return fail(error)
+        return self._writes.submit_many("event", requests)
+
+    def _event_request(self, interaction_id: Any, kind: Any, actor: Any = None, details: Any = None,
+                       at: Any = None, *, now: datetime | None = None) -> tuple:
+        return (
             _ident("interaction_id", interaction_id),
-            validate.timestamp("at", at, optional=True) or self._clock.utcnow(),
+            validate.timestamp("at", at, optional=True) or now or self._clock.utcnow(),
             validate.name("kind", kind, 64),
             validate.text("actor", actor, 100, optional=True),
-            validate.document("details", details, self._max_doc, optional=True),
+            *validate.document_with_text("details", details, self._max_doc, optional=True),
         )
-        return await self._writes.submit("event", request)
 
     async def interaction_view(self, interaction_id: int | str, limit: int = 20) -> tuple[Interaction, Customer, TimelinePage]:
         """An interaction, its customer and the first ``limit`` items of the customer's timeline,

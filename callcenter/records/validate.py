@@ -71,17 +71,35 @@ def document(field: str, value: Any, max_bytes: int, *, optional: bool = False) 
     return json.loads(_encoded(field, value, max_bytes)) if value is not None or not optional else {}
 
 
+def document_with_text(field: str, value: Any, max_bytes: int, *, optional: bool = False) -> tuple[dict[str, Any], str]:
+    """:func:`document`'s copy and the JSON text it was made from, for a writer that stores that
+    text as it is (one encoding instead of two)."""
+    if value is None and optional:
+        return {}, "{}"
+    encoded = _encoded(field, value, max_bytes)
+    if all(type(k) is str and type(v) in _SCALARS for k, v in value.items()):
+        return dict(value), encoded  # flat: a shallow copy is the JSON copy, without decoding
+    return json.loads(encoded), encoded
+
+
+# Values that come back from a JSON round trip as an equal value of the same type.
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def check_document(field: str, value: Any, max_bytes: int, *, optional: bool = False) -> None:
     """Raise what :func:`document` would raise for ``value``, without making the copy."""
     if value is not None or not optional:
         _encoded(field, value, max_bytes)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))  # built once: hot
+
+
 def _encoded(field: str, value: Any, max_bytes: int) -> str:
     if not isinstance(value, dict):
         raise InvalidInput(field, "must be a JSON object")
     try:
-        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        encoded = _ENCODER.encode(value)
     except (TypeError, ValueError) as e:
         raise InvalidInput(field, f"must contain only JSON values ({e})") from None
     size = len(encoded.encode("utf-8"))

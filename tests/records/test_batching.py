@@ -89,3 +89,33 @@ def test_small_batches_still_answer_everyone(max_batch):
         requests, d = next((r, d) for r, d in runner.runs if not d.called)
         d.callback([f"r{n}" for n in requests])
     assert _results(calls) == ["r0", "r1", "r2", "r3"]
+
+
+def test_submit_many_shares_one_deferred_with_each_outcome_in_place():
+    """A list submitted at once runs whole in one run; its Deferred gets every outcome in order,
+    an error in its place; single requests around it keep their own Deferreds."""
+    runner = Runner()
+    c = Coalescer(runner, max_batch=3)
+    first = c.submit("a")
+    many = c.submit_many(["b", "c", "d", "e"])  # longer than max_batch: runs alone
+    after = c.submit("f")
+    runner.runs[0][1].callback(["A"])
+    assert [r for r, _ in runner.runs] == [["a"], ["b", "c", "d", "e"]]
+    bad = ValueError("bad c")
+    runner.runs[1][1].callback(["B", bad, "D", "E"])
+    assert [r for r, _ in runner.runs][2] == ["f"]
+    runner.runs[2][1].callback(["F"])
+    assert _results([first, many, after]) == ["A", ["B", bad, "D", "E"], "F"]
+    assert _results([c.submit_many([])]) == [[]]
+
+
+def test_submit_many_fails_whole_when_its_run_fails():
+    """When the run holding a list fails, its one Deferred fails with that error."""
+    runner = Runner()
+    c = Coalescer(runner, max_batch=10)
+    one = c.submit(1)
+    many = c.submit_many([2, 3])
+    runner.runs[0][1].callback([10])
+    runner.runs[1][1].errback(RuntimeError("disk full"))
+    outcomes = _results([one, many])
+    assert outcomes[0] == 10 and outcomes[1].check(RuntimeError)

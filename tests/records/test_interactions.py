@@ -130,3 +130,74 @@ def test_one_bad_append_fails_alone(run, store):
     assert run(mixed()) == [i.id, ("not found", 999), i.id]
     assert [e.kind for e in run(store.interaction_events(i.id))] == ["created", "note", "note"]
     run(store.drain())
+
+
+def test_bulk_append_answers_each_entry_and_one_unknown_fails_alone(run, store, database):
+    """append_events: one Deferred, one outcome per entry in order; an unknown interaction's entry
+    is NotFound in its place, the others are stored and published after the commit, in order."""
+    c = run(store.find_or_create_customer("phone", "0142685300"))
+    i = run(store.create_interaction(c.id, "voice", "inbound"))
+    j = run(store.create_interaction(c.id, "email", "inbound"))
+    published = []
+    commits = []
+    database.bus.subscribe(InteractionEventAppended, lambda e: published.append((e.event_id, len(commits))))
+    sa_event.listen(database.engine, "commit", lambda conn: commits.append(1))
+    when = at(30)
+
+    async def bulk():
+        return await store.append_events([(i.id, "dtmf", "caller", {"digit": 1}),
+                                          (424242, "dtmf"),
+                                          (j.id, "note", None, {"text": "é", "nested": {"a": [1, 2]}}, when),
+                                          (str(i.id), "dtmf", None, None)])
+
+    outcomes = run(bulk())
+    assert isinstance(outcomes[1], NotFound) and outcomes[1].ident == 424242
+    good = [outcomes[0], outcomes[2], outcomes[3]]
+    assert [(e.interaction_id, e.kind) for e in good] == [(i.id, "dtmf"), (j.id, "note"), (i.id, "dtmf")]
+    assert outcomes[2].at == when and outcomes[2].details == {"text": "é", "nested": {"a": [1, 2]}}
+    assert outcomes[0].at == outcomes[3].at == T0  # the store's clock, one instant per call
+    assert [eid for eid, _ in published] == [e.id for e in good]
+    assert all(after_commits >= 1 for _, after_commits in published)  # each seen after a commit
+    assert run(store.interaction_events(i.id))[1:] == (outcomes[0], outcomes[3])
+    assert run(store.interaction_events(j.id))[1:] == (outcomes[2],)
+
+
+def test_bulk_append_refuses_bad_entries_naming_them_and_stores_nothing(run, store):
+    """A bad entry fails the whole call with InvalidInput naming it; nothing is submitted."""
+    c = run(store.find_or_create_customer("phone", "0142685300"))
+    i = run(store.create_interaction(c.id, "voice", "inbound"))
+    for entries, field in [([(i.id, "dtmf"), (i.id, "Bad Kind")], "entries[1].kind"),
+                           ([(i.id, "dtmf", None, {"x": float("nan")})], "entries[0].details"),
+                           ([(i.id,)], "entries[0]"),
+                           ([(0, "dtmf")], "entries[0].interaction_id")]:
+        with pytest.raises(InvalidInput) as caught:
+            run(store.append_events(entries))
+        assert caught.value.field == field
+    assert run(store.append_events([])) == []
+    assert [e.kind for e in run(store.interaction_events(i.id))] == ["created"]
+
+
+def test_single_append_refuses_bad_input_through_its_deferred(run, store):
+    """append_event's validation errors arrive when awaited (a failed Deferred), nothing stored."""
+    c = run(store.find_or_create_customer("phone", "0142685300"))
+    i = run(store.create_interaction(c.id, "voice", "inbound"))
+    d = store.append_event(i.id, "dtmf", details=["not", "an", "object"])
+    with pytest.raises(InvalidInput) as caught:
+        run(d)
+    assert caught.value.field == "details"
+    assert [e.kind for e in run(store.interaction_events(i.id))] == ["created"]
+
+
+def test_details_changed_by_the_caller_after_the_append_are_not_stored(run, store):
+    """What is stored and returned is the details as given at the call, not as changed later."""
+    c = run(store.find_or_create_customer("phone", "0142685300"))
+    i = run(store.create_interaction(c.id, "voice", "inbound"))
+    details = {"digit": 1, "path": [1]}
+    flat = {"digit": 2}
+    d = store.append_events([(i.id, "dtmf", None, details), (i.id, "dtmf", None, flat)])
+    details["path"].append(object())
+    details["digit"] = 9
+    flat["digit"] = 9
+    outcomes = run(d)
+    assert [e.details for e in outcomes] == [{"digit": 1, "path": [1]}, {"digit": 2}]
+    assert [e.details for e in run(store.interaction_events(i.id))[1:]] == [{"digit": 1, "path": [1]}, {"digit": 2}]
