@@ -1,8 +1,9 @@
 """Benchmark of the customer record's data layer, on SQLite and PostgreSQL.
 
 Prints, per backend:
-- appends: interaction events appended through ``RecordStore.append_event`` (group commit
-  in one writer), events per second;
+- appends: interaction events appended through ``RecordStore.append_event`` (one per call)
+  and ``RecordStore.append_events`` (ten per call), group-committed, about 2,000 events in
+  flight, events per second;
 - lookups: contact lookups through ``find_customer_by_phone``/``find_customer_by_email``, a
   mix of known and unknown phones and emails written in varied forms, lookups per second;
 - hot lookups: lookups of customers seen a moment ago, answered from memory;
@@ -61,23 +62,68 @@ def _phone(n: int) -> str:
     return f"+3314{n:07d}"[:12]
 
 
-async def _appends(store, count):
-    from twisted.internet.defer import DeferredSemaphore, ensureDeferred, gatherResults
+BULK = 10  # events per call of the bulk API: a caller logging several entries at once
 
+
+def _windowed(call, items, window):
+    """Run ``call(item)`` (a Deferred or coroutine) for every item, keeping ``window`` calls in
+    flight (a new one starts as one finishes, as busy channels would); a Deferred of the results
+    in order. Nothing is created ahead: the harness costs no more per call than a caller would
+    (a semaphore holding every call in a list costs more than the call measured)."""
+    from twisted.internet.defer import Deferred, ensureDeferred
+
+    out = [None] * len(items)
+    done = Deferred()
+    state = {"next": 0, "finished": 0, "filling": False}
+
+    def finished(result, n):
+        out[n] = result
+        state["finished"] += 1
+        if state["finished"] == len(items):
+            done.callback(out)
+        elif not state["filling"]:
+            fill()
+
+    def failed(failure):
+        if not done.called:
+            done.errback(failure)
+
+    def fill():
+        state["filling"] = True
+        while state["next"] < len(items) and state["next"] - state["finished"] < window:
+            n = state["next"]
+            state["next"] += 1
+            ensureDeferred(call(items[n])).addCallbacks(finished, failed, callbackArgs=(n,))
+        state["filling"] = False
+
+    if not items:
+        done.callback(out)
+    else:
+        fill()
+    return done
+
+
+async def _appends(store, count, bulk):
+    """Events appended per second, one per call (``bulk`` 1) or ``bulk`` per call of the bulk API,
+    with about WINDOW events in flight."""
     c = await store.create_customer("Appender")
-    interactions = [await store.create_interaction(c.id, "voice", "inbound") for _ in range(10)]
-    sem = DeferredSemaphore(WINDOW)
+    interactions = [(await store.create_interaction(c.id, "voice", "inbound")).id for _ in range(10)]
     started = time.perf_counter()
-    await gatherResults([
-        sem.run(lambda n=n: ensureDeferred(store.append_event(interactions[n % 10].id, "dtmf", "bench", {"digit": n % 10})))
-        for n in range(count)
-    ])
-    return count / (time.perf_counter() - started)
+    if bulk == 1:
+        results = await _windowed(
+            lambda n: store.append_event(interactions[n % 10], "dtmf", "bench", {"digit": n % 10}),
+            range(count), WINDOW)
+    else:
+        results = await _windowed(
+            lambda first: store.append_events([(interactions[n % 10], "dtmf", "bench", {"digit": n % 10})
+                                               for n in range(first, first + bulk)]),
+            range(0, count, bulk), WINDOW // bulk)
+    rate = count / (time.perf_counter() - started)
+    assert sum(len(r) if isinstance(r, list) else 1 for r in results) == count
+    return rate
 
 
 async def _lookups(store, db, count):
-    from twisted.internet.defer import DeferredSemaphore, ensureDeferred, gatherResults
-
     known = 20_000 if count >= 100_000 else 2_000
     clock_now = store._clock.utcnow()
     for start in range(0, known, 5000):
@@ -95,9 +141,8 @@ async def _lookups(store, db, count):
             calls.append((store.find_customer_by_phone, "+44 20 7946 " + f"{rng.randrange(10000):04d}"))
         else:  # unknown email
             calls.append((store.find_customer_by_email, f"nobody{n}@example.org"))
-    sem = DeferredSemaphore(LOOKUP_CONCURRENCY)
     started = time.perf_counter()
-    found = await gatherResults([sem.run(lambda f=f, a=a: ensureDeferred(f(a))) for f, a in calls])
+    found = await _windowed(lambda call: call[0](call[1]), calls, LOOKUP_CONCURRENCY)
     rate = count / (time.perf_counter() - started)
     return rate, sum(1 for c in found if c is not None)
 
@@ -204,10 +249,11 @@ async def _one_backend(reactor, name, url, quick):
     store = RecordStore(db, Clock(reactor), "FR")
     try:
         count = 100_000 // scale
-        cpu = _cpu()
-        rate = await _appends(store, count)
-        print(f"{name:9s} append {count:>7,} interaction events: {rate:>9,.0f} events/s   "
-              f"CPU {(_cpu() - cpu) / count * 1e6:.0f} us each", flush=True)
+        for bulk, how in ((1, "one per call"), (BULK, f"{BULK} per call")):
+            cpu = _cpu()
+            rate = await _appends(store, count, bulk)
+            print(f"{name:9s} append {count:>7,} interaction events, {how:>12s}: {rate:>9,.0f} events/s   "
+                  f"CPU {(_cpu() - cpu) / count * 1e6:.1f} us each", flush=True)
         cpu = _cpu()
         rate, hits = await _lookups(store, db, count)
         print(f"{name:9s} resolve {count:>6,} contact lookups ({hits:,} known): {rate:>9,.0f} lookups/s   "
