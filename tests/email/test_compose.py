@@ -50,3 +50,28 @@ def test_every_reply_is_seven_bit_on_the_wire_and_reads_back_the_same(text):
     assert max(raw) < 128 and max(len(line) for line in raw.split(b"\r\n")) <= 998
     decoded = email.message_from_bytes(raw).get_payload(decode=True).decode("utf-8")
     assert decoded.replace("\r\n", "\n").rstrip("\n") == text.rstrip("\n")
+
+
+def test_plain_messages_are_written_directly_with_the_email_packages_exact_bytes():
+    """The direct writer of plain messages gives byte for byte what the email package gives, and
+    leaves every message that needs quoting, encoding or folding to it."""
+    import itertools
+    from datetime import datetime, timezone
+
+    from channels.email.compose import OutgoingMessage, _compose_generic, _compose_plain
+
+    subjects = ["[#CC-12] We received your message", "=?utf-8?q?a?=", "Ünïcode", "a" * 80, "  spaced   out ", ""]
+    texts = ["Hello Ann,\n\nThanks.\nBye\n", "no newline at end", "crlf\r\nlines\r\n", "Ünï", "x" * 1000, "a\rb\x0cc\n"]
+    names = ["", "Support Team", "J. Doe", "Ünï"]
+    direct = 0
+    for subject, text, name, answered, automatic in itertools.product(subjects, texts, names, [None, "c1@x.example"],
+                                                                      [True, False]):
+        message = OutgoingMessage(from_address="support@example.com", to=("ann@customer.example", "b@c.d"),
+                                  subject=subject, text=text, message_id="t1@cc.example.com",
+                                  date=datetime(2026, 11, 17, 10, 0, tzinfo=timezone.utc), from_name=name,
+                                  in_reply_to=answered, references=("a@b",), automatic=automatic, reference="CC-12")
+        written = _compose_plain(message)
+        if written is not None:
+            direct += 1
+            assert written == _compose_generic(message)
+    assert 0 < direct < len(subjects) * len(texts) * len(names) * 4
