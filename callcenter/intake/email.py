@@ -52,7 +52,9 @@ from twisted.logger import Logger
 
 from callcenter.runtime.clock import Clock
 from callcenter.records.errors import InvalidContact, NotFound
-from callcenter.records.mail import MailStore, NewAttachment, NewMessage, NewOutgoing, OutboxItem
+from callcenter.records.mail import MailStore
+from callcenter.records.mail_messages import NewAttachment, NewMessage
+from callcenter.records.mail_outbox import NewOutgoing, OutboxItem
 from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, Sender
 from callcenter.records.mail_ingest_batch import MailIngest
 from callcenter.records.model import Customer, Interaction

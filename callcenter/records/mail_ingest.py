@@ -51,17 +51,8 @@ from sqlalchemy.engine import Connection
 from callcenter.dispatch.lifecycle import FINAL_STATES, Step, can, transition
 from callcenter.records import customers, interactions
 from callcenter.records.database import UnitOfWork
-from callcenter.records.mail import (
-    NewMessage,
-    NewOutgoing,
-    _bouncing,
-    _count_auto_reply,
-    _email_interaction,
-    _enqueue,
-    _insert_message,
-    _interaction_for_ids,
-    _mark_bouncing,
-)
+from callcenter.records.mail_messages import NewMessage, _email_interaction, _insert_message, _interaction_for_ids
+from callcenter.records.mail_outbox import NewOutgoing, _bouncing, _count_auto_reply, _enqueue, _mark_bouncing
 from callcenter.records.model import Customer, Interaction
 from callcenter.records.schema import mail_messages
 

@@ -41,7 +41,8 @@ from callcenter.records.batching import Coalescer, each_in_savepoint
 from callcenter.records.database import UnitOfWork
 from callcenter.records.errors import RecordError
 from callcenter.records.interactions import append_events
-from callcenter.records.mail import MailStore, MailStored
+from callcenter.records.mail import MailStore
+from callcenter.records.mail_messages import MailStored
 from callcenter.records.mail_ingest import FINISHED, Arrival, Ingested, IngestPolicy, ingest, new_interaction_fields
 from callcenter.records.model import Customer, Interaction
 from callcenter.records.schema import (

@@ -7,14 +7,9 @@ from twisted.internet import task
 
 from callcenter.runtime.clock import Clock
 from callcenter.records.errors import NotFound
-from callcenter.records.mail import (
-    Backoff,
-    MailDeliveryFailed,
-    MailStore,
-    NewAttachment,
-    NewMessage,
-    NewOutgoing,
-)
+from callcenter.records.mail import MailStore
+from callcenter.records.mail_messages import NewAttachment, NewMessage
+from callcenter.records.mail_outbox import Backoff, MailDeliveryFailed, NewOutgoing
 from tests.records.helpers import T0
 
 
