@@ -269,13 +269,14 @@ def _log(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) ->
         conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, [
             (eid, r[0], t[1], r[2], r[3], text) for eid, r, t, text in zip(ids, requests, times, encoded)])
     else:
-        # Ids first, from the table's own sequence (one round trip), then every row in one
-        # statement of arrays: the ids are known in request order without relying on the order
-        # of RETURNING.
+        # Ids first, from the table's own sequence (one round trip), then every row through one
+        # COPY in this transaction (psycopg formats its rows in C): the ids are known in request
+        # order without relying on the order of RETURNING.
         ids = [r[0] for r in conn.exec_driver_sql(_pg_next_event_ids(conn), (len(requests),))]
-        conn.exec_driver_sql(_PG_INSERT_EVENTS, (
-            ids, [r[0] for r in requests], [t[0] for t in times], [r[2] for r in requests], [r[3] for r in requests],
-            encoded))
+        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(_PG_COPY_EVENTS) as copy:
+            write = copy.write_row
+            for eid, r, t, text in zip(ids, requests, times, encoded):
+                write((eid, r[0], t[0], r[2], r[3], text))
     out = []
     emit = uow.emit
     for eid, r, t in zip(ids, requests, times):
@@ -287,10 +288,7 @@ def _log(conn: Connection, uow: UnitOfWork, requests: Sequence[EventRequest]) ->
 _dumps = json.dumps
 _SQLITE_NEXT_EVENT_ID = "SELECT coalesce(max(id), 0) + 1 FROM interaction_events"
 _SQLITE_INSERT_EVENTS = "INSERT INTO interaction_events (id, interaction_id, at, kind, actor, details) VALUES (?, ?, ?, ?, ?, ?)"
-_PG_INSERT_EVENTS = (
-    "INSERT INTO interaction_events (id, interaction_id, at, kind, actor, details) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[]::jsonb[])"
-)
+_PG_COPY_EVENTS = "COPY interaction_events (id, interaction_id, at, kind, actor, details) FROM STDIN"
 
 
 def _pg_next_event_ids(conn: Connection) -> str:

@@ -92,15 +92,26 @@ def check_document(field: str, value: Any, max_bytes: int, *, optional: bool = F
         _encoded(field, value, max_bytes)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))  # built once: hot
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# The C encoder behind it, built once (json builds one per call, most of the cost of a small
+# document). Without a markers dict it keeps no state, so threads share it; a circular document
+# then ends in RecursionError instead of ValueError.
+_C_ENCODE = (json.encoder.c_make_encoder(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
+                                         False, False, False) if json.encoder.c_make_encoder else None)
+
+
+def _encode(value: Any) -> str:
+    if _C_ENCODE is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def _encoded(field: str, value: Any, max_bytes: int) -> str:
     if not isinstance(value, dict):
         raise InvalidInput(field, "must be a JSON object")
     try:
-        encoded = _ENCODER.encode(value)
-    except (TypeError, ValueError) as e:
+        encoded = _encode(value)
+    except (TypeError, ValueError, RecursionError) as e:
         raise InvalidInput(field, f"must contain only JSON values ({e})") from None
     size = len(encoded.encode("utf-8"))
     if size > max_bytes:
