@@ -51,22 +51,19 @@ from sqlalchemy.exc import IntegrityError
 from twisted.logger import Logger
 
 from callcenter.runtime.clock import Clock
-from callcenter.records.errors import InvalidContact, NotFound
+from callcenter.intake.email_arrival import arrival_of
+from callcenter.records.errors import NotFound
 from callcenter.records.mail import MailStore
-from callcenter.records.mail_messages import NewAttachment, NewMessage
+from callcenter.records.mail_messages import NewMessage
 from callcenter.records.mail_outbox import NewOutgoing, OutboxItem
-from callcenter.records.mail_ingest import Acknowledgement, Arrival, BouncedAddress, Ingested, Sender
+from callcenter.records.mail_ingest import Acknowledgement, Arrival, Ingested
 from callcenter.records.mail_ingest_batch import MailIngest
 from callcenter.records.model import Customer, Interaction
-from callcenter.records.normalize import normalize_email
 from callcenter.records.store import RecordStore
-from channels.email.bounces import parse_bounce
 from channels.email.compose import OutgoingMessage, compose, new_message_id, one_line
-from channels.email.loopguard import is_automatic
 from channels.email.parsing import ParseLimits, ParsedMessage, parse_message
-from channels.email.quoting import split_quoted
 from channels.email.sink import MailEnvelope, MailReceipt
-from channels.email.threading import DEFAULT_PREFIX, find_reference, tag_subject, thread_keys
+from channels.email.threading import DEFAULT_PREFIX, tag_subject
 
 log = Logger(namespace="callcenter.intake.email")
 
@@ -201,34 +198,9 @@ class MailFlow:
                            duplicate=done.kind == "duplicate", flagged=done.flagged or done.kind == "listed")
 
     def arrival(self, parsed: ParsedMessage, envelope: MailEnvelope) -> Arrival:
-        """Everything decided about a received message before the record is touched (pure)."""
-        message = _new_message(parsed, envelope)
-        sender = _sender(parsed)
-        bounce = None if parsed.unparseable else parse_bounce(parsed)
-        automatic = None
-        if not parsed.unparseable:
-            automatic = is_automatic(parsed, self.own_addresses, envelope.mail_from)
-            if automatic is not None and parsed.from_ is None and automatic.startswith("no sender"):
-                automatic = None  # a person who wrote without a From: still reaches an agent
-        payload: dict[str, Any] = {"mailbox": envelope.mailbox, "from": sender.value, "message_id": parsed.message_id,
-                                   "content_hash": parsed.content_hash}
-        if sender.value is None and sender.raw:
-            payload["sender_as_written"] = sender.raw[:320]
-        if parsed.sender_source not in (None, "from"):
-            payload["sender_source"] = parsed.sender_source
-        if parsed.unparseable:
-            payload.update(unreadable=True, reason=(parsed.reason or "")[:300], mail_from=envelope.mail_from)
-        return Arrival(
-            message=message, sender=sender, mailbox=envelope.mailbox,
-            parents=tuple(thread_keys(parsed).parents) if not parsed.unparseable else (),
-            reference=find_reference(parsed.subject, self.options.reference_prefix),
-            is_bounce=bounce is not None,
-            bounce_original=getattr(parsed, "bounce_message_id", None) or (bounce.original_message_id if bounce else None),
-            bounced=tuple(BouncedAddress(r.address, r.status, r.diagnostic, r.permanent)
-                          for r in (bounce.recipients if bounce else ())),
-            automatic=automatic, unreadable=parsed.unparseable, subject=one_line(parsed.subject)[:998],
-            facts={"channel": "email", "to": envelope.mailbox, "subject": parsed.subject, "body": parsed.text[:20000]},
-            details=_log_details(parsed), payload=payload)
+        """Everything decided about a received message before the record is touched (pure;
+        see :func:`~callcenter.intake.email_arrival.arrival_of`)."""
+        return arrival_of(parsed, envelope, self.own_addresses, self.options.reference_prefix)
 
     def _announce(self, done: Ingested) -> None:
         """Tell routing and the outbox what the committed transaction did."""
@@ -466,54 +438,3 @@ def humanize_seconds(seconds: float) -> str:
     else:
         n, unit = whole, "second"
     return f"{n} {unit}{'s' if n != 1 else ''}"
-
-
-def _sender(parsed: ParsedMessage) -> Sender:
-    """The sender as the record keys it: a normalized address, or None when there is no usable one."""
-    language = _language(parsed)
-    found = parsed.from_
-    if found is None:
-        return Sender(None, "", None, language)
-    name = found.name.strip()
-    if "@" in name or name.lower() == found.address.lower():
-        name = ""  # display text that looks like an address is no name
-    try:
-        return Sender(normalize_email(found.address), name, found.address, language)
-    except InvalidContact:
-        return Sender(None, name, found.address, language)
-
-
-def _language(parsed: ParsedMessage) -> str | None:
-    """The primary subtag of the language the parser found (declared, script, charset), or None."""
-    found = (parsed.language or "").strip()
-    return found.split("-")[0].split("_")[0].lower()[:8] or None
-
-
-def _log_details(parsed: ParsedMessage) -> dict[str, Any]:
-    return {"message_id": parsed.message_id, "from": parsed.from_.address if parsed.from_ else None,
-            "subject": one_line(parsed.subject)[:300], "attachments": len(parsed.attachments)}
-
-
-def _new_message(parsed: ParsedMessage, envelope: MailEnvelope) -> NewMessage:
-    """The record of a received message, from its parse and envelope.
-
-    ``details["new_text_length"]`` is where the quoted history starts in ``body_text``
-    (``details["quote_marker"]`` says what was recognized), so a display can fold it.
-    """
-    split = split_quoted(parsed.text)
-    details: dict[str, Any] = {
-        "new_text_length": len(split.new) if split.marker else len(parsed.text), "quote_marker": split.marker,
-        "source": envelope.source, "mail_from": envelope.mail_from, "recipients": list(envelope.recipients),
-        "peer": envelope.peer, "problems": list(parsed.problems)[:50],
-        "in_reply_to": parsed.in_reply_to, "references": list(parsed.references)[-50:],
-        "to": [a.address for a in parsed.to][:50], "cc": [a.address for a in parsed.cc][:50],
-        "date": parsed.date.isoformat() if parsed.date else None,
-        "from_name": (parsed.from_.name if parsed.from_ else "")[:200],
-    }
-    attachments = tuple(NewAttachment(a.filename, a.content_type, a.size, a.sha256, a.content, a.skipped, a.inline,
-                                      a.content_id) for a in parsed.attachments)
-    return NewMessage(
-        raw=parsed.raw, direction="inbound", message_id=parsed.message_id, content_hash=parsed.content_hash,
-        mailbox=envelope.mailbox, sender=parsed.from_.address if parsed.from_ else None, subject=parsed.subject,
-        body_text=parsed.text, unparseable=parsed.unparseable, reason=parsed.reason, details=details,
-        attachments=attachments)

@@ -9,7 +9,7 @@ import pytest
 from twisted.internet import reactor, task
 
 from callcenter.runtime.clock import Clock
-from callcenter.intake.email import _new_message
+from callcenter.intake.email_arrival import new_message
 from channels.email.imappoller import ImapConfig, ImapPollerService
 from channels.email.outbox import OutboxSenderService
 from channels.email.parsing import parse_message
@@ -88,7 +88,7 @@ def test_imap_in_after_a_crash_stores_once(run, harness):
     server.start()
     try:
         # The state a crash leaves: stored by the flow, not yet marked on the server.
-        run(harness.mail.store_message(_new_message(parse_message(CUSTOMER), MailEnvelope("support", "imap", 0.0))))
+        run(harness.mail.store_message(new_message(parse_message(CUSTOMER), MailEnvelope("support", "imap", 0.0))))
         server.append(CUSTOMER)
         server.append(CUSTOMER.replace(b"e2e-1@", b"e2e-2@").replace(b"Printer broken", b"Scanner too"))
         config = ImapConfig("127.0.0.1", server.port, dovecot_module.USER, dovecot_module.PASSWORD, tls=False,

@@ -63,10 +63,10 @@ def test_redelivery_stores_nothing_twice(run, harness):
 
 def test_crash_after_storing_carries_on_without_duplicate(run, harness):
     """A message stored before a crash but never assigned is processed once when it comes again."""
-    from callcenter.intake.email import _new_message
+    from callcenter.intake.email_arrival import new_message
     from channels.email.parsing import parse_message
 
-    stored = run(harness.mail.store_message(_new_message(parse_message(mail()), SMTP)))
+    stored = run(harness.mail.store_message(new_message(parse_message(mail()), SMTP)))
     receipt = run(harness.flow.accept_mail(mail(), SMTP))
     assert receipt.message_ref == stored.id and receipt.interaction_id is not None
     assert len(harness.new) == 1 and len(run(harness.mail.messages(receipt.interaction_id))) == 2  # in + ack

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from twisted.internet import reactor
 
-from callcenter.intake.email import _new_message
+from callcenter.intake.email_arrival import new_message as _new_message
 from callcenter.dispatch.recovery import Recovery, mail_resumer
 from channels.email.parsing import parse_message
 from channels.email.sink import MailEnvelope
