@@ -15,7 +15,7 @@ Prints:
     ``250`` comes only after that commit, so this is the durable rate.
   One message in five is a reply to an earlier one (threaded by In-Reply-To), the rest new
   messages from 500 senders. Messages per second, the ratio to the ceiling, and the server
-  process's peak resident memory.
+  process's CPU per message and peak resident memory.
 
 Usage: ``.venv/bin/python bench/email_bench.py [--count 10000] [--clients 8] [--quick]
 [--backend sqlite|postgres|ceiling]``. ``--quick`` runs 2,000 messages. PostgreSQL is the
@@ -118,8 +118,12 @@ def serve(target: str, url: str | None) -> None:
         sink = flow.accept_mail
     listener = SmtpListenerService(reactor, sink, {MAILBOX: "support"}, clock, port=0)
 
+    cpu_at_start = [0.0]
+
     async def run() -> None:
         listener.startService()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_at_start[0] = usage.ru_utime + usage.ru_stime
         print(json.dumps({"port": listener.port}), flush=True)
         await deferToThread(sys.stdin.readline)
         await listener.stopService()
@@ -127,8 +131,9 @@ def serve(target: str, url: str | None) -> None:
             await flow.drain()
             await records.drain()
             await db.stop()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"interactions": len(created), "peak_rss_mib": peak}), flush=True)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(json.dumps({"interactions": len(created), "peak_rss_mib": usage.ru_maxrss / 1024,
+                          "cpu_s": usage.ru_utime + usage.ru_stime - cpu_at_start[0]}), flush=True)
         reactor.stop()
 
     reactor.callWhenRunning(lambda: ensureDeferred(run()))
@@ -249,7 +254,9 @@ def main() -> None:
     for target, r in results.items():
         ratio = f"  {r['rate'] / ceiling:.0%} of the ceiling" if ceiling and target != "ceiling" else ""
         made = f"  {r['interactions']:,} new interactions" if target != "ceiling" else "  (stores nothing)"
-        print(f"  {target:<9} {r['rate']:>8,.0f} messages/s{ratio}{made}  peak RSS {r['peak_rss_mib']:,.0f} MiB")
+        cpu = 1000 * r["cpu_s"] / count
+        print(f"  {target:<9} {r['rate']:>8,.0f} messages/s{ratio}{made}  server CPU {cpu:.2f} ms/message"
+              f"  peak RSS {r['peak_rss_mib']:,.0f} MiB")
 
 
 if __name__ == "__main__":
