@@ -17,19 +17,20 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Mapping
 
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from callcenter.runtime.clock import Clock
-from callcenter.dispatch.lifecycle import State, Step, transition
+from callcenter.dispatch.lifecycle import State, Step
+from callcenter.dispatch.record_keeping import LogEntry, RecordKeeper
 from callcenter.dispatch.routing_rules import RuleMatch, match_rule
+from callcenter.dispatch.screen_pops import ContentFor, ScreenPops
 from callcenter.web.serialize import to_json
-from routing import UnknownInteraction
+from routing import InteractionSpec, UnknownInteraction
 
 log = Logger(namespace="callcenter.dispatch.switchboard")
 
 Publish = Callable[[str, str, Mapping[str, Any]], None]
-TIMELINE_IN_POP = 20
 
 
 class NotYours(Exception):
@@ -54,30 +55,29 @@ class Switchboard:
 
     def __init__(self, *, settings: Any, clock: Clock, store: Any, router: Any,
                  spec_builder: Callable[..., Any], publish: Publish | None = None, stats: Any = None,
-                 content_for: Callable[[Any], Awaitable[dict[str, Any]]] | None = None) -> None:
+                 content_for: ContentFor | None = None) -> None:
         self.settings = settings
         self._clock = clock
-        self._store = store
         self.router = router
         self._spec = spec_builder
         self._publish = publish or (lambda topic, kind, data: None)
         self._timer: Any = None
-        self._chains: dict[int, Deferred] = {}
-        self._states: dict[int, State] = {}
+        # Writes about each interaction, in decision order; its state and channel meanwhile.
+        self._records = RecordKeeper(store, clock)
+        self._states = self._records.states
+        self.channel_of = self._records.channel_of
+        # content_for(interaction) -> channel content for the screen pop (the email thread...)
+        self._pops = ScreenPops(store, content_for)
         self.offers: dict[int, dict[str, Any]] = {}      # interaction id -> offer payload
-        self.channel_of: dict[int, str] = {}
         self.holding: dict[int, str] = {}                # interaction id -> agent working on it
         self.wrapping: dict[int, str] = {}               # interaction id -> agent in its wrap-up
         self.logged_in: set[str] = set()
         self.external: set[int] = set()                  # routed by another system (CTI)
         self.stats = stats
-        # content_for(interaction) -> channel content for the screen pop (the email thread...)
-        self._content_for = content_for
         self._meta: dict[int, dict[str, Any]] = {}         # interaction id -> queue, start, accepted
         self._offer_listeners: list[Callable[[Any], None]] = []
         self._failed: dict[int, str] = {}                  # interaction id -> why delivery failed
         self._end_listeners: list[Callable[[int, str], None]] = []
-        self._collecting: dict[int, list[tuple[str, str | None, Mapping[str, Any]]]] = {}
         self._stopped = False
 
     # --- intake ---
@@ -88,29 +88,15 @@ class Switchboard:
         :meth:`collected_events` is called, log entries about it are collected for that write
         instead of being written on their own. If the write fails, the contact is withdrawn
         from routing: nothing may be carried out for an interaction that is not stored."""
-        self.channel_of[iid] = channel
-        self._states[iid] = state
-        stored: Deferred = Deferred()
-        self._collecting[iid] = []
-        self._chain(iid, lambda: self._stored(iid, stored))
-        return stored
+        return self._records.track(iid, channel, state, self._lost)
 
-    def collected_events(self, iid: int) -> list[tuple[str, str | None, Mapping[str, Any]]]:
+    def collected_events(self, iid: int) -> list[LogEntry]:
         """The log entries ``(kind, actor, details)`` about a tracked contact so far; later ones
         are written on their own."""
-        return self._collecting.pop(iid, [])
-
-    async def _stored(self, iid: int, stored: Awaitable[Any]) -> None:
-        try:
-            await stored
-        except Exception:
-            self._lost(iid)
-            raise
+        return self._records.collected_events(iid)
 
     def _lost(self, iid: int) -> None:
         log.error("interaction {iid} could not be stored; withdrawn from routing", iid=iid)
-        self._states.pop(iid, None)
-        self.channel_of.pop(iid, None)
         self._meta.pop(iid, None)
         self.external.discard(iid)
         try:
@@ -153,7 +139,8 @@ class Switchboard:
         async def queue_then_submit() -> None:
             if self._states.get(iid) is State.NEW:
                 # Stamped with the spec's start: queued_at is where a restart puts it back in line.
-                await self._step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule}, at=start)
+                await self._records.write_step(iid, Step.QUEUE, details={"queue": match.queue, "rule": match.rule},
+                                               at=start)
             self.route(iid, match, facts, start=start.timestamp(), at=start, customer_key=str(interaction.customer_id))
 
         self._chain(iid, queue_then_submit)
@@ -228,8 +215,6 @@ class Switchboard:
         """``agent`` is placing the outbound call ``iid`` (click-to-dial, logged ``accepted``): the
         core counts it as their work, so no other call is offered to them meanwhile. It ends
         with :meth:`complete` (wrap-up of the agent's first queue) or :meth:`outbound_failed`."""
-        from routing import InteractionSpec
-
         queues = sorted(q for q, cfg in self.settings.queues.items()
                         if any(m.agent == agent for m in cfg.members)) or sorted(self.settings.queues)
         spec = InteractionSpec(id=iid, channel="voice", queue=queues[0], virtual_start=self._clock.now())
@@ -464,9 +449,7 @@ class Switchboard:
 
     async def settled(self) -> None:
         """Wait until every record write queued so far (and any it queued) has finished."""
-        while self._chains:
-            for d in list(self._chains.values()):
-                await d
+        await self._records.settled()
 
     def stop(self) -> None:
         """Cancel the timer and arm none again (service stop)."""
@@ -525,58 +508,20 @@ class Switchboard:
         else:
             self._publish("supervisors", kind, to_json(decision))
 
-    # --- record keeping, in decision order per interaction ---
+    # --- record keeping, in decision order per interaction (callcenter.dispatch.record_keeping) ---
 
     def _chain(self, iid: int, work: Callable[[], Awaitable[Any]]) -> None:
-        previous = self._chains.get(iid)
-
-        async def run_after() -> None:
-            if previous is not None:
-                await previous
-            try:
-                await work()
-            except Exception:  # noqa: BLE001 - one failed write must not stop the chain
-                log.failure("recording interaction {iid} failed", iid=iid)
-
-        d = ensureDeferred(run_after())
-        self._chains[iid] = d
-
-        def forget(_: object) -> None:
-            if self._chains.get(iid) is d:
-                del self._chains[iid]
-
-        d.addBoth(forget)
+        self._records.chain(iid, work)
 
     async def _return_offer(self, iid: int, agent: str, why: str) -> None:
         if self._states.get(iid) in (State.OFFERED, None):
-            await self._step(iid, Step.RETURN, details={"agent": agent, "why": why})
+            await self._records.write_step(iid, Step.RETURN, details={"agent": agent, "why": why})
 
     def _after(self, iid: int, step: Step, details: Mapping[str, Any], **fields: Any) -> None:
-        self._chain(iid, lambda: self._step(iid, step, details=details, **fields))
+        self._records.step(iid, step, details, **fields)
 
     def _event(self, iid: int, kind: str, actor: str | None, details: Mapping[str, Any]) -> None:
-        collecting = self._collecting.get(iid)
-        if collecting is not None:  # goes into the write that stores the contact
-            collecting.append((kind, actor, dict(details)))
-            return
-        self._chain(iid, lambda: self._store.append_event(iid, kind, actor=actor, details=details))
-
-    async def _step(self, iid: int, step: Step, details: Mapping[str, Any] | None = None, at: Any = None,
-                    **fields: Any) -> None:
-        state = self._states.get(iid)
-        if state is None:
-            state = State((await self._store.get_interaction(iid)).state)
-        move = transition(state, step)
-        at = at if at is not None else self._clock.utcnow()
-        if move.stamp is not None:
-            fields[move.stamp] = at
-        actor = fields.get("agent") if step in (Step.ACCEPT, Step.CONNECT) else None
-        await self._store.update_interaction_state(iid, move.state.value, at=at, actor=actor,
-                                                   details=dict(details or {}, step=step.value), **fields)
-        self._states[iid] = move.state
-        if move.state in (State.COMPLETED, State.ABANDONED, State.UNHANDLED):
-            self._states.pop(iid, None)
-            self.channel_of.pop(iid, None)
+        self._records.event(iid, kind, actor, details)
 
     async def _push_offer(self, iid: int, agent: str, decision: Any) -> None:
         await self._push_pop(iid, agent, "offer", {"expires_at": decision.expires_at, "queue": decision.queue})
@@ -589,25 +534,12 @@ class Switchboard:
     async def agent_snapshot(self, agent: str) -> dict[str, Any]:
         """Everything the agent's desktop shows, for a page load or a push resynchronisation."""
         view = self.router.agent_view(agent) if agent in self.logged_in else None
-        offers = []
-        for iid, offer in sorted(self.offers.items()):
-            if offer["agent"] == agent:
-                pop = await self.screen_pop(iid)
-                pop.update(expires_at=offer["expires_at"], queue=offer["queue"])
-                offers.append(pop)
-        work = [await self.screen_pop(i) for i, a in sorted(self.holding.items()) if a == agent]
-        wrap = [await self.screen_pop(i) for i, a in sorted(self.wrapping.items()) if a == agent]
-        return {"agent": agent, "logged_in": agent in self.logged_in,
-                "state": to_json(view) if view is not None else {"state": "logged_out"},
-                "offers": offers, "work": work, "wrap_up": wrap, "now": self._clock.now()}
+        return await self._pops.desktop(agent, view, offers=self.offers, holding=self.holding,
+                                        wrapping=self.wrapping, now=self._clock.now())
 
     async def screen_pop(self, iid: int) -> dict[str, Any]:
-        """What the agent's browser shows for ``iid``: customer card, timeline, the interaction."""
-        interaction, customer, page = await self._store.interaction_view(iid, TIMELINE_IN_POP)
-        pop = {"interaction": to_json(interaction), "customer": to_json(customer), "timeline": to_json(page.items)}
-        if self._content_for is not None:
-            pop["content"] = await self._content_for(interaction)
-        return pop
+        """What the agent's browser shows for ``iid`` (see :mod:`callcenter.dispatch.screen_pops`)."""
+        return await self._pops.pop(iid)
 
     # --- checks ---
 
