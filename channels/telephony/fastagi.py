@@ -61,6 +61,7 @@ log = Logger(namespace="channels.telephony.fastagi")
 DEFAULT_PORT = 4573
 # Asterisk answers GET/SET VARIABLE and SET MUSIC at once; an answer this late means the peer is gone.
 DEFAULT_COMMAND_TIMEOUT = 30.0
+_ENVIRONMENT = "the AGI environment"  # what a session awaits before its first command
 # Every waiting caller holds one session, so this is also the most callers one server can hold.
 DEFAULT_MAX_SESSIONS = 1000
 SCRIPTS = ("inbound", "dialresult", "answered", "hangup")
@@ -120,17 +121,33 @@ class FastAgiSession:
         self._hangup_reported = False
         self._call: InboundCall | None = None
         self._wake_on_hangup: Callable[[], None] = lambda: None
-        # A peer that connects and never finishes the environment must not hold a session forever.
-        self._env_timer = clock.call_later(environment_timeout, self._environment_overdue)
-        self.protocol.closed.addBoth(self._cancel_env_timer)
+        # One deadline per session, moved on rather than re-created for each command: what it
+        # waits for is the environment (a peer that never finishes it must not hold a session
+        # forever), then the answer to each command in turn, and nothing in between (a hold
+        # sends nothing, so nothing is awaited; the deadline then passes unnoticed).
+        self._awaiting: str | None = _ENVIRONMENT
+        self._deadline = clock.call_later(environment_timeout, self._overdue)
+        self.protocol.closed.addBoth(self._cancel_deadline)
 
-    def _environment_overdue(self) -> None:
-        log.warn("FastAGI peer sent no complete environment in time; closing")
-        self.protocol.close()
+    def _await_within(self, what: str, seconds: float) -> None:
+        self._awaiting = what
+        if self._deadline.active():
+            self._deadline.reset(seconds)
+        else:
+            self._deadline = self._clock.call_later(seconds, self._overdue)
 
-    def _cancel_env_timer(self, result: object) -> object:
-        if self._env_timer.active():
-            self._env_timer.cancel()
+    def _overdue(self) -> None:
+        what, self._awaiting = self._awaiting, None
+        if what == _ENVIRONMENT:
+            log.warn("FastAGI peer sent no complete environment in time; closing")
+            self.protocol.close()
+        elif what is not None:
+            self._command_overdue(what)
+
+    def _cancel_deadline(self, result: object) -> object:
+        self._awaiting = None
+        if self._deadline.active():
+            self._deadline.cancel()
         return result
 
     def _hangup(self) -> None:
@@ -143,7 +160,7 @@ class FastAgiSession:
                 log.failure("caller_hung_up failed for {uniqueid}", uniqueid=self._call.uniqueid)
 
     def _environment(self, pairs: list[tuple[str, str]]) -> None:
-        self._cancel_env_timer(None)
+        self._awaiting = None
         ensureDeferred(self._run(pairs)).addBoth(self._finished)
 
     def _finished(self, result: object) -> None:
@@ -176,13 +193,11 @@ class FastAgiSession:
         if self.protocol.hung_up:
             raise _CallerGone()
         answer = self.protocol.command(verb, *args)
-        # Armed per command, never during the hold: holding sends nothing, so nothing is awaited.
-        timer = self._clock.call_later(self._command_timeout, self._command_overdue, verb)
+        self._await_within(verb, self._command_timeout)
         try:
             return await answer
         finally:
-            if timer.active():
-                timer.cancel()
+            self._awaiting = None
 
     def _command_overdue(self, verb: str) -> None:
         reason = f"no answer to {verb} within {self._command_timeout:g} s"
