@@ -165,22 +165,36 @@ class BoundedChannel(HTTPChannel):
         super().__init__()
         self._phase = "idle"  # idle -> headers -> (body ->) handling -> idle ...
         self._deadline: Any = None
+        self._awaiting: str | None = None
         self._body_room = 0
         self.refused = False
         self._peer_counted: str | None = None
         self._abort_call: Any = None
 
+    # One timer per connection, moved rather than re-created for each phase of each request
+    # (creating and cancelling reactor timers cost as much as a small request): ``_awaiting``
+    # says which deadline it stands for, None when the phase it was set for is over.
+
     def _arm(self, seconds: float, what: str) -> None:
-        self._disarm()
-        self._deadline = self.callLater(seconds, self._late, what)
+        self._awaiting = what
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.reset(seconds)
+        else:
+            self._deadline = self.callLater(seconds, self._late)
 
     def _disarm(self) -> None:
+        self._awaiting = None
+
+    def _stop_timer(self) -> None:
+        self._awaiting = None
         if self._deadline is not None and self._deadline.active():
             self._deadline.cancel()
         self._deadline = None
 
-    def _late(self, what: str) -> None:
-        self._deadline = None
+    def _late(self) -> None:
+        what, self._awaiting, self._deadline = self._awaiting, None, None
+        if what is None:
+            return
         self.site.count("timed_out")
         self.refuse(408, "Request Timeout", "request_timeout", f"the request's {what} took too long")
 
@@ -189,7 +203,7 @@ class BoundedChannel(HTTPChannel):
         if self.refused:
             return
         self.refused = True
-        self._disarm()
+        self._stop_timer()
         self.setTimeout(None)
         if self.transport is None:
             return
@@ -267,7 +281,7 @@ class BoundedChannel(HTTPChannel):
             self.refuse(400, "Bad Request", "bad_request", "malformed or oversized request head")
 
     def connectionLost(self, reason: Any) -> None:  # noqa: N802 - twisted API
-        self._disarm()
+        self._stop_timer()
         if self._abort_call is not None and self._abort_call.active():
             self._abort_call.cancel()
         if self._peer_counted is not None:
