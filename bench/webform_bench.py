@@ -157,6 +157,7 @@ async def ceiling(reactor: Any, args: argparse.Namespace) -> dict[str, dict]:
     root = RootResource(Resource())
     root.putChild(b"forms", forms)
     http = HttpService(reactor, root, "127.0.0.1", 0)
+    http.limit_body(b"/forms", 1024 * 1024, parsed_by_resource=True)  # as the server's forms: no body parsing
     http.startService()
     try:
         out = {kind: await measure(reactor, http.address[1], kind, "-", args.count, args.concurrency, 0)
@@ -210,6 +211,7 @@ async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Names
                                           languages=settings.server.languages, default_region="US",
                                           templates=settings.templates))
     http = HttpService(reactor, root, "127.0.0.1", 0)
+    http.limit_body(b"/forms", forms["contact"].max_body_bytes, parsed_by_resource=True)  # as callcenter.app does
     http.startService()
     port = http.address[1]
     token = FormSigner(secret).issue("contact", clock.now() - 1)
