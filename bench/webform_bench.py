@@ -175,6 +175,7 @@ async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Names
 
     from callcenter.runtime.clock import Clock
     from callcenter.runtime.events import EventBus
+    from callcenter.runtime.memory import settle_after_start_up
     from callcenter.intake.pipeline import IntakePipeline
     from callcenter.intake.webform import FormFlow
     from callcenter.records.database import Database
@@ -217,6 +218,7 @@ async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Names
     token = FormSigner(secret).issue("contact", clock.now() - 1)
     try:
         await load(reactor, port, "urlencoded", token, CUSTOMERS, args.concurrency, 0)  # warm-up, not measured
+        settle_after_start_up()  # the collector's settings `callcenter serve` uses once serving
         for offset, kind in enumerate(("urlencoded", "json"), start=1):
             result = await measure(reactor, port, kind, token, args.count, args.concurrency, offset * 1_000_000)
             show(f"{backend} {kind}", result, bare[kind])

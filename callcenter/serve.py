@@ -10,7 +10,6 @@ anything imports the global reactor (which is why the application is imported in
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
@@ -22,6 +21,7 @@ from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 
 from callcenter.runtime.logs import start_logging
+from callcenter.runtime.memory import settle_after_start_up
 from callcenter.runtime.reactor import install_asyncio_reactor, require_asyncio_reactor
 from callcenter.records.instance_lock import AlreadyServing, hold_instance_lock
 from callcenter.records.migrate import schema_state, upgrade
@@ -146,8 +146,7 @@ def serve_main(args: argparse.Namespace, on_serving: Callable[["Application"], A
     def serving(_: object) -> None:
         # Everything built at start-up lives as long as the process: keep it out of the
         # collector's full passes, which otherwise stall bursts of pushes to browsers.
-        gc.collect()
-        gc.freeze()
+        settle_after_start_up()
         log.info("callcenter serving on {host}:{port} with database {db}", host=app.http.address[0],
                  port=app.http.address[1], db=_redacted(url), pid=os.getpid())
         after = ensureDeferred(on_serving(app)) if on_serving is not None else succeed(None)
