@@ -184,7 +184,8 @@ def service_level_chart(rows: Sequence[KpiRow], target: float | None = None, tim
 def handle_time_chart(rows: Sequence[KpiRow], timezone: str = "") -> str:
     """Average handle time and average speed of answer per interval, seconds."""
     labels = _labels(rows)
-    return svg_chart("Handle time", labels, [
-        Series("AHT", tuple(r.aht for r in rows), "line"),
-        Series("ASA", tuple(r.asa for r in rows), "line"),
-    ], y_format=_secs, x_title=_x_title(rows, timezone), y_title="seconds")
+    series = [Series("AHT", tuple(r.aht for r in rows), "line"), Series("ASA", tuple(r.asa for r in rows), "line")]
+    largest = max((v for one in series for v in one.values if v is not None), default=0.0)
+    # At least 4 s at the top, so the five ticks are whole seconds (an empty day said 0s 0s 0s 1s 1s).
+    return svg_chart("Handle time", labels, series, y_format=_secs, y_max=max(4.0, _nice_max(largest)),
+                     x_title=_x_title(rows, timezone), y_title="seconds")

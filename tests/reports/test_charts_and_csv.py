@@ -122,3 +122,13 @@ def test_x_labels_never_overlap():
     assert 6 <= len(shown) <= 12
     days = compute_report([], T0, at(5 * 86400), "day", NY, KpiRules())
     assert "2026-03-03" in [t.text for t in ET.fromstring(volume_chart(days)).iter(SVG + "text")]
+
+
+@pytest.mark.parametrize("legs", [[], [answered(0, 0.4, talk=1.0, wrap=0.5)]], ids=["no contacts", "one short call"])
+def test_the_handle_time_axis_reads_in_distinct_whole_seconds(legs):
+    """A day without contacts (or with sub-second figures) still labels its axis 0s 1s 2s 3s 4s,
+    never the same second twice."""
+    report = compute_report(legs, T0, at(3600), "15min", NY, KpiRules())
+    texts = [t.text for t in ET.fromstring(handle_time_chart(report)).iter(SVG + "text")]
+    ticks = [t for t in texts if t and t.endswith("s") and t[:-1].isdigit()]
+    assert ticks == ["0s", "1s", "2s", "3s", "4s"]
