@@ -195,52 +195,59 @@ class Tally:
             setattr(self, name, getattr(self, name) + sign * getattr(other, name))
         self.max_wait = max(self.max_wait, other.max_wait)
 
-    def add(self, leg: Leg, rules: KpiRules) -> None:
-        """Count ``leg`` as defined in the module docstring."""
+    def add(self, leg: Leg, rules: KpiRules, sign: int = 1) -> None:
+        """Count ``leg`` as defined in the module docstring (``sign=-1``: take it away again;
+        ``max_wait`` only grows, as in :meth:`merge`)."""
         within = rules.target(leg.queue, leg.channel).within
         wait = leg.wait
-        if leg.handle_time is not None:
-            self.handle_count += 1
-            self.handle_total += leg.handle_time
+        handle_time = leg.handle_time
+        if handle_time is not None:
+            self.handle_count += sign
+            self.handle_total += sign * handle_time
         if leg.callback:
-            self.callbacks_offered += 1
+            self.callbacks_offered += sign
             if leg.outcome == ANSWERED:
-                self.callbacks_answered += 1
-                self.callback_wait_total += wait
+                self.callbacks_answered += sign
+                self.callback_wait_total += sign * wait
             return
-        self.offered += 1
-        if wait is not None:
-            self.max_wait = max(self.max_wait, wait)
+        self.offered += sign
+        if wait is not None and wait > self.max_wait:
+            self.max_wait = wait
         if leg.outcome == ANSWERED:
-            self.answered += 1
-            self.wait_total += wait
-            self.answered_within += wait <= within
-            self.transferred_out += leg.transferred
+            self.answered += sign
+            self.wait_total += sign * wait
+            if wait <= within:
+                self.answered_within += sign
+            if leg.transferred:
+                self.transferred_out += sign
         elif leg.outcome == ABANDONED:
             if wait < rules.short_abandon:
-                self.short_abandoned += 1
+                self.short_abandoned += sign
             else:
-                self.abandoned += 1
-            self.abandoned_within_all += wait <= within
+                self.abandoned += sign
+            if wait <= within:
+                self.abandoned_within_all += sign
         elif leg.outcome == OVERFLOWED:
-            self.overflowed_out += 1
+            self.overflowed_out += sign
         elif leg.outcome == CALLBACK_REQUESTED:
-            self.callbacks_requested += 1
+            self.callbacks_requested += sign
         if leg.index == 0:
-            self._add_contact(leg, rules, within)
+            self._add_contact(leg, rules, within, sign)
 
-    def _add_contact(self, first: Leg, rules: KpiRules, within: float) -> None:
-        self.contacts += 1
+    def _add_contact(self, first: Leg, rules: KpiRules, within: float, sign: int = 1) -> None:
+        self.contacts += sign
         wait = first.contact_wait
         if first.contact_outcome == ANSWERED:
-            self.contacts_answered += 1
-            self.contacts_answered_within += wait <= within
+            self.contacts_answered += sign
+            if wait <= within:
+                self.contacts_answered_within += sign
         elif first.contact_outcome == ABANDONED and wait is not None and wait >= rules.short_abandon:
-            self.contacts_abandoned += 1
+            self.contacts_abandoned += sign
         if first.contact_legs_answered and first.contact_finished:
-            self.fcr_handled += 1
-            self.fcr_resolved += (first.contact_legs_answered == 1 and not first.contact_transferred
-                                  and first.contact_disposition in rules.resolved)
+            self.fcr_handled += sign
+            if (first.contact_legs_answered == 1 and not first.contact_transferred
+                    and first.contact_disposition in rules.resolved):
+                self.fcr_resolved += sign
 
     @classmethod
     def of(cls, legs: Iterable[Leg], rules: KpiRules) -> "Tally":

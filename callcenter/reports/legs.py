@@ -34,6 +34,9 @@ from typing import Any, Mapping, Sequence
 
 CALLBACK_REASON = "callback_requested"
 
+#: The kinds of log entry :func:`legs_of` reads; an entry of any other kind changes no leg.
+SHAPING_KINDS = frozenset({"created", "routed", "overflowed", "moved", "state"})
+
 # Outcomes of a leg.
 WAITING, ANSWERED, ABANDONED, OVERFLOWED, CALLBACK_REQUESTED = (
     "waiting", "answered", "abandoned", "overflowed", "callback_requested")

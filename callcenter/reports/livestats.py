@@ -9,7 +9,11 @@ local midnight in the site's time zone, derived by the same function
   (:class:`~callcenter.runtime.events.InteractionEventAppended`, with their details) and the row as it
   now stands (:class:`~callcenter.runtime.events.InteractionCreated`,
   :class:`~callcenter.runtime.events.InteractionStateChanged`); the contact's legs are derived again
-  and replace what it counted before;
+  and replace what it counted before. That derivation waits until a figure is read: the
+  contacts written since the last read are counted again then, once each, in the order they
+  were written (a call's dozen writes during a burst cost one derivation, not a dozen, and no
+  reader ever sees anything but the figures of every write committed so far). Log entries of
+  kinds that shape no leg (:data:`~callcenter.reports.legs.SHAPING_KINDS`) are not kept;
 - **on start**: :meth:`LiveStats.recompute` reads today's contact histories with the reports'
   query. Writes committed while it reads are held and applied after it, in order; an entry
   already read (same log id) is not applied twice. Until it is done :attr:`LiveStats.ready`
@@ -34,7 +38,8 @@ from twisted.internet.defer import Deferred
 from callcenter.runtime.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.reports import kpi
 from callcenter.reports.kpi import KpiRules, Tally
-from callcenter.reports.legs import ContactHeader, ContactHistory, Leg, LogEntry, header_of, legs_of
+from callcenter.reports.legs import (SHAPING_KINDS, ContactHeader, ContactHistory, Leg, LogEntry, header_of,
+                                     legs_of)
 from callcenter.reports.intervals import local_midnight
 
 ReadHistories = Callable[[dt.datetime, dt.datetime], Awaitable[list[ContactHistory]]]
@@ -126,20 +131,33 @@ class LiveStats:
                  state_log: Any = None) -> None:
         self.timezone = ZoneInfo(timezone)
         self.rules = rules
-        self.day: dt.date | None = None
-        self.agents: dict[str, AgentCounters] = {}
+        self._day: dt.date | None = None
+        self._agents: dict[str, AgentCounters] = {}
         self.ready = bus is None
         self._clock = clock
         self._state_log = state_log
         self._today: dict[Key, Tally] = {}
         self._before: dict[Key, Tally] = {}         # days before today, since the process started
         self._contacts: dict[int, _Contact] = {}
+        self._dirty: dict[int, None] = {}           # contacts written since they were last counted, in order
         self._held: list[Any] | None = None if self.ready else []
         self._waiting: list[Deferred] = []
         self._timer: Any = None
         if bus is not None:
             for kind in (InteractionEventAppended, InteractionCreated, InteractionStateChanged):
                 bus.subscribe(kind, self._on_write)
+
+    @property
+    def day(self) -> dt.date | None:
+        """Today (the local day the counters are of), None before the first write or start."""
+        self._settle()
+        return self._day
+
+    @property
+    def agents(self) -> dict[str, AgentCounters]:
+        """Every agent's counters, by login."""
+        self._settle()
+        return self._agents
 
     # --- the day ---
 
@@ -158,7 +176,7 @@ class LiveStats:
         self._timer = None
 
     def _arm(self) -> None:
-        midnight = local_midnight(self.day + dt.timedelta(days=1), self.timezone).timestamp()
+        midnight = local_midnight(self._day + dt.timedelta(days=1), self.timezone).timestamp()
         self._timer = self._clock.call_later(max(0.0, midnight - self._clock.now()), self._midnight)
 
     def _midnight(self) -> None:
@@ -166,21 +184,29 @@ class LiveStats:
         self._arm()
 
     def _roll_to(self, day: dt.date) -> None:
+        """Count what was written so far, then make ``day`` today (:meth:`_roll`)."""
+        if self._day is not None and day <= self._day:
+            return
+        self._settle()
+        self._roll(day)
+
+    def _roll(self, day: dt.date) -> None:
         """Make ``day`` today: today's counts join the earlier days', finished contacts are forgotten."""
-        if self.day is not None and day <= self.day:
+        if self._day is not None and day <= self._day:
             return
         for key, tally in self._today.items():
             self._before.setdefault(key, Tally()).merge(tally)
         self._today = {}
-        self.day = day
-        for iid in [i for i, c in self._contacts.items() if _finished(c)]:
+        self._day = day
+        dirty = self._dirty  # written, not yet counted: kept until they are
+        for iid in [i for i, c in self._contacts.items() if i not in dirty and _finished(c)]:
             del self._contacts[iid]
         for contact in self._contacts.values():
             for item in contact.counted:
                 if item[0] == day:  # entered on the new day before it began here: count it now
                     self._add(*item, 1)
         start = local_midnight(day, self.timezone).timestamp()
-        for counters in self.agents.values():
+        for counters in self._agents.values():
             counters.handled, counters.working, counters.staffed = 0, 0.0, 0.0
             counters.since = max(counters.since, start)
 
@@ -197,25 +223,37 @@ class LiveStats:
 
     def _apply(self, event: Any) -> None:
         if isinstance(event, InteractionEventAppended):
+            if event.kind not in SHAPING_KINDS:
+                return  # shapes no leg: nothing to count again
             at = dt.datetime.fromtimestamp(event.at, dt.timezone.utc)
             self.append(event.interaction_id, LogEntry(at, event.kind, dict(event.details or {}), event.event_id))
         elif event.interaction is not None:
             self.observe(event.interaction)
 
     def append(self, iid: int, entry: LogEntry) -> None:
-        """Add one entry of contact ``iid``'s log (ignored when already seen) and count again."""
-        contact = self._contacts.setdefault(iid, _Contact())
+        """Add one entry of contact ``iid``'s log (ignored when already seen); counted again
+        when a figure is next read."""
+        contact = self._contacts.get(iid)
+        if contact is None:
+            contact = self._contacts[iid] = _Contact()
         if entry.id and entry.id <= contact.last_id:
             return
         contact.entries.append(entry)
-        contact.last_id = max(contact.last_id, entry.id)
-        self._count(iid, contact)
+        if entry.id > contact.last_id:
+            contact.last_id = entry.id
+        self._dirty[iid] = None
 
     def observe(self, interaction: Any) -> None:
-        """The contact's row as it now stands (channel, direction, disposition...): count again."""
-        contact = self._contacts.setdefault(interaction.id, _Contact())
-        contact.header = header_of(interaction)
-        self._count(interaction.id, contact)
+        """The contact's row as it now stands (channel, direction, disposition...); counted
+        again when a figure is next read."""
+        iid = interaction.id
+        contact = self._contacts.get(iid)
+        if contact is None:
+            contact = self._contacts[iid] = _Contact()
+        header = header_of(interaction)
+        if header != contact.header:
+            contact.header = header
+            self._dirty[iid] = None
 
     def load(self, history: ContactHistory) -> None:
         """Take a contact's history as read from the record (replacing what was known of it)."""
@@ -223,32 +261,49 @@ class LiveStats:
         contact.header = history.header
         contact.entries = list(history.entries)
         contact.last_id = max((e.id for e in history.entries), default=0)
-        self._count(history.header.id, contact)
+        self._dirty[history.header.id] = None
+
+    def _settle(self) -> None:
+        """Count again every contact written since it was last counted, in the order written."""
+        dirty = self._dirty
+        while dirty:
+            iid = next(iter(dirty))
+            del dirty[iid]
+            contact = self._contacts.get(iid)
+            if contact is not None:
+                self._count(iid, contact)
 
     def _count(self, iid: int, contact: _Contact) -> None:
         if contact.header is None:
             return  # its row comes with the write's next event
         legs = legs_of(ContactHistory(contact.header, tuple(contact.entries)))
-        days = [self._local_day(leg.entered_at) for leg in legs]
+        local_day = self._local_day
+        days = [local_day(leg.entered_at) for leg in legs]
         for day in days:
-            if self.day is None or (day > self.day and self._clock is None):
-                self._roll_to(day)  # without a clock, a write of a later day starts that day
+            if self._day is None or (day > self._day and self._clock is None):
+                self._roll(day)  # without a clock, a write of a later day starts that day
         self._contacts[iid] = contact  # a rollover may have forgotten it as finished
+        counted = [(day, (leg.queue, leg.channel), leg.agent, leg) for day, leg in zip(days, legs)]
+        if counted == contact.counted:
+            return  # its legs did not change (a write of something legs do not show)
         for item in contact.counted:
             self._add(*item, -1)
-        contact.counted = [(day, (leg.queue, leg.channel), leg.agent, leg) for day, leg in zip(days, legs)]
-        for item in contact.counted:
+        contact.counted = counted
+        for item in counted:
             self._add(*item, 1)
 
     def _add(self, day: dt.date, key: Key, agent: str | None, leg: Leg, sign: int) -> None:
         # A leg of a later day than the clock's today (the midnight timer is about to fire)
         # waits for its day: it is counted again then, when the contact next changes.
-        table = self._today if day == self.day else self._before if day < self.day else None
+        table = self._today if day == self._day else self._before if day < self._day else None
         if table is None:
             return
-        table.setdefault(key, Tally()).merge(Tally.of([leg], self.rules), sign)
+        tally = table.get(key)
+        if tally is None:
+            tally = table[key] = Tally()
+        tally.add(leg, self.rules, sign)
         if table is self._today and agent and leg.answered_at is not None and not leg.callback:
-            self.agent(agent).handled += sign
+            self._agent(agent).handled += sign
 
     async def recompute(self, read_histories: ReadHistories, now: float) -> int:
         """Rebuild today's counters from the record: ``read_histories(start, end)`` is the
@@ -270,6 +325,7 @@ class LiveStats:
             waiting, self._waiting = self._waiting, []
             for d in waiting:
                 d.callback(None)
+        self._settle()
         return sum(t.offered + t.callbacks_offered for t in self._today.values())
 
     async def recomputed(self) -> None:
@@ -281,13 +337,14 @@ class LiveStats:
 
     def reconfigure(self, rules: KpiRules) -> None:
         """Count today's legs again with new targets and thresholds (after a config reload)."""
+        self._settle()
         self.rules = rules
         self._today = {}
-        for counters in self.agents.values():
+        for counters in self._agents.values():
             counters.handled = 0
         for contact in self._contacts.values():
-            contact.counted = [item for item in contact.counted if item[0] != self.day]
-            for item in [i for i in _legs_today(contact, self) if i[0] == self.day]:
+            contact.counted = [item for item in contact.counted if item[0] != self._day]
+            for item in [i for i in _legs_today(contact, self) if i[0] == self._day]:
                 contact.counted.append(item)
                 self._add(*item, 1)
 
@@ -295,6 +352,7 @@ class LiveStats:
 
     def queue(self, name: str, channel: str | None = None) -> QueueCounters:
         """Today's counters of queue ``name`` (every channel, or ``channel``'s alone)."""
+        self._settle()
         out = QueueCounters(self.rules.service_level)
         for (queue, ch), tally in self._today.items():
             if queue == name and channel in (None, ch):
@@ -303,10 +361,12 @@ class LiveStats:
 
     def keys(self) -> list[Key]:
         """Every (queue, channel) counted today or before, sorted."""
+        self._settle()
         return sorted(set(self._today) | set(self._before))
 
     def lifetime(self, queue: str, channel: str) -> Tally:
         """Counts of every leg of ``(queue, channel)`` since the process started (never reset)."""
+        self._settle()
         out = Tally()
         for table in (self._before, self._today):
             if (queue, channel) in table:
@@ -317,16 +377,23 @@ class LiveStats:
 
     def agent(self, name: str) -> AgentCounters:
         """The counters of agent ``name`` (created empty)."""
-        return self.agents.setdefault(name, AgentCounters())
+        self._settle()
+        return self._agent(name)
+
+    def _agent(self, name: str) -> AgentCounters:
+        counters = self._agents.get(name)
+        if counters is None:
+            counters = self._agents[name] = AgentCounters()
+        return counters
 
     def agent_state(self, name: str, state: str, at: float, reason: str | None = None) -> None:
         """The agent's state changed at ``at``: close the time spent in the previous one, and
         store the change."""
         when = dt.datetime.fromtimestamp(at, dt.timezone.utc)
         day = self._local_day(when)
-        if self.day is None or day > self.day:
+        if self._day is None or day > self._day:
             self._roll_to(day)
-        a = self.agent(name)
+        a = self._agent(name)
         spent = max(0.0, at - a.since) if a.since else 0.0
         if a.state in kpi.STAFFED_STATES:
             a.staffed += spent

@@ -13,7 +13,7 @@ from callcenter.runtime.clock import Clock
 from callcenter.runtime.events import EventBus, InteractionCreated, InteractionEventAppended, InteractionStateChanged
 from callcenter.reports.livestats import LiveStats
 from callcenter.reports.kpi import KpiRules, ServiceTarget
-from callcenter.reports.legs import ContactHeader, ContactHistory, LogEntry
+from callcenter.reports.legs import SHAPING_KINDS, ContactHeader, ContactHistory, LogEntry, legs_of
 
 NOON = dt.datetime(2026, 11, 23, 17, 0, tzinfo=dt.timezone.utc)   # 12:00 in New York
 RULES = KpiRules(short_abandon=5.0, targets={"q": ServiceTarget(80.0, 20.0)})
@@ -102,6 +102,66 @@ def test_a_contact_offered_to_three_agents_is_one_leg_from_the_bus():
     q = s.queue("q")
     assert (q.offered, q.answered, q.answered_within) == (1, 1, 0)
     assert q.average_handle_time() == 130.0 and s.agent("a").handled == 1
+
+
+def _burst(read_after_each: bool) -> tuple[Any, ...]:
+    """Twelve interleaved calls published write by write (answered in and out of target, abandoned
+    short and long, one still waiting, one re-offered, entries legs ignore); the figures read
+    after every write (``read_after_each``) or only at the end."""
+    bus = EventBus()
+    s = LiveStats("America/New_York", RULES, bus)
+    s.ready = True
+    s._held = None  # noqa: SLF001 - no recompute in this test: live from the first write
+    eid = iter(range(1, 10_000))
+    writes: list[tuple[float, Any]] = []
+    for iid in range(1, 13):
+        t0 = iid * 2.0
+        steps: list[tuple[float, str, dict[str, Any]]] = [(t0, "created", {"state": "queued"}),
+                                                          (t0, "routed", {"queue": "q"}),
+                                                          (t0 + 0.1, "note", {"text": "ignored by legs"})]
+        if iid % 4 == 0:
+            steps.append((t0 + (3.0 if iid % 8 else 30.0), "state", {"step": "abandon", "reason": "caller_hung_up"}))
+        elif iid != 7:
+            wait = 5.0 + iid * 2.5
+            steps += [(t0 + 1, "state", {"step": "offer", "agent": "b"}), (t0 + 2, "state", {"step": "return", "agent": "b"}),
+                      (t0 + wait, "state", {"step": "connect", "agent": "a" if iid % 2 else "b"}),
+                      (t0 + wait + 60, "state", {"step": "end"}), (t0 + wait + 70, "state", {"step": "wrap_up_end"})]
+        writes += [(when, (iid, kind, details)) for when, kind, details in steps]
+    writes.sort(key=lambda w: w[0])
+    seen = []
+    for when, (iid, kind, details) in writes:
+        bus.publish(InteractionEventAppended(at(when).timestamp(), iid, next(eid), kind, None, details=details))
+        if kind == "created":
+            bus.publish(InteractionCreated(at(when).timestamp(), iid, 7, "voice", "inbound", "queued",
+                                           interaction=Row(iid)))
+        if read_after_each:
+            seen.append(s.queue("q").figures())
+    q = s.queue("q")
+    return (q.figures(), s.agent("a").handled, s.agent("b").handled, s.keys(), s.day, len(seen) > 1)
+
+
+def test_figures_read_after_every_write_or_once_at_the_end_are_the_same():
+    """Counting waits for a read, but no reader can tell: the same burst read write by write and
+    read once gives the same figures (the contacts are counted in the order they were written)."""
+    each, once = _burst(True), _burst(False)
+    assert each[-1] and not once[-1]
+    assert each[:-1] == once[:-1]
+    figures = once[0]
+    assert (figures["offered"], figures["answered"], figures["abandoned"], figures["short_abandoned"]) == (12, 8, 1, 2)
+    assert (once[1], once[2]) == (5, 3)
+
+
+def test_entries_of_other_kinds_shape_no_leg():
+    """Live counting skips entries whose kind is not in SHAPING_KINDS: legs_of must ignore them."""
+    base = history(1, entry(10, step="connect", agent="a"), entry(70, step="end"), entry(80, step="wrap_up_end"))
+    noisy = ContactHistory(base.header, tuple(e for pair in zip(base.entries, (
+        entry(1, kind, step="abandon", queue="other", state="queued", target="other", reason="x")
+        for kind in ("note", "offer", "call_summary", "email_sent", "tag", "sla"))) for e in pair))
+    assert legs_of(noisy) == legs_of(base)
+    for kind in SHAPING_KINDS:
+        changed = ContactHistory(base.header, base.entries[:2] + (
+            entry(5, kind, step="abandon", queue="other", state="queued", target="other"),) + base.entries[2:])
+        assert legs_of(changed) != legs_of(base), kind
 
 
 def test_recompute_reads_today_and_applies_writes_published_meanwhile_once():
