@@ -24,7 +24,7 @@ from callcenter.runtime.clock import Clock
 from callcenter.records import audit, customers, interactions, validate
 from callcenter.records.admissions import Admitted, ContactWrite, admit_contacts
 from callcenter.records.batching import Coalescer
-from callcenter.records.customer_cache import CustomerCache
+from callcenter.records.customer_cache import NOBODY, CustomerCache
 from callcenter.records.database import Database
 from callcenter.records.errors import Conflict, InvalidInput
 from callcenter.records.group_commit import GroupCommit, append_events_isolated, each_isolated
@@ -99,15 +99,15 @@ class RecordStore:
     async def find_customer(self, point: tuple[str, str]) -> Customer | None:
         """The owner of an already normalized contact point ``(kind, value)``, or None.
 
-        Answered from memory for contacts seen recently (see :mod:`callcenter.records.customer_cache`).
+        Answered from memory for contacts seen recently, owned or not (see
+        :mod:`callcenter.records.customer_cache`).
         """
         found = self.customers.get(point)
         if found is not None:
-            return found
+            return None if found is NOBODY else found
         generation = self.customers.generation
         found = await self._lookups.submit(point)
-        if found is not None:
-            self.customers.put(point, found, generation)
+        self.customers.put(point, found, generation)
         return found
 
     def normalize_point(self, kind: str, raw: str, field: str = "value") -> tuple[str, str]:
