@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -94,6 +95,7 @@ class VoiceCalls:
         self._by_leg: dict[str, Call] = {}          # agent leg uniqueid -> call
         self._early: dict[int, Any] = {}            # offers made before admit() returned
         self._outbound: dict[str, int] = {}         # agent channel of a click-to-dial call -> interaction
+        self._ended: deque[Call] = deque()          # calls in the order they ended, to be forgotten
         switchboard.on_offer(self._offered)
         switchboard.on_withdraw(self._withdrawn)
 
@@ -324,16 +326,23 @@ class VoiceCalls:
 
     def _end(self, known: Call, at: float) -> None:
         known.phase, known.ended_at = Phase.ENDED, at
+        self._ended.append(known)
         self._forget_old(at)
 
     def _forget_old(self, now: float) -> None:
-        old = [c for c in self._calls.values() if c.ended_at is not None and now - c.ended_at > ENDED_MEMORY]
-        for known in old:
-            self._calls.pop(known.uniqueid, None)
-            if known.interaction is not None:
-                self._by_interaction.pop(known.interaction, None)
+        """Forget the calls that ended more than ENDED_MEMORY seconds before ``now``: the oldest
+        ended first, so each end looks at no more than the calls it forgets (a call whose end is
+        reported out of order waits behind the one before it)."""
+        ended = self._ended
+        while ended and now - ended[0].ended_at > ENDED_MEMORY:
+            known = ended.popleft()
+            if self._calls.get(known.uniqueid) is known:
+                del self._calls[known.uniqueid]
+            if known.interaction is not None and self._by_interaction.get(known.interaction) is known:
+                del self._by_interaction[known.interaction]
             for leg in known.channels:
-                self._by_leg.pop(leg, None)
+                if self._by_leg.get(leg) is known:
+                    del self._by_leg[leg]
 
     # --- switchboard listeners ---
 

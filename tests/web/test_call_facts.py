@@ -140,3 +140,46 @@ def test_a_caller_back_from_a_dial_nobody_reported_is_routed_again(run, app):
     again = run(ensureDeferred(app.voice.call_arrived(_call(app.clock.now()))))
     assert again == DialAgent("PJSIP/1003", 20, str(iid))
     assert app.switchboard.router.agent_view("alice").no_answer == 1
+
+
+def test_ended_calls_are_remembered_for_late_reports_then_forgotten(run, make_app):
+    """An ended call is still recognised (late duplicate reports) for ENDED_MEMORY seconds; the
+    next call to end after that forgets it, and only it: a later call on the same channel keeps
+    its own entry."""
+    import dataclasses
+
+    from twisted.internet import reactor
+
+    from callcenter.intake.voice_calls import ENDED_MEMORY
+    from tests.support.virtualtime import VirtualTimeReactor
+
+    clock = VirtualTimeReactor(reactor, 1_800_000_000.0)
+    app = make_app(reactor=clock)
+    app.switchboard.set_available("alice")
+    first = _ring(run, app)
+    app.voice.channel_gone(CALLER, clock.seconds())                 # abandoned while ringing
+    assert app.voice.is_call(CALLER) and app.voice.interaction_for_channel(CALLER) == first
+    clock.advance_to(clock.seconds() + ENDED_MEMORY / 2)
+    again = run(ensureDeferred(app.voice.call_arrived(_call(clock.seconds()))))   # same channel, a new call
+    assert isinstance(again, DialAgent) and int(again.interaction_id) != first
+    other = dataclasses.replace(_call(clock.seconds()), uniqueid="1700000200.1")
+    app.switchboard.set_available("carol")
+    run(ensureDeferred(app.voice.call_arrived(other)))
+    app.voice.channel_gone(other.uniqueid, clock.seconds())
+    clock.advance_to(clock.seconds() + ENDED_MEMORY / 2 + 1)
+    app.voice.channel_gone(other.uniqueid, clock.seconds())          # a late copy: already ended
+    third = dataclasses.replace(_call(clock.seconds()), uniqueid="1700000300.1")
+    app.switchboard.set_available("alice")
+    app.voice.channel_gone(CALLER, clock.seconds())                  # ends the second call on CALLER
+    run(ensureDeferred(app.voice.call_arrived(third)))
+    app.voice.channel_gone(third.uniqueid, clock.seconds())          # forgets what ended before now - memory
+    assert app.voice.is_call(CALLER) and app.voice.interaction_for_channel(CALLER) == int(again.interaction_id)
+    assert app.voice.is_call(other.uniqueid)
+    clock.advance_to(clock.seconds() + ENDED_MEMORY + 1)
+    fourth = dataclasses.replace(_call(clock.seconds()), uniqueid="1700000400.1")
+    run(ensureDeferred(app.voice.call_arrived(fourth)))
+    app.voice.channel_gone(fourth.uniqueid, clock.seconds())
+    assert not app.voice.is_call(CALLER) and not app.voice.is_call(other.uniqueid)
+    assert not app.voice.is_call(third.uniqueid) and app.voice.is_call(fourth.uniqueid)
+    assert app.voice.interaction_for_channel(CALLER) is None
+    run(app.switchboard.settled())
