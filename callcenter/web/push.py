@@ -66,6 +66,7 @@ RECHECK_SECONDS = 2.0
 RETRY_MILLISECONDS = 2000
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _KEEPALIVE = b": keepalive\n\n"
+_KINDS_SEEN: set[str] = set()  # kinds already checked against _KIND (the switchboard uses a dozen)
 
 Snapshot = Callable[[Any], Awaitable[Any]]
 PrincipalFor = Callable[[Request], Awaitable[Any]]
@@ -111,10 +112,13 @@ class _Topic:
             self.recent_bytes -= len(self.recent.popleft().body)
 
 
+# One encoder for every event: json.dumps with these options builds a new one per call.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _body(kind: str, data: Any) -> bytes:
-    # json.dumps escapes newlines, so the data is always a single "data:" line.
-    return b"event: " + kind.encode("ascii") + b"\ndata: " + json.dumps(
-        data, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    # JSON escapes newlines, so the data is always a single "data:" line.
+    return b"event: " + kind.encode("ascii") + b"\ndata: " + _encode_json(data).encode("utf-8") + b"\n"
 
 
 @implementer(IPushProducer)
@@ -225,8 +229,11 @@ class PushHub(Service):
         ValueError for a kind that is not a short identifier (it goes into the SSE framing);
         TypeError for data JSON cannot encode. Call on the reactor thread, after commit.
         """
-        if not _KIND.match(kind):
-            raise ValueError(f"bad event kind {kind!r}")
+        if kind not in _KINDS_SEEN:
+            if not _KIND.match(kind):
+                raise ValueError(f"bad event kind {kind!r}")
+            if len(_KINDS_SEEN) < 1024:
+                _KINDS_SEEN.add(kind)
         body = _body(kind, data)
         state = self._topic(topic)
         state.seq += 1
