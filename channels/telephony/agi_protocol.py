@@ -43,6 +43,8 @@ DEFAULT_MAX_ENV_BYTES = 64 * 1024
 # Asterisk's longest usage text (a 520 answer) is a few dozen lines.
 MAX_USAGE_LINES = 256
 _BARE = re.compile(r"[A-Za-z0-9_.:+\-]+")
+_VERB = re.compile(r"[A-Z]+( [A-Z]+)*")
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
 _RESULT = re.compile(r"200 result=(-?\d+)(?: \((.*)\))?(?: endpos=(-?\d+))?")
 
 
@@ -106,10 +108,10 @@ def quote_argument(value: str) -> str:
 
     Raises :class:`AgiArgumentError` for CR, LF or NUL.
     """
-    if any(ch in value for ch in "\r\n\x00"):
-        raise AgiArgumentError(f"CR, LF or NUL in AGI argument {value[:40]!r}")
     if _BARE.fullmatch(value):
         return value
+    if _FORBIDDEN.search(value):
+        raise AgiArgumentError(f"CR, LF or NUL in AGI argument {value[:40]!r}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -118,9 +120,11 @@ def encode_command(verb: str, *args: str) -> bytes:
 
     Raises :class:`AgiArgumentError` for CR/LF/NUL in the verb or any argument.
     """
-    if not verb or not re.fullmatch(r"[A-Z]+( [A-Z]+)*", verb):
+    if not _VERB.fullmatch(verb):
         raise AgiArgumentError(f"invalid AGI command {verb!r}")
-    return (" ".join([verb, *(quote_argument(a) for a in args)]) + "\n").encode("utf-8")
+    if not args:
+        return (verb + "\n").encode("utf-8")
+    return (" ".join([verb, *[quote_argument(a) for a in args]]) + "\n").encode("utf-8")
 
 
 class _SkippedLines:
@@ -143,10 +147,18 @@ class _SkippedLines:
             self.count = 1
 
 
-@dataclass
 class _Pending:
-    command: str
-    deferred: Deferred
+    """A command written and awaiting its answer; its text is decoded only for an error."""
+
+    __slots__ = ("line", "deferred")
+
+    def __init__(self, line: bytes, deferred: Deferred) -> None:
+        self.line = line
+        self.deferred = deferred
+
+    @property
+    def command(self) -> str:
+        return self.line.decode("utf-8")
 
 
 class AgiSessionProtocol(Protocol):
@@ -299,7 +311,7 @@ class AgiSessionProtocol(Protocol):
         if self._closing or self.transport is None:
             raise AgiHangup(f"{verb}: session closed")
         deferred: Deferred[AgiResponse] = Deferred()
-        self._pending.append(_Pending(data.decode("utf-8"), deferred))
+        self._pending.append(_Pending(data, deferred))
         self.transport.write(data)
         return deferred
 
