@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from callcenter.runtime.clock import Clock
 from callcenter.intake.contact import Contact
 from callcenter.dispatch.lifecycle import State, Step, transition
+from callcenter.dispatch.record_keeping import LogEntry
 from callcenter.records.admissions import Admitted, ContactWrite, Extra
 from callcenter.records.errors import InvalidContact
 from callcenter.records.model import Customer
@@ -114,32 +115,18 @@ class IntakePipeline:
         closed = None if queue_open(settings.queues[match.queue], now) else closed_action(settings.queues[match.queue],
                                                                                           contact.channel)
         refused = closed is not None and not closed.queue
-        # A contact that will be queued is stored queued: one write, not two.
-        state = State.NEW if refused else transition(State.NEW, Step.QUEUE).state
+        placed = placement(match, now, refused=refused)
         iid = (await self._store.ids.take("interactions"))[0]
         if customer is None:
             customer = await self._newborn(points, contact, now)
         payload = {**contact.payload, "routing": {"rule": match.rule, "priority": match.priority, "tier": match.tier}}
-        fields = {"channel": contact.channel, "direction": contact.direction, "state": state.value,
-                  "queue": match.queue, "subject": contact.subject, "payload": payload,
-                  **({} if refused else {"queued_at": now})}
-        events = [] if refused else [("routed", None, {"queue": match.queue, "rule": match.rule,
-                                                       "skipped": [list(s) for s in match.skipped]})]
-        head = self._board.track_new(iid, contact.channel, state)
-        try:
-            if refused:
-                self._board.refuse(iid, match.queue)
-            elif route:
-                self._board.route(iid, match, facts, start=contact.virtual_start or now.timestamp(), at=now,
-                                  customer_key=str(customer.id))
-            else:
-                self._board.route_elsewhere(iid)
-        except Exception:
-            # The write below is kept: a restart's rebuild puts the contact in line.
-            log.failure("{channel} contact {iid} stored but not handed to routing", channel=contact.channel, iid=iid)
-        finally:
-            # What the routing core said of it at once ("queued", "no agents") is logged in the same write.
-            events += self._board.collected_events(iid)
+        fields = {"channel": contact.channel, "direction": contact.direction, "queue": match.queue,
+                  "subject": contact.subject, "payload": payload, **placed.fields}
+        # What the routing core says of it at once ("queued", "no agents") is logged in the same write.
+        head, said = hand_over(self._board, iid, contact.channel, placed.state, match, facts, refused=refused,
+                               route=route, start=contact.virtual_start or now.timestamp(), at=now,
+                               customer_key=str(customer.id))
+        events = [*placed.events, *said]
         write = ContactWrite(interaction_id=iid, new_customer_id=customer.id, fields=fields, now=now, points=tuple(points),
                              customer_id=customer.id if known else None,
                              tier=customer.tier, display_name=contact.contact_name or ("" if points else "Anonymous"),
@@ -198,6 +185,58 @@ class IntakePipeline:
         for point in points:
             self._unborn.pop(point, None)
         return outcome
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a new contact stands in the record once the rules matched, before the routing core
+    sees it: ``state`` (``queued``, or ``new`` for one refused), the interaction's ``fields``
+    that follow (``state``, ``queued_at``) and the log ``events`` after ``created`` (``routed``
+    with the queue, the rule and the rules skipped)."""
+
+    state: State
+    fields: Mapping[str, Any]
+    events: tuple[LogEntry, ...]
+
+
+def placement(match: RuleMatch, now: datetime, *, refused: bool = False, queue: str | None = None) -> Placement:
+    """The :class:`Placement` of a contact ``match`` sends to ``queue`` (default its own) at ``now``
+    (pure). A contact that will be queued is stored queued, with its ``routed`` entry: one
+    write, and the routing step writes nothing more."""
+    if refused:
+        return Placement(State.NEW, {"state": State.NEW.value}, ())
+    state = transition(State.NEW, Step.QUEUE).state
+    routed = ("routed", None, {"queue": queue or match.queue, "rule": match.rule,
+                               "skipped": [list(s) for s in match.skipped]})
+    return Placement(state, {"state": state.value, "queued_at": now}, (routed,))
+
+
+def hand_over(board: Any, iid: int, channel: str, state: State, match: RuleMatch, facts: Mapping[str, Any], *,
+              refused: bool = False, route: bool = True, start: float, at: datetime,
+              customer_key: str) -> tuple[Deferred, list[LogEntry]]:
+    """The routing step of a contact being stored as ``state``: the switchboard tracks it, and it
+    is refused (its queue is closed and does not queue), routed elsewhere (``route=False``) or
+    submitted to the routing core at once (``start``: its place in line; ``at``: its
+    ``queued_at``).
+
+    Returns ``(head, said)``: fire ``head`` with the outcome of the write that stores the contact
+    (every later write about it waits for it; a failure withdraws it from routing), and log
+    ``said``, the entries of what the core said at once, in that write or before firing ``head``.
+    """
+    head = board.track_new(iid, channel, state)
+    try:
+        if refused:
+            board.refuse(iid, match.queue)
+        elif route:
+            board.route(iid, match, facts, start=start, at=at, customer_key=customer_key)
+        else:
+            board.route_elsewhere(iid)
+    except Exception:
+        # The write is kept: a restart's rebuild puts the contact in line.
+        log.failure("{channel} contact {iid} stored but not handed to routing", channel=channel, iid=iid)
+    finally:
+        said = board.collected_events(iid)
+    return head, said
 
 
 def _shared(d: Deferred) -> Deferred:
