@@ -35,14 +35,14 @@ per-address cap. Its context holds ``reference`` (``CC-123``), ``subject``, ``qu
 
 :meth:`MailFlow.send_reply` queues an agent's answer, composed once: a text is sent as the
 agent wrote it (the desktop starts it from :meth:`MailFlow.reply_draft`, the reply
-template's greeting and signature), a template name is rendered whole.
-:meth:`MailFlow.screen_content` is the email part of the screen pop.
+template's greeting and signature), a template name is rendered whole
+(:mod:`callcenter.intake.email_outgoing` composes everything we send).
+:meth:`MailFlow.screen_content` is the email part of the screen pop
+(:mod:`callcenter.intake.email_screen`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping
@@ -52,18 +52,17 @@ from twisted.logger import Logger
 
 from callcenter.runtime.clock import Clock
 from callcenter.intake.email_arrival import arrival_of
-from callcenter.records.errors import NotFound
+from callcenter.intake.email_outgoing import MailOutgoing
+from callcenter.intake.email_screen import MailScreen
 from callcenter.records.mail import MailStore
-from callcenter.records.mail_messages import NewMessage
-from callcenter.records.mail_outbox import NewOutgoing, OutboxItem
+from callcenter.records.mail_outbox import OutboxItem
 from callcenter.records.mail_ingest import Acknowledgement, Arrival, Ingested
 from callcenter.records.mail_ingest_batch import MailIngest
 from callcenter.records.model import Customer, Interaction
 from callcenter.records.store import RecordStore
-from channels.email.compose import OutgoingMessage, compose, new_message_id, one_line
 from channels.email.parsing import ParseLimits, ParsedMessage, parse_message
 from channels.email.sink import MailEnvelope, MailReceipt
-from channels.email.threading import DEFAULT_PREFIX, tag_subject
+from channels.email.threading import DEFAULT_PREFIX
 
 log = Logger(namespace="callcenter.intake.email")
 
@@ -123,19 +122,28 @@ class MailFlow:
                  on_customer_reply: Callable[[Interaction], Any], new_token: Callable[[], str],
                  wake_outbox: Callable[[], Any] | None = None, options: MailFlowOptions = MailFlowOptions(),
                  parse: Parse | None = None) -> None:
-        self._records = records
         self._mail = mail
-        self._clock = clock
-        self.settings = settings
         self._route = route
         self._queue_open = queue_open
         self._on_new = on_new_interaction
         self._on_reply = on_customer_reply
-        self._token = new_token
         self._wake = wake_outbox or (lambda: None)
         self.options = options
         self._ingest = MailIngest(mail, clock)
         self._parse = parse
+        self._outgoing = MailOutgoing(records=records, mail=mail, clock=clock, settings=settings, options=options,
+                                      new_token=new_token, wake_outbox=self._wake)
+        self._screen = MailScreen(mail, options.relay_enabled)
+        self._default_tier = records.tiers[0]
+
+    @property
+    def settings(self) -> Any:
+        """The running configuration (set again on a reload: templates, queues, tiers)."""
+        return self._outgoing.settings
+
+    @settings.setter
+    def settings(self, settings: Any) -> None:
+        self._outgoing.settings = settings
 
     async def drain(self) -> None:
         """Wait until every message being written has its outcome (before the database stops)."""
@@ -151,7 +159,7 @@ class MailFlow:
     @property
     def default_tier(self) -> str:
         """The tier of a new customer."""
-        return self._records.tiers[0]
+        return self._default_tier
 
     @property
     def unreadable_queue(self) -> str | None:
@@ -230,7 +238,7 @@ class MailFlow:
                    "response_time_seconds": seconds}
         from_address = mailbox.address if mailbox is not None else self.settings.email.relay.from_address
         try:
-            outgoing = self._outgoing(template, customer.language, context, interaction.id, from_address,
+            outgoing = self._outgoing.outgoing(template, customer.language, context, interaction.id, from_address,
                                       arrival.sender.value or "", "closed_hours" if queue_closed else "auto_ack",
                                       automatic=True, answered_id=arrival.message.message_id,
                                       answered_refs=tuple(arrival.message.details.get("references") or ()))
@@ -243,180 +251,41 @@ class MailFlow:
         """Inbound messages that reached no agent (automatic, unmatched reports), newest first."""
         return await self._mail.listed(limit, before)
 
-    # --- outbound ---
+
+    # --- what we send (callcenter.intake.email_outgoing) and the screen (callcenter.intake.email_screen) ---
 
     def reference(self, interaction_id: int) -> str:
         """The reference customers see, e.g. ``CC-123``; the subject tag is ``[#CC-123]``."""
-        return f"{self.options.reference_prefix}-{interaction_id}"
-
-    def _outgoing(self, template: str | None, language: str | None, context: Mapping[str, Any], interaction_id: int,
-                  from_address: str, to: str, kind: str, automatic: bool, answered_id: str | None = None,
-                  answered_refs: tuple[str, ...] = (), body: str | None = None,
-                  subject: str | None = None) -> NewOutgoing:
-        """One message to queue: rendered from ``template``, or ``body`` (and ``subject``) as given."""
-        if body is None:
-            templates = self.settings.templates
-            subject, body = templates.render_email(template, language or templates.fallback_language, context)
-        message_id = new_message_id(self._token(), self.options.domain)
-        tagged = tag_subject(subject or "", interaction_id, self.options.reference_prefix, reply=not automatic)
-        raw = compose(OutgoingMessage(
-            from_address=from_address, to=(to,), text=body, message_id=message_id, date=self._clock.utcnow(),
-            subject=tagged, in_reply_to=answered_id, references=answered_refs, automatic=automatic,
-            reference=self.reference(interaction_id)))
-        # Our own message is never delivered to us twice: its bytes' hash is its content hash.
-        message = NewMessage(raw=raw, direction="outbound", message_id=message_id,
-                             content_hash=hashlib.sha256(raw).hexdigest(), mailbox=None, sender=from_address,
-                             subject=one_line(tagged), body_text=body,
-                             details={"to": [to], "kind": kind, "in_reply_to": answered_id})
-        return NewOutgoing(message, interaction_id, kind, self.settings.email.relay.from_address, (to,),
-                           counts_as_auto_reply=automatic)
+        return self._outgoing.reference(interaction_id)
 
     async def send_notice(self, interaction_id: int | None, to: tuple[str, ...] | str, subject: str, body: str,
                           kind: str) -> Any:
-        """Queue an automatic message rendered elsewhere (a form's confirmation, an alert, the daily
-        summary) to ``to``. With an interaction it carries the subject tag and counts against the
-        recipient's automatic-reply cap; every such message has ``Auto-Submitted: auto-replied``."""
-        recipients = (to,) if isinstance(to, str) else tuple(to)
-        from_address = self.settings.email.relay.from_address
-        message_id = new_message_id(self._token(), self.options.domain)
-        tagged = subject if interaction_id is None else tag_subject(subject, interaction_id,
-                                                                    self.options.reference_prefix, reply=False)
-        raw = compose(OutgoingMessage(
-            from_address=from_address, to=recipients, text=body, message_id=message_id, date=self._clock.utcnow(),
-            subject=tagged, automatic=True,
-            reference=None if interaction_id is None else self.reference(interaction_id)))
-        parsed = parse_message(raw)
-        message = NewMessage(raw=raw, direction="outbound", message_id=message_id, content_hash=parsed.content_hash,
-                             mailbox=None, sender=from_address, subject=parsed.subject, body_text=body,
-                             details={"to": list(recipients), "kind": kind})
-        item = await self._mail.enqueue(NewOutgoing(message, interaction_id, kind, from_address, recipients,
-                                                    counts_as_auto_reply=interaction_id is not None))
-        self._wake()
-        return item
+        """Queue an automatic message rendered elsewhere (:meth:`MailOutgoing.send_notice`)."""
+        return await self._outgoing.send_notice(interaction_id, to, subject, body, kind)
 
-    async def _reply_fields(self, interaction_id: int, agent: str, agent_name: str | None,
-                            context: Mapping[str, Any] | None) -> tuple[Interaction, Customer, Any, dict[str, Any]]:
-        interaction = await self._records.get_interaction(interaction_id)
-        customer = await self._records.get_customer(interaction.customer_id)
-        received = [m for m in await self._mail.messages(interaction_id) if m.direction == "inbound" and m.sender]
-        if not received:
-            raise ValueError(f"interaction {interaction_id} has no received message to answer")
-        last = received[-1]
-        fields = {"reference": self.reference(interaction_id), "subject": one_line(interaction.subject or last.subject),
-                  "customer_name": customer.display_name, "customer_tier": customer.tier,
-                  "queue": interaction.queue or "", "agent": agent, "agent_name": agent_name or agent,
-                  "interaction_id": interaction_id, "body": "", **(context or {})}
-        return interaction, customer, last, fields
+    async def reply_draft(self, interaction_id: int, agent: str, **kwargs: Any) -> dict[str, str]:
+        """The reply template's greeting and signature for the agent (:meth:`MailOutgoing.reply_draft`)."""
+        return await self._outgoing.reply_draft(interaction_id, agent, **kwargs)
 
-    async def reply_draft(self, interaction_id: int, agent: str, *, agent_name: str | None = None,
-                          template: str | None = None, language: str | None = None) -> dict[str, str]:
-        """``{"subject", "body", "template", "language"}``: the reply template (or ``template``)
-        rendered with an empty ``body``, i.e. its greeting and signature, for the agent to write
-        between. Raises NotFound, ValueError (nothing to answer) and KeyError (unknown template)."""
-        _, customer, _, fields = await self._reply_fields(interaction_id, agent, agent_name, None)
-        name = template or self.settings.email.reply_template or "email_reply"
-        if not self.settings.templates.has(name):
-            raise KeyError(f"no template {name!r}")
-        lang = language or customer.language or self.settings.templates.fallback_language
-        subject, body = self.settings.templates.render_email(name, lang, fields)
-        return {"subject": tag_subject(subject, interaction_id, self.options.reference_prefix, reply=True),
-                "body": re.sub(r"\n{3,}", "\n\n\n", body), "template": name, "language": lang}
-
-    async def send_reply(self, interaction_id: int, agent: str, template_or_body: str, *,
-                         context: Mapping[str, Any] | None = None, language: str | None = None,
-                         agent_name: str | None = None) -> OutboxItem:
-        """Queue an agent's answer on an email interaction; returns the outbox item.
-
-        ``template_or_body`` names a template (rendered whole, in the customer's language,
-        with the customer's and the interaction's fields plus ``context``) or is the answer's
-        text, sent exactly as written (the desktop starts it from :meth:`reply_draft`, so the
-        greeting and signature appear once); its subject is the reply template's. The message
-        answers the latest message received (In-Reply-To, References), goes to its sender,
-        and carries the subject tag. Raises NotFound for an unknown interaction, ValueError
-        when it has no received message to answer, and ``jinja2.UndefinedError`` for a
-        template variable not given.
-        """
-        interaction, customer, last, fields = await self._reply_fields(interaction_id, agent, agent_name, context)
-        templates = self.settings.templates
-        is_template = templates.has(template_or_body)
-        template = template_or_body if is_template else (self.settings.email.reply_template or "email_reply")
-        lang = language or customer.language or templates.fallback_language
-        body = subject = None
-        if not is_template:
-            subject, _ = templates.render_email(template, lang, fields)
-            body = template_or_body.replace("\r\n", "\n")
-        mailbox = self.settings.email.mailboxes.get(interaction.payload.get("mailbox", ""))
-        from_address = mailbox.address if mailbox is not None else self.settings.email.relay.from_address
-        references = tuple(last.details.get("references", ()))
-        outgoing = self._outgoing(template, lang, fields, interaction_id, from_address, last.sender, "reply",
-                                  automatic=False, answered_id=last.message_id, answered_refs=references,
-                                  body=body, subject=subject)
-        item = await self._mail.enqueue(outgoing)
-        bouncing = await self._mail.bouncing(last.sender)
-        await self._records.append_event(interaction_id, "mail_reply_queued", actor=agent, details={
-            "outbox_id": item.id, "to": last.sender, "template": template if is_template else None,
-            **({"warning": f"{last.sender} is bouncing ({bouncing.status})"} if bouncing else {})})
-        self._wake()
-        return item
-
-    # --- the screen pop ---
+    async def send_reply(self, interaction_id: int, agent: str, template_or_body: str, **kwargs: Any) -> OutboxItem:
+        """Queue an agent's answer on an email interaction (:meth:`MailOutgoing.send_reply`)."""
+        return await self._outgoing.send_reply(interaction_id, agent, template_or_body, **kwargs)
 
     async def screen_content(self, interaction: Any) -> dict[str, Any]:
-        """The email part of a screen pop: ``{"email": [message, ...]}``, newest first.
-
-        Each message has ``id``, ``direction``, ``from``, ``name``, ``subject``, ``at``,
-        ``text`` (what is new) and ``quoted`` (the history it quotes, for folding),
-        ``flagged`` and ``reason`` (unreadable: the raw message is offered instead), ``raw_url``,
-        ``attachments`` (each with its ``url``) and, for what we send, ``delivery``:
-        ``{"state": queued|sent|failed, "detail", "at"}``.
-        """
-        if interaction.channel != "email":
-            return {}
-        outbox = {item.message_id: item for item in await self._mail.outbox(interaction.id)}
-        base = f"/api/me/work/{interaction.id}"
-        thread = []
-        for m in reversed(await self._mail.messages(interaction.id)):
-            cut = m.details.get("new_text_length")
-            cut = len(m.body_text) if not isinstance(cut, int) else max(0, min(cut, len(m.body_text)))
-            entry: dict[str, Any] = {
-                "id": m.id, "direction": m.direction, "from": m.sender, "name": m.details.get("from_name") or "",
-                "subject": m.subject, "text": m.body_text[:cut], "quoted": m.body_text[cut:].strip("\n"),
-                "at": m.created_at.isoformat() if m.created_at else None, "flagged": m.unparseable,
-                "reason": m.reason, "raw_url": f"{base}/messages/{m.id}/raw",
-                "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
-                                 "stored": a.stored, "inline": a.inline,
-                                 "url": f"{base}/attachments/{a.id}" if a.stored else None}
-                                for a in await self._mail.attachments(m.id)]}
-            if m.id in outbox:
-                entry["delivery"] = self.delivery(outbox[m.id])
-            thread.append(entry)
-        return {"email": thread}
+        """The email part of a screen pop (:meth:`MailScreen.screen_content`)."""
+        return await self._screen.screen_content(interaction)
 
     async def attachment_file(self, interaction_id: int, attachment_id: int) -> tuple[Any, bytes]:
-        """``(attachment, bytes)`` of an attachment of ``interaction_id``'s mail; NotFound when it is
-        not one of them or its bytes were not kept (over the size cap)."""
-        attachment, content = await self._mail.attachment_in(attachment_id, interaction_id)
-        if content is None:
-            raise NotFound("mail attachment content", attachment_id)
-        return attachment, content
+        """An attachment of ``interaction_id``'s mail (:meth:`MailScreen.attachment_file`)."""
+        return await self._screen.attachment_file(interaction_id, attachment_id)
 
     async def raw_message(self, interaction_id: int, message_id: int) -> bytes:
-        """The bytes of a message of ``interaction_id`` as received or sent; NotFound otherwise."""
-        message = await self._mail.get_message(message_id)
-        if message.interaction_id != interaction_id:
-            raise NotFound("mail message", message_id)
-        return await self._mail.raw(message_id)
+        """A message's bytes as received or sent (:meth:`MailScreen.raw_message`)."""
+        return await self._screen.raw_message(interaction_id, message_id)
 
     def delivery(self, item: OutboxItem) -> dict[str, Any]:
-        """What the desktop shows of an outgoing message: ``{"state": queued|sent|failed, "detail", "at"}``."""
-        if item.state == "sent":
-            return {"state": "sent", "detail": "", "at": item.sent_at.isoformat() if item.sent_at else None}
-        if item.state == "failed":
-            return {"state": "failed", "detail": item.last_error or "", "at": None}
-        detail = "" if self.options.relay_enabled else "the outgoing relay is off: it is sent once it is enabled"
-        if item.attempts and item.last_error:
-            detail = f"retrying after {item.attempts} failed attempt(s): {item.last_error}"
-        return {"state": "queued", "detail": detail, "at": None}
+        """What the desktop shows of an outgoing message (:meth:`MailScreen.delivery`)."""
+        return self._screen.delivery(item)
 
 
 # Messages up to this size are parsed on the reactor thread: a few milliseconds, cheaper than
