@@ -45,6 +45,7 @@ from callcenter.intake.voice_calls import VoiceCalls
 from callcenter.intake.webform import FormFlow, routing_input
 from callcenter.reports.livestats import LiveStats
 from callcenter.intake.email import MailFlow, MailFlowOptions
+from callcenter.intake.email_routing import route_stored
 from callcenter.reports.metrics import MetricsAccess, MetricsEndpoint, MetricsRegistry
 from callcenter.records.database import Database
 from callcenter.records.mail import MailStore
@@ -366,8 +367,8 @@ def _build_email(app: Application, reactor: Any) -> None:
         records=app.store, mail=mail, clock=app.clock, settings=settings,
         route=lambda facts: match_rule(board.settings, facts),
         queue_open=lambda queue, now: queue_open(board.settings.queues[queue], now),
-        on_new_interaction=lambda interaction, routing: board.route_existing(
-            interaction, routing.match, {**routing.facts, "attributes": routing.customer.attributes}),
+        on_new_interaction=lambda interaction, routing: route_stored(
+            board, app.store, interaction, routing.match, {**routing.facts, "attributes": routing.customer.attributes}),
         on_customer_reply=lambda interaction: board.customer_replied(interaction.id),
         new_token=lambda: uuid.uuid4().hex, wake_outbox=outbox.wake,
         options=MailFlowOptions(closed_policy=email.closed_reply_policy, domain=domain,

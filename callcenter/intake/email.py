@@ -12,13 +12,18 @@
    the message, finds or creates the customer, threads it or creates the interaction, logs
    it and queues the acknowledgement **in one transaction**, group-committed with the other
    messages arriving at the same moment (:mod:`callcenter.records.mail_ingest` says what
-   becomes of each kind of message). The sink returns (and the listener answers ``250``)
-   only after that commit; a re-delivery finds the message stored and writes nothing;
+   becomes of each kind of message). The rules are matched there, before the interaction's
+   row is written (pure), and a new interaction is stored already queued, with its
+   ``routed`` entry (:meth:`MailFlow.placement`, the intake pipeline's placement). The sink
+   returns (and the listener answers ``250``) only after that commit; a re-delivery finds
+   the message stored and writes nothing;
 3. then, after the commit, announces: a new or reopened interaction with
-   ``on_new_interaction(interaction, MailRouting)``, a reply to open work with
-   ``on_customer_reply(interaction)``, and wakes the outbox when an acknowledgement was
-   queued. A crash between the commit and the announcement leaves an interaction in
-   ``new``, which the rebuild on start routes (:mod:`callcenter.dispatch.recovery`).
+   ``on_new_interaction(interaction, MailRouting)`` (the application hands it to the
+   routing core: :func:`callcenter.intake.email_routing.route_stored`, which writes no state
+   change), a reply to open work with ``on_customer_reply(interaction)``, and wakes the
+   outbox when an acknowledgement was queued. A crash between the commit and the
+   announcement leaves a queued interaction, which the rebuild on start puts back in line
+   from its ``queued_at`` (:mod:`callcenter.dispatch.recovery`).
 
 Nothing accepted stays invisible: a message from an unknown, odd or missing sender gets a
 provisional (or anonymous) customer; an unreadable one becomes an interaction in the
@@ -54,6 +59,7 @@ from callcenter.runtime.clock import Clock
 from callcenter.intake.email_arrival import arrival_of
 from callcenter.intake.email_outgoing import MailOutgoing
 from callcenter.intake.email_screen import MailScreen
+from callcenter.intake.pipeline import Placement, placement
 from callcenter.records.mail import MailStore
 from callcenter.records.mail_outbox import OutboxItem
 from callcenter.records.mail_ingest import Acknowledgement, Arrival, Ingested
@@ -173,6 +179,12 @@ class MailFlow:
     def queue_open(self, queue: str, now: datetime) -> bool:
         """Whether ``queue`` is open at ``now``."""
         return self._queue_open(queue, now)
+
+    def placement(self, match: Any, now: datetime, queue: str) -> Placement:
+        """A new email interaction is stored queued in ``queue``, with its ``routed`` entry, as
+        the intake pipeline stores every channel's contact (email is never refused: a closed
+        queue's action for email is to queue it and answer with the closed-hours template)."""
+        return placement(match, now, queue=queue)
 
     @property
     def own_addresses(self) -> tuple[str, ...]:

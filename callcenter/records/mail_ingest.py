@@ -26,9 +26,10 @@ What becomes of a message (:attr:`Ingested.kind`):
 - ``reply``: a person's message to an open interaction;
 - ``reopened``: a person's message to finished work that the policy reopens (its old
   disposition is cleared, it goes back to ``queued``);
-- ``new``: a new interaction in state ``new``, for a person's message, an unreadable one
-  (in the policy's unreadable queue, ``payload["unreadable"]`` set, the raw message kept),
-  or one whose sender has no usable address (an anonymous provisional customer).
+- ``new``: a new interaction, stored already queued (``queued_at``, its ``routed`` log entry:
+  the routing step after the commit writes nothing more), for a person's message, an
+  unreadable one (in the policy's unreadable queue, ``payload["unreadable"]`` set, the raw
+  message kept), or one whose sender has no usable address (an anonymous provisional customer).
 
 The sender becomes the customer of the email contact point :attr:`Sender.value`; when
 there is none (no ``From:``, an address the record cannot hold) a provisional customer with
@@ -129,6 +130,11 @@ class IngestPolicy(Protocol):
 
     def queue_open(self, queue: str, now: datetime) -> bool:
         """Whether ``queue`` is open at ``now``."""
+
+    def placement(self, match: Any, now: datetime, queue: str) -> Any:
+        """Where a new interaction ``match`` sends to ``queue`` stands before routing: its
+        ``fields`` (``state``, ``queued_at``) and the log ``events`` after ``created``
+        (:func:`callcenter.intake.pipeline.placement`)."""
 
     def acknowledgement(self, arrival: Arrival, customer: Customer, interaction: Interaction,
                         queue_closed: bool) -> Acknowledgement:
@@ -288,27 +294,32 @@ def _facts(arrival: Arrival, customer: Customer) -> dict[str, Any]:
             "language": customer.language}
 
 
-def new_interaction_fields(arrival: Arrival, policy: IngestPolicy, customer: Customer, linked: int | None
-                           ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-    """``(facts, match, fields)`` of a new email interaction: what the rules saw and said, and
-    its columns (state ``new``: the switchboard queues it when it routes it)."""
+def new_interaction_fields(arrival: Arrival, policy: IngestPolicy, customer: Customer, linked: int | None,
+                           now: datetime) -> tuple[dict[str, Any], Any, dict[str, Any], tuple[Any, ...]]:
+    """``(facts, match, fields, events)`` of a new email interaction: what the rules saw and
+    said, its columns and its log entries after ``created``. It is stored already queued, with
+    its ``routed`` entry, as every channel's contact is: routing it writes nothing more."""
     facts = _facts(arrival, customer)
     match = policy.route(facts)
     queue = (policy.unreadable_queue or match.queue) if arrival.unreadable else match.queue
+    placed = policy.placement(match, now, queue)
     payload: dict[str, Any] = {**arrival.payload,
                                "routing": {"rule": match.rule, "priority": match.priority, "tier": match.tier}}
     if linked is not None:
         payload["linked_to"] = linked
-    fields = {"channel": "email", "direction": "inbound", "state": "new", "queue": queue,
-              "subject": arrival.subject[:998], "payload": payload}
-    return facts, match, fields
+    fields = {"channel": "email", "direction": "inbound", "queue": queue, "subject": arrival.subject[:998],
+              "payload": payload, **placed.fields}
+    return facts, match, fields, tuple(placed.events)
 
 
 def _new(conn: Connection, uow: UnitOfWork, arrival: Arrival, policy: IngestPolicy, customer: Customer, ref: int,
          linked: int | None, details: dict[str, Any], now: datetime, cap: int, window: float) -> Ingested:
-    facts, match, fields = new_interaction_fields(arrival, policy, customer, linked)
+    facts, match, fields, events = new_interaction_fields(arrival, policy, customer, linked, now)
     queue = fields["queue"]
     interaction = interactions.create_interaction(conn, uow, customer.id, fields, None, now)
+    if events:
+        interactions.append_events(conn, uow, [(interaction.id, now, kind, actor, dict(details))
+                                               for kind, actor, details in events])
     closed = not policy.queue_open(queue, now)
     acknowledged = False
     if arrival.unreadable:

@@ -282,7 +282,7 @@ class _Run:
 
     def _new(self, arrival: Arrival, policy: IngestPolicy, customer: Customer, iid: int, details: dict[str, Any],
              now: datetime, cap: int, window: float) -> Ingested:
-        facts, match, fields = new_interaction_fields(arrival, policy, customer, None)
+        facts, match, fields, events = new_interaction_fields(arrival, policy, customer, None, now)
         row = {**_INTERACTION_DEFAULTS, **fields, "id": iid, "customer_id": customer.id, "created_at": now,
                "updated_at": now}
         interaction = Interaction(**{k: row[k] for k in Interaction.__dataclass_fields__ if k != "payload"},
@@ -291,6 +291,7 @@ class _Run:
         self.created.append(interaction)
         self.interactions[iid] = interaction
         self.log.append((iid, now, "created", None, {"state": row["state"]}))
+        self.log.extend((iid, now, kind, actor, dict(details)) for kind, actor, details in events)
         closed = not policy.queue_open(interaction.queue, now)
         ref = self._message(arrival.message, iid, now)
         acknowledged = False

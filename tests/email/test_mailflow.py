@@ -30,13 +30,18 @@ def parsed_outbox(harness: FlowHarness, run) -> list[email.message.Message]:
 
 
 def test_new_message_makes_a_routed_interaction_and_an_acknowledgement(run, harness):
-    """A first message creates a customer and a new email interaction (created and mail_received in
-    its log, in the write that stores the message), announced and acknowledged."""
+    """A first message creates a customer and a new email interaction, stored already queued (created,
+    routed and mail_received in its log, in the write that stores the message: routing it writes no
+    state change), announced and acknowledged."""
     receipt = run(harness.flow.accept_mail(mail(), SMTP))
     interaction = run(harness.records.get_interaction(receipt.interaction_id))
-    assert (interaction.channel, interaction.state, interaction.queue) == ("email", "new", "support")
+    assert (interaction.channel, interaction.state, interaction.queue) == ("email", "queued", "support")
+    assert interaction.queued_at == interaction.created_at
     entries = run(harness.records.interaction_events(interaction.id))
-    assert [e.kind for e in entries] == ["created", "mail_received"] and entries[0].details == {"state": "new"}
+    assert [e.kind for e in entries] == ["created", "routed", "mail_received"]
+    assert entries[0].details == {"state": "queued"}
+    routed = entries[1].details
+    assert (routed["queue"], routed["rule"]) == ("support", "default") and routed["skipped"]  # the rules passed over
     assert interaction.payload["mailbox"] == "support" and interaction.subject == "Printer broken"
     customer = run(harness.records.find_customer_by_email("ANN@customer.example"))
     assert customer.id == interaction.customer_id

@@ -50,3 +50,31 @@ def test_email_to_billing_is_stored_routed_and_offered(run, app):
     assert (interaction.channel, interaction.queue, interaction.subject) == ("email", "billing", "Invoice 4411 charged twice")
     assert interaction.state == "offered" and interaction.agent == "alice"
     assert app.switchboard.offers[interaction.id]["agent"] == "alice"
+
+
+def test_an_email_contact_is_one_write_then_routed_in_order(run, app):
+    """A new email is stored already queued in the write that holds the message (``created`` in
+    state queued, ``routed``, ``mail_received``); routing it writes no queue step of its own, and
+    what the core said at once (``queued``) is logged before the offer it made at once."""
+    app.switchboard.set_available("alice")
+    message = EmailMessage()
+    message["From"] = "Bo Lind <bo@example.org>"
+    message["To"] = "billing@example.com"
+    message["Subject"] = "Refund for invoice 77"
+    message["Message-ID"] = "<order1@example.org>"
+    message.set_content("Please refund invoice 77.")
+
+    async def scenario():
+        assert await threads.deferToThread(send, smtp_port(app), message) == {}
+        await app.switchboard.settled()
+
+    run(scenario())
+    customer = run(app.store.find_customer_by_email("bo@example.org"))
+    (interaction,) = run(app.store.timeline(customer.id)).items
+    entries = run(app.store.interaction_events(interaction.id))
+    kinds = [e.kind for e in entries]
+    assert kinds[:3] == ["created", "routed", "mail_received"], kinds
+    assert entries[0].details["state"] == "queued" and entries[1].details["queue"] == "billing"
+    assert [e.details.get("step") for e in entries if e.details.get("step")] == ["offer"], kinds
+    assert kinds.index("queued") < next(n for n, e in enumerate(entries) if e.details.get("step") == "offer")
+    assert interaction.queued_at is not None and interaction.state == "offered" and interaction.agent == "alice"
