@@ -5,7 +5,8 @@ Prints, per backend:
   and ``RecordStore.append_events`` (ten per call), group-committed, about 2,000 events in
   flight, events per second;
 - lookups: contact lookups through ``find_customer_by_phone``/``find_customer_by_email``, a
-  mix of known and unknown phones and emails written in varied forms, lookups per second;
+  mix of known and unknown phones and emails written in varied forms, lookups per second, and
+  how many were answered from memory (an owner, or "nobody" for an unknown point asked again);
 - hot lookups: lookups of customers seen a moment ago, answered from memory;
 - timeline: latency of one ``timeline`` page (50 items) of a customer with 1,000
   interactions, at random depths, p50/p99 in milliseconds;
@@ -141,10 +142,13 @@ async def _lookups(store, db, count):
             calls.append((store.find_customer_by_phone, "+44 20 7946 " + f"{rng.randrange(10000):04d}"))
         else:  # unknown email
             calls.append((store.find_customer_by_email, f"nobody{n}@example.org"))
+    before = store.customers.stats()
     cpu, started = _cpu(), time.perf_counter()
     found = await _windowed(lambda call: call[0](call[1]), calls, LOOKUP_CONCURRENCY)
     rate = count / (time.perf_counter() - started)
-    return rate, sum(1 for c in found if c is not None), (_cpu() - cpu) / count
+    after = store.customers.stats()
+    memory = {k: after[k] - before[k] for k in ("hits", "nobody_hits")}
+    return rate, sum(1 for c in found if c is not None), (_cpu() - cpu) / count, memory
 
 
 async def _hot_lookups(store, count):
@@ -254,9 +258,10 @@ async def _one_backend(reactor, name, url, quick):
             rate = await _appends(store, count, bulk)
             print(f"{name:9s} append {count:>7,} interaction events, {how:>12s}: {rate:>9,.0f} events/s   "
                   f"CPU {(_cpu() - cpu) / count * 1e6:.1f} us each", flush=True)
-        rate, hits, cpu_each = await _lookups(store, db, count)  # its CPU leaves out the set-up
+        rate, hits, cpu_each, memory = await _lookups(store, db, count)  # its CPU leaves out the set-up
         print(f"{name:9s} resolve {count:>6,} contact lookups ({hits:,} known): {rate:>9,.0f} lookups/s   "
-              f"CPU {cpu_each * 1e6:.0f} us each", flush=True)
+              f"CPU {cpu_each * 1e6:.0f} us each   (from memory: {memory['hits']:,} owners, "
+              f"{memory['nobody_hits']:,} nobody)", flush=True)
         rate, cpu_each = await _hot_lookups(store, count)  # its CPU leaves out the warm-up reads
         print(f"{name:9s} resolve {count:>6,} lookups of customers seen a moment ago: {rate:>9,.0f} lookups/s   "
               f"CPU {cpu_each * 1e6:.1f} us each   ({store.customers.stats()['entries']:,} in memory)",
