@@ -127,10 +127,16 @@ class IntakePipeline:
                                route=route, start=contact.virtual_start or now.timestamp(), at=now,
                                customer_key=str(customer.id))
         events = [*placed.events, *said]
+        # A known customer's blanks are filled from the contact; one with a name and a language
+        # needs nothing of it, and its write then reads nothing to find out.
+        name = contact.contact_name or ("" if points else "Anonymous")
+        language = contact.language
+        if known:
+            name = None if customer.display_name else name
+            language = None if customer.language else language
         write = ContactWrite(interaction_id=iid, new_customer_id=customer.id, fields=fields, now=now, points=tuple(points),
-                             customer_id=customer.id if known else None,
-                             tier=customer.tier, display_name=contact.contact_name or ("" if points else "Anonymous"),
-                             language=contact.language, provisional=True, events=tuple(events), extra=extra)
+                             customer_id=customer.id if known else None, tier=customer.tier, display_name=name,
+                             language=language, provisional=True, events=tuple(events), extra=extra)
         stored = ensureDeferred(self._store.admit_contact(write))
         stored.addBoth(self._born, points)
         _shared(stored).chainDeferred(head)
