@@ -98,6 +98,62 @@ class _CallerGone(Exception):
     """Internal: the channel is gone; stop talking to it."""
 
 
+class Deadlines:
+    """Deadlines of one length (``seconds``) for many sessions, kept on one reactor timer.
+
+    :meth:`start` gives a session its deadline ``seconds`` from now (moving it on if it had
+    one), :meth:`clear` takes it away; ``overdue(session)`` is called for each session whose
+    deadline passed. Since every deadline has the same length, the sessions are in deadline
+    order as they were started, and the one timer is armed for the earliest only: a burst of
+    sessions costs no timer per session or per command, and none is left when no session has
+    a deadline.
+    """
+
+    def __init__(self, clock: Clock, seconds: float, overdue: Callable[[object], None]) -> None:
+        self._clock = clock
+        self.seconds = seconds
+        self._overdue = overdue
+        self._due: dict[object, float] = {}
+        self._timer: object = None
+
+    def start(self, session: object) -> None:
+        """``session``'s deadline is ``seconds`` from now."""
+        due = self._due
+        due.pop(session, None)
+        due[session] = self._clock.now() + self.seconds
+        if self._timer is None:
+            self._timer = self._clock.call_later(self.seconds, self._fire)
+
+    def clear(self, session: object) -> None:
+        """``session`` has no deadline any more."""
+        due = self._due
+        if due.pop(session, None) is not None and not due and self._timer is not None:
+            self._timer.cancel()  # type: ignore[attr-defined]
+            self._timer = None
+
+    def __len__(self) -> int:
+        """How many sessions have a deadline."""
+        return len(self._due)
+
+    def _fire(self) -> None:
+        self._timer = None
+        due = self._due
+        now = self._clock.now()
+        while due:
+            session, at = next(iter(due.items()))
+            if at > now:
+                if self._timer is None:
+                    self._timer = self._clock.call_later(at - now, self._fire)
+                else:  # an overdue session's handling started another deadline meanwhile
+                    self._timer.reset(at - now)  # type: ignore[attr-defined]
+                return
+            del due[session]
+            try:
+                self._overdue(session)
+            except Exception:
+                log.failure("FastAGI deadline handling failed")
+
+
 def _unknown_to_none(value: str | None) -> str | None:
     return None if value in (None, "", "unknown") else value
 
@@ -111,43 +167,53 @@ class FastAgiSession:
     """Runs one FastAGI request over an :class:`AgiSessionProtocol` (see the module docstring)."""
 
     def __init__(self, app: CallHandling, clock: Clock, settings: HoldSettings, environment_timeout: float = 10.0,
-                 command_timeout: float = DEFAULT_COMMAND_TIMEOUT) -> None:
+                 command_timeout: float = DEFAULT_COMMAND_TIMEOUT, environment_deadlines: Deadlines | None = None,
+                 command_deadlines: Deadlines | None = None) -> None:
         self._app = app
         self._clock = clock
         self._settings = settings
-        self._command_timeout = command_timeout
         self.protocol = AgiSessionProtocol(self._environment, self._hangup)
         self.done: Deferred[None] = Deferred()
         self._hangup_reported = False
         self._call: InboundCall | None = None
         self._wake_on_hangup: Callable[[], None] = lambda: None
-        # One deadline per session, moved on rather than re-created for each command: what it
-        # waits for is the environment (a peer that never finishes it must not hold a session
-        # forever), then the answer to each command in turn, and nothing in between (a hold
-        # sends nothing, so nothing is awaited; the deadline then passes unnoticed).
+        # What is awaited has a deadline: the environment (a peer that never finishes it must
+        # not hold a session forever), then the answer to each command in turn, and nothing in
+        # between (a hold sends nothing, so nothing is awaited). The deadlines are the
+        # factory's, shared by every session (see Deadlines); a session built alone has its own.
+        if environment_deadlines is None:
+            environment_deadlines = Deadlines(clock, environment_timeout, _environment_overdue)
+        if command_deadlines is None:
+            command_deadlines = Deadlines(clock, command_timeout, _command_overdue)
+        self._env_deadlines, self._command_deadlines = environment_deadlines, command_deadlines
+        self._command_timeout = self._command_deadlines.seconds
         self._awaiting: str | None = _ENVIRONMENT
-        self._deadline = clock.call_later(environment_timeout, self._overdue)
+        self._env_deadlines.start(self)
         self.protocol.closed.addBoth(self._cancel_deadline)
 
-    def _await_within(self, what: str, seconds: float) -> None:
+    def _await_within(self, what: str) -> None:
         self._awaiting = what
-        if self._deadline.active():
-            self._deadline.reset(seconds)
-        else:
-            self._deadline = self._clock.call_later(seconds, self._overdue)
+        self._command_deadlines.start(self)
+
+    def _answered(self) -> None:
+        self._awaiting = None
+        self._command_deadlines.clear(self)
+
+    def _environment_overdue(self) -> None:
+        if self._awaiting == _ENVIRONMENT:
+            self._awaiting = None
+            log.warn("FastAGI peer sent no complete environment in time; closing")
+            self.protocol.close()
 
     def _overdue(self) -> None:
         what, self._awaiting = self._awaiting, None
-        if what == _ENVIRONMENT:
-            log.warn("FastAGI peer sent no complete environment in time; closing")
-            self.protocol.close()
-        elif what is not None:
+        if what is not None and what != _ENVIRONMENT:
             self._command_overdue(what)
 
     def _cancel_deadline(self, result: object) -> object:
         self._awaiting = None
-        if self._deadline.active():
-            self._deadline.cancel()
+        self._env_deadlines.clear(self)
+        self._command_deadlines.clear(self)
         return result
 
     def _hangup(self) -> None:
@@ -161,6 +227,7 @@ class FastAgiSession:
 
     def _environment(self, pairs: list[tuple[str, str]]) -> None:
         self._awaiting = None
+        self._env_deadlines.clear(self)
         ensureDeferred(self._run(pairs)).addBoth(self._finished)
 
     def _finished(self, result: object) -> None:
@@ -193,11 +260,11 @@ class FastAgiSession:
         if self.protocol.hung_up:
             raise _CallerGone()
         answer = self.protocol.command(verb, *args)
-        self._await_within(verb, self._command_timeout)
+        self._await_within(verb)
         try:
             return await answer
         finally:
-            self._awaiting = None
+            self._answered()
 
     def _command_overdue(self, verb: str) -> None:
         reason = f"no answer to {verb} within {self._command_timeout:g} s"
@@ -325,6 +392,14 @@ class FastAgiSession:
         await self._set(VAR_RETRY, "1" if retry else "0")
 
 
+def _environment_overdue(session: object) -> None:
+    session._environment_overdue()  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def _command_overdue(session: object) -> None:
+    session._overdue()  # type: ignore[attr-defined]  # noqa: SLF001
+
+
 class FastAgiFactory(ServerFactory):
     """Builds one :class:`FastAgiSession` per connection and remembers the live ones for draining.
 
@@ -346,6 +421,8 @@ class FastAgiFactory(ServerFactory):
         self.max_sessions = max_sessions
         self.refused = 0
         self.sessions: set[FastAgiSession] = set()
+        self._env_deadlines = Deadlines(self._clock, environment_timeout, _environment_overdue)
+        self._command_deadlines = Deadlines(self._clock, command_timeout, _command_overdue)
 
     def buildProtocol(self, addr: object) -> AgiSessionProtocol | None:
         if len(self.sessions) >= self.max_sessions:
@@ -355,7 +432,12 @@ class FastAgiFactory(ServerFactory):
                 log.warn("FastAGI connection refused: {max} sessions open ({refused} refused so far)",
                          max=self.max_sessions, refused=self.refused)
             return None
-        session = FastAgiSession(self._app, self._clock, self.settings, self.environment_timeout, self.command_timeout)
+        if self._env_deadlines.seconds != self.environment_timeout:
+            self._env_deadlines = Deadlines(self._clock, self.environment_timeout, _environment_overdue)
+        if self._command_deadlines.seconds != self.command_timeout:
+            self._command_deadlines = Deadlines(self._clock, self.command_timeout, _command_overdue)
+        session = FastAgiSession(self._app, self._clock, self.settings, self.environment_timeout, self.command_timeout,
+                                 self._env_deadlines, self._command_deadlines)
         self.sessions.add(session)
         session.protocol.closed.addBoth(lambda _: self.sessions.discard(session))
         session.protocol.factory = self

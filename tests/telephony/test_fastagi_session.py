@@ -310,3 +310,69 @@ def test_connections_past_max_sessions_are_refused_until_one_ends():
     assert factory.refused == 2
     first.connectionLost(Failure(ConnectionDone()))
     assert factory.buildProtocol(None) is not None
+
+
+class Sessions:
+    """Several FastAGI connections built by one factory on one clock."""
+
+    def __init__(self, app: ScriptedCallHandling, now: float = 1000.0) -> None:
+        self.clock = Clock()
+        self.clock.advance(now)
+        self.factory = FastAgiFactory(app, self.clock, HoldSettings())
+
+    def connect(self) -> tuple[object, StringTransport]:
+        proto = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        return proto, transport
+
+
+def test_many_sessions_share_one_deadline_timer_and_each_keeps_its_own_deadline():
+    """Fifty connections stalled mid-environment, opened 0.1 s apart: one timer on the clock, not
+    fifty; each is closed 10 s after it opened, not before; nothing left on the clock after."""
+    s = Sessions(ScriptedCallHandling([]))
+    opened = []
+    for _ in range(50):
+        proto, transport = s.connect()
+        proto.dataReceived(b"agi_network: yes\n")
+        opened.append(transport)
+        s.clock.advance(0.1)
+    assert len(s.clock.getDelayedCalls()) == 1
+    s.clock.advance(7.45)                           # the 25th opened 10.05 s ago, the 26th 9.95 s ago
+    closed = [t.disconnecting for t in opened]
+    assert closed == [True] * 25 + [False] * 25
+    s.clock.advance(2.5)
+    assert all(t.disconnecting for t in opened)
+    assert s.clock.getDelayedCalls() == []
+
+
+def test_unanswered_commands_of_sessions_sharing_the_timer_time_out_each_on_its_own():
+    """Two held callers of one factory: A's SET MUSIC ON goes unanswered from t, B's from t+20;
+    C answers everything. A closes at t+30 (B and C not), B at t+50, C never; the shared timer
+    is gone once no command is outstanding."""
+    a_decision, b_decision = Deferred(), Deferred()
+    app = ScriptedCallHandling([a_decision, b_decision, DialAgent("Local/agent1@agents", 6, "1")])
+    s = Sessions(app)
+    a, a_t = s.connect()
+    a.dataReceived(_env("inbound") + b"200 result=1 ()\n")          # GET VARIABLE answered; SET MUSIC ON not
+    s.clock.advance(20)
+    b, b_t = s.connect()
+    b.dataReceived(_env("inbound") + b"200 result=1 ()\n")
+    c, c_t = s.connect()
+    c.dataReceived(_env("inbound"))
+    for answer in [b"200 result=1 ()\n"] + [b"200 result=1\n"] * 4:
+        c.dataReceived(answer)
+    assert c_t.disconnecting                                          # dialled and closed at once
+    assert len(s.clock.getDelayedCalls()) == 1
+    s.clock.advance(9.9)
+    assert not a_t.disconnecting
+    s.clock.advance(0.1)
+    assert a_t.disconnecting and not b_t.disconnecting
+    s.clock.advance(19.9)
+    assert not b_t.disconnecting
+    s.clock.advance(0.1)
+    assert b_t.disconnecting
+    assert [at - call.arrived_at for call, at in app.hung_up] == [30.0, 30.0]
+    for proto in (a, b, c):
+        proto.connectionLost(Failure(ConnectionDone()))
+    assert s.clock.getDelayedCalls() == []
