@@ -3,11 +3,12 @@ an owner, never kept when read before such a write, and bounded; on SQLite and P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from twisted.internet.defer import Deferred, ensureDeferred
 
+from callcenter.dispatch.routing_rules import RuleMatch
+from callcenter.intake.pipeline import placement
 from callcenter.records.admissions import ContactWrite
 from callcenter.records.customer_cache import NOBODY, CustomerCache
 from callcenter.records.mail import MailStore
@@ -98,28 +99,26 @@ def test_nobody_is_dropped_when_an_admission_adds_a_point_to_a_known_customer(ru
     assert run(store.find_customer(EMAIL)).id == ada.id
 
 
-@dataclass(frozen=True)
-class _Match:
-    rule: str = "default"
-    queue: str = "support"
-    priority: int = 0
-    tier: str = "basic"
-
-
 class _Policy:
-    """An ingest policy routing everything to ``support``, always open, acknowledging nothing."""
+    """An ingest policy routing everything to ``support``, always open, acknowledging nothing;
+    new mail is placed as the intake pipeline places every contact."""
 
     closed_policy = "reopen"
     default_tier = "basic"
     unreadable_queue = None
 
-    def route(self, facts: Mapping[str, Any]) -> _Match:
+    def route(self, facts: Mapping[str, Any]) -> RuleMatch:
         """Every message to ``support``."""
-        return _Match()
+        return RuleMatch(rule="default", queue="support", priority=0, tier="basic", tier_bonus=0.0, ladder=(),
+                         fallback=None, skipped=())
 
     def queue_open(self, queue: str, now: Any) -> bool:
         """Always open."""
         return True
+
+    def placement(self, match: RuleMatch, now: Any, queue: str) -> Any:
+        """Queued in ``queue`` with its ``routed`` entry."""
+        return placement(match, now, queue=queue)
 
     def acknowledgement(self, arrival: Arrival, customer: Customer, interaction: Any, queue_closed: bool) -> Acknowledgement:
         """No acknowledgement."""
