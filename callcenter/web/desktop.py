@@ -30,7 +30,8 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from callcenter.dispatch.lifecycle import IllegalTransition
-from callcenter.dispatch.switchboard import InvalidState, NotYours, Switchboard
+from callcenter.dispatch.agent_work import InvalidState, NotYours
+from callcenter.dispatch.switchboard import Switchboard
 from callcenter.web import notes
 from callcenter.web.jsonapi import ApiError, ApiRequest, FileResponse, JsonApi
 from callcenter.web.serialize import to_json

@@ -16,7 +16,8 @@ import datetime as dt
 from typing import Any, Awaitable, Callable
 
 from callcenter.reports.metrics import MetricsRegistry, register_kpi_metrics
-from callcenter.dispatch.switchboard import InvalidState, Switchboard
+from callcenter.dispatch.agent_work import InvalidState
+from callcenter.dispatch.switchboard import Switchboard
 from callcenter.web.jsonapi import ApiError, ApiRequest, JsonApi, JsonResponse
 from callcenter.web.serialize import to_json
 from routing import RoutingError

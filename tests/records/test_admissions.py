@@ -117,10 +117,10 @@ def test_batched_state_changes_match_one_at_a_time(run, store, database):
 
 
 def test_the_customer_cache_answers_hot_lookups_and_forgets_on_change(run, store):
-    """A found customer is served from memory until it changes; a miss is never cached."""
+    """A found customer is served from memory until it changes; a remembered miss ends when the point gets an owner."""
     assert run(store.find_customer_by_phone("+33 1 23 45 67 89")) is None
     ada = run(store.create_customer(display_name="Ada", contact_points=[("phone", "+33123456789")]))
-    assert run(store.find_customer_by_phone("+33 1 23 45 67 89")).id == ada.id  # the miss was not kept
+    assert run(store.find_customer_by_phone("+33 1 23 45 67 89")).id == ada.id  # the remembered miss was dropped
     hits = store.customers.hits
     assert run(store.find_customer_by_phone("+33123456789")).display_name == "Ada"
     assert store.customers.hits == hits + 1
