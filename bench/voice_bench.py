@@ -20,7 +20,8 @@ Printed, per backend, for a burst of ``--calls`` calls:
   ``hangup`` request of an agent's call to the receipt of the next call's ``CC_OUTCOME dial``
   for that agent's phone), and the time until every call was dialled and until every call ended;
 * the server process's CPU time per call (every thread: the reactor, the database's), which
-  a busy machine stretches less than latency, and the peak resident memory;
+  a busy machine stretches less than latency, and the peak resident memory (the server runs
+  with the collector settings ``callcenter serve`` applies once serving);
 * the interactions' states in the record afterwards, and any protocol fault the simulated
   Asterisk saw (commands sent before the previous one was answered, unknown commands).
 
@@ -247,6 +248,7 @@ async def whole_server(reactor: Any, url: str, calls: int, agents: int) -> dict:
     available; ``calls`` calls played against it; its figures and the record's states."""
     from callcenter.app import build_application
     from callcenter.records.migrate import upgrade
+    from callcenter.runtime.memory import settle_after_start_up
     from callcenter.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="voice-bench-") as tmp:
@@ -266,6 +268,7 @@ async def whole_server(reactor: Any, url: str, calls: int, agents: int) -> dict:
             for login in sorted(settings.agents):
                 app.switchboard.set_available(login)
             await app.switchboard.settled()
+            settle_after_start_up()  # the collector's settings `callcenter serve` uses once serving
             before = cpu_seconds()
             result = await play_calls(reactor, app.fastagi.port.getHost().port, calls)
             await app.switchboard.settled()
