@@ -26,6 +26,12 @@ _MAX_PHONE_TEXT = 64
 # Printable ASCII except the specials that cannot appear unquoted in a local part, and any
 # non-ASCII character (RFC 6532 allows UTF-8 local parts; they are common in China).
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\u0080-\U0010ffff-]+$")
+# A domain of plain ASCII letter-digit-hyphen labels (nearly every real one): IDNA with UTS 46
+# mapping only lower-cases it, so it skips the library (8 us of the 9 a lookup's address costs).
+# A "--" anywhere (an xn-- label, a hyphen in 3rd and 4th position) takes the full check.
+_PLAIN_DOMAIN_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?",
+                              re.IGNORECASE | re.ASCII)
+_MAX_DOMAIN = 253
 
 
 def normalize_phone(text: object, default_region: str, field: str = "phone") -> str:
@@ -69,15 +75,25 @@ def normalize_email(text: object, field: str = "email") -> str:
     domain = domain.rstrip(".")
     if not domain:
         raise InvalidContact(field, "has an invalid domain")
-    try:
-        # uts46 maps case and width variants the way browsers and mail clients do.
-        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        raise InvalidContact(field, "has an invalid domain") from None
+    ascii_domain = ascii_domain_of(domain)
+    if ascii_domain is None:
+        raise InvalidContact(field, "has an invalid domain")
     address = f"{local.lower()}@{ascii_domain.lower()}"
     if len(address) > _MAX_EMAIL:
         raise InvalidContact(field, "is too long")
     return address
+
+
+def ascii_domain_of(domain: str) -> str | None:
+    """``domain`` as IDNA 2008 with UTS 46 mapping would encode it (lower-cased ASCII, ``xn--``
+    labels for the others), or None if that encoding refuses it."""
+    if len(domain) <= _MAX_DOMAIN and "--" not in domain and _PLAIN_DOMAIN_RE.fullmatch(domain):
+        return domain.lower()
+    try:
+        # uts46 maps case and width variants the way browsers and mail clients do.
+        return idna.encode(domain, uts46=True).decode("ascii").lower()
+    except idna.IDNAError:
+        return None
 
 
 def normalize_contact(kind: str, text: object, default_region: str, field: str | None = None) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+import idna
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callcenter.records.errors import InvalidContact
-from callcenter.records.normalize import normalize_contact, normalize_email, normalize_phone
+from callcenter.records.normalize import ascii_domain_of, normalize_contact, normalize_email, normalize_phone
 
 
 @pytest.mark.parametrize(
@@ -99,3 +100,32 @@ def test_phone_normalization_is_idempotent(region, digits):
         return
     assert once.startswith("+")
     assert normalize_phone(once, "US") == once
+
+
+def _idna_or_none(domain):
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii").lower()
+    except idna.IDNAError:
+        return None
+
+
+@settings(max_examples=3000)
+@given(st.one_of(
+    st.text(alphabet="abcXYZ019-.", min_size=1, max_size=80),
+    st.text(alphabet="aZ9-.\u00fc\u212a\u00df_ ", min_size=1, max_size=20),
+    st.lists(st.text(alphabet="aB3-", min_size=1, max_size=70), min_size=1, max_size=6).map(".".join),
+    st.lists(st.sampled_from(["xn--tda", "XN--bcher-kva", "ab--c", "a" * 63, "a" * 64, "-a", "a-", "1"]),
+             min_size=1, max_size=5).map(".".join),
+))
+def test_plain_domains_encode_as_the_idna_library_does(domain):
+    """The fast path for plain ASCII domains gives exactly what IDNA with UTS 46 gives, refusals included."""
+    assert ascii_domain_of(domain) == _idna_or_none(domain)
+
+
+def test_long_plain_domains_are_refused_as_idna_refuses_them():
+    """A plain domain past 253 characters is refused, one at the limit accepted, as the library does."""
+    at_limit = ".".join(["a" * 63] * 3 + ["b" * 61])
+    assert len(at_limit) == 253
+    assert ascii_domain_of(at_limit) == at_limit == _idna_or_none(at_limit)
+    assert ascii_domain_of(at_limit + "c") is None
+    assert _idna_or_none(at_limit + "c") is None
