@@ -109,3 +109,25 @@ def test_piped_output_stays_json_lines(tmp_path):
     lines = [line for line in out.decode().splitlines() if line.strip()]
     assert any("callcenter serving on" in line for line in lines)
     assert all(isinstance(json.loads(line), dict) for line in lines)
+
+
+def test_scripts_serve_passes_server_options_and_migrates_a_new_data_dir(tmp_path):
+    """`scripts/serve` with serve's own options (ports, log format) and a new data directory
+    migrates that directory and serves on those ports (migrate gets only the options it takes)."""
+    http = free_port()
+    command = [str(ROOT / "scripts" / "serve"), "--data-dir", str(tmp_path / "var"), "--http-port", str(http),
+               "--fastagi-port", str(free_port()), f"--smtp-port={free_port()}", "--log-format", "text"]
+    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    try:
+        out = read_until(process.stdout.fileno(), b"callcenter serving on", timeout=120)
+        assert b"callcenter serving on" in out, out.decode("utf-8", "replace")[-2000:]
+        with socket.create_connection(("127.0.0.1", http), timeout=10) as conn:
+            conn.sendall(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+        assert reply.split(b"\r\n", 1)[0].endswith(b" 200 OK"), reply[:200]
+    finally:
+        stop(process)
+    assert (tmp_path / "var").is_dir()
