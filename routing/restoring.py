@@ -1,12 +1,15 @@
-"""Putting the core back as the record says it was: waiting work in line, work held by agents.
+"""Putting the core back as the record says it was: waiting work in line, work held by agents,
+agents' wrap-ups.
 
 :class:`Restoring` is the part of :class:`routing.router.Router` a restart uses. The core is an
 index of the record; after a stop the application reads every unfinished interaction and hands
 it back here. Nothing is decided while restoring (no offers, no overflow for want of agents,
 no ``queued`` decisions to log 100,000 times): work keeps its original virtual start, its
 current queue and priority, and the ladder step it has reached by ``now``; agents' held work
-counts against their capacity again. Deadlines already passed (an overflow, a ladder step) are
-due at the next :meth:`~routing.router.Router.tick`, so the core catches up as of ``now``.
+counts against their capacity again, and their wrap-ups run again until the end they had. Deadlines
+already passed (an overflow, a ladder step) are due at the next :meth:`~routing.router.Router.tick`,
+so the core catches up as of ``now``; a wrap-up already over ends at once instead (its
+``wrap_up_ended`` decision is what closes it in the record).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from routing.decisions import Decision
+from routing.decisions import Decision, WrapUpEnded
 from routing.errors import RoutingError, check_time
 from routing.model import InteractionSpec, LadderStep
 from routing.state import AgentState, HeldItem, WaitingItem
@@ -58,6 +61,7 @@ class Restoring:
     _preferring: dict[str, set[int]]
     _free: set[str]
     _lines: Any
+    _deadlines: Any
     config: Any
 
     def restore_waiting(self, resumes: Iterable[Resume], now: float) -> list[Decision]:
@@ -117,4 +121,36 @@ class Restoring:
         a.work[spec.id] = spec.channel
         a.used += a.cfg.cost(spec.channel)
         self._held[spec.id] = HeldItem(spec, agent, spec.queue, accepted_at)
+        return self._after_agent(agent, now, fill=False)
+
+    def restore_wrap_up(self, agent: str, channel: str, until: float, now: float) -> list[Decision]:
+        """``agent``'s wrap-up of ``channel`` runs again until ``until`` (when the interaction
+        ended plus its queue's wrap-up for the channel).
+
+        It is the wrap-up :meth:`~routing.router.Router.complete` starts: no new work of
+        ``channel`` (nor of a blocking channel: a call) is offered to the agent before ``until``,
+        other channels go on; a second one of the same channel extends it to the later end; it
+        ends at ``until`` (a tick's ``wrap_up_ended`` decision) or earlier by
+        :meth:`~routing.router.Router.end_wrap_up`. Unlike ``complete``, which starts none for an
+        agent logged out, it holds whatever the agent's state: after a restart every agent is
+        logged out, and the wrap-up they were in should neither be cut short nor start over
+        because the server stopped. An agent who signs in before ``until`` is in wrap-up for
+        what is left of it; one who does not still has it end at ``until``. Like any wrap-up, a
+        logout (:meth:`~routing.router.Router.agent_logout`) drops it without a decision.
+
+        A wrap-up whose end is not after ``now`` ends at once: its ``wrap_up_ended`` decision is
+        returned, unless a running wrap-up of the channel covers it (that one ends at its own
+        time). Otherwise returns the agent's state change, if any. Raises
+        :class:`UnknownAgent`, or :class:`InvalidTime` for ``now`` or ``until``, before any change.
+        """
+        check_time(now)
+        check_time(until, f"agent {agent!r}: wrap-up of {channel!r} until")
+        a = self._agent(agent)
+        self._now = now
+        running = a.wraps.get(channel)
+        if until <= now:
+            return [] if running is not None else [WrapUpEnded(now, agent, channel)]
+        if running is None or running < until:
+            a.wraps[channel] = until
+            self._deadlines.push(until, "wrap", (agent, channel))
         return self._after_agent(agent, now, fill=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routing import Member, QueueConfig, Resume, RoutingError, UnknownAgent
+from routing import InvalidTime, Member, QueueConfig, Resume, RoutingError, UnknownAgent
+from routing.decisions import WrapUpEnded
 from routing.restoring import ladder_position
 from tests.routing.helpers import agent, offers, router, spec
 
@@ -107,3 +108,80 @@ def test_restoring_twice_or_into_an_unknown_queue_is_refused_and_changes_nothing
         r.restore_waiting([Resume(spec(4), 0.0, 0.0)], 1.0)
     with pytest.raises(UnknownAgent):
         r.restore_held(spec(5), "nobody", 0.0, 1.0)
+
+
+def _ended(decisions):
+    """(agent, channel) of every wrap_up_ended decision."""
+    return [(d.agent, d.channel) for d in decisions if d.kind == "wrap_up_ended"]
+
+
+def test_a_restored_wrap_up_holds_its_channel_until_its_end_then_ends_on_the_timer():
+    """Restored logged out until 70 s: signing in at 55 s gives no email and shows wrap_up; at 70 s it
+    ends (one wrap_up_ended) and the waiting email is offered."""
+    r = router([agent("a")], {"q": ["a"]})
+    assert r.restore_wrap_up("a", "email", 70.0, 50.0) == []
+    r.restore_waiting([Resume(spec(1, channel="email"), 0.0, 0.0)], 50.0)
+    assert r.agent_view("a").wrap_ups == (("email", 70.0),) and r.next_deadline() == 70.0
+    assert offers(r.set_available("a", 55.0)) == [] and r.agent_view("a").state == "wrap_up"
+    assert r.tick(69.0) == []
+    out = r.tick(70.0)
+    assert _ended(out) == [("a", "email")] and offers(out) == [(1, "a")]
+
+
+def test_a_restored_wrap_up_ends_on_its_timer_while_the_agent_stays_logged_out():
+    """Nobody signs in: the wrap-up still ends at its time (the record can close), and the agent stays logged out."""
+    r = router([agent("a")], {"q": ["a"]})
+    r.restore_wrap_up("a", "voice", 70.0, 50.0)
+    assert r.agent_view("a").state == "logged_out"
+    assert _ended(r.tick(70.0)) == [("a", "voice")]
+    assert r.agent_view("a").wrap_ups == () and r.agent_view("a").state == "logged_out"
+
+
+def test_a_restored_call_wrap_up_blocks_calls_not_emails_like_a_live_one():
+    """As after complete(): during a call's wrap-up the agent gets emails, not calls."""
+    r = router([agent("a")], {"q": ["a"]})
+    r.restore_wrap_up("a", "voice", 70.0, 50.0)
+    r.restore_waiting([Resume(spec(1, channel="voice"), 0.0, 0.0), Resume(spec(2, start=1.0, channel="email"), 1.0, 1.0)],
+                      50.0)
+    assert offers(r.set_available("a", 55.0)) == [(2, "a")]
+    assert r.explain(1, 56.0)["agents"]["a"] == "wrap_up"
+
+
+def test_the_agent_ends_a_restored_wrap_up_early():
+    """end_wrap_up ends a restored wrap-up with a wrap_up_ended decision, and its timer then does nothing."""
+    r = router([agent("a")], {"q": ["a"]})
+    r.restore_wrap_up("a", "email", 70.0, 50.0)
+    r.restore_waiting([Resume(spec(1, channel="email"), 0.0, 0.0)], 50.0)
+    r.set_available("a", 55.0)
+    out = r.end_wrap_up("a", 60.0)
+    assert _ended(out) == [("a", "email")] and offers(out) == [(1, "a")]
+    assert _ended(r.tick(70.0)) == []
+
+
+def test_a_wrap_up_whose_end_is_past_ends_at_once():
+    """Restored at 50 s a wrap-up that ran until 40 s: one wrap_up_ended now, nothing left to hold the agent."""
+    r = router([agent("a")], {"q": ["a"]})
+    assert r.restore_wrap_up("a", "email", 40.0, 50.0) == [WrapUpEnded(50.0, "a", "email")]
+    assert r.restore_wrap_up("a", "voice", 50.0, 50.0) == [WrapUpEnded(50.0, "a", "voice")]
+    assert r.agent_view("a").wrap_ups == () and r.next_deadline() is None
+
+
+def test_restored_wrap_ups_of_one_channel_end_together_at_the_latest_end():
+    """As a second completion extends a channel's wrap-up, the later end wins; a past one restored
+    into a running one ends nothing on its own."""
+    r = router([agent("a")], {"q": ["a"]})
+    r.restore_wrap_up("a", "email", 80.0, 50.0)
+    assert r.restore_wrap_up("a", "email", 70.0, 50.0) == []
+    assert r.restore_wrap_up("a", "email", 40.0, 50.0) == []
+    assert r.agent_view("a").wrap_ups == (("email", 80.0),)
+    assert _ended(r.tick(70.0)) == [] and _ended(r.tick(80.0)) == [("a", "email")]
+
+
+def test_restoring_a_wrap_up_of_an_unknown_agent_or_at_a_bad_time_is_refused():
+    """UnknownAgent, InvalidTime for a non-finite end; nothing changes."""
+    r = router([agent("a")], {"q": ["a"]})
+    with pytest.raises(UnknownAgent):
+        r.restore_wrap_up("nobody", "email", 70.0, 50.0)
+    with pytest.raises(InvalidTime):
+        r.restore_wrap_up("a", "email", float("nan"), 50.0)
+    assert r.agent_view("a").wrap_ups == () and r.next_deadline() is None
