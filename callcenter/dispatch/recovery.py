@@ -10,8 +10,9 @@ once when the server starts, after the database and before every listener (a
 - an offer outstanding at the stop is withdrawn: the record goes back to ``queued`` (logged
   with ``why: restart``) and the core offers it again as agents come back;
 - agents come back logged out, holding the work they had accepted (it counts against their
-  capacity) and the wrap-ups they had not finished; work held by an agent no longer
-  configured goes back in line;
+  capacity) and the wrap-ups they had not finished (each runs to the end it had: the queue's
+  wrap-up after the interaction's ``ended_at``; one already over is finished at once); work
+  held by an agent no longer configured goes back in line;
 - a message stored without its interaction (a crash between storing and assigning) goes
   through the mail flow again, which reuses an interaction the crash left empty; an
   interaction stuck in ``new`` (created, never queued) is queued and routed;
@@ -66,8 +67,9 @@ class RestoredContact:
     """One unfinished interaction as the switchboard takes it back (:meth:`Switchboard.restore`).
 
     ``state`` is the record's (queued for waiting work without a ``step``); ``resume`` is set
-    for waiting work, ``agent``/``accepted_at`` for held work and wrap-ups; ``moved_from`` names
-    a queue no longer configured that the work left for ``queue``.
+    for waiting work, ``agent``/``accepted_at`` for held work, ``agent``/``ended_at`` for
+    wrap-ups (which count from when the interaction ended, in the queue it was held from);
+    ``moved_from`` names a queue no longer configured that the work left for ``queue``.
     """
 
     iid: int
@@ -83,6 +85,7 @@ class RestoredContact:
     step: Step | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     moved_from: str | None = None
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -257,10 +260,12 @@ def _contact(specs: _Specs, settings: Any, row: Unfinished, change: PlaceChange 
              now: float) -> RestoredContact:
     """How one unfinished (not ``new``) interaction comes back."""
     start = row.queued_at if row.queued_at is not None else row.created_at
-    if row.state == State.WRAP_UP.value:
-        return RestoredContact(row.id, row.channel, State.WRAP_UP, row.queue, start, agent=row.agent)
     match = specs.match(row, change)
     queue, moved_from = (change.queue if change and change.queue else None) or row.queue or match.queue, None
+    if row.state == State.WRAP_UP.value:
+        # The queue it was held from sets the wrap-up's length, even one no longer configured (none).
+        return RestoredContact(row.id, row.channel, State.WRAP_UP, queue, start, agent=row.agent,
+                               ended_at=row.ended_at if row.ended_at is not None else now)
     if queue not in settings.queues:
         fallback = match.fallback if match.fallback in settings.queues else settings.rules[-1].queue
         log.warn("interaction {iid}: queue {queue} is no longer configured; it goes to {fallback}", iid=row.id,

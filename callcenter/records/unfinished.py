@@ -117,7 +117,7 @@ def unfinished_records(conn: Connection, channels: tuple[str, ...]) -> list[Inte
 
 
 def queue_changes(conn: Connection) -> dict[int, PlaceChange]:
-    """Per waiting or held interaction with moves in its log, where it stands now.
+    """Per waiting or held interaction (or one in wrap-up) with moves in its log, where it stands now.
 
     Moves, overflows and priority changes are read for all of them; for one whose row names
     no queue (a form: its flow logs the queue only), so are its state changes, which name the
@@ -127,7 +127,7 @@ def queue_changes(conn: Connection) -> dict[int, PlaceChange]:
     rows = conn.execute(
         select(e.c.interaction_id, e.c.kind, _epoch(conn, e.c.at), e.c.details)
         .join(i, i.c.id == e.c.interaction_id)
-        .where(i.c.state.in_(("queued", "offered", "accepted", "connected")),
+        .where(i.c.state.in_(("queued", "offered", "accepted", "connected", "wrap_up")),
                or_(e.c.kind.in_(PLACE_EVENTS), and_(e.c.kind == "state", i.c.queue.is_(None))))
         .order_by(e.c.id)
     ).all()

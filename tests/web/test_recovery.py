@@ -15,6 +15,10 @@ from channels.email.parsing import parse_message
 from channels.email.sink import MailEnvelope
 from channels.webform.submission import FormSubmission
 from tests.support.http import http_request
+from tests.support.virtualtime import VirtualTimeReactor
+
+START = 1_800_000_000.0
+SUPPORT_WRAP_UP = 30.0   # the shipped support queue's wrap_up
 
 
 def _narrow(settings):
@@ -95,13 +99,142 @@ def test_a_restart_puts_every_unfinished_contact_back_in_place(run, make_app, mi
     assert (returned["to"], returned["why"]) == ("queued", "restart")
     view = board.router.agent_view("bob")
     assert (view.state, view.used, view.work) == ("logged_out", 25, (role["held"],))
+    assert dict(view.wrap_ups).keys() == {"email"}     # his email wrap-up runs on: no email yet
+    board.end_wrap_up("bob", role["wrapped"], disposition="resolved")
     board.set_available("bob")                 # room for one more email: the first in line
     assert [i for i, o in board.offers.items() if o["agent"] == "bob"] == [before["support"][0][0]]
-    board.end_wrap_up("bob", role["wrapped"], disposition="resolved")
     board.complete(role["held"], "bob")
     run(board.settled())
     assert run(second.store.get_interaction(role["wrapped"])).state == "completed"
     assert run(second.store.get_interaction(role["held"])).state == "wrap_up"
+
+
+@pytest.fixture
+def servers(make_app, migrated_database_url):
+    """``start()`` builds and starts a server (alice takes one email at a time) on one record and
+    one virtual clock; a restart is a second ``start()`` once the first one's service stopped."""
+    clock = VirtualTimeReactor(reactor, START)
+    return clock, lambda: make_app(migrated_database_url, adjust=_narrow, reactor=clock)
+
+
+def _stop_in_wrap_up(run, clock, start, move_to: str | None = None) -> tuple[int, int]:
+    """alice finishes an email (first moved to ``move_to``, if given) at START + 5 and the server
+    stops during its wrap-up, with a second email waiting for her; returns (the email in
+    wrap-up, the waiting one)."""
+    first = start()
+    board = first.switchboard
+    wrapped = run(first.mailflow.accept_mail(*_mail(1))).interaction_id
+    run(board.settled())
+    if move_to is not None:
+        board.move(wrapped, move_to, "sam")
+        run(board.settled())
+    board.set_available("alice")
+    run(board.settled())
+    board.accept("alice", wrapped)
+    clock.advance_to(START + 5)
+    board.complete(wrapped, "alice")
+    waiting = run(first.mailflow.accept_mail(*_mail(2))).interaction_id
+    run(board.settled())
+    assert board.offers == {} and board.wrapping == {wrapped: "alice"}
+    run(first.service.stopService())
+    return wrapped, waiting
+
+
+def _state(run, app, iid: int) -> str:
+    return run(app.store.get_interaction(iid)).state
+
+
+def test_a_restored_wrap_up_runs_to_its_end_before_new_work(run, servers):
+    """Restarted 10 s into a 30 s wrap-up, alice signing back in gets no email until the wrap-up
+    ends, 30 s after the email ended; then the record completes it (by the timer) and she is
+    offered the waiting email."""
+    clock, start = servers
+    wrapped, waiting = _stop_in_wrap_up(run, clock, start)
+    clock.advance_to(START + 15)
+    second = start()
+    board = second.switchboard
+    assert board.wrapping == {wrapped: "alice"}
+    board.set_available("alice")
+    run(board.settled())
+    assert board.offers == {} and _state(run, second, wrapped) == "wrap_up"
+    clock.advance_to(START + 5 + SUPPORT_WRAP_UP - 0.5)
+    run(board.settled())
+    assert board.offers == {} and _state(run, second, wrapped) == "wrap_up"
+    clock.advance_to(START + 5 + SUPPORT_WRAP_UP)
+    run(board.settled())
+    done = run(second.store.get_interaction(wrapped))
+    assert done.state == "completed" and done.wrap_up_ended_at.timestamp() == START + 5 + SUPPORT_WRAP_UP
+    assert run(second.store.interaction_events(wrapped))[-1].details["by"] == "timer"
+    assert board.wrapping == {} and board.offers[waiting]["agent"] == "alice"
+
+
+def test_a_restored_wrap_up_the_agent_ends_early_frees_her_at_once(run, servers):
+    """After the restart alice, still in wrap-up, is offered nothing; ending it herself completes
+    the record with her disposition and the waiting email is offered to her at once."""
+    clock, start = servers
+    wrapped, waiting = _stop_in_wrap_up(run, clock, start)
+    clock.advance_to(START + 15)
+    second = start()
+    board = second.switchboard
+    board.set_available("alice")
+    run(board.settled())
+    assert board.offers == {}
+    board.end_wrap_up("alice", wrapped, disposition="resolved")
+    run(board.settled())
+    done = run(second.store.get_interaction(wrapped))
+    assert (done.state, done.disposition) == ("completed", "resolved")
+    assert board.wrapping == {} and board.offers[waiting]["agent"] == "alice"
+    assert second.switchboard.router.agent_view("alice").wrap_ups == ()
+
+
+def test_a_restored_wrap_up_lasts_as_long_as_the_queue_it_was_held_from_says(run, servers):
+    """An email moved from support (30 s wrap-up) to billing (45 s) before alice took it: its
+    restored wrap-up lasts billing's 45 s, as it did before the restart."""
+    clock, start = servers
+    wrapped, _ = _stop_in_wrap_up(run, clock, start, move_to="billing")
+    assert SUPPORT_WRAP_UP < 45.0
+    second = start()
+    assert second.switchboard.router.agent_view("alice").wrap_ups == (("email", START + 5 + 45.0),)
+    clock.advance_to(START + 5 + 45.0)
+    run(second.switchboard.settled())
+    assert _state(run, second, wrapped) == "completed"
+
+
+def _without_alice(settings):
+    """The settings with alice no longer an agent nor a member of any queue."""
+    settings = _narrow(settings)
+    agents = {login: a for login, a in settings.agents.items() if login != "alice"}
+    queues = {name: dataclasses.replace(q, members=tuple(m for m in q.members if m.agent != "alice"))
+              for name, q in settings.queues.items()}
+    return dataclasses.replace(settings, agents=agents, queues=queues)
+
+
+def test_a_wrap_up_of_an_agent_no_longer_configured_is_closed_at_start(run, make_app, migrated_database_url):
+    """alice was removed from the configuration during the stop: nobody could end her wrap-up, so
+    the record completes it at start (the server starts, nothing is left in wrap-up)."""
+    clock = VirtualTimeReactor(reactor, START)
+    wrapped, _ = _stop_in_wrap_up(run, clock, lambda: make_app(migrated_database_url, adjust=_narrow, reactor=clock))
+    second = make_app(migrated_database_url, adjust=_without_alice, reactor=clock)
+    run(second.switchboard.settled())
+    assert second.switchboard.wrapping == {} and _state(run, second, wrapped) == "completed"
+    assert run(second.store.interaction_events(wrapped))[-1].details["by"] == "agent_not_configured"
+
+
+def test_a_wrap_up_that_ended_while_the_server_was_down_is_closed_at_start(run, servers):
+    """Restarted after the wrap-up's end (30 s after the email ended), the record completes it at
+    start, stamped at the restart, and alice is offered the waiting email as soon as she is back."""
+    clock, start = servers
+    wrapped, waiting = _stop_in_wrap_up(run, clock, start)
+    clock.advance_to(START + 100)
+    second = start()
+    board = second.switchboard
+    run(board.settled())
+    done = run(second.store.get_interaction(wrapped))
+    assert done.state == "completed" and done.wrap_up_ended_at.timestamp() == START + 100
+    assert board.wrapping == {} and board.router.agent_view("alice").wrap_ups == ()
+    board.set_available("alice")
+    run(board.settled())
+    assert board.offers[waiting]["agent"] == "alice"
 
 
 def test_a_stuck_contact_and_an_orphaned_message_are_completed_and_routed(run, make_app, migrated_database_url):
