@@ -68,6 +68,14 @@ def test_form_name_selects_the_form_rule(settings):
     assert match_rule(settings, {"channel": "webform", "to": "quote"}).queue == "sales"
 
 
+def test_contact_form_billing_topic_goes_to_billing(settings):
+    """The contact form's topic (one of its routing attributes) sends billing questions to billing."""
+    facts = {"channel": "webform", "to": "contact", "attributes": {"topic": "billing"}}
+    assert (match_rule(settings, facts).rule, match_rule(settings, facts).queue) == ("form-contact-billing", "billing")
+    other = {"channel": "webform", "to": "contact", "attributes": {"topic": "support"}}
+    assert match_rule(settings, other).queue == "support"
+
+
 def test_anything_else_falls_to_the_default_rule(settings):
     """An empty interaction still matches: the default rule catches it."""
     match = match_rule(settings, {})

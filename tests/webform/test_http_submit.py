@@ -58,7 +58,7 @@ def test_customer_gets_both_contact_points_routing_and_a_confirmation(server):
     assert {k: routing_input[k] for k in ("channel", "to", "language", "tier", "attributes", "subject", "body")} == {
         "channel": "webform", "to": "contact", "language": "en", "tier": "basic",
         "attributes": {"topic": "billing"}, "subject": "Contact us: Ada Lovelace", "body": "My invoice\nis wrong."}
-    assert stored.state == "queued" and stored.queue == "support"
+    assert stored.state == "queued" and stored.queue == "billing"  # the shipped rule for its topic
     [(to, subject, body, iid)] = server.confirmations
     reference = stored.payload["reference"]
     assert (to, iid) == ("ada@example.com", stored.id)
