@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.runtime.events import ContactPointAdded, CustomerCreated, CustomerUpdated, InteractionCreated
@@ -128,12 +128,12 @@ def _admit_all(conn: Connection, uow: UnitOfWork, requests: Sequence[ContactWrit
             named.setdefault(customer, {"now": r.now, "display_name": r.display_name, "language": r.language})
         chosen.append((customer, new, identity))
     if new_customers:
-        conn.execute(insert(customers), new_customers)
+        conn.execute(_INSERT_CUSTOMERS, new_customers)
         for row in new_customers:
             uow.emit(CustomerCreated(at=row["created_at"].timestamp(), customer_id=row["id"],
                                      provisional=bool(row["provisional"])))
     if new_points:
-        conn.execute(insert(contact_points), new_points)
+        conn.execute(_INSERT_POINTS, new_points)
         for row in new_points:
             uow.emit(ContactPointAdded(at=row["created_at"].timestamp(), customer_id=row["customer_id"],
                                        kind=row["kind"], value=row["value"]))
@@ -145,7 +145,7 @@ def _admit_all(conn: Connection, uow: UnitOfWork, requests: Sequence[ContactWrit
         if identity:  # noted on the interaction too, where the person who merges looks
             values["payload"] = {**values["payload"], "identity": identity}
         rows.append({**values, "id": r.interaction_id, "customer_id": customer, "created_at": r.now, "updated_at": r.now})
-    conn.execute(insert(interactions), rows)
+    conn.execute(_INSERT_INTERACTIONS, rows)
     log = []
     for r, row in zip(requests, rows):
         log.append((r.interaction_id, r.now, "created", r.actor, {"state": row["state"]}))
@@ -163,16 +163,26 @@ def _admit_all(conn: Connection, uow: UnitOfWork, requests: Sequence[ContactWrit
     return out
 
 
+# Statements built once (building one costs more than running it).
+_INSERT_CUSTOMERS = insert(customers)
+_INSERT_POINTS = insert(contact_points)
+_INSERT_INTERACTIONS = insert(interactions)
+_OWNERS = (select(contact_points.c.kind, contact_points.c.value, customers.c.id, customers.c.merged_into)
+           .join(customers, customers.c.id == contact_points.c.customer_id)
+           .where(contact_points.c.kind.in_(bindparam("kinds", expanding=True)),
+                  contact_points.c.value.in_(bindparam("values", expanding=True))))
+_RESOLVE = select(customers.c.id, customers.c.merged_into).where(customers.c.id.in_(bindparam("ids", expanding=True)))
+_NAMES = (select(customers.c.id, customers.c.display_name, customers.c.language)
+          .where(customers.c.id.in_(bindparam("ids", expanding=True))))
+
+
 def _owners(conn: Connection, points: set[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
     """The customer (resolved through merges) owning each point, or None."""
     found: dict[tuple[str, str], int | None] = dict.fromkeys(points)
     if not points:
         return found
     kinds, values = sorted({k for k, _ in points}), sorted({v for _, v in points})
-    query = (select(contact_points.c.kind, contact_points.c.value, customers.c.id, customers.c.merged_into)
-             .join(customers, customers.c.id == contact_points.c.customer_id)
-             .where(contact_points.c.kind.in_(kinds), contact_points.c.value.in_(values)))
-    for row in conn.execute(query):
+    for row in conn.execute(_OWNERS, {"kinds": kinds, "values": values}):
         if (row.kind, row.value) in found:
             found[(row.kind, row.value)] = row.merged_into if row.merged_into is not None else row.id
     return found
@@ -182,14 +192,13 @@ def _resolve(conn: Connection, ids: set[int]) -> dict[int, int]:
     """Each existing id of ``ids`` -> itself or the survivor of its merge."""
     if not ids:
         return {}
-    rows = conn.execute(select(customers.c.id, customers.c.merged_into).where(customers.c.id.in_(sorted(ids))))
+    rows = conn.execute(_RESOLVE, {"ids": sorted(ids)})
     return {row.id: row.merged_into if row.merged_into is not None else row.id for row in rows}
 
 
 def _fill_blanks(conn: Connection, uow: UnitOfWork, named: Mapping[int, Mapping[str, Any]]) -> None:
     """Give existing customers the name and language they lack (never overwriting one)."""
-    rows = conn.execute(select(customers.c.id, customers.c.display_name, customers.c.language)
-                        .where(customers.c.id.in_(sorted(named)))).all()
+    rows = conn.execute(_NAMES, {"ids": sorted(named)}).all()
     for row in rows:
         want = named[row.id]
         changes = {}

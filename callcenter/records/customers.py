@@ -32,7 +32,7 @@ def resolve_id(conn: Connection, customer_id: int) -> int:
 
     Raises :class:`NotFound` when no such customer exists.
     """
-    row = conn.execute(select(customers.c.id, customers.c.merged_into).where(customers.c.id == customer_id)).first()
+    row = conn.execute(_RESOLVE, {"customer_id": customer_id}).first()
     if row is None:
         raise NotFound("customer", customer_id)
     return row.merged_into if row.merged_into is not None else row.id
@@ -243,6 +243,7 @@ _BY_CONTACTS = (
     .where(_hit.c.kind.in_(bindparam("kinds", expanding=True)), _hit.c.value.in_(bindparam("values", expanding=True)))
     .order_by(*_POINT_ORDER)
 )
+_RESOLVE = select(customers.c.id, customers.c.merged_into).where(customers.c.id == bindparam("customer_id"))
 _asked = customers.alias("asked")
 _BY_ID = (
     select(*_CUSTOMER_COLUMNS)

@@ -105,10 +105,13 @@ def agent_state_spans(conn: Connection, start: datetime, end: datetime) -> list[
     return spans_from_changes(changes, end)
 
 
+_INSERT_AGENT_STATES = insert(agent_states)  # built once: the hottest reporting write
+
+
 def record_agent_states(conn: Connection, _uow: Any, changes: list[tuple[str, str, str | None, datetime]]) -> int:
     """Append agents' state changes ``(agent, state, reason, at)``; returns how many."""
     if changes:
-        conn.execute(insert(agent_states), [{"agent": a, "state": s, "reason": r, "at": at} for a, s, r, at in changes])
+        conn.execute(_INSERT_AGENT_STATES, [{"agent": a, "state": s, "reason": r, "at": at} for a, s, r, at in changes])
     return len(changes)
 
 
