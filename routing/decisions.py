@@ -107,10 +107,15 @@ class AgentStateChanged(Decision):
 
 @dataclass(frozen=True)
 class WrapUpEnded(Decision):
-    """``agent``'s wrap-up on ``channel`` is over (wrap-up is per channel)."""
+    """``agent``'s wrap-up on ``channel`` is over (wrap-up is per channel).
+
+    ``why``: ``timer`` (its time came, also when it was already over as it was restored),
+    ``agent`` (:meth:`~routing.router.Router.end_wrap_up`), ``logout`` (the agent logged out).
+    """
 
     agent: str
     channel: str | None = None
+    why: str = "timer"
 
     kind = "wrap_up_ended"
 

@@ -135,8 +135,8 @@ class Restoring:
         agent logged out, it holds whatever the agent's state: after a restart every agent is
         logged out, and the wrap-up they were in should neither be cut short nor start over
         because the server stopped. An agent who signs in before ``until`` is in wrap-up for
-        what is left of it; one who does not still has it end at ``until``. Like any wrap-up, a
-        logout (:meth:`~routing.router.Router.agent_logout`) drops it without a decision.
+        what is left of it; one who does not still has it end at ``until``. Like any wrap-up, it
+        ends at a logout (:meth:`~routing.router.Router.agent_logout`), with its decision.
 
         A wrap-up whose end is not after ``now`` ends at once: its ``wrap_up_ended`` decision is
         returned, unless a running wrap-up of the channel covers it (that one ends at its own

@@ -167,7 +167,9 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
         return self._after_agent(agent, now)
 
     def agent_logout(self, agent: str, now: float) -> list[Decision]:
-        """Log out; offers are withdrawn. RoutingError while the agent holds work."""
+        """Log out; offers are withdrawn, and every running wrap-up ends (one ``wrap_up_ended``
+        decision per channel, by channel name, ``why`` logout: it is what finishes the
+        interactions in it, as a timer would). RoutingError while the agent holds work."""
         check_time(now)
         a = self._agent(agent)
         if a.work:
@@ -175,8 +177,9 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
         offered = [self._waiting[iid] for iid in sorted(a.offers)]
         # logged out first, so the withdrawn offers go to someone else, never back to them
         a.logged_in, a.ready, a.reason = False, False, None
+        # their deadlines find no wrap-up left and end nothing (_due_valid)
+        out: list[Decision] = [WrapUpEnded(now, agent, name, "logout") for name in sorted(a.wraps)]
         a.wraps.clear()
-        out: list[Decision] = []
         for item in offered:
             out += self._withdraw(item, "withdrawn", now, rematch=True)
         self._refresh(agent, now)
@@ -255,7 +258,7 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
     def end_wrap_up(self, agent: str, now: float, channel: str | None = None) -> list[Decision]:
         """End the agent's wrap-ups early: every channel's, or only ``channel``'s (no-op if none runs).
 
-        One ``wrap_up_ended`` decision per channel ended, by channel name.
+        One ``wrap_up_ended`` decision per channel ended, by channel name, ``why`` agent.
         """
         check_time(now)
         a = self._agent(agent)
@@ -266,7 +269,7 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
             del a.wraps[name]
         if not a.work and not a.wraps:
             a.idle_since = now
-        return [WrapUpEnded(now, agent, name) for name in ended] + self._after_agent(agent, now)
+        return [WrapUpEnded(now, agent, name, "agent") for name in ended] + self._after_agent(agent, now)
 
     # --- interactions ---
 

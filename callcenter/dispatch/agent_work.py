@@ -62,7 +62,8 @@ class AgentWork:
             self.login(agent)
 
     def logout(self, agent: str) -> None:
-        """The agent logs out."""
+        """The agent logs out: the wrap-ups they are in end (recorded ``by: logout``, from the
+        core's decisions). Raises what the routing core raises (work in hand)."""
         self._run(lambda now: self.router.agent_logout(agent, now))
         self.logged_in.discard(agent)
 

@@ -378,11 +378,12 @@ class Switchboard(AgentWork):
                 self._event(iid, kind, None, to_json(decision))
             self._publish("supervisors", kind, to_json(decision))
         elif kind == "wrap_up_ended":
-            # The wrap-up timer ran out: the interactions still in wrap-up are finished.
+            # The channel's wrap-up ended (its timer ran out, the agent logged out...): the
+            # interactions of it still in wrap-up are finished, the record saying what ended them.
             for done in [i for i, a in self.wrapping.items()
                          if a == decision.agent and decision.channel in (None, self.channel_of.get(i))]:
                 del self.wrapping[done]
-                self._after(done, Step.WRAP_UP_END, {"agent": decision.agent, "by": "timer"})
+                self._after(done, Step.WRAP_UP_END, {"agent": decision.agent, "by": decision.why})
             self._publish(f"agent:{decision.agent}", "wrap_up_ended", to_json(decision))
         else:
             self._publish("supervisors", kind, to_json(decision))

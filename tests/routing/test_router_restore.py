@@ -185,3 +185,14 @@ def test_restoring_a_wrap_up_of_an_unknown_agent_or_at_a_bad_time_is_refused():
     with pytest.raises(InvalidTime):
         r.restore_wrap_up("a", "email", float("nan"), 50.0)
     assert r.agent_view("a").wrap_ups == () and r.next_deadline() is None
+
+
+def test_logging_out_ends_a_restored_wrap_up_with_a_decision():
+    """An agent back after a restart who logs out during the restored wrap-up ends it (one
+    wrap_up_ended, why: logout), as a live one; its timer then ends nothing."""
+    r = router([agent("a")], {"q": ["a"]})
+    r.restore_wrap_up("a", "email", 70.0, 50.0)
+    r.set_available("a", 55.0)
+    out = r.agent_logout("a", 60.0)
+    assert [(d.agent, d.channel, d.why) for d in out if d.kind == "wrap_up_ended"] == [("a", "email", "logout")]
+    assert r.agent_view("a").wrap_ups == () and _ended(r.tick(70.0)) == []

@@ -130,3 +130,38 @@ def test_arrival_with_only_not_ready_members_overflows():
     r = router([agent("a"), agent("b")], {"q": q, "r": ["b"]})
     r.agent_login("a", 0.0)
     assert ("overflowed", 1, None) in kinds(r.submit(spec(1, "q"), 0.0))
+
+
+def _wrap_ends(decisions):
+    """(agent, channel, why) of every wrap_up_ended decision."""
+    return [(d.agent, d.channel, d.why) for d in decisions if d.kind == "wrap_up_ended"]
+
+
+def test_logging_out_ends_every_running_wrap_up_with_a_decision():
+    """A logout during a call's and an email's wrap-up ends both, one wrap_up_ended each (why: logout);
+    their timers then end nothing."""
+    r = router([agent("a")], {"q": queue("q", "a", wrap_up=30.0)})
+    r.set_available("a", 0.0)
+    r.submit(spec(1), 0.0)
+    r.accept(1, "a", 0.0)
+    r.complete(1, 10.0)                               # voice wrap-up until 40
+    r.submit(spec(2, start=11.0, channel="email"), 11.0)
+    r.accept(2, "a", 11.0)
+    r.complete(2, 12.0)                               # email wrap-up until 42
+    out = r.agent_logout("a", 15.0)
+    assert _wrap_ends(out) == [("a", "email", "logout"), ("a", "voice", "logout")]
+    view = r.agent_view("a")
+    assert (view.state, view.wrap_ups) == ("logged_out", ())
+    assert _wrap_ends(r.tick(40.0) + r.tick(42.0)) == [] and r.next_deadline() is None
+
+
+def test_a_wrap_up_ended_says_what_ended_it():
+    """wrap_up_ended's why: the timer running out, or the agent ending it (end_wrap_up)."""
+    r = router([agent("a")], {"q": queue("q", "a", wrap_up=30.0)})
+    r.set_available("a", 0.0)
+    for iid, channel in ((1, "email"), (2, "webform")):
+        r.submit(spec(iid, channel=channel), 0.0)
+        r.accept(iid, "a", 0.0)
+        r.complete(iid, 5.0)
+    assert _wrap_ends(r.end_wrap_up("a", 6.0, channel="webform")) == [("a", "webform", "agent")]
+    assert _wrap_ends(r.tick(35.0)) == [("a", "email", "timer")]

@@ -187,6 +187,25 @@ def test_a_restored_wrap_up_the_agent_ends_early_frees_her_at_once(run, servers)
     assert second.switchboard.router.agent_view("alice").wrap_ups == ()
 
 
+def test_logging_out_during_a_restored_wrap_up_completes_it(run, servers):
+    """Back after a restart in her restored wrap-up, alice signs in and logs out again: the record
+    completes it at once (by: logout) instead of leaving it in wrap-up until another restart."""
+    clock, start = servers
+    wrapped, _ = _stop_in_wrap_up(run, clock, start)
+    clock.advance_to(START + 15)
+    second = start()
+    board = second.switchboard
+    board.set_available("alice")
+    run(board.settled())
+    clock.advance_to(START + 20)
+    board.logout("alice")
+    run(board.settled())
+    done = run(second.store.get_interaction(wrapped))
+    assert done.state == "completed" and done.wrap_up_ended_at.timestamp() == START + 20
+    assert run(second.store.interaction_events(wrapped))[-1].details["by"] == "logout"
+    assert board.wrapping == {} and board.router.agent_view("alice").wrap_ups == ()
+
+
 def test_a_restored_wrap_up_lasts_as_long_as_the_queue_it_was_held_from_says(run, servers):
     """An email moved from support (30 s wrap-up) to billing (45 s) before alice took it: its
     restored wrap-up lasts billing's 45 s, as it did before the restart."""
