@@ -149,15 +149,29 @@ class AgentWork:
 
     def end_wrap_up(self, agent: str, iid: int | None = None, disposition: str | None = None,
                     notes: str | None = None) -> None:
-        """The agent finished after-call work (with the disposition) before the timer ran out."""
+        """The agent finished the after-work of ``iid`` (with the disposition and notes) before
+        the timer ran out; recorded ``by: agent``. ``iid`` None finishes all of theirs.
+
+        The core's wrap-up is per channel, shared by the interactions of that channel the agent
+        wraps up: it ends with the last of them, so finishing one interaction leaves the others
+        (of its channel or another) in wrap-up until their timer or their own end. Nothing
+        happens for an ``iid`` the agent is not wrapping up. ValueError for an unknown disposition.
+        """
         if disposition is not None and disposition not in self.settings.dispositions:
             raise ValueError(f"unknown disposition {disposition!r}")
         fields = {k: v for k, v in (("disposition", disposition), ("notes", notes)) if v is not None}
+        done = [i for i, a in self.wrapping.items() if a == agent and (iid is None or i == iid)]
+        # Read before the write is queued: the record keeper forgets a finished one's channel.
+        channel = self.channel_of.get(iid) if iid is not None else None
         # Recorded before the core runs: its wrap_up_ended decision ends only what is left.
-        for done in [i for i, a in self.wrapping.items() if a == agent and (iid is None or i == iid)]:
-            del self.wrapping[done]
-            self._after(done, Step.WRAP_UP_END, {"agent": agent}, **(fields if done == iid else {}))
-        self._run(lambda now: self.router.end_wrap_up(agent, now))
+        for i in done:
+            del self.wrapping[i]
+            self._after(i, Step.WRAP_UP_END, {"agent": agent, "by": "agent"}, **(fields if i == iid else {}))
+        if iid is None:
+            self._run(lambda now: self.router.end_wrap_up(agent, now))
+        elif done and channel is not None and \
+                not any(a == agent and self.channel_of.get(i) == channel for i, a in self.wrapping.items()):
+            self._run(lambda now: self.router.end_wrap_up(agent, now, channel))
 
     def start_outbound(self, iid: int, agent: str) -> None:
         """``agent`` is placing the outbound call ``iid`` (click-to-dial, logged ``accepted``): the

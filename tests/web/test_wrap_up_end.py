@@ -1,5 +1,6 @@
-"""Ending wrap-ups in the real application (SQLite and PostgreSQL, on a virtual clock): logging out
-ends every wrap-up the agent is in, and the record says what ended it."""
+"""Ending wrap-ups in the real application (SQLite and PostgreSQL, on a virtual clock): finishing one
+interaction's wrap-up on the desktop ends that one only, logging out ends every wrap-up the agent
+is in, and each time the record says what ended it."""
 
 from __future__ import annotations
 
@@ -72,6 +73,43 @@ def _ended(run, app, iid: int) -> tuple[str, float | None, str | None, str | Non
 def _post(run, app, headers, path: str, body: dict) -> None:
     response = run(http_request(reactor, "POST", base(app) + path, headers=headers, json_body=body))
     assert response.status == 200, response.body
+
+
+def test_finishing_one_wrap_up_on_the_desktop_leaves_the_other_channels_running(run, app):
+    """alice wraps up an email and a form; finishing the email's on her desktop completes it (by the
+    agent, with her disposition) while the form's wrap-up runs on in the core and the record until
+    its own end, when its timer completes it."""
+    email, form = _in_wrap_up(run, app, "email", "webform")
+    headers = run(sign_in(app, "alice"))
+    app.test_clock.advance_to(START + 10)
+    _post(run, app, headers, f"/api/me/work/{email}/wrap-up", {"disposition": "resolved"})
+    board = app.switchboard
+    run(board.settled())
+    assert _ended(run, app, form)[0] == "wrap_up" and board.wrapping == {form: "alice"}
+    assert _ended(run, app, email) == ("completed", START + 10, "resolved", "agent")
+    assert board.router.agent_view("alice").wrap_ups == (("webform", START + 6 + WRAP_UP),)
+    app.test_clock.advance_to(START + 6 + WRAP_UP)
+    run(board.settled())
+    assert _ended(run, app, form) == ("completed", START + 6 + WRAP_UP, None, "timer")
+    assert board.wrapping == {} and board.router.agent_view("alice").wrap_ups == ()
+
+
+def test_two_emails_in_wrap_up_are_each_finished_on_their_own(run, app):
+    """Two emails share the email channel's wrap-up: finishing the first leaves the second in
+    wrap-up (and the channel held); finishing the second ends the channel's wrap-up."""
+    first, second = _in_wrap_up(run, app, "email", "email")
+    board = app.switchboard
+    app.test_clock.advance_to(START + 10)
+    board.end_wrap_up("alice", first, disposition="resolved")
+    run(board.settled())
+    assert _ended(run, app, second)[0] == "wrap_up" and board.wrapping == {second: "alice"}
+    assert _ended(run, app, first) == ("completed", START + 10, "resolved", "agent")
+    assert board.router.agent_view("alice").wrap_ups == (("email", START + 6 + WRAP_UP),)
+    app.test_clock.advance_to(START + 12)
+    board.end_wrap_up("alice", second, disposition="callback")
+    run(board.settled())
+    assert _ended(run, app, second) == ("completed", START + 12, "callback", "agent")
+    assert board.wrapping == {} and board.router.agent_view("alice").wrap_ups == ()
 
 
 def test_logging_out_on_the_desktop_ends_every_wrap_up_in_the_record(run, app):
