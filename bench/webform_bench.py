@@ -2,8 +2,8 @@
 
 The server side is what ``callcenter serve`` runs for a form: FormsResource (field validation,
 token check) -> FormFlow -> the intake pipeline (customer from memory or one shared read,
-routing rules, the routing core through a real Switchboard) -> one write per submission,
-group-committed. Rate limits are off and the minimum fill time is 0 for the run (one token
+routing rules, the routing core through a real Switchboard) -> one write per submission
+(customer, interaction, log, and the confirmation mail in the outbox), group-committed. Rate limits are off and the minimum fill time is 0 for the run (one token
 serves every submission); everything else is the shipped ``contact`` form. A pool of
 returning customers is created by a warm-up first; every fifth submission is a new customer.
 
@@ -176,8 +176,11 @@ async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Names
     from callcenter.runtime.clock import Clock
     from callcenter.runtime.events import EventBus
     from callcenter.runtime.memory import settle_after_start_up
+    from callcenter.intake.email import MailFlow
     from callcenter.intake.pipeline import IntakePipeline
     from callcenter.intake.webform import FormFlow
+    from callcenter.dispatch.routing_rules import match_rule
+    from callcenter.records.mail import MailStore
     from callcenter.records.database import Database
     from callcenter.records.migrate import upgrade
     from callcenter.records.store import RecordStore
@@ -201,11 +204,15 @@ async def one_backend(reactor: Any, backend: str, url: str, args: argparse.Names
                         spec_builder=interaction_spec)
     intake = IntakePipeline(store=store, switchboard=board, clock=clock)
 
-    async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
-        return None
-
+    tokens = iter(range(10**9))
+    # The confirmations go to the outbox in each submission's write, as in the server (nothing sends them).
+    mailflow = MailFlow(records=store, mail=MailStore(db, clock, auto_reply_cap=settings.email.auto_reply_cap,
+                                                      auto_reply_window=settings.email.auto_reply_window),
+                        clock=clock, settings=settings, route=lambda facts: match_rule(settings, facts),
+                        queue_open=lambda queue, now: True, on_new_interaction=lambda interaction, routing: None,
+                        on_customer_reply=lambda interaction: None, new_token=lambda: f"b{next(tokens)}")
     flow = FormFlow(admit=intake.admit, forms=forms, templates=settings.templates, data_dir=workdir, reactor=reactor,
-                    send_confirmation=confirm)
+                    confirmation=mailflow)
     secret = os.urandom(32)
     root = RootResource(Resource())
     root.putChild(b"forms", FormsResource(forms=forms, sink=flow.submit_form, clock=clock, secret=secret,

@@ -317,11 +317,8 @@ def _build_forms(app: Application, reactor: Any) -> None:
     """The web forms: their page and submission endpoint, the intake of submissions, body caps."""
     settings, board = app.settings, app.switchboard
 
-    async def confirm(to: str, subject: str, body: str, interaction: Any) -> None:
-        await app.mailflow.send_notice(interaction.id, to, subject, body, "form_confirmation")
-
     app.forms = FormFlow(admit=app.intake.admit, forms=settings.webform.forms, templates=settings.templates,
-                         data_dir=Path(settings.server.data_dir), reactor=reactor, send_confirmation=confirm,
+                         data_dir=Path(settings.server.data_dir), reactor=reactor, confirmation=app.mailflow,
                          fallback_language=settings.server.languages[0])
     app.forms_resource = FormsResource(forms=settings.webform.forms, sink=app.forms.submit_form, clock=app.clock,
                                        secret=_form_secret(Path(settings.server.data_dir)),

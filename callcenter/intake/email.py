@@ -270,6 +270,15 @@ class MailFlow:
         """The reference customers see, e.g. ``CC-123``; the subject tag is ``[#CC-123]``."""
         return self._outgoing.reference(interaction_id)
 
+    def notice_in_write(self, to: str, subject: str, body: str, kind: str) -> Callable[[Any, Any, Any], bool]:
+        """An automatic message about the interaction a contact's write creates, queued by that
+        write (:meth:`MailOutgoing.notice_in_write`); :meth:`wake_outbox` once it committed."""
+        return self._outgoing.notice_in_write(to, subject, body, kind)
+
+    def wake_outbox(self) -> None:
+        """Ask the outbox sender to send now."""
+        self._wake()
+
     async def send_notice(self, interaction_id: int | None, to: tuple[str, ...] | str, subject: str, body: str,
                           kind: str) -> Any:
         """Queue an automatic message rendered elsewhere (:meth:`MailOutgoing.send_notice`)."""

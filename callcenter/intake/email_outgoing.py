@@ -5,9 +5,10 @@ agent's text as written), gives it our Message-ID and the subject tag ``[#CC-n]`
 queues it in the outbox (:mod:`callcenter.records.mail_outbox`); the outbox sender delivers
 it. :meth:`MailOutgoing.send_reply` queues an agent's answer (the desktop starts it from
 :meth:`MailOutgoing.reply_draft`, the reply template's greeting and signature);
-:meth:`MailOutgoing.send_notice` an automatic message rendered elsewhere (a form's
-confirmation, an alert, the daily summary). The acknowledgement of a received message is
-composed by :meth:`MailOutgoing.outgoing` inside the transaction that stores it.
+:meth:`MailOutgoing.send_notice` an automatic message rendered elsewhere (an alert, the daily
+summary). The acknowledgement of a received message is composed by :meth:`MailOutgoing.outgoing`
+inside the transaction that stores it, and a form's confirmation by
+:meth:`MailOutgoing.notice_in_write` inside the transaction that stores the submission.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from callcenter.records.model import Customer, Interaction
 from callcenter.records.store import RecordStore
 from callcenter.runtime.clock import Clock
 from channels.email.compose import OutgoingMessage, compose, new_message_id, one_line
-from channels.email.parsing import parse_message
 from channels.email.threading import tag_subject
 
 
@@ -70,28 +70,48 @@ class MailOutgoing:
         return NewOutgoing(message, interaction_id, kind, self.settings.email.relay.from_address, (to,),
                            counts_as_auto_reply=automatic)
 
-    async def send_notice(self, interaction_id: int | None, to: tuple[str, ...] | str, subject: str, body: str,
-                          kind: str) -> Any:
-        """Queue an automatic message rendered elsewhere (a form's confirmation, an alert, the daily
-        summary) to ``to``. With an interaction it carries the subject tag and counts against the
-        recipient's automatic-reply cap; every such message has ``Auto-Submitted: auto-replied``."""
-        recipients = (to,) if isinstance(to, str) else tuple(to)
+    def notice(self, interaction_id: int | None, recipients: tuple[str, ...], subject: str, body: str, kind: str,
+               *, message_id: str | None = None, date: Any = None) -> NewOutgoing:
+        """An automatic message rendered elsewhere, composed: from the relay's address, with our
+        Message-ID (``message_id``, else a new one), ``Auto-Submitted: auto-replied``, and about
+        ``interaction_id`` (if any) the subject tag; it then counts against the recipients'
+        automatic-reply cap. Pure: safe on a database thread when ``message_id`` and ``date`` are given."""
         from_address = self.settings.email.relay.from_address
-        message_id = new_message_id(self._token(), self.options.domain)
+        message_id = message_id or new_message_id(self._token(), self.options.domain)
         tagged = subject if interaction_id is None else tag_subject(subject, interaction_id,
                                                                     self.options.reference_prefix, reply=False)
         raw = compose(OutgoingMessage(
-            from_address=from_address, to=recipients, text=body, message_id=message_id, date=self._clock.utcnow(),
-            subject=tagged, automatic=True,
+            from_address=from_address, to=recipients, text=body, message_id=message_id,
+            date=date or self._clock.utcnow(), subject=tagged, automatic=True,
             reference=None if interaction_id is None else self.reference(interaction_id)))
-        parsed = parse_message(raw)
-        message = NewMessage(raw=raw, direction="outbound", message_id=message_id, content_hash=parsed.content_hash,
-                             mailbox=None, sender=from_address, subject=parsed.subject, body_text=body,
-                             details={"to": list(recipients), "kind": kind})
-        item = await self._mail.enqueue(NewOutgoing(message, interaction_id, kind, from_address, recipients,
-                                                    counts_as_auto_reply=interaction_id is not None))
+        # Our own message is never delivered to us twice: its bytes' hash is its content hash.
+        message = NewMessage(raw=raw, direction="outbound", message_id=message_id,
+                             content_hash=hashlib.sha256(raw).hexdigest(), mailbox=None, sender=from_address,
+                             subject=one_line(tagged), body_text=body, details={"to": list(recipients), "kind": kind})
+        return NewOutgoing(message, interaction_id, kind, from_address, recipients,
+                           counts_as_auto_reply=interaction_id is not None)
+
+    async def send_notice(self, interaction_id: int | None, to: tuple[str, ...] | str, subject: str, body: str,
+                          kind: str) -> Any:
+        """Queue an automatic message rendered elsewhere (an alert, the daily summary) to ``to``
+        (see :meth:`notice`), in a write of its own."""
+        recipients = (to,) if isinstance(to, str) else tuple(to)
+        item = await self._mail.enqueue(self.notice(interaction_id, recipients, subject, body, kind))
         self._wake()
         return item
+
+    def notice_in_write(self, to: str, subject: str, body: str, kind: str) -> Callable[[Any, Any, Any], bool]:
+        """:meth:`notice` to ``to`` about the interaction a contact's write creates, as a unit of
+        work of that write (:meth:`MailStore.queue_in_write`: the cap applies; True if queued).
+        Its Message-ID is taken now; it is dated at the interaction's creation. Call
+        :meth:`wake` once that write has committed."""
+        message_id = new_message_id(self._token(), self.options.domain)
+        return self._mail.queue_in_write(lambda interaction: self.notice(
+            interaction.id, (to,), subject, body, kind, message_id=message_id, date=interaction.created_at))
+
+    def wake(self) -> None:
+        """Ask the outbox sender to send now (after a write that queued a message committed)."""
+        self._wake()
 
     async def _reply_fields(self, interaction_id: int, agent: str, agent_name: str | None,
                             context: Mapping[str, Any] | None) -> tuple[Interaction, Customer, Any, dict[str, Any]]:

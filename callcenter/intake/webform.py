@@ -14,14 +14,17 @@ hands to :class:`channels.webform.resource.FormsResource`. For each submission i
    customer, interaction and log in one write with the other contacts of the moment. The
    payload holds the fields, their labels, the attachments (name, type, size, sha256), the
    language, the client address and the customer's reference;
-3. once that write committed, and only then, answers: the form's confirmation template is
-   rendered in the customer's language (``StrictUndefined``) and sent with
-   ``send_confirmation(to, subject, body, interaction)``.
+   The form's confirmation to the customer's email (its template rendered in the customer's
+   language, ``StrictUndefined``) is queued in the outbox by that same write
+   (``confirmation.notice_in_write``, :meth:`MailFlow.notice_in_write
+   <callcenter.intake.email.MailFlow.notice_in_write>`), counting against the address's
+   automatic-reply cap;
+3. once that write committed, and only then, answers, and wakes the outbox sender.
 
 Errors: a contact the record refuses raises :class:`SubmissionRejected` naming the field;
 a failed write raises what the store raised (the channel answers 503). In both cases no
 interaction exists and the attachment files this submission added are removed again.
-Failures of the confirmation are logged and do not undo the stored submission.
+A confirmation template that fails to render is logged and the submission is stored without it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -49,7 +52,17 @@ log = Logger(namespace="callcenter.intake.webform")
 SUBJECT_LIMIT = 998
 
 Admit = Callable[..., Awaitable[Any]]
-SendConfirmation = Callable[[str, str, str, Interaction], Awaitable[None]]
+Extra = Callable[[Any, Any, Interaction], Any]
+
+
+class ConfirmationMail(Protocol):
+    """Where forms' confirmations go (:class:`~callcenter.intake.email.MailFlow` in the server)."""
+
+    def notice_in_write(self, to: str, subject: str, body: str, kind: str) -> Extra:
+        """A unit of work queueing the message in the contact's own write; True if queued."""
+
+    def wake_outbox(self) -> None:
+        """Ask the outbox sender to send now."""
 
 
 def store_blob(directory: Path, data: bytes) -> tuple[str, bool]:
@@ -101,18 +114,19 @@ class FormFlow:
     ``forms`` the validated forms; ``templates`` the
     :class:`~callcenter.settings.templates.TemplateSet`; ``fallback_language`` the first
     configured language; ``reactor`` provides the thread pool for file writes;
+    ``confirmation`` queues the confirmations (None: none is sent);
     ``new_reference`` makes customers' references.
     """
 
     def __init__(self, *, admit: Admit, forms: Mapping[str, FormSettings], templates: Any, data_dir: Path,
-                 reactor: Any, send_confirmation: SendConfirmation, fallback_language: str = "en",
+                 reactor: Any, confirmation: ConfirmationMail | None, fallback_language: str = "en",
                  new_reference: Callable[[], str] = random_reference) -> None:
         self._admit = admit
         self._forms = dict(forms)
         self._templates = templates
         self._attachments = Path(data_dir) / "attachments"
         self._reactor = reactor
-        self._send = send_confirmation
+        self._confirmation = confirmation
         self._fallback = fallback_language
         self._new_reference = new_reference
 
@@ -134,16 +148,18 @@ class FormFlow:
                 files.append({"field": item.field, "name": item.filename, "type": item.content_type,
                               "size": len(item.data), "sha256": digest})
             reference = self._new_reference()
-            admission = await self._store(form, submission, files, reference)
+            confirmation = self._confirmation_unit(form, submission, reference)
+            admission = await self._store(form, submission, files, reference, confirmation)
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-        await self._confirm(form, submission, admission.interaction, reference)
+        if confirmation is not None and admission.admitted is not None and admission.admitted.extra:
+            self._confirmation.wake_outbox()
         return FormReceipt(reference, admission.interaction_id)
 
     async def _store(self, form: FormSettings, s: FormSubmission, files: list[dict[str, Any]],
-                     reference: str) -> Any:
+                     reference: str, confirmation: Extra | None) -> Any:
         title = localized(form.title, self._fallback, self._fallback)
         points = [(kind, value) for kind, value in (("email", s.email), ("phone", s.phone)) if value]
         body, attributes = form_facts(form, s.fields, s.attributes)
@@ -155,7 +171,7 @@ class FormFlow:
             payload={"form": form.name, "reference": reference, "fields": dict(s.fields), "labels": dict(s.labels),
                      "attachments": files, "language": s.language, "client_ip": s.client_ip})
         try:
-            return await self._admit(contact, strict=True)
+            return await self._admit(contact, strict=True, extra=confirmation)
         except InvalidContact as bad:
             kind = "email" if "email" in bad.field else "phone"
             name = form.identify_email if kind == "email" else form.identify_phone
@@ -163,13 +179,15 @@ class FormFlow:
         except InvalidInput as bad:  # the payload is over the record's document cap
             raise SubmissionRejected([FieldError("", "too_large")]) from bad
 
-    async def _confirm(self, form: FormSettings, s: FormSubmission, interaction: Interaction, reference: str) -> None:
-        if not (form.confirmation_template and s.email):
-            return
+    def _confirmation_unit(self, form: FormSettings, s: FormSubmission, reference: str) -> Extra | None:
+        if not (form.confirmation_template and s.email and self._confirmation is not None):
+            return None
         context = {"form_title": localized(form.title, s.language, self._fallback), "reference": reference,
                    "customer_name": s.name or "", "fields": dict(s.fields), "language": s.language}
         try:
             subject, text = self._templates.render_email(form.confirmation_template, s.language, context)
-            await self._send(s.email, subject, text, interaction)
         except Exception:
-            log.failure("form {form}: confirmation for interaction {id} not sent", form=form.name, id=interaction.id)
+            log.failure("form {form}: confirmation for {reference} not rendered; stored without it",
+                        form=form.name, reference=reference)
+            return None
+        return self._confirmation.notice_in_write(s.email, subject, text, "form_confirmation")

@@ -14,7 +14,7 @@ stored has changed.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy.exc import IntegrityError
 
@@ -55,6 +55,7 @@ from callcenter.records.mail_outbox import (
     _mark_failed,
     _mark_sent,
     _outbox,
+    queue_capped,
 )
 
 
@@ -112,6 +113,19 @@ class MailStore:
         """
         return await self._db.write(_assign, message_id, interaction_id, outgoing, log, self._clock.utcnow(),
                                     self.auto_reply_cap, self.auto_reply_window)
+
+    def queue_in_write(self, outgoing_for: Callable[[Any], NewOutgoing]) -> Callable[[Any, Any, Any], bool]:
+        """A unit of work for a contact's own write (an admission's ``extra``): queue the message
+        ``outgoing_for(interaction)`` in that transaction, subject to the per-address cap (see
+        :meth:`assign`). Called as ``(conn, uow, interaction)``; True if queued, False if the cap
+        held it back (logged on the interaction). Nothing is queued if that write fails."""
+        cap, window = self.auto_reply_cap, self.auto_reply_window
+
+        def queue(conn: Any, uow: Any, interaction: Any) -> bool:
+            outgoing = outgoing_for(interaction)
+            return bool(queue_capped(conn, uow, interaction.id, outgoing, interaction.created_at, cap, window,
+                                     read_back=False))
+        return queue
 
     async def get_message(self, message_id: int) -> StoredMessage:
         """One stored message; :class:`NotFound` if unknown."""

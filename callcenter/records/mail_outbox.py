@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.runtime.events import DomainEvent
@@ -106,9 +106,15 @@ class NewOutgoing:
     counts_as_auto_reply: bool = False
 
 
+# Built once: each automatic reply or confirmation runs them (building costs more than running).
+_AUTO_COUNT = select(func.count()).select_from(mail_auto_replies).where(
+    mail_auto_replies.c.address == bindparam("address"), mail_auto_replies.c.at > bindparam("since"))
+_INSERT_AUTO_REPLIES = insert(mail_auto_replies)
+_INSERT_OUTBOX = insert(mail_outbox).returning(mail_outbox.c.id)
+
+
 def _auto_count(conn: Connection, address: str, since: datetime) -> int:
-    return conn.execute(select(func.count()).select_from(mail_auto_replies).where(
-        mail_auto_replies.c.address == address, mail_auto_replies.c.at > since)).scalar_one()
+    return conn.execute(_AUTO_COUNT, {"address": address, "since": since}).scalar_one()
 
 
 def _assign(conn: Connection, uow: UnitOfWork, message_id: int, interaction_id: int, outgoing: NewOutgoing | None,
@@ -122,11 +128,21 @@ def _assign(conn: Connection, uow: UnitOfWork, message_id: int, interaction_id: 
         interactions.append_events(conn, uow, [(interaction_id, now, log[0], None, log[1])])
     if outgoing is None:
         return None
+    return queue_capped(conn, uow, interaction_id, outgoing, now, cap, window)
+
+
+def queue_capped(conn: Connection, uow: UnitOfWork, interaction_id: int, outgoing: NewOutgoing, now: datetime,
+                 cap: int, window: float, read_back: bool = True) -> OutboxItem | bool | None:
+    """Queue ``outgoing`` (about ``interaction_id``) in the caller's transaction; when it
+    ``counts_as_auto_reply`` and a recipient already got ``cap`` automatic replies within
+    ``window`` seconds, queue nothing and log ``mail_auto_reply_capped`` on the interaction.
+    Returns the queued item (``read_back``) or True, and None (capped)."""
     if outgoing.counts_as_auto_reply and not _count_auto_reply(conn, outgoing.recipients, now, cap, window):
         interactions.append_events(conn, uow, [(interaction_id, now, "mail_auto_reply_capped", None,
                                                 {"recipients": list(outgoing.recipients)})])
         return None
-    return _enqueue(conn, uow, outgoing, now)
+    item = _enqueue(conn, uow, outgoing, now, read_back)
+    return item if read_back else True
 
 
 def _count_auto_reply(conn: Connection, recipients: Sequence[str], now: datetime, cap: int, window: float) -> bool:
@@ -138,7 +154,7 @@ def _count_auto_reply(conn: Connection, recipients: Sequence[str], now: datetime
                                                      mail_auto_replies.c.at <= since))
         if any(_auto_count(conn, a, since) >= cap for a in addresses):
             return False
-    conn.execute(insert(mail_auto_replies), [{"address": a, "at": now} for a in addresses])
+    conn.execute(_INSERT_AUTO_REPLIES, [{"address": a, "at": now} for a in addresses])
     return True
 
 
@@ -148,10 +164,10 @@ def _enqueue(conn: Connection, uow: UnitOfWork, outgoing: NewOutgoing, now: date
     if not outgoing.recipients:
         raise InvalidInput("recipients", "at least one recipient is needed")
     message_row = _insert_message(conn, uow, outgoing.message, outgoing.interaction_id, now)
-    outbox_id = conn.execute(insert(mail_outbox).values(
+    outbox_id = conn.execute(_INSERT_OUTBOX, dict(
         message_id=message_row, interaction_id=outgoing.interaction_id, kind=outgoing.kind,
         envelope_from=outgoing.envelope_from, recipients=list(outgoing.recipients), state="pending", attempts=0,
-        next_attempt_at=now, created_at=now).returning(mail_outbox.c.id)).scalar_one()
+        next_attempt_at=now, created_at=now)).scalar_one()
     return _outbox_item(conn, outbox_id) if read_back else None
 
 

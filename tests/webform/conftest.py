@@ -39,6 +39,27 @@ SECRET = b"test-secret-of-the-form-tokens-0123456789"
 TOKEN = re.compile(r'name="_token" value="([^"]+)"')
 
 
+class RecordingConfirmations:
+    """A :class:`~callcenter.intake.webform.ConfirmationMail` whose unit of work records each
+    confirmation ``(to, subject, body, interaction id)`` in ``queued`` as the contact's write
+    runs it (the signatures are pinned to MailFlow's by test_formflow)."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, str, str, int]] = []
+        self.woken = 0
+
+    def notice_in_write(self, to: str, subject: str, body: str, kind: str) -> Callable[[Any, Any, Any], bool]:
+        """A unit of work that notes the confirmation."""
+        def queue(conn: Any, uow: Any, interaction: Interaction) -> bool:
+            self.queued.append((to, subject, body, interaction.id))
+            return True
+        return queue
+
+    def wake_outbox(self) -> None:
+        """Count the wake-ups."""
+        self.woken += 1
+
+
 @dataclasses.dataclass
 class FormsServer:
     """A running forms channel and what it recorded; see the module docstring."""
@@ -133,15 +154,11 @@ def make_server(sqlite_database, tmp_path) -> Callable[..., FormsServer]:
         clock = task.Clock()
         clock.advance(T0.timestamp())
         record = store or RecordStore(sqlite_database, Clock(clock), "US")
-        confirmations: list = []
+        confirmations = RecordingConfirmations()
         intake = RecordingIntake(record, settings, Clock(clock))
-
-        async def send_confirmation(to_address: str, subject: str, body: str, interaction: Interaction) -> None:
-            confirmations.append((to_address, subject, body, interaction.id))
-
         chosen = forms or shipped_forms()
         flow = FormFlow(admit=intake.admit, forms=chosen, templates=settings.templates, data_dir=tmp_path / "var",
-                        reactor=_reactor(), send_confirmation=send_confirmation, fallback_language="en")
+                        reactor=_reactor(), confirmation=confirmations, fallback_language="en")
         resource = FormsResource(forms=chosen, sink=flow.submit_form, clock=Clock(clock), secret=SECRET,
                                  languages=settings.server.languages, default_region="US",
                                  templates=settings.templates)
@@ -152,7 +169,7 @@ def make_server(sqlite_database, tmp_path) -> Callable[..., FormsServer]:
         started.append(http)
         host, port = http.address
         return FormsServer(f"http://{host}:{port}", clock, record, sqlite_database, flow, resource,
-                           tmp_path / "var", intake, confirmations)
+                           tmp_path / "var", intake, confirmations.queued)
 
     yield build
     for http in started:

@@ -4,10 +4,12 @@ must not take away from others."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 from pathlib import Path
 
+import jinja2
 import pytest
 from sqlalchemy import text
 from twisted.internet import task
@@ -20,7 +22,8 @@ from channels.webform.submission import Attachment, FormSubmission, SubmissionRe
 from tests.conftest import run_on_reactor
 from tests.records.helpers import T0
 from tests.support.intake import RecordingIntake
-from tests.webform.conftest import CONFIG, _reactor
+from callcenter.intake.email import MailFlow
+from tests.webform.conftest import CONFIG, RecordingConfirmations, _reactor
 
 PDF = b"%PDF-1.4 shared\n"
 
@@ -46,10 +49,10 @@ def flow_of(store, tmp_path):
     """Builds a FormFlow on ``store`` through a real intake pipeline, with the given mail callback."""
     settings = load_settings(CONFIG)
 
-    def build(send_confirmation, intake: RecordingIntake | None = None) -> FormFlow:
+    def build(confirmation, intake: RecordingIntake | None = None) -> FormFlow:
         intake = intake or RecordingIntake(store, settings, store_clock(store))
         return FormFlow(admit=intake.admit, forms=settings.webform.forms, templates=settings.templates,
-                        data_dir=tmp_path / "var", reactor=_reactor(), send_confirmation=send_confirmation,
+                        data_dir=tmp_path / "var", reactor=_reactor(), confirmation=confirmation,
                         new_reference=iter(["REF1", "REF2", "REF3"]).__next__)
     return build
 
@@ -59,13 +62,13 @@ def store_clock(store: RecordStore) -> Clock:
     return store._clock  # noqa: SLF001 - the fixture's own store
 
 
-async def no_mail(to_address: str, subject: str, body: str, interaction) -> None:
-    """A send_confirmation that does nothing."""
+no_mail = None  # FormFlow without confirmations
 
 
-def test_fake_matches_the_documented_callback_signature():
-    """The recording mail callback takes exactly the parameters FormFlow passes."""
-    assert list(inspect.signature(no_mail).parameters) == ["to_address", "subject", "body", "interaction"]
+def test_recording_confirmations_match_the_mail_flow():
+    """The tests' confirmation fake has the signatures of the MailFlow the server passes to FormFlow."""
+    for name in ("notice_in_write", "wake_outbox"):
+        assert inspect.signature(getattr(RecordingConfirmations, name)) == inspect.signature(getattr(MailFlow, name))
 
 
 def test_phone_only_and_anonymous_submissions(flow_of, store):
@@ -90,27 +93,55 @@ def test_contact_the_record_refuses_is_a_field_error(flow_of):
     assert [(e.field, e.code) for e in caught.value.errors] == [("email", "invalid_email")]
 
 
-def test_failing_routing_and_mail_do_not_undo_the_submission(flow_of, store):
-    """A routing core that fails and a mail that fails are logged; the receipt is returned and the
-    interaction kept, queued, for the next rebuild to put in line."""
+def test_failing_routing_and_confirmation_template_do_not_undo_the_submission(store, tmp_path):
+    """A routing core that fails and a confirmation template that fails to render are logged; the
+    receipt is returned and the interaction kept, queued (for the next rebuild to put in line),
+    without a confirmation."""
     calls = []
-    intake = RecordingIntake(store, load_settings(CONFIG), store_clock(store))
+    settings = load_settings(CONFIG)
+    intake = RecordingIntake(store, settings, store_clock(store))
 
     def broken_submit(spec, now):
         calls.append("routing")
         raise RuntimeError("router down")
 
     intake.switchboard.router.submit = broken_submit
-
-    async def broken_mail(to_address: str, subject: str, body: str, interaction) -> None:
-        calls.append(("mail", to_address, subject))
-        raise OSError("outbox full")
-
-    flow = flow_of(broken_mail, intake)
+    templates = settings.templates
+    broken = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string("Subject: {{ no_such_field }}")
+    templates = dataclasses.replace(templates, templates={**templates.templates, ("form_confirmation", "zh", "txt"): broken})
+    confirmations = RecordingConfirmations()
+    flow = FormFlow(admit=intake.admit, forms=settings.webform.forms, templates=templates, data_dir=tmp_path / "var",
+                    reactor=_reactor(), confirmation=confirmations, new_reference=iter(["REF1"]).__next__)
     receipt = run_on_reactor(flow.submit_form(submission()))
     stored = run_on_reactor(store.get_interaction(receipt.interaction_id))
     assert (stored.payload["reference"], stored.state) == ("REF1", "queued")
-    assert calls == ["routing", ("mail", "lin@example.com", "联系我们：我们已收到您的请求 [#REF1]")]
+    assert calls == ["routing"] and confirmations.queued == [] and confirmations.woken == 0
+
+
+def test_confirmation_is_queued_in_the_submissions_write(flow_of, store, sqlite_database):
+    """The confirmation is part of the submission's one write: queued with it (and the sender
+    woken after the commit), and when it cannot be queued nothing of the submission is stored."""
+    confirmations = RecordingConfirmations()
+    receipt = run_on_reactor(flow_of(confirmations).submit_form(submission()))
+    assert confirmations.queued == [("lin@example.com", "联系我们：我们已收到您的请求 [#REF1]",
+                                     confirmations.queued[0][2], receipt.interaction_id)]
+    assert confirmations.woken == 1
+
+    class FullOutbox(RecordingConfirmations):
+        """Confirmations whose queueing fails inside the write."""
+
+        def notice_in_write(self, to, subject, body, kind):
+            """A unit of work that fails."""
+            def queue(conn, uow, interaction):
+                raise OSError("outbox full")
+            return queue
+
+    count = lambda conn: conn.execute(text("SELECT count(*) FROM interactions")).scalar_one()  # noqa: E731
+    before = run_on_reactor(sqlite_database.read(count))
+    with pytest.raises(OSError):
+        run_on_reactor(flow_of(FullOutbox()).submit_form(submission(email="other@example.com")))
+    assert run_on_reactor(sqlite_database.read(count)) == before
+    assert run_on_reactor(store.find_customer_by_email("other@example.com")) is None
 
 
 def test_failed_submission_keeps_a_blob_another_submission_stored(flow_of, sqlite_database, tmp_path):
