@@ -149,6 +149,11 @@ def _by_dedupe_key(conn: Connection, key: str) -> StoredMessage | None:
     return _message(row, duplicate=True) if row else None
 
 
+# Built once: every message stored or sent goes through them (building costs more than running).
+_INSERT_MESSAGE = insert(mail_messages).returning(mail_messages.c.id)
+_INSERT_ATTACHMENTS = insert(mail_attachments)
+
+
 def _insert_message(conn: Connection, uow: UnitOfWork, message: NewMessage, interaction_id: int | None,
                     now: datetime) -> int:
     values = {k: getattr(message, k) for k in ("raw", "direction", "message_id", "content_hash", "mailbox", "sender",
@@ -157,10 +162,9 @@ def _insert_message(conn: Connection, uow: UnitOfWork, message: NewMessage, inte
                   mailbox=(message.mailbox or None) and message.mailbox[:100],
                   sender=(message.sender or None) and message.sender[:320],
                   message_id=(message.message_id or None) and message.message_id[:998])
-    new_id = conn.execute(insert(mail_messages).values(interaction_id=interaction_id, created_at=now, **values)
-                          .returning(mail_messages.c.id)).scalar_one()
+    new_id = conn.execute(_INSERT_MESSAGE, {"interaction_id": interaction_id, "created_at": now, **values}).scalar_one()
     if message.attachments:
-        conn.execute(insert(mail_attachments), [
+        conn.execute(_INSERT_ATTACHMENTS, [
             {"message_id": new_id, "filename": (a.filename or None) and a.filename[:255],
              "content_type": a.content_type[:255], "size": a.size, "sha256": a.sha256, "content": a.content,
              "skipped": a.skipped, "inline": a.inline, "content_id": (a.content_id or None) and a.content_id[:998]}
