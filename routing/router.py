@@ -327,8 +327,11 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
         item = self._offered(iid, agent)
         return self._missed(item, agent, now, "failed")
 
-    def complete(self, iid: int, now: float) -> list[Decision]:
-        """The agent finished the interaction; the queue's wrap-up starts."""
+    def complete(self, iid: int, now: float, wrap_up: bool = True) -> list[Decision]:
+        """The agent finished the interaction; the queue's wrap-up for its channel starts (or
+        extends the channel's running one). ``wrap_up`` False (work that never got going, as a
+        call the agent's phone did not answer): none starts, the running ones are untouched.
+        UnknownInteraction unless an agent holds it."""
         check_time(now)
         held = self._held.pop(iid, None)
         if held is None:
@@ -338,7 +341,7 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
             channel = a.work.pop(iid)
             a.used -= a.cfg.cost(channel)
             q = self.config.queues.get(held.queue)
-            wrap = q.wrap_up_for(channel) if q is not None else 0.0
+            wrap = q.wrap_up_for(channel) if q is not None and wrap_up else 0.0
             if wrap > 0 and a.logged_in:
                 # a second interaction of the channel ending extends that channel's wrap-up
                 until = max(a.wraps.get(channel, now + wrap), now + wrap)

@@ -191,9 +191,9 @@ class AgentWork:
 
     def outbound_failed(self, iid: int, agent: str, reason: str) -> None:
         """The outbound call never got going (the agent's phone did not answer): it ends, with
-        no wrap-up, and the agent is free again."""
+        no wrap-up, and the agent is free again (the wrap-ups they were in run on)."""
         self.holding.pop(iid, None)
-        self._run(lambda now: self.router.complete(iid, now) + self.router.end_wrap_up(agent, now))
+        self._run(lambda now: self.router.complete(iid, now, wrap_up=False))
         self._after(iid, Step.END, {"agent": agent, "reason": reason})
         self._after(iid, Step.WRAP_UP_END, {"agent": agent, "reason": reason})
 

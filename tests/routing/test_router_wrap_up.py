@@ -165,3 +165,19 @@ def test_a_wrap_up_ended_says_what_ended_it():
         r.complete(iid, 5.0)
     assert _wrap_ends(r.end_wrap_up("a", 6.0, channel="webform")) == [("a", "webform", "agent")]
     assert _wrap_ends(r.tick(35.0)) == [("a", "email", "timer")]
+
+
+def test_work_completed_without_a_wrap_up_leaves_running_ones_as_they_are():
+    """complete(wrap_up=False) (a call that never got going) starts no wrap-up and neither ends nor
+    extends the agent's running ones."""
+    r = router([agent("a")], {"q": queue("q", "a", wrap_up=30.0)})
+    r.set_available("a", 0.0)
+    for iid, channel in ((1, "voice"), (2, "email")):
+        r.submit(spec(iid, channel=channel), 0.0)
+        r.accept(iid, "a", 0.0)
+        r.complete(iid, 5.0)                          # both wrap up until 35
+    r.restore_held(spec(3), "a", 6.0, 6.0)            # an outbound call, placed during them
+    out = r.complete(3, 7.0, wrap_up=False)
+    assert _wrap_ends(out) == [] and r.agent_view("a").wrap_ups == (("email", 35.0), ("voice", 35.0))
+    assert r.agent_view("a").work == ()
+    assert sorted(_wrap_ends(r.tick(35.0))) == [("a", "email", "timer"), ("a", "voice", "timer")]

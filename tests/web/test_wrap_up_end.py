@@ -126,3 +126,22 @@ def test_logging_out_on_the_desktop_ends_every_wrap_up_in_the_record(run, app):
     app.test_clock.advance_to(START + 6 + WRAP_UP)
     run(board.settled())
     assert [_ended(run, app, i)[:2] for i in (email, form)] == [("completed", START + 10)] * 2
+
+
+def test_a_call_placed_during_a_wrap_up_that_fails_leaves_the_wrap_up_running(run, app):
+    """alice dials out during an email's wrap-up and her phone never answers: the call ends without
+    a wrap-up of its own, and the email's wrap-up runs on to its end (by: timer)."""
+    (email,) = _in_wrap_up(run, app, "email")
+    board = app.switchboard
+    customer = run(app.store.find_or_create_customer("phone", "+14155550100"))
+    call = run(app.store.create_interaction(customer.id, "voice", "outbound", "accepted", agent="alice"))
+    app.test_clock.advance_to(START + 10)
+    board.start_outbound(call.id, "alice")
+    board.outbound_failed(call.id, "alice", "originate_reason_3")
+    run(board.settled())
+    assert run(app.store.get_interaction(call.id)).state == "completed"
+    assert _ended(run, app, email)[0] == "wrap_up" and board.wrapping == {email: "alice"}
+    assert board.router.agent_view("alice").wrap_ups == (("email", START + 5 + WRAP_UP),)
+    app.test_clock.advance_to(START + 5 + WRAP_UP)
+    run(board.settled())
+    assert _ended(run, app, email) == ("completed", START + 5 + WRAP_UP, None, "timer")
