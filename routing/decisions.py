@@ -110,7 +110,8 @@ class WrapUpEnded(Decision):
     """``agent``'s wrap-up on ``channel`` is over (wrap-up is per channel).
 
     ``why``: ``timer`` (its time came, also when it was already over as it was restored),
-    ``agent`` (:meth:`~routing.router.Router.end_wrap_up`), ``logout`` (the agent logged out).
+    ``agent`` (:meth:`~routing.router.Router.end_wrap_up`), ``logout`` (the agent logged out),
+    ``agent_not_configured`` (a reload removed the agent).
     """
 
     agent: str

@@ -115,7 +115,8 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
         """Switch to ``config``: waiting work keeps its place, agents keep state and work.
 
         Interactions of a queue that no longer exists move to ``fallback`` (which must exist
-        in the new config); agents no longer configured are logged out (their offers withdrawn).
+        in the new config); agents no longer configured are logged out (their offers withdrawn,
+        their wrap-ups ended with ``wrap_up_ended`` decisions, ``why`` agent_not_configured).
         """
         check_time(now)
         if fallback is not None and fallback not in config.queues:
@@ -133,6 +134,8 @@ class Router(Matching, FreeAgents, RouterViews, Restoring):
             state = self._agents[agent_id]
             for iid in sorted(state.offers):
                 out += self._withdraw(self._waiting[iid], "withdrawn", now, rematch=False)
+            # nobody could end them once the agent is gone: they end now, finishing what is in them
+            out += [WrapUpEnded(now, agent_id, name, "agent_not_configured") for name in sorted(state.wraps)]
             del self._agents[agent_id]
             self._free.discard(agent_id)
         self._install(config)

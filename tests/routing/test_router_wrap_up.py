@@ -181,3 +181,18 @@ def test_work_completed_without_a_wrap_up_leaves_running_ones_as_they_are():
     assert _wrap_ends(out) == [] and r.agent_view("a").wrap_ups == (("email", 35.0), ("voice", 35.0))
     assert r.agent_view("a").work == ()
     assert sorted(_wrap_ends(r.tick(35.0))) == [("a", "email", "timer"), ("a", "voice", "timer")]
+
+
+def test_an_agent_removed_by_a_reload_during_a_wrap_up_has_it_ended():
+    """A reload removing an agent in wrap-up (logged out by it) ends the wrap-up with a decision
+    (why: agent_not_configured), so what is in it can be finished: nobody could end it later."""
+    from routing import RoutingConfig
+
+    r = router([agent("a"), agent("b")], {"q": queue("q", "a", "b", wrap_up=30.0)})
+    r.set_available("a", 0.0)
+    r.submit(spec(1, channel="email"), 0.0)
+    r.accept(1, "a", 0.0)
+    r.complete(1, 5.0)
+    cfg = RoutingConfig({"b": r.config.agents["b"]}, {"q": queue("q", "b", wrap_up=30.0)}, r.config.policy)
+    assert _wrap_ends(r.reconfigure(cfg, 10.0)) == [("a", "email", "agent_not_configured")]
+    assert r.next_deadline() is None

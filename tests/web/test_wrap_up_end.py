@@ -8,11 +8,12 @@ import pytest
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
+from callcenter.dispatch.routing_setup import routing_config
 from callcenter.records.errors import NotFound
 from tests.support.http import http_request
 from tests.support.virtualtime import VirtualTimeReactor
 from tests.web.test_desktop_email import PASSWORD, base, sign_in
-from tests.web.test_recovery import _form, _mail
+from tests.web.test_recovery import _form, _mail, _without_alice
 
 START = 1_800_000_000.0
 WRAP_UP = 30.0   # the shipped support queue's wrap_up, for every channel
@@ -145,3 +146,17 @@ def test_a_call_placed_during_a_wrap_up_that_fails_leaves_the_wrap_up_running(ru
     app.test_clock.advance_to(START + 5 + WRAP_UP)
     run(board.settled())
     assert _ended(run, app, email) == ("completed", START + 5 + WRAP_UP, None, "timer")
+
+
+def test_a_reload_that_removes_an_agent_in_wrap_up_finishes_it(run, app):
+    """alice is removed from the configuration by a reload during an email's wrap-up: the record
+    completes it at once (by: agent_not_configured, as a restart would) instead of keeping it in
+    wrap-up with nobody left to end it."""
+    (email,) = _in_wrap_up(run, app, "email")
+    board = app.switchboard
+    app.test_clock.advance_to(START + 10)
+    settings = _without_alice(board.settings)
+    board.reconfigure(settings, routing_config(settings))
+    run(board.settled())
+    assert _ended(run, app, email) == ("completed", START + 10, None, "agent_not_configured")
+    assert board.wrapping == {}
