@@ -31,6 +31,10 @@ _FOLLOWS_HEADERS = frozenset({"privilege", "actionid", "message"})
 _FORBIDDEN = ("\r", "\n", "\x00")
 
 DEFAULT_MAX_LINE = 8192
+# One message, headers and (legacy) command output together. Asterisk's largest replies (a
+# Command's output on a busy PBX) stay far below; a peer that never ends a message must not
+# grow the buffer without bound, nor make every read rescan it.
+DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
 
 
 class AmiFramingError(Exception):
@@ -126,8 +130,10 @@ class AmiFrameParser:
     :attr:`skipped` until the caller takes them with :meth:`take_skipped`.
     """
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE, expect_banner: bool = True) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE, expect_banner: bool = True,
+                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         self.max_line = max_line
+        self.max_message = max_message
         self.banner: str | None = None if expect_banner else ""
         self._buffer = b""
         self.skipped: list[SkippedInput] = []
@@ -137,8 +143,9 @@ class AmiFrameParser:
     def feed(self, data: bytes) -> list[AmiMessage]:
         """Add ``data`` and return every message completed by it, in order.
 
-        When a line exceeds ``max_line`` bytes, the messages completed before it are still
-        returned, :attr:`error` is set and every later call returns nothing.
+        When a line exceeds ``max_line`` bytes, or an unfinished message ``max_message`` bytes,
+        the messages completed before it are still returned, :attr:`error` is set and every
+        later call returns nothing.
         """
         if self.error is not None:
             return []
@@ -194,6 +201,8 @@ class AmiFrameParser:
 
     def _check_line(self, rest: bytes) -> None:
         # Only the unfinished tail can hold an over-long line: finished messages were checked.
+        if len(rest) > self.max_message:
+            raise AmiFramingError(f"message longer than {self.max_message} bytes without its end")
         if len(rest) > self.max_line and max(len(line) for line in rest.split(CRLF)) > self.max_line:
             raise AmiFramingError(f"line longer than {self.max_line} bytes")
 

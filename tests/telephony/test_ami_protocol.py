@@ -103,6 +103,21 @@ def test_over_long_line_cannot_resync_but_keeps_what_was_parsed():
     assert parser.feed(b"\r\n\r\nEvent: C\r\n\r\n") == []
 
 
+@pytest.mark.parametrize("opening", [b"Event: Flood\r\n", b"Response: Follows\r\nPrivilege: Command\r\n"])
+def test_a_message_that_never_ends_is_a_framing_error_not_a_growing_buffer(opening):
+    """Short lines that never end their message (or a legacy Follows output without its
+    trailer) stop at the message cap: the messages before are kept, the buffer is dropped."""
+    parser = AmiFrameParser(expect_banner=False, max_message=4096)
+    assert [m.name for m in parser.feed(b"Event: A\r\n\r\n" + opening)] == ["A"]
+    for _ in range(200):
+        parser.feed(b"Output: more of the same\r\n")
+        if parser.error is not None:
+            break
+    assert isinstance(parser.error, AmiFramingError) and "message longer than 4096" in str(parser.error)
+    assert len(parser._buffer) == 0  # noqa: SLF001 - what the cap protects
+    assert parser.feed(b"\r\n\r\nEvent: C\r\n\r\n") == []
+
+
 def test_encode_action_matches_the_recorded_login():
     """The Login action is written byte for byte as recorded in setup.jsonl."""
     data = encode_action("Login", "login-1", [("Username", "callcenter"), ("Secret", "s3cret")])
