@@ -28,6 +28,9 @@ PASSWORD = "demo floor for tests"
 def floor(run, make_app, tmp_path):
     """The app on the seeded demo floor; (app, summary)."""
     app, summary = seeded_floor(run, make_app, tmp_path, PASSWORD)
+    # The alerts of the seeded floor, raised now rather than at the first periodic check (5 s
+    # after start): a fast machine would otherwise read the page before it.
+    app.alerts.check()
     yield app, summary
     summary.stop_timers()
 
