@@ -140,6 +140,19 @@ def _stop_in_wrap_up(run, clock, start, move_to: str | None = None) -> tuple[int
     return wrapped, waiting
 
 
+def _back_in_wrap_up(run, clock, start, at: float, sign_in: bool = True):
+    """:func:`_stop_in_wrap_up`, then the server starts again at ``at`` (alice signing back in,
+    if ``sign_in``); returns (the new server, its switchboard, the email in wrap-up, the waiting one)."""
+    wrapped, waiting = _stop_in_wrap_up(run, clock, start)
+    clock.advance_to(at)
+    second = start()
+    board = second.switchboard
+    if sign_in:
+        board.set_available("alice")
+    run(board.settled())
+    return second, board, wrapped, waiting
+
+
 def _state(run, app, iid: int) -> str:
     return run(app.store.get_interaction(iid)).state
 
@@ -172,12 +185,7 @@ def test_a_restored_wrap_up_the_agent_ends_early_frees_her_at_once(run, servers)
     """After the restart alice, still in wrap-up, is offered nothing; ending it herself completes
     the record with her disposition and the waiting email is offered to her at once."""
     clock, start = servers
-    wrapped, waiting = _stop_in_wrap_up(run, clock, start)
-    clock.advance_to(START + 15)
-    second = start()
-    board = second.switchboard
-    board.set_available("alice")
-    run(board.settled())
+    second, board, wrapped, waiting = _back_in_wrap_up(run, clock, start, START + 15)
     assert board.offers == {}
     board.end_wrap_up("alice", wrapped, disposition="resolved")
     run(board.settled())
@@ -191,12 +199,7 @@ def test_logging_out_during_a_restored_wrap_up_completes_it(run, servers):
     """Back after a restart in her restored wrap-up, alice signs in and logs out again: the record
     completes it at once (by: logout) instead of leaving it in wrap-up until another restart."""
     clock, start = servers
-    wrapped, _ = _stop_in_wrap_up(run, clock, start)
-    clock.advance_to(START + 15)
-    second = start()
-    board = second.switchboard
-    board.set_available("alice")
-    run(board.settled())
+    second, board, wrapped, _ = _back_in_wrap_up(run, clock, start, START + 15)
     clock.advance_to(START + 20)
     board.logout("alice")
     run(board.settled())
@@ -243,11 +246,7 @@ def test_a_wrap_up_that_ended_while_the_server_was_down_is_closed_at_start(run, 
     """Restarted after the wrap-up's end (30 s after the email ended), the record completes it at
     start, stamped at the restart, and alice is offered the waiting email as soon as she is back."""
     clock, start = servers
-    wrapped, waiting = _stop_in_wrap_up(run, clock, start)
-    clock.advance_to(START + 100)
-    second = start()
-    board = second.switchboard
-    run(board.settled())
+    second, board, wrapped, waiting = _back_in_wrap_up(run, clock, start, START + 100, sign_in=False)
     done = run(second.store.get_interaction(wrapped))
     assert done.state == "completed" and done.wrap_up_ended_at.timestamp() == START + 100
     assert board.wrapping == {} and board.router.agent_view("alice").wrap_ups == ()
