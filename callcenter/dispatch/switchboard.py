@@ -313,12 +313,14 @@ class Switchboard(AgentWork, RestoredWork):
         elif kind == "agent_state":
             if self.stats is not None:
                 self.stats.agent_state(decision.agent, decision.state, self._clock.now())
-            self._publish(f"agent:{decision.agent}", "state", to_json(decision))
-            self._publish("supervisors", "agent_state", to_json(decision))
+            data = to_json(decision)
+            self._publish(f"agent:{decision.agent}", "state", data)
+            self._publish("supervisors", "agent_state", data)
         elif kind in ("step_relaxed", "overflowed", "queued", "no_agents"):
+            data = to_json(decision)
             if iid is not None:
-                self._event(iid, kind, None, to_json(decision))
-            self._publish("supervisors", kind, to_json(decision))
+                self._event(iid, kind, None, data)
+            self._publish("supervisors", kind, data)
         elif kind == "wrap_up_ended":
             # The channel's wrap-up ended (its timer ran out, the agent logged out...): the
             # interactions of it still in wrap-up are finished, the record saying what ended them.
