@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Mapping
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from callcenter.dispatch.lifecycle import State, Step, transition
+from callcenter.dispatch.lifecycle import IllegalTransition, State, Step, transition
 from callcenter.runtime.clock import Clock
 
 log = Logger(namespace="callcenter.dispatch.switchboard")
@@ -120,7 +120,16 @@ class RecordKeeper:
         state = self.states.get(iid)
         if state is None:
             state = State((await self._store.get_interaction(iid)).state)
-        move = transition(state, step)
+        try:
+            move = transition(state, step)
+        except IllegalTransition:
+            if state not in _FINAL:
+                raise
+            # A late report about finished work (a PBX's hang-up for a call a closed queue
+            # refused, a duplicate end): the record already says how it ended.
+            log.info("interaction {iid} is already {state}; {step} ignored", iid=iid, state=state.value,
+                     step=step.value)
+            return
         at = at if at is not None else self._clock.utcnow()
         if move.stamp is not None:
             fields[move.stamp] = at

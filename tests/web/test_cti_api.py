@@ -78,3 +78,34 @@ def test_bad_input_is_a_clear_error(run, app):
     assert (r.status, r.json()["error"]["field"]) == (422, "event")
     r = post(run, app, {"event": "newCall", "callId": "x\r\nAction: Originate", "direction": "in"})
     assert (r.status, r.json()["error"]["field"]) == (422, "callId")
+
+
+def test_hangup_of_a_call_a_closed_queue_refused_is_no_error(run, make_app, migrated_database_url):
+    """A CTI call arriving while its queue is closed is unhandled; its hangup afterwards leaves it
+    so and logs nothing critical (it was an illegal abandon of finished work)."""
+    from twisted.logger import globalLogPublisher
+
+    never = {d: () for d in range(7)}
+
+    def closed(settings):
+        schedule = dataclasses.replace(next(iter(settings.schedules.values())), weekly=never, holidays={})
+        queues = {n: dataclasses.replace(q, schedule=schedule) for n, q in settings.queues.items()}
+        return dataclasses.replace(settings, queues=queues,
+                                   telephony=dataclasses.replace(settings.telephony, cti_token=TOKEN))
+
+    app = make_app(migrated_database_url, always_open=False, adjust=closed)
+    critical: list = []
+    observer = lambda event: critical.append(event) if event.get("log_level").name == "critical" else None  # noqa: E731
+    globalLogPublisher.addObserver(observer)
+    try:
+        r = post(run, app, {"event": "newCall", "callId": "shut", "from": "+14155550180", "to": "+18005550100",
+                            "direction": "in"})
+        iid = r.json()["interaction"]
+        settle(run, app)
+        assert run(app.store.get_interaction(iid)).state == "unhandled"
+        assert post(run, app, {"event": "hangup", "callId": "shut", "cause": "normal", "direction": "in"}).status == 200
+        settle(run, app)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    assert run(app.store.get_interaction(iid)).state == "unhandled"
+    assert critical == []
