@@ -55,6 +55,13 @@ class _Link(Protocol):
         self.received = b""
         self.closed = False
 
+    def connectionMade(self) -> None:  # noqa: N802 - twisted API
+        # What the player writes must reach the server's socket at once: with Nagle's algorithm
+        # a small write waits for the server's delayed ACK (up to 40 ms), the server finds
+        # nothing unread, and the clock would move on past the moment the bytes stand for
+        # (an Originate's Response then arrived after its 45 s timeout had fired).
+        self.transport.setTcpNoDelay(True)
+
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 - twisted API
         self.received += data
 
