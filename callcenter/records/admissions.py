@@ -14,7 +14,8 @@ contact it
 3. inserts the interaction with its reserved id, and its log: ``created`` then each entry of
    ``events``;
 4. runs the channel's ``extra`` unit of work (``extra(conn, uow, interaction)``) for rows of
-   its own (an email's message, say).
+   its own (a form's confirmation mail, say); extras of one kind that offer ``run_together``
+   run together, one statement per table for the whole batch.
 
 Everything of one contact is in the same transaction as its interaction, so a contact is
 stored whole or not at all. The batch is written with one statement per table; if any
@@ -151,15 +152,36 @@ def _admit_all(conn: Connection, uow: UnitOfWork, requests: Sequence[ContactWrit
         log.append((r.interaction_id, r.now, "created", r.actor, {"state": row["state"]}))
         log.extend((r.interaction_id, r.now, kind, actor, dict(details)) for kind, actor, details in r.events)
     append_events(conn, uow, log)
-    out = []
-    for r, row, (customer, new, identity) in zip(requests, rows, chosen):
+    created_all = []
+    for r, row, (customer, _, _) in zip(requests, rows, chosen):
         created = Interaction(**{k: row[k] for k in Interaction.__dataclass_fields__ if k != "payload"},
                               payload=dict(row["payload"]))
         uow.emit(InteractionCreated(at=r.now.timestamp(), interaction_id=created.id, customer_id=customer,
                                     channel=created.channel, direction=created.direction, state=created.state,
                                     interaction=created))
-        extra = r.extra(conn, uow, created) if r.extra is not None else None
-        out.append(Admitted(created, customer, new, identity, extra))
+        created_all.append(created)
+    extras = _run_extras(conn, uow, [(r.extra, created) for r, created in zip(requests, created_all)])
+    return [Admitted(created, customer, new, identity, extra)
+            for created, (customer, new, identity), extra in zip(created_all, chosen, extras)]
+
+
+def _run_extras(conn: Connection, uow: UnitOfWork, items: Sequence[tuple[Extra | None, Interaction]]) -> list[Any]:
+    """Each contact's ``extra`` outcome, in order. An extra with a ``run_together(conn, uow,
+    [(extra, interaction), ...])`` runs with the others of its kind in one call (the forms'
+    confirmations of a group commit: one statement per table), after the ones run alone."""
+    out: list[Any] = [None] * len(items)
+    together: dict[Any, list[int]] = {}
+    for n, (extra, created) in enumerate(items):
+        if extra is None:
+            continue
+        runner = getattr(extra, "run_together", None)
+        if runner is None:
+            out[n] = extra(conn, uow, created)
+        else:
+            together.setdefault(runner, []).append(n)
+    for runner, indexes in together.items():
+        for n, result in zip(indexes, runner(conn, uow, [items[n] for n in indexes])):
+            out[n] = result
     return out
 
 

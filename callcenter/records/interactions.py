@@ -17,7 +17,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from callcenter.runtime.events import InteractionCreated, InteractionEventAppended, InteractionStateChanged

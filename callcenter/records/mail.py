@@ -38,6 +38,7 @@ from callcenter.records.mail_messages import (
     _raw,
     _store,
 )
+from callcenter.records.mail_rows import QueuedNotice
 from callcenter.records.mail_outbox import (
     DEFAULT_AUTO_REPLY_CAP,
     DEFAULT_AUTO_REPLY_WINDOW,
@@ -55,7 +56,6 @@ from callcenter.records.mail_outbox import (
     _mark_failed,
     _mark_sent,
     _outbox,
-    queue_capped,
 )
 
 
@@ -114,18 +114,13 @@ class MailStore:
         return await self._db.write(_assign, message_id, interaction_id, outgoing, log, self._clock.utcnow(),
                                     self.auto_reply_cap, self.auto_reply_window)
 
-    def queue_in_write(self, outgoing_for: Callable[[Any], NewOutgoing]) -> Callable[[Any, Any, Any], bool]:
+    def queue_in_write(self, outgoing_for: Callable[[Any], NewOutgoing]) -> QueuedNotice:
         """A unit of work for a contact's own write (an admission's ``extra``): queue the message
         ``outgoing_for(interaction)`` in that transaction, subject to the per-address cap (see
         :meth:`assign`). Called as ``(conn, uow, interaction)``; True if queued, False if the cap
-        held it back (logged on the interaction). Nothing is queued if that write fails."""
-        cap, window = self.auto_reply_cap, self.auto_reply_window
-
-        def queue(conn: Any, uow: Any, interaction: Any) -> bool:
-            outgoing = outgoing_for(interaction)
-            return bool(queue_capped(conn, uow, interaction.id, outgoing, interaction.created_at, cap, window,
-                                     read_back=False))
-        return queue
+        held it back (logged on the interaction). Nothing is queued if that write fails. The
+        admissions of one group commit queue theirs together (:class:`~callcenter.records.mail_rows.QueuedNotice`)."""
+        return QueuedNotice(outgoing_for, self.auto_reply_cap, self.auto_reply_window)
 
     async def get_message(self, message_id: int) -> StoredMessage:
         """One stored message; :class:`NotFound` if unknown."""

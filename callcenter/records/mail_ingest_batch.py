@@ -32,7 +32,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -42,18 +42,15 @@ from callcenter.records.database import UnitOfWork
 from callcenter.records.errors import RecordError
 from callcenter.records.interactions import append_events
 from callcenter.records.mail import MailStore
-from callcenter.records.mail_messages import MailStored
+from callcenter.records.mail_rows import MailRows, outbox_row
 from callcenter.records.mail_ingest import FINISHED, Arrival, Ingested, IngestPolicy, ingest, new_interaction_fields
 from callcenter.records.model import Customer, Interaction
 from callcenter.records.schema import (
     contact_points,
     customers,
     interactions,
-    mail_attachments,
-    mail_auto_replies,
     mail_bouncing,
     mail_messages,
-    mail_outbox,
 )
 from callcenter.runtime.clock import Clock
 from callcenter.runtime.events import ContactPointAdded, CustomerCreated, CustomerUpdated, InteractionCreated
@@ -77,10 +74,6 @@ _BY_MESSAGE_IDS = (select(mail_messages.c.message_id, mail_messages.c.interactio
                    .order_by(mail_messages.c.id.desc()))
 _INTERACTIONS = select(interactions).where(interactions.c.id.in_(bindparam("ids", expanding=True)))
 _BOUNCING = select(mail_bouncing.c.address).where(mail_bouncing.c.address.in_(bindparam("addresses", expanding=True)))
-_AUTO_REPLIES = (select(mail_auto_replies.c.address, mail_auto_replies.c.at)
-                 .where(mail_auto_replies.c.address.in_(bindparam("addresses", expanding=True)),
-                        mail_auto_replies.c.at > bindparam("since")))
-_MAX_MESSAGE_ID = select(mail_messages.c.id).order_by(mail_messages.c.id.desc()).limit(1)
 
 
 class MailIngest:
@@ -174,10 +167,8 @@ class _Run:
         found = customer_records.find_many_by_contact(conn, [("email", s) for s in senders])
         self.customers: dict[str, Customer | None] = dict(zip(senders, found))
         self.bouncing = {row.address for row in conn.execute(_BOUNCING, {"addresses": senders})} if senders else set()
-        earliest = min(r[2] - timedelta(seconds=r[4]) for r in requests)
-        self.replied: dict[str, list[datetime]] = {}
-        for address, at in conn.execute(_AUTO_REPLIES, {"addresses": senders, "since": earliest}) if senders else ():
-            self.replied.setdefault(address, []).append(at)
+        self.mail = MailRows(conn, uow)
+        self.mail.read_replies(senders, min(r[2] - timedelta(seconds=r[4]) for r in requests))
         self.handled: dict[str, Ingested] = {}
         # Rows to write, table by table.
         self.new_customers: list[dict[str, Any]] = []
@@ -185,9 +176,6 @@ class _Run:
         self.new_interactions: list[dict[str, Any]] = []
         self.created: list[Interaction] = []
         self.log: list[tuple] = []
-        self.messages: list[tuple[dict[str, Any], Any, int | None]] = []  # (row, message, outbox request index)
-        self.outbox: list[dict[str, Any]] = []
-        self.auto_replies: list[dict[str, Any]] = []
 
     def write(self, outcomes: list[Any]) -> int:
         """Handle arrivals in order until one needs :func:`ingest`; write them; how many were handled."""
@@ -230,7 +218,7 @@ class _Run:
         customer = self._identify(arrival, policy, now, cid)
         details = dict(arrival.details)
         if target is not None:
-            ref = self._message(arrival.message, target.id, now)
+            ref = self.mail.message(arrival.message, target.id, now)
             self.log.append((target.id, now, "mail_received", None, details))
             done = Ingested(ref, "reply", interaction=target, customer=customer)
         else:
@@ -293,7 +281,7 @@ class _Run:
         self.log.append((iid, now, "created", None, {"state": row["state"]}))
         self.log.extend((iid, now, kind, actor, dict(details)) for kind, actor, details in events)
         closed = not policy.queue_open(interaction.queue, now)
-        ref = self._message(arrival.message, iid, now)
+        ref = self.mail.message(arrival.message, iid, now)
         acknowledged = False
         address = arrival.sender.value
         if arrival.unreadable:
@@ -306,51 +294,17 @@ class _Run:
             ack = policy.acknowledgement(arrival, customer, interaction, closed)
             if ack.outgoing is None:
                 details["auto_ack"] = f"not sent: {ack.note}"
-            elif not self._count_auto_reply(ack.outgoing.recipients, now, cap, window):
+            elif not self.mail.may_auto_reply(ack.outgoing.recipients, now, cap, window):
                 details["auto_ack"] = f"not sent: the address got {cap} automatic replies already"
             else:
                 if not ack.outgoing.recipients:
                     raise RecordError("an acknowledgement without recipients")
-                out = ack.outgoing
-                self._message(out.message, iid, now, outbox={
-                    "interaction_id": out.interaction_id, "kind": out.kind, "envelope_from": out.envelope_from,
-                    "recipients": list(out.recipients), "state": "pending", "attempts": 0, "next_attempt_at": now,
-                    "created_at": now})
+                self.mail.message(ack.outgoing.message, iid, now, outbox=outbox_row(ack.outgoing, now))
                 details["auto_ack"] = f"queued: {ack.note}"
                 acknowledged = True
         self.log.append((iid, now, "mail_received", None, details))
         return Ingested(ref, "new", interaction=interaction, customer=customer, facts=facts, match=match,
                         queue_closed=closed, acknowledged=acknowledged, flagged=arrival.unreadable)
-
-    def _count_auto_reply(self, recipients: Sequence[str], now: datetime, cap: int, window: float) -> bool:
-        since = now - timedelta(seconds=window)
-        addresses = [r.lower() for r in recipients]
-        unknown = [a for a in addresses if a not in self.replied and a not in self.customers]
-        if unknown:  # a recipient that is not a sender of this batch (never, for an acknowledgement)
-            for address, at in self.conn.execute(_AUTO_REPLIES, {"addresses": unknown, "since": since}):
-                self.replied.setdefault(address, []).append(at)
-        full = [a for a in addresses if sum(1 for at in self.replied.get(a, ()) if at > since) >= cap]
-        if full:
-            # Only an address at its cap has rows worth pruning (the count ignores expired ones).
-            self.conn.execute(delete(mail_auto_replies).where(mail_auto_replies.c.address.in_(full),
-                                                             mail_auto_replies.c.at <= since))
-            return False
-        for a in addresses:
-            self.replied.setdefault(a, []).append(now)
-            self.auto_replies.append({"address": a, "at": now})
-        return True
-
-    def _message(self, message: Any, interaction_id: int, now: datetime, outbox: dict[str, Any] | None = None) -> int:
-        """Gather a message row; a placeholder reference (negative) until :meth:`_flush` gives it its id."""
-        row = {"raw": message.raw, "direction": message.direction, "content_hash": message.content_hash,
-               "unparseable": message.unparseable, "reason": message.reason, "details": message.details,
-               "subject": message.subject[:998], "body_text": message.body_text, "dedupe_key": message.dedupe_key,
-               "mailbox": (message.mailbox or None) and message.mailbox[:100],
-               "sender": (message.sender or None) and message.sender[:320],
-               "message_id": (message.message_id or None) and message.message_id[:998],
-               "interaction_id": interaction_id, "created_at": now, "review": None}
-        self.messages.append((row, message, outbox))
-        return -len(self.messages)
 
     # --- writing ---
 
@@ -372,43 +326,10 @@ class _Run:
                 uow.emit(InteractionCreated(at=created.created_at.timestamp(), interaction_id=created.id,
                                             customer_id=created.customer_id, channel=created.channel,
                                             direction=created.direction, state=created.state, interaction=created))
-        refs = self._insert_messages()
+        refs = self.mail.flush()
         if self.log:
             append_events(conn, uow, self.log)
         return refs
-
-    def _insert_messages(self) -> dict[int, int]:
-        conn, uow = self.conn, self.uow
-        if not self.messages:
-            return {}
-        rows = [row for row, _, _ in self.messages]
-        if conn.dialect.name == "sqlite":
-            # The write holds SQLite's lock (BEGIN IMMEDIATE, one writer): numbering here is safe
-            # and lets one executemany insert them all (SQLite runs RETURNING row by row).
-            first = (conn.execute(_MAX_MESSAGE_ID).scalar() or 0) + 1
-            ids = list(range(first, first + len(rows)))
-            conn.execute(insert(mail_messages), [{**row, "id": i} for row, i in zip(rows, ids)])
-        else:
-            ids = list(conn.execute(insert(mail_messages).returning(mail_messages.c.id, sort_by_parameter_order=True),
-                                    rows).scalars())
-        attachments, outbox = [], []
-        for (row, message, out), new_id in zip(self.messages, ids):
-            attachments.extend(
-                {"message_id": new_id, "filename": (a.filename or None) and a.filename[:255],
-                 "content_type": a.content_type[:255], "size": a.size, "sha256": a.sha256, "content": a.content,
-                 "skipped": a.skipped, "inline": a.inline, "content_id": (a.content_id or None) and a.content_id[:998]}
-                for a in message.attachments)
-            if out is not None:
-                outbox.append({**out, "message_id": new_id})
-            uow.emit(MailStored(at=row["created_at"].timestamp(), message_id=new_id,
-                                interaction_id=row["interaction_id"], direction=row["direction"]))
-        if attachments:
-            conn.execute(insert(mail_attachments), attachments)
-        if outbox:
-            conn.execute(insert(mail_outbox), outbox)
-        if self.auto_replies:
-            conn.execute(insert(mail_auto_replies), self.auto_replies)
-        return {-(n + 1): new_id for n, new_id in enumerate(ids)}
 
 
 def _interaction(row: Any) -> Interaction:

@@ -132,17 +132,16 @@ def _assign(conn: Connection, uow: UnitOfWork, message_id: int, interaction_id: 
 
 
 def queue_capped(conn: Connection, uow: UnitOfWork, interaction_id: int, outgoing: NewOutgoing, now: datetime,
-                 cap: int, window: float, read_back: bool = True) -> OutboxItem | bool | None:
+                 cap: int, window: float) -> OutboxItem | None:
     """Queue ``outgoing`` (about ``interaction_id``) in the caller's transaction; when it
     ``counts_as_auto_reply`` and a recipient already got ``cap`` automatic replies within
     ``window`` seconds, queue nothing and log ``mail_auto_reply_capped`` on the interaction.
-    Returns the queued item (``read_back``) or True, and None (capped)."""
+    Returns the queued item, or None (capped)."""
     if outgoing.counts_as_auto_reply and not _count_auto_reply(conn, outgoing.recipients, now, cap, window):
         interactions.append_events(conn, uow, [(interaction_id, now, "mail_auto_reply_capped", None,
                                                 {"recipients": list(outgoing.recipients)})])
         return None
-    item = _enqueue(conn, uow, outgoing, now, read_back)
-    return item if read_back else True
+    return _enqueue(conn, uow, outgoing, now)
 
 
 def _count_auto_reply(conn: Connection, recipients: Sequence[str], now: datetime, cap: int, window: float) -> bool:

@@ -159,3 +159,60 @@ def test_unknown_ids_raise_not_found(run, mail):
         run(mail.raw(999))
     with pytest.raises(NotFound):
         run(mail.mark_sent(999))
+
+
+def _form_contact(run, store, mail, n: int, to: str, customer_id: int | None = None):
+    """A form contact whose own write queues its confirmation ``conf{n}@x`` to ``to``."""
+    from callcenter.records.admissions import ContactWrite
+
+    iid, cid = run(store.ids.take("interactions"))[0], run(store.ids.take("customers"))[0]
+    notice = mail.queue_in_write(lambda i: outgoing(f"conf{n}@x", i.id, "form_confirmation", auto=True, to=to))
+    points = () if customer_id is not None else (("email", to.lower()),)
+    return ContactWrite(interaction_id=iid, new_customer_id=cid, now=T0, points=points,
+                        customer_id=customer_id, extra=notice,
+                        fields={"channel": "webform", "direction": "inbound", "state": "queued", "queue": "support",
+                                "subject": f"form {n}", "queued_at": T0, "payload": {}})
+
+
+def _outbox_rows(run, database):
+    from sqlalchemy import select
+
+    from callcenter.records.schema import mail_messages, mail_outbox
+
+    query = (select(mail_outbox.c.interaction_id, mail_outbox.c.recipients, mail_messages.c.message_id,
+                    mail_messages.c.interaction_id.label("message_interaction"))
+             .join(mail_messages, mail_messages.c.id == mail_outbox.c.message_id).order_by(mail_outbox.c.id))
+    return run(database.read(lambda c: [tuple(r) for r in c.execute(query)]))
+
+
+@pytest.mark.parametrize("with_a_bad_contact", [False, True], ids=["together", "one-fails"])
+def test_confirmations_admitted_together_count_against_the_cap_in_order(run, mail, store, database,
+                                                                          with_a_bad_contact):
+    """Form contacts of one moment queue their confirmations in their own write, all in one go:
+    the cap (2 per address) counts the ones queued earlier in the same commit, another address
+    has its own count, each outbox row points at its own message and interaction. With a contact
+    that fails (an unknown customer) the others are stored one by one, with the same outcome."""
+    from twisted.internet.defer import DeferredList, ensureDeferred
+
+    writes = [_form_contact(run, store, mail, n, to) for n, to in
+              enumerate(["a@example.com", "a@example.com", "b@example.com", "A@example.com"])]
+    if with_a_bad_contact:
+        writes.insert(1, _form_contact(run, store, mail, 9, "a@example.com", customer_id=999_999))
+
+    async def burst():
+        return await DeferredList([ensureDeferred(store.admit_contact(w)) for w in writes], consumeErrors=True)
+
+    results = run(burst())
+    if with_a_bad_contact:
+        assert not results[1][0] and results[1][1].check(NotFound)
+        del results[1], writes[1]
+    assert [ok for ok, _ in results] == [True] * 4
+    assert [admitted.extra for _, admitted in results] == [True, True, True, False]
+    iids = [w.interaction_id for w in writes]
+    assert _outbox_rows(run, database) == [
+        (iids[0], ["a@example.com"], "conf0@x", iids[0]),
+        (iids[1], ["a@example.com"], "conf1@x", iids[1]),
+        (iids[2], ["b@example.com"], "conf2@x", iids[2])]
+    assert run(mail.auto_replies_sent("a@example.com")) == 2 and run(mail.auto_replies_sent("b@example.com")) == 1
+    capped = [e for e in run(store.interaction_events(iids[3])) if e.kind == "mail_auto_reply_capped"]
+    assert [e.details for e in capped] == [{"recipients": ["A@example.com"]}]
