@@ -31,6 +31,8 @@ _INSERT_MESSAGES_RETURNING = insert(mail_messages).returning(mail_messages.c.id,
 _INSERT_ATTACHMENTS = insert(mail_attachments)
 _INSERT_OUTBOX = insert(mail_outbox)
 _INSERT_AUTO_REPLIES = insert(mail_auto_replies)
+_PRUNE_AUTO_REPLIES = delete(mail_auto_replies).where(
+    mail_auto_replies.c.address.in_(bindparam("addresses", expanding=True)), mail_auto_replies.c.at <= bindparam("since"))
 
 
 class MailRows:
@@ -41,6 +43,7 @@ class MailRows:
         self.replied: dict[str, list[datetime]] = {}
         self._messages: list[tuple[dict[str, Any], Any, dict[str, Any] | None]] = []
         self._auto_replies: list[dict[str, Any]] = []
+        self._prune: dict[str, datetime] = {}
 
     def read_replies(self, addresses: Iterable[str], since: datetime) -> None:
         """Read the automatic replies sent to ``addresses`` (lower case) after ``since``, once for
@@ -55,15 +58,17 @@ class MailRows:
 
     def may_auto_reply(self, recipients: Sequence[str], now: datetime, cap: int, window: float) -> bool:
         """True, counting one more reply to each of ``recipients``, unless one of them got ``cap``
-        automatic replies in the ``window`` seconds before ``now`` (then its expired rows are pruned)."""
+        automatic replies in the ``window`` seconds before ``now`` (then its expired rows are
+        pruned by :meth:`flush`)."""
         since = now - timedelta(seconds=window)
         addresses = [r.lower() for r in recipients]
         self.read_replies(addresses, since)
         full = [a for a in addresses if sum(1 for at in self.replied[a] if at > since) >= cap]
         if full:
-            # Only an address at its cap has rows worth pruning (the count ignores expired ones).
-            self.conn.execute(delete(mail_auto_replies).where(mail_auto_replies.c.address.in_(full),
-                                                             mail_auto_replies.c.at <= since))
+            # Only an address at its cap has rows worth pruning (the count ignores expired ones):
+            # pruned once, at the flush, before the earliest moment any of the batch counts from.
+            for a in full:
+                self._prune[a] = min(since, self._prune.get(a, since))
             return False
         for a in addresses:
             self.replied[a].append(now)
@@ -117,7 +122,9 @@ class MailRows:
             refs = {-(n + 1): new_id for n, new_id in enumerate(ids)}
         if self._auto_replies:
             conn.execute(_INSERT_AUTO_REPLIES, self._auto_replies)
-        self._messages, self._auto_replies = [], []
+        if self._prune:
+            conn.execute(_PRUNE_AUTO_REPLIES, {"addresses": sorted(self._prune), "since": min(self._prune.values())})
+        self._messages, self._auto_replies, self._prune = [], [], {}
         return refs
 
 

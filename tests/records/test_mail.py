@@ -194,6 +194,14 @@ def test_confirmations_admitted_together_count_against_the_cap_in_order(run, mai
     that fails (an unknown customer) the others are stored one by one, with the same outcome."""
     from twisted.internet.defer import DeferredList, ensureDeferred
 
+    from datetime import timedelta
+
+    from sqlalchemy import func, insert, select
+
+    from callcenter.records.schema import mail_auto_replies
+
+    run(database.write(lambda c, _: c.execute(insert(mail_auto_replies), [
+        {"address": "a@example.com", "at": T0 - timedelta(hours=2)}])))   # out of the window: pruned at the cap
     writes = [_form_contact(run, store, mail, n, to) for n, to in
               enumerate(["a@example.com", "a@example.com", "b@example.com", "A@example.com"])]
     if with_a_bad_contact:
@@ -214,5 +222,7 @@ def test_confirmations_admitted_together_count_against_the_cap_in_order(run, mai
         (iids[1], ["a@example.com"], "conf1@x", iids[1]),
         (iids[2], ["b@example.com"], "conf2@x", iids[2])]
     assert run(mail.auto_replies_sent("a@example.com")) == 2 and run(mail.auto_replies_sent("b@example.com")) == 1
+    kept = select(func.count()).select_from(mail_auto_replies).where(mail_auto_replies.c.address == "a@example.com")
+    assert run(database.read(lambda c: c.execute(kept).scalar_one())) == 2
     capped = [e for e in run(store.interaction_events(iids[3])) if e.kind == "mail_auto_reply_capped"]
     assert [e.details for e in capped] == [{"recipients": ["A@example.com"]}]
