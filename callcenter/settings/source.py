@@ -22,6 +22,10 @@ from callcenter.settings.errors import ConfigError
 
 T = TypeVar("T")
 
+# LibYAML's parser when PyYAML was built with it (the same nodes and marks, about ten times
+# faster: a configuration of 2,000 agents is read in a fraction of a second, not a second).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BROKEN = object()
 _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -118,21 +122,39 @@ class Checker:
             return None
         try:
             text = path.read_text(encoding="utf-8")
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
         except UnicodeDecodeError as exc:
             self.file_error(file, 1, 1, f"not UTF-8 text ({exc.reason})")
             return None
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            problem = " ".join(p for p in (exc.context, exc.problem) if p)
-            self.file_error(file, where[0], where[1], f"invalid YAML: {problem}")
-            return None
+        try:
+            root = yaml.compose(text, Loader=_LOADER)
+        except yaml.YAMLError:
+            root = self._compose_broken(file, text)
+            if root is _BROKEN:
+                return None
         if root is None:
             root = yaml.MappingNode("tag:yaml.org,2002:map", [], start_mark=_start_mark())
         node = Node(root, file, "", root.start_mark.line + 1, root.start_mark.column + 1)
         self._check_duplicates(node, set())
         return node
+
+    def _compose_broken(self, file: str, text: str) -> Any:
+        """Parse ``text``, which LibYAML refused, with PyYAML's own parser: its messages say more
+        (which character, which alias). Records the error and returns :data:`_BROKEN`."""
+        try:
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.reader.ReaderError as exc:   # a control character: YAML allows none
+            line = text.count("\n", 0, exc.position) + 1
+            column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+            self.file_error(file, line, column, f"invalid YAML: the character U+{exc.character:04X} is not allowed "
+                                                "(no control character is, but tab and line breaks)")
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = " ".join(p for p in (exc.context, exc.problem) if p)
+            self.file_error(file, where[0], where[1], f"invalid YAML: {problem}")
+        except yaml.YAMLError as exc:
+            self.file_error(file, 1, 1, f"invalid YAML: {exc}")
+        return _BROKEN
 
     def _check_duplicates(self, node: Node, seen: set[int]) -> None:
         # Aliases make the node graph a DAG; visit each node once.

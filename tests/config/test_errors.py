@@ -38,6 +38,24 @@ def test_broken_yaml_is_reported_where_the_parser_stopped(errors_of):
     assert errors[0].startswith("cfg/skills.yaml:3:12: invalid YAML:")
 
 
+def test_broken_yaml_says_what_is_wrong_in_words(errors_of):
+    """The file is read with LibYAML; a broken one is read again to name what is wrong: an
+    undefined alias by its name, a tab that starts an indentation."""
+    assert errors_of({"skills.yaml": "skills:\n  billing: *billing\n"}) == [
+        "cfg/skills.yaml:2:12: invalid YAML: found undefined alias 'billing'"]
+    assert errors_of({"skills.yaml": "skills:\n\tbilling: {}\n"}) == [
+        "cfg/skills.yaml:2:1: invalid YAML: while scanning for the next token found character '\\t' that "
+        "cannot start any token"]
+
+
+def test_a_control_character_is_reported_at_its_place(errors_of):
+    """A control character pasted into a file (YAML allows none) is a clear error at its line and
+    column, not a crash of the loader."""
+    errors = errors_of({"skills.yaml": "skills:\n  billing: {}\n  tech\x07nical: {}\n"})
+    assert errors == ["cfg/skills.yaml:3:7: invalid YAML: the character U+0007 is not allowed "
+                      "(no control character is, but tab and line breaks)"]
+
+
 def test_unknown_key_is_reported_at_the_key(errors_of):
     """An unknown key names itself and the keys that are allowed."""
     errors = errors_of({"queues.yaml": """
