@@ -32,6 +32,7 @@ from typing import Any
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from callcenter.reports.alerting import AlertMonitor
@@ -178,7 +179,9 @@ def build_application(settings: Any, reactor: Any, database_url: str,
     http.setServiceParent(service)
     StartGate("recovery", lambda: _recover(app)).setServiceParent(service)
     _build_telephony(app, reactor)
-    app.reloader = ConfigReloader(settings.config_dir, overrides or {}, settings, _applier(app), _auditor(app))
+    app.reloader = ConfigReloader(settings.config_dir, overrides or {}, settings, _applier(app), _auditor(app),
+                                  in_thread=lambda fn, *args: deferToThreadPool(reactor, reactor.getThreadPool(), fn,
+                                                                                *args))
     _build_email(app, reactor)
     _build_web(app, reactor)
     return app

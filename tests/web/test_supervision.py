@@ -106,6 +106,26 @@ def test_reload_keeps_waiting_work_and_a_bad_config_changes_nothing(run, app):
     assert run(http_request(reactor, "POST", base(app) + "/api/admin/reload", headers=sup)).status == 403
 
 
+def test_reload_reads_the_files_away_from_the_reactor(run, app, monkeypatch):
+    """The files are read and checked on a worker thread, so calls and requests go on meanwhile
+    (a floor of thousands of agents takes a noticeable fraction of a second to check)."""
+    import threading
+
+    from callcenter.runtime import reload as reload_module
+
+    threads = []
+
+    def load(*args):
+        threads.append(threading.current_thread())
+        return real(*args)
+
+    real = reload_module.load_settings
+    monkeypatch.setattr(reload_module, "load_settings", load)
+    r = run(http_request(reactor, "POST", base(app) + "/api/admin/reload", headers=session(run, app, "root")))
+    assert r.status == 200 and r.json()["applied"] is True
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+
+
 def test_metrics_expose_queues_agents_and_channels(run, app):
     """/metrics is Prometheus text with queue depth, longest wait, agents by state and channels."""
     admit(run, app, "+14155550103")
