@@ -30,6 +30,7 @@ from collections import deque
 from typing import Any
 
 from sqlalchemy import text
+from twisted.internet.defer import Deferred
 from sqlalchemy.engine import Connection
 
 TABLES = ("customers", "interactions")
@@ -45,7 +46,8 @@ class IdSource:
         self._lock = threading.Lock()
         self._next: dict[str, int] = {}                            # SQLite: the next free id per table
         self._ahead: dict[str, deque[int]] = {t: deque() for t in TABLES}  # PostgreSQL: reserved ids
-        self._filling: dict[str, Any] = {}
+        self._filling: dict[str, Deferred] = {}                  # PostgreSQL: the reservation under way
+        self._wanted: dict[str, int] = dict.fromkeys(TABLES, 0)   # PostgreSQL: ids the takes under way want
 
     @property
     def sqlite(self) -> bool:
@@ -56,7 +58,8 @@ class IdSource:
         """``count`` new ids of ``table``, increasing. Raises ``KeyError`` for another table.
 
         Costs a database round trip only the first time (SQLite) or once per block
-        (PostgreSQL).
+        (PostgreSQL): the takes of a burst wait for the reservation under way, then share
+        one made for all of them still waiting, two round trips whatever its size.
         """
         if table not in TABLES:
             raise KeyError(table)
@@ -70,9 +73,24 @@ class IdSource:
                 self._next[table] = first + count
             return list(range(first, first + count))
         ahead = self._ahead[table]
-        while len(ahead) < count:
-            ahead.extend(await self._db.read(_reserve, table, max(self._block, count - len(ahead))))
-        return [ahead.popleft() for _ in range(count)]
+        self._wanted[table] += count
+        try:
+            while len(ahead) < count:
+                filling = self._filling.get(table)
+                if filling is not None:
+                    await filling   # one reservation at a time: a burst shares it
+                    continue
+                filling = self._filling[table] = Deferred()
+                try:
+                    # Enough for every take waiting now.
+                    wanted = max(self._block, self._wanted[table] - len(ahead))
+                    ahead.extend(await self._db.read(_reserve, table, wanted))
+                finally:
+                    del self._filling[table]
+                    filling.callback(None)
+            return [ahead.popleft() for _ in range(count)]
+        finally:
+            self._wanted[table] -= count
 
     def take_in_transaction(self, conn: Connection, table: str) -> int | None:
         """The id for a row of ``table`` inserted inside a write on ``conn``.

@@ -83,6 +83,30 @@ def test_contacts_of_one_moment_share_a_commit_and_a_bad_one_fails_alone(run, st
         raise AssertionError("the refused contact's interaction exists")
 
 
+def test_a_burst_of_reservations_shares_one_round_trip(run, store, monkeypatch):
+    """A thousand contacts arriving at once each take an id: all distinct, and on PostgreSQL a
+    burst of any size costs two reservations (the first take's block, then one for all still
+    waiting) instead of one block per take."""
+    from callcenter.records import ids as ids_module
+
+    reads = []
+    real = ids_module._reserve
+
+    def counted(conn, table, count):
+        reads.append(count)
+        return real(conn, table, count)
+
+    monkeypatch.setattr(ids_module, "_reserve", counted)
+
+    async def burst():
+        taken = await DeferredList([ensureDeferred(store.ids.take("interactions")) for _ in range(1000)])
+        return [ids[0] for ok, ids in taken if ok]
+
+    taken = run(burst())
+    assert len(taken) == 1000 and len(set(taken)) == 1000
+    assert len(reads) == (0 if store.ids.sqlite else 2), reads
+
+
 def test_reserved_ids_never_meet_ids_given_inside_a_write(run, store):
     """Ids reserved ahead and ids taken by plain creations are all distinct (on PostgreSQL the
     reserved block and the sequence's next value are both from the one sequence)."""
